@@ -1,0 +1,76 @@
+"""Exceptions raised by the trainmatch library.
+
+The library never imports click and never prints: it raises one of these, and
+the CLI turns them into a message and an exit code (1 for bad files or data,
+2 for a wrong invocation). Every problem names where it is: the file, and the
+row, column and value when there is one, plus what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem in a file: where it is, what is wrong, how to fix it."""
+
+    file: str
+    message: str
+    row: int | None = None  # 1-based record number, or the table row for programme files
+    column: str | None = None
+    value: str | None = None
+    hint: str | None = None
+    key: str | None = None  # a key path in a settings file, e.g. "levels.advanced.min"
+
+    def location(self) -> str:
+        parts = [self.file]
+        if self.key:
+            parts.append(f"key {self.key}")
+        if self.row is not None:
+            parts.append(f"row {self.row}")
+        if self.column:
+            parts.append(f"column {self.column!r}")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        text = f"{self.location()}: {self.message}"
+        if self.value is not None:
+            text += f" Got {self.value!r}."
+        if self.hint:
+            text += f" {self.hint}"
+        return text
+
+
+class TrainmatchError(Exception):
+    """Base class for every error the library raises on purpose."""
+
+
+class ProgrammeError(TrainmatchError):
+    """The programme folder (settings, items, tasks, catalogue, rules) is invalid."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        lines = [f"The programme is invalid ({len(self.problems)} problem(s)):"]
+        lines += [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class SurveyError(TrainmatchError):
+    """The survey file cannot be read at all (empty, no header, missing columns, …)."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        super().__init__(str(problem))
+
+
+class ModelError(TrainmatchError):
+    """A saved cohort model is missing, tampered with, or made for another programme."""
+
+
+class DataError(TrainmatchError):
+    """The data are valid row by row but cannot be used as a whole (e.g. too few people)."""
+
+
+class UsageError(TrainmatchError):
+    """A parameter passed to a library function is malformed (CLI exit 2)."""

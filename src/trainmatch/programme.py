@@ -1,0 +1,541 @@
+"""The programme: instrument, levels, tasks and settings of one assessment round.
+
+A programme is a folder: ``programme.toml`` (settings, read with the standard
+library's tomllib) plus spreadsheet-editable tables (``items.csv``,
+``tasks.csv``; later stages add ``catalogue.csv`` and ``rules.csv``). Loading is
+strict: every problem is collected with its location and a hint, and the
+programme is rejected as a whole before any survey is read.
+
+The default programme ships as package data and is read with
+``importlib.resources``; ``trainmatch init DIR`` copies it out for editing.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import io
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .errors import Problem, ProgrammeError
+
+SETTINGS_FILE = "programme.toml"
+ITEMS_FILE = "items.csv"
+TASKS_FILE = "tasks.csv"
+NO_REQUIREMENT = "-"
+
+
+@dataclass(frozen=True)
+class Level:
+    """A proficiency band: scores at or above ``min_score`` (and below the next band)."""
+
+    id: str
+    min_score: float
+    names: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A competence domain, scored as the mean of its items."""
+
+    id: str
+    names: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One Likert item of the questionnaire."""
+
+    id: str
+    domain: str
+    reverse: bool
+    texts: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Task:
+    """A work task or digital service, with the level it requires per domain (1-based, 0 = none)."""
+
+    id: str
+    names: Mapping[str, str]
+    requires: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Role:
+    """A role or profession a respondent can state."""
+
+    id: str
+    names: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Format:
+    """A training format; group formats are delivered to a training group."""
+
+    id: str
+    group: bool
+    names: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Survey column names for the person-level facts."""
+
+    id: str
+    role: str
+    site: str
+    language: str
+    hours: str
+    formats: str
+
+
+@dataclass(frozen=True)
+class Programme:
+    """A validated programme. Build it with :func:`load_programme`."""
+
+    name: str
+    version: str
+    languages: tuple[str, ...]
+    default_language: str
+    columns: Columns
+    scale_min: int
+    scale_max: int
+    scale_labels: Mapping[str, tuple[str, ...]]
+    dont_know: tuple[str, ...]
+    missing_codes: tuple[str, ...]
+    yes: tuple[str, ...]
+    no: tuple[str, ...]
+    min_answered_share: float
+    alpha_warning: float
+    levels: tuple[Level, ...]
+    domains: tuple[Domain, ...]
+    items: tuple[Item, ...]
+    tasks: tuple[Task, ...]
+    roles: tuple[Role, ...]
+    formats: tuple[Format, ...]
+    default_hours: float
+    max_hours: float
+    group_min_size: int
+    group_max_size: int
+    personal_data: tuple[str, ...]
+    source: str
+    files: Mapping[str, bytes] = field(repr=False)
+    fingerprint: str = ""
+
+    @property
+    def domain_ids(self) -> tuple[str, ...]:
+        return tuple(d.id for d in self.domains)
+
+    @property
+    def level_ids(self) -> tuple[str, ...]:
+        return tuple(lv.id for lv in self.levels)
+
+    @property
+    def task_ids(self) -> tuple[str, ...]:
+        return tuple(t.id for t in self.tasks)
+
+    @property
+    def format_ids(self) -> tuple[str, ...]:
+        return tuple(f.id for f in self.formats)
+
+    def items_of(self, domain: str) -> tuple[Item, ...]:
+        return tuple(i for i in self.items if i.domain == domain)
+
+    def level_name(self, index: int, lang: str = "en") -> str:
+        """Name of the 1-based level ``index`` (0 = no requirement)."""
+        if index <= 0:
+            return {"fi": "ei vaatimusta", "sv": "inget krav"}.get(lang, "none")
+        return self.levels[index - 1].names.get(lang, self.levels[index - 1].id)
+
+    def requirement_matrix(self) -> "list[list[int]]":
+        """Tasks × domains, the 1-based level each task requires (0 = none)."""
+        return [[t.requires.get(d, 0) for d in self.domain_ids] for t in self.tasks]
+
+    def level_thresholds(self) -> tuple[float, ...]:
+        return tuple(lv.min_score for lv in self.levels)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def default_programme_files() -> dict[str, bytes]:
+    """The built-in programme's files, read from package data."""
+    root = resources.files("trainmatch") / "data" / "programme"
+    return {
+        entry.name: entry.read_bytes()
+        for entry in root.iterdir()
+        if entry.is_file() and not entry.name.startswith((".", "_"))
+    }
+
+
+def read_programme_folder(folder: str | Path) -> dict[str, bytes]:
+    """Every file of a programme folder, by name. Raises ProgrammeError when unusable."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise ProgrammeError(
+            [Problem(str(path), "is not a folder.", hint="Pass the folder written by `trainmatch init DIR`.")]
+        )
+    files = {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith((".", "~$"))}
+    if SETTINGS_FILE not in files:
+        raise ProgrammeError(
+            [Problem(str(path), f"has no {SETTINGS_FILE}.", hint="Create one with `trainmatch init DIR`.")]
+        )
+    return files
+
+
+def load_programme(folder: str | Path | None = None) -> Programme:
+    """Load and validate a programme folder; ``None`` loads the built-in default."""
+    if folder is None:
+        return parse_programme(default_programme_files(), source="built-in default programme")
+    return parse_programme(read_programme_folder(folder), source=str(folder))
+
+
+def fingerprint_files(files: Mapping[str, bytes]) -> str:
+    """A content hash of the programme (file names and bytes), stable across machines."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        data = files[name].replace(b"\r\n", b"\n")
+        h.update(name.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
+    return h.hexdigest()[:16]
+
+
+def read_table(name: str, data: bytes) -> tuple[list[str], list[dict[str, str]]]:
+    """Parse a small spreadsheet-saved CSV table: UTF-8 (BOM ok) or cp1252; `,` `;` or tab."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+    first = text.split("\n", 1)[0]
+    delimiter = max([",", ";", "\t"], key=first.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows = [r for r in reader]
+    if not rows:
+        return [], []
+    header = [h.strip() for h in rows[0]]
+    records = []
+    for r in rows[1:]:
+        if not any(c.strip() for c in r):
+            continue
+        r = r + [""] * (len(header) - len(r))
+        records.append({h: c.strip() for h, c in zip(header, r)})
+    return header, records
+
+
+def _suggest(value: str, allowed: Iterable[str]) -> str:
+    allowed = list(allowed)
+    close = difflib.get_close_matches(value, allowed, n=1)
+    if close:
+        return f"Did you mean {close[0]!r}?"
+    return "Allowed: " + ", ".join(allowed) + "."
+
+
+class _Collector:
+    """Collects problems while the programme is parsed, so all are reported at once."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, file: str, message: str, **kw: Any) -> None:
+        self.problems.append(Problem(file, message, **kw))
+
+
+_SETTINGS_SCHEMA: dict[str, set[str]] = {
+    "programme": {"name", "version", "languages", "default_language"},
+    "columns": {"id", "role", "site", "language", "hours", "formats"},
+    "scale": {"min", "max", "dont_know", "missing_codes", "labels"},
+    "answers": {"yes", "no"},
+    "scoring": {"min_answered_share", "alpha_warning"},
+    "levels": {"id", "min_score", "name"},
+    "domains": {"id", "name"},
+    "roles": {"id", "name"},
+    "formats": {"id", "group", "name"},
+    "budget": {"default_hours", "max_hours"},
+    "groups": {"min_size", "max_size"},
+    "personal_data": {"columns"},
+}
+_LIST_SECTIONS = {"levels", "domains", "roles", "formats"}
+
+
+def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Programme:
+    """Validate the programme's files and build a :class:`Programme`, or raise ProgrammeError."""
+    c = _Collector()
+    sf = SETTINGS_FILE
+    try:
+        settings = tomllib.loads(files[sf].decode("utf-8-sig"))
+    except KeyError:
+        raise ProgrammeError([Problem(source, f"has no {sf}.", hint="Create one with `trainmatch init DIR`.")])
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ProgrammeError([Problem(sf, f"is not valid TOML: {exc}.", hint="Check quotes and brackets on that line.")])
+
+    for section, value in settings.items():
+        if section not in _SETTINGS_SCHEMA:
+            c.add(sf, f"unknown section [{section}].", key=section, hint=_suggest(section, _SETTINGS_SCHEMA))
+            continue
+        entries = value if section in _LIST_SECTIONS and isinstance(value, list) else [value]
+        for n, entry in enumerate(entries, 1):
+            if not isinstance(entry, dict):
+                c.add(sf, f"[{section}] must be a table.", key=section)
+                continue
+            for key in entry:
+                if key not in _SETTINGS_SCHEMA[section]:
+                    where = f"{section}[{n}].{key}" if section in _LIST_SECTIONS else f"{section}.{key}"
+                    c.add(sf, "unknown key.", key=where, hint=_suggest(key, _SETTINGS_SCHEMA[section]))
+
+    def get(section: str, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        sec = settings.get(section, {})
+        if not isinstance(sec, dict) or key not in sec:
+            if default is None:
+                c.add(sf, "is required.", key=f"{section}.{key}")
+            return default
+        value = sec[key]
+        if isinstance(value, bool) and kind in (int, float, (int, float)):
+            c.add(sf, "must be a number.", key=f"{section}.{key}", value=str(value))
+            return default
+        if not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            c.add(sf, f"must be of type {names}.", key=f"{section}.{key}", value=str(value))
+            return default
+        return value
+
+    languages = tuple(get("programme", "languages", list, ["en"]))
+    default_language = get("programme", "default_language", str, "en")
+    if default_language not in languages:
+        c.add(sf, "is not one of programme.languages.", key="programme.default_language", value=default_language)
+
+    def names_of(entry: dict, where: str) -> dict[str, str]:
+        names = entry.get("name", {})
+        if isinstance(names, str):
+            return {lang: names for lang in languages}
+        if not isinstance(names, dict):
+            c.add(sf, "name must be a table like { fi = …, sv = …, en = … }.", key=where)
+            return {}
+        missing = [lang for lang in languages if lang not in names]
+        if missing:
+            c.add(sf, f"name lacks language(s) {', '.join(missing)}.", key=where)
+        return {str(k): str(v) for k, v in names.items()}
+
+    def id_list(section: str) -> list[dict]:
+        entries = settings.get(section, [])
+        if not isinstance(entries, list) or not entries:
+            c.add(sf, f"needs at least one [[{section}]] entry.", key=section)
+            return []
+        seen: set[str] = set()
+        good = []
+        for n, entry in enumerate(entries, 1):
+            if not isinstance(entry, dict):
+                continue
+            ident = entry.get("id")
+            if not isinstance(ident, str) or not ident.strip():
+                c.add(sf, "needs an id.", key=f"{section}[{n}].id")
+                continue
+            if ident in seen:
+                c.add(sf, "duplicate id.", key=f"{section}[{n}].id", value=ident)
+                continue
+            seen.add(ident)
+            good.append(entry)
+        return good
+
+    # columns
+    col = settings.get("columns", {})
+    columns = Columns(
+        **{k: str(col.get(k, k if k != "id" else "person_id")) for k in ("id", "role", "site", "language", "hours", "formats")}
+    )
+
+    # scale
+    scale_min = get("scale", "min", int, 1)
+    scale_max = get("scale", "max", int, 5)
+    if scale_max <= scale_min:
+        c.add(sf, "must be greater than scale.min.", key="scale.max", value=str(scale_max))
+    labels_raw = settings.get("scale", {}).get("labels", {})
+    scale_labels: dict[str, tuple[str, ...]] = {}
+    for lang, labels in (labels_raw.items() if isinstance(labels_raw, dict) else []):
+        if not isinstance(labels, list) or len(labels) != scale_max - scale_min + 1:
+            c.add(sf, f"must list exactly {scale_max - scale_min + 1} labels, lowest first.", key=f"scale.labels.{lang}")
+            continue
+        scale_labels[lang] = tuple(str(x) for x in labels)
+    dont_know = tuple(str(x) for x in get("scale", "dont_know", list, []))
+    missing_codes = tuple(str(x) for x in settings.get("scale", {}).get("missing_codes", []))
+    yes = tuple(str(x) for x in get("answers", "yes", list, ["1", "yes"]))
+    no = tuple(str(x) for x in get("answers", "no", list, ["0", "no"]))
+
+    share = get("scoring", "min_answered_share", (int, float), 0.5)
+    if not 0 < share <= 1:
+        c.add(sf, "must be above 0 and at most 1.", key="scoring.min_answered_share", value=str(share))
+    alpha_warning = float(get("scoring", "alpha_warning", (int, float), 0.7))
+
+    levels = []
+    last = float("-inf")
+    for n, entry in enumerate(id_list("levels"), 1):
+        ms = entry.get("min_score")
+        if isinstance(ms, bool) or not isinstance(ms, (int, float)):
+            c.add(sf, "min_score must be a number.", key=f"levels[{n}].min_score", value=str(ms))
+            continue
+        if ms <= last:
+            c.add(sf, "levels must be listed lowest first with increasing min_score.", key=f"levels[{n}].min_score", value=str(ms))
+        last = float(ms)
+        levels.append(Level(entry["id"], float(ms), names_of(entry, f"levels[{n}].name")))
+    if levels and levels[0].min_score > scale_min:
+        c.add(sf, f"the lowest level must start at or below scale.min ({scale_min}), or low scores would have no level.", key="levels[1].min_score")
+    level_index = {lv.id: i for i, lv in enumerate(levels, 1)}
+
+    domains = [Domain(e["id"], names_of(e, f"domains[{n}].name")) for n, e in enumerate(id_list("domains"), 1)]
+    domain_ids = [d.id for d in domains]
+    roles = [Role(e["id"], names_of(e, f"roles[{n}].name")) for n, e in enumerate(id_list("roles"), 1)]
+    formats = []
+    for n, e in enumerate(id_list("formats"), 1):
+        group = e.get("group", False)
+        if not isinstance(group, bool):
+            c.add(sf, "group must be true or false.", key=f"formats[{n}].group", value=str(group))
+        formats.append(Format(e["id"], bool(group), names_of(e, f"formats[{n}].name")))
+
+    default_hours = float(get("budget", "default_hours", (int, float), 12.0))
+    max_hours = float(get("budget", "max_hours", (int, float), 400.0))
+    if default_hours < 0 or default_hours > max_hours:
+        c.add(sf, "must be between 0 and budget.max_hours.", key="budget.default_hours", value=str(default_hours))
+    gmin = get("groups", "min_size", int, 6)
+    gmax = get("groups", "max_size", int, 14)
+    if not 1 <= gmin <= gmax:
+        c.add(sf, "groups need 1 ≤ min_size ≤ max_size.", key="groups.min_size", value=f"{gmin}..{gmax}")
+    personal = tuple(str(x) for x in settings.get("personal_data", {}).get("columns", []))
+
+    items = _parse_items(files, domain_ids, languages, c)
+    tasks = _parse_tasks(files, domain_ids, level_index, languages, c)
+
+    if c.problems:
+        raise ProgrammeError(c.problems)
+    prog = Programme(
+        name=str(get("programme", "name", str, "programme")),
+        version=str(settings.get("programme", {}).get("version", "")),
+        languages=languages,
+        default_language=default_language,
+        columns=columns,
+        scale_min=scale_min,
+        scale_max=scale_max,
+        scale_labels=scale_labels,
+        dont_know=dont_know,
+        missing_codes=missing_codes,
+        yes=yes,
+        no=no,
+        min_answered_share=float(share),
+        alpha_warning=alpha_warning,
+        levels=tuple(levels),
+        domains=tuple(domains),
+        items=tuple(items),
+        tasks=tuple(tasks),
+        roles=tuple(roles),
+        formats=tuple(formats),
+        default_hours=default_hours,
+        max_hours=max_hours,
+        group_min_size=gmin,
+        group_max_size=gmax,
+        personal_data=personal,
+        source=source,
+        files=dict(files),
+        fingerprint=fingerprint_files(files),
+    )
+    return prog
+
+
+def _parse_items(files: Mapping[str, bytes], domain_ids: list[str], languages: tuple[str, ...], c: _Collector) -> list[Item]:
+    name = ITEMS_FILE
+    if name not in files:
+        c.add(name, "is missing from the programme folder.", hint="Every programme needs its questionnaire items.")
+        return []
+    header, rows = read_table(name, files[name])
+    required = ["item_id", "domain", "reverse"] + [f"text_{lang}" for lang in languages]
+    for col in required:
+        if col not in header:
+            c.add(name, "required column is missing.", column=col, hint=_suggest(col, header) if header else None)
+    for col in header:
+        if col not in required and not col.startswith("text_"):
+            c.add(name, "unknown column.", column=col, hint=_suggest(col, required))
+    if any(col not in header for col in required):
+        return []
+    items, seen = [], set()
+    for n, r in enumerate(rows, 1):
+        ident = r["item_id"]
+        if not ident:
+            c.add(name, "item_id is empty.", row=n, column="item_id")
+            continue
+        if ident in seen:
+            c.add(name, "duplicate item_id.", row=n, column="item_id", value=ident)
+            continue
+        seen.add(ident)
+        if r["domain"] not in domain_ids:
+            c.add(name, "unknown domain.", row=n, column="domain", value=r["domain"], hint=_suggest(r["domain"], domain_ids))
+            continue
+        rev = r["reverse"].lower()
+        if rev not in {"yes", "no", "true", "false", "1", "0", ""}:
+            c.add(name, "reverse must be yes or no.", row=n, column="reverse", value=r["reverse"])
+            continue
+        texts = {lang: r.get(f"text_{lang}", "") for lang in languages}
+        items.append(Item(ident, r["domain"], rev in {"yes", "true", "1"}, texts))
+    for d in domain_ids:
+        if items and not any(i.domain == d for i in items):
+            c.add(name, f"domain {d!r} has no items.", hint="Give every domain at least one item, or remove the domain from programme.toml.")
+    return items
+
+
+def _parse_tasks(
+    files: Mapping[str, bytes],
+    domain_ids: list[str],
+    level_index: dict[str, int],
+    languages: tuple[str, ...],
+    c: _Collector,
+) -> list[Task]:
+    name = TASKS_FILE
+    if name not in files:
+        c.add(name, "is missing from the programme folder.", hint="Every programme needs the task requirement matrix.")
+        return []
+    header, rows = read_table(name, files[name])
+    required = ["task_id"] + [f"name_{lang}" for lang in languages] + list(domain_ids)
+    for col in required:
+        if col not in header:
+            c.add(name, "required column is missing.", column=col, hint=_suggest(col, header) if header else None)
+    for col in header:
+        if col not in required and not col.startswith("name_"):
+            c.add(name, "unknown column (not a domain of the programme).", column=col, hint=_suggest(col, required))
+    if any(col not in header for col in required):
+        return []
+    allowed = list(level_index) + [NO_REQUIREMENT]
+    tasks, seen = [], set()
+    for n, r in enumerate(rows, 1):
+        ident = r["task_id"]
+        if not ident:
+            c.add(name, "task_id is empty.", row=n, column="task_id")
+            continue
+        if ident in seen:
+            c.add(name, "duplicate task_id.", row=n, column="task_id", value=ident)
+            continue
+        seen.add(ident)
+        requires = {}
+        for d in domain_ids:
+            cell = r[d] or NO_REQUIREMENT
+            if cell == NO_REQUIREMENT:
+                continue
+            if cell not in level_index:
+                c.add(name, "unknown level.", row=n, column=d, value=cell, hint=_suggest(cell, allowed))
+                continue
+            requires[d] = level_index[cell]
+        tasks.append(Task(ident, {lang: r.get(f"name_{lang}", "") for lang in languages}, requires))
+    if not tasks and not c.problems:
+        c.add(name, "has no tasks.", hint="List at least one work task or digital service.")
+    return tasks
+
+
+def write_programme(folder: str | Path, files: Mapping[str, bytes] | None = None) -> list[Path]:
+    """Write the programme files (default: the built-in ones) into ``folder``; returns the paths."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, data in sorted((files or default_programme_files()).items()):
+        path = out / name
+        path.write_bytes(data)
+        written.append(path)
+    return written
