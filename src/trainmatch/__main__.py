@@ -1,0 +1,5 @@
+"""``python -m trainmatch`` runs the command line."""
+
+from trainmatch.cli import main
+
+main()

@@ -1,0 +1,37 @@
+"""Output tables: the frames written to CSV and XLSX, in a form people read.
+
+Pure functions; :mod:`trainmatch.io` writes them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .programme import Programme
+from .scoring import PERSON_COLUMNS
+
+
+def level_ids(levels: pd.Series, programme: Programme, none: str = "") -> pd.Series:
+    """Level indexes (1-based, 0 or NA = none) as level ids."""
+    names = np.asarray([none, *programme.level_ids], dtype=object)
+    idx = levels.astype("Int16").fillna(0).to_numpy(dtype=np.int64)
+    return pd.Series(names[idx], index=levels.index)
+
+
+def people_table(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
+    """One row per person: facts, then per domain score, level, required level, gap and flag."""
+    cols = [c for c in PERSON_COLUMNS if c != "row"] + [c for c in ("cohort", "group") if c in people.columns]
+    out = people[cols].copy()
+    for task in programme.tasks:
+        out[f"task_{task.id}"] = people[f"task_{task.id}"].map({True: "yes", False: "no"})
+    for d in programme.domain_ids:
+        out[f"score_{d}"] = people[f"score_{d}"].round(3)
+        out[f"level_{d}"] = level_ids(people[f"level_{d}"], programme)
+        out[f"required_{d}"] = level_ids(people[f"required_{d}"], programme, none="-")
+        out[f"gap_{d}"] = people[f"gap_{d}"]
+        out[f"reassess_{d}"] = people[f"missing_{d}"].map({True: "yes", False: ""})
+    for extra in ("planned_hours", "deferred_hours"):
+        if extra in people.columns:
+            out[extra] = people[extra]
+    return out

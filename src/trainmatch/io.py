@@ -1,0 +1,317 @@
+"""Reading survey files and writing outputs: the only library module that touches files.
+
+Survey files arrive as CSV (any of `,` `;` tab `|`, UTF-8 with or without BOM,
+UTF-16, cp1252) or XLSX. :func:`read_survey` returns every cell as text,
+exactly as written, together with where each record sits in the file, so that
+later stages can name row and line in their messages. Outputs are written to a
+temporary file next to the target and moved into place when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import Problem, SurveyError, UsageError
+
+DELIMITERS = (",", ";", "\t", "|")
+_SNIFF_BYTES = 64 * 1024
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class RawSurvey:
+    """A survey file as text cells.
+
+    ``frame`` has one column per header (all ``object`` dtype holding ``str``,
+    ``''`` for empty cells) and one row per data record. ``lines[i]`` is the
+    line of the file (CSV) or sheet row (XLSX) where record ``i + 1`` starts.
+    """
+
+    path: str
+    frame: pd.DataFrame
+    lines: np.ndarray
+    kind: str  # "csv" or "xlsx"
+    encoding: str | None
+    delimiter: str | None
+    sheet: str | None
+    sha256: str
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_survey(path: str | Path, *, sheet: str | None = None, encoding: str | None = None) -> RawSurvey:
+    """Read a CSV or XLSX survey export as text. Raises SurveyError for unreadable files."""
+    path = Path(path)
+    name = str(path)
+    if not path.is_file():
+        raise SurveyError(Problem(name, "does not exist or is not a file."))
+    if path.stat().st_size == 0:
+        raise SurveyError(Problem(name, "is empty.", hint="Export the survey again with its header row and answers."))
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        frame, lines, sheet_name = _read_xlsx(path, sheet)
+        enc, delim, kind = None, None, "xlsx"
+    elif suffix == ".xls":
+        raise SurveyError(Problem(name, "is an old binary Excel file (.xls).", hint="Save it as .xlsx or CSV in Excel and try again."))
+    else:
+        frame, lines, enc, delim = _read_csv(path, encoding)
+        sheet_name, kind = None, "csv"
+    if frame.shape[1] == 0:
+        raise SurveyError(Problem(name, "has no header row.", hint="The first row must name the columns."))
+    if len(frame) == 0:
+        raise SurveyError(
+            Problem(name, "has a header row but no answers.", hint="Check that the export includes the responses, not only the questions.")
+        )
+    return RawSurvey(name, frame, lines, kind, enc, delim, sheet_name, file_sha256(path))
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def detect_encoding(head: bytes) -> str:
+    """Encoding from the BOM, else UTF-8 when the sample decodes, else cp1252 (Excel on Windows)."""
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the sample's end is not an error.
+        if exc.start < len(head) - 3:
+            return "cp1252"
+    return "utf-8"
+
+
+def detect_delimiter(sample: str) -> str:
+    """The delimiter that splits the first lines into the same, largest number of fields."""
+    lines = [ln for ln in sample.splitlines()[:50] if ln.strip()]
+    if len(lines) > 1 and not sample.endswith("\n"):
+        lines = lines[:-1]  # the last line of a sample may be cut short
+    best, best_score = ",", (-1, -1)
+    for d in DELIMITERS:
+        counts = []
+        for ln in lines:
+            try:
+                counts.append(len(next(csv.reader([ln], delimiter=d))))
+            except (csv.Error, StopIteration):
+                counts.append(1)
+        if not counts or counts[0] < 2:
+            continue
+        consistent = sum(1 for n in counts if n >= counts[0])
+        score = (consistent, counts[0])
+        if score > best_score:
+            best, best_score = d, score
+    return best
+
+
+def _read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, np.ndarray, str, str]:
+    name = str(path)
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    enc = encoding or detect_encoding(head)
+    try:
+        text_head = head.decode(enc, errors="ignore" if len(head) == _SNIFF_BYTES else "strict")
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise SurveyError(Problem(name, f"cannot be decoded as {enc}: {exc}.", hint="Try --encoding=cp1252 or --encoding=utf-8."))
+    text_head = text_head.lstrip("\ufeff")
+    skip = 0
+    first = text_head.split("\n", 1)[0].strip().strip('"')
+    if first.lower().startswith("sep=") and len(first) >= 5:
+        delim = first[4]
+        skip = 1
+    else:
+        delim = detect_delimiter(text_head)
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=delim,
+            encoding=enc,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            index_col=False,
+            skiprows=skip,
+            skip_blank_lines=True,
+            engine="c",
+        )
+    except UnicodeDecodeError as exc:
+        line = _first_bad_line(path, enc)
+        raise SurveyError(
+            Problem(
+                name,
+                f"is not valid {enc} text at line {line} (the file mixes encodings or is not {enc}).",
+                hint="Re-save it as 'CSV UTF-8' in Excel, or give the encoding, e.g. --encoding=cp1252.",
+            )
+        ) from exc
+    except pd.errors.EmptyDataError:
+        raise SurveyError(Problem(name, "has no header row.", hint="The first row must name the columns."))
+    except pd.errors.ParserError as exc:
+        raise SurveyError(Problem(name, f"is not a well-formed CSV file: {exc}.", hint="Check for an unclosed quote."))
+    frame = _drop_empty_unnamed(frame)
+    frame.columns = [str(c).strip() if not str(c).startswith("Unnamed: ") else "" for c in frame.columns]
+    lines = _record_lines(frame, header_lines=1 + skip)
+    return frame, lines, enc, delim
+
+
+def _first_bad_line(path: Path, enc: str) -> int:
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                raw.decode(enc)
+            except UnicodeDecodeError:
+                return n
+    return 0
+
+
+def _drop_empty_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop trailing columns that have neither a header nor any value (a row-end delimiter)."""
+    drop = [c for c in frame.columns if str(c).startswith("Unnamed: ") and not frame[c].astype(bool).any()]
+    return frame.drop(columns=drop) if drop else frame
+
+
+def _record_lines(frame: pd.DataFrame, header_lines: int) -> np.ndarray:
+    """Line where each record starts, counting newlines embedded in quoted fields."""
+    n = len(frame)
+    extra = np.zeros(n, dtype=np.int64)
+    for col in frame.columns:
+        values = frame[col]
+        has_nl = values.str.contains("\n", regex=False)
+        if has_nl.any():
+            extra += values.str.count("\n").to_numpy(dtype=np.int64)
+    starts = header_lines + 1 + np.concatenate([[0], np.cumsum(1 + extra)[:-1]])
+    return starts.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- XLSX
+
+
+def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray, str]:
+    from python_calamine import CalamineWorkbook
+
+    name = str(path)
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own error types for corrupt files
+        raise SurveyError(Problem(name, f"is not a readable XLSX workbook ({exc}).", hint="Open and re-save it in Excel."))
+    sheets = list(book.sheet_names)
+    if sheet is None:
+        chosen = sheets[0]
+    elif sheet in sheets:
+        chosen = sheet
+    else:
+        raise SurveyError(
+            Problem(name, f"has no sheet {sheet!r}.", hint="Sheets in this workbook: " + ", ".join(repr(s) for s in sheets) + ".")
+        )
+    rows = book.get_sheet_by_name(chosen).to_python(skip_empty_area=False)
+    cells = [[_cell_text(v) for v in r] for r in rows]
+    # The header is the first row with any text; rows after it that are all empty are not people.
+    start = next((i for i, r in enumerate(cells) if any(r)), None)
+    if start is None:
+        return pd.DataFrame(), np.zeros(0, dtype=np.int64), chosen
+    header = cells[start]
+    width = max(len(header), max((len(r) for r in cells[start:]), default=0))
+    header = header + [""] * (width - len(header))
+    body, lines = [], []
+    for i in range(start + 1, len(cells)):
+        r = cells[i]
+        if any(r):
+            body.append(r + [""] * (width - len(r)))
+            lines.append(i + 1)
+    frame = pd.DataFrame(body, columns=[h.strip() for h in header], dtype=object)
+    keep = [j for j, h in enumerate(header) if h.strip() or frame.iloc[:, j].astype(bool).any()]
+    frame = frame.iloc[:, keep]
+    return frame, np.asarray(lines, dtype=np.int64), chosen
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    return str(value).strip() if isinstance(value, str) else str(value)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Prefix text cells a spreadsheet would run as a formula with ``'``; numbers stay numbers."""
+    out = frame.copy()
+    for col in out.columns:
+        s = out[col]
+        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            text = s.astype(object)
+            mask = text.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_PREFIXES), na_action="ignore")
+            mask = mask.fillna(False).astype(bool)
+            if mask.any():
+                out[col] = text.where(~mask, "'" + text.astype(str))
+    return out
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` as UTF-8 CSV atomically, with spreadsheet formulas neutralised."""
+    path = Path(path)
+    with staged_file(path) as tmp:
+        neutralise_formulas(frame).to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+    return path
+
+
+class staged_file:
+    """Context manager: yields a temporary path next to ``path``; moved into place on success."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __enter__(self) -> Path:
+        parent = self.path.parent
+        if not parent.is_dir():
+            raise UsageError(f"The folder {str(parent)!r} for {self.path.name!r} does not exist. Create it first.")
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        return self.tmp
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def write_xlsx_table(frame: pd.DataFrame, path: str | Path, sheet: str = "Sheet1") -> Path:
+    """Write one table to an XLSX file atomically: bold frozen header, filters, text kept as text."""
+    import xlsxwriter
+
+    path = Path(path)
+    clean = neutralise_formulas(frame)
+    with staged_file(path) as tmp:
+        book = xlsxwriter.Workbook(str(tmp), {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False})
+        ws = book.add_worksheet(sheet[:31])
+        bold = book.add_format({"bold": True})
+        ws.write_row(0, 0, [str(c) for c in clean.columns], bold)
+        for j, col in enumerate(clean.columns):
+            values = clean[col].tolist()
+            ws.write_column(1, j, ["" if v is None or (isinstance(v, float) and v != v) else v for v in values])
+        ws.freeze_panes(1, 0)
+        ws.autofilter(0, 0, max(len(clean), 1), max(len(clean.columns) - 1, 0))
+        book.close()
+    return path

@@ -1,0 +1,73 @@
+"""Plain-text summaries for the terminal: what was read, what was wrong, how reliable.
+
+Pure functions that return strings; the CLI decides where to print them.
+Values from the survey are shown only in the problem table (they are the
+cells the user must fix); personal-data columns are named, never shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import pandas as pd
+
+from .programme import Programme
+from .scoring import Reliability
+
+
+def _table(frame: pd.DataFrame, max_width: int = 60) -> str:
+    """Render a small frame as an aligned text table, cutting long cells."""
+    if frame.empty:
+        return ""
+    cells = frame.astype(str).map(lambda s: s if len(s) <= max_width else s[: max_width - 1] + "…")
+    widths = [max(len(str(c)), cells[c].str.len().max()) for c in cells.columns]
+    head = "  ".join(str(c).ljust(w) for c, w in zip(cells.columns, widths))
+    rule = "  ".join("-" * w for w in widths)
+    body = ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def import_summary(raw: Any, result: Any, show: int = 10) -> str:
+    """What was read from a survey file, which columns were used, and the first problems."""
+    lines = [f"Read {raw.path}: {result.n_read} rows, {raw.frame.shape[1]} columns"]
+    if raw.kind == "csv":
+        delim = {"\t": "tab"}.get(raw.delimiter, repr(raw.delimiter))
+        lines[0] += f" (CSV, {raw.encoding}, delimiter {delim})"
+    else:
+        lines[0] += f" (XLSX, sheet {raw.sheet!r})"
+    lines.append(f"  columns matched: {len(result.matched)}")
+    if result.dropped_personal:
+        lines.append(f"  personal data dropped ({len(result.dropped_personal)}): {', '.join(result.dropped_personal)}")
+    if result.ignored:
+        lines.append(f"  ignored, not in the programme ({len(result.ignored)}): {', '.join(result.ignored)}")
+    if result.absent_optional:
+        lines.append(f"  optional columns absent: {', '.join(result.absent_optional)}")
+    lines.append(f"  accepted: {result.n_accepted}, rejected: {result.n_rejected}")
+    if len(result.rejects):
+        kinds = result.rejects["reason"].str.replace(r"(The same id appears in rows)[^;]*", r"\1 …", regex=True)
+        kinds = kinds.str.split(".").str[0]
+        counts = kinds.value_counts()
+        lines.append(f"Problems by kind ({len(result.rejects)} cells in {result.n_rejected} rows):")
+        lines += [f"  {n:>6}  {k}" for k, n in counts.items()]
+        if show:
+            first = result.rejects.head(show)
+            lines.append(f"First {len(first)} problem(s):")
+            lines.append(_table(first))
+    return "\n".join(lines)
+
+
+def reliability_table(rel: Sequence[Reliability], programme: Programme) -> str:
+    """Cronbach's alpha per domain, with a warning mark below the programme's threshold."""
+    names = {d.id: d.names.get("en", d.id) for d in programme.domains}
+    rows = []
+    for r in rel:
+        alpha = "n/a" if r.alpha != r.alpha else f"{r.alpha:.2f}"
+        rows.append({"domain": names[r.domain], "items": r.n_items, "complete": r.n_complete, "alpha": alpha, "": "LOW" if r.low else ""})
+    text = "Reliability (Cronbach's alpha):\n" + _table(pd.DataFrame(rows))
+    low = [names[r.domain] for r in rel if r.low]
+    if low:
+        text += (
+            f"\nWarning: alpha below {programme.alpha_warning:g} in {', '.join(low)}; "
+            "scores there are less trustworthy. Check reverse-keyed items and translations."
+        )
+    return text

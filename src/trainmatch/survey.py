@@ -1,0 +1,371 @@
+"""Import: match a raw survey's columns to the programme and decode every cell.
+
+:func:`import_survey` is the validation edge of the data flow. It turns the text
+cells of a :class:`~trainmatch.io.RawSurvey` into typed answers, collects every
+bad cell (row, line, column, value, reason) and splits the records into
+accepted people and rejects, so that every data row ends up in exactly one of
+them. Personal-data columns are dropped here and only their names are kept.
+
+Decoding is vectorised: each column is factorised, the few distinct values are
+decoded once, and the codes are broadcast back to the rows.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .errors import Problem, SurveyError
+from .io import RawSurvey
+from .programme import Programme
+
+REJECT_COLUMNS = ["row", "line", "person_id", "column", "value", "reason"]
+
+LANGUAGE_NAMES = {
+    "fi": ("fi", "fin", "suomi", "finnish", "finska", "suomeksi"),
+    "sv": ("sv", "swe", "svenska", "swedish", "ruotsi", "på svenska"),
+    "en": ("en", "eng", "english", "englanti", "engelska", "in english"),
+}
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """Accepted people (typed answers), rejected cells, and what happened to each column.
+
+    ``people`` columns: ``person_id``, ``row`` (1-based record number),
+    ``role``, ``site``, ``language``, ``hours``, ``formats``, one float column
+    per item (NaN when unanswered or "don't know") and one bool column
+    ``task_<id>`` per task. ``rejects`` has one row per bad cell, columns
+    :data:`REJECT_COLUMNS`; a record with any bad cell is rejected as a whole.
+    """
+
+    people: pd.DataFrame
+    rejects: pd.DataFrame
+    n_read: int
+    file: str
+    matched: Mapping[str, str]  # programme column -> header in the file
+    ignored: tuple[str, ...]
+    dropped_personal: tuple[str, ...]
+    absent_optional: tuple[str, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def n_rejected(self) -> int:
+        return int(self.rejects["row"].nunique()) if len(self.rejects) else 0
+
+    @property
+    def n_accepted(self) -> int:
+        return len(self.people)
+
+
+def normalise(text: str) -> str:
+    """Case-fold, turn non-breaking spaces into spaces and collapse white space."""
+    return " ".join(str(text).replace("\xa0", " ").split()).casefold()
+
+
+def _header_key(text: str) -> str:
+    return re.sub(r"[\s_\-.]+", "", normalise(text))
+
+
+# --------------------------------------------------------------------------- columns
+
+
+def match_columns(raw: RawSurvey, programme: Programme) -> tuple[dict[str, str], list[str], list[str], list[str]]:
+    """Map programme columns to file headers: exact, then ignoring case and surrounding space.
+
+    Returns (matched, ignored headers, personal-data headers, absent optional columns).
+    Raises SurveyError naming the missing required columns with close matches.
+    """
+    cols = programme.columns
+    required = [cols.id, cols.role] + [i.id for i in programme.items] + [t.id for t in programme.tasks]
+    optional = [cols.site, cols.language, cols.hours, cols.formats]
+    wanted = required + optional
+    headers = list(raw.frame.columns)
+    personal_keys = {_header_key(p) for p in programme.personal_data}
+
+    matched: dict[str, str] = {}
+    by_exact = {h: h for h in headers}
+    by_loose: dict[str, list[str]] = {}
+    for h in headers:
+        by_loose.setdefault(normalise(h), []).append(h)
+    seen_headers: dict[str, int] = {}
+    for h in headers:
+        seen_headers[h] = seen_headers.get(h, 0) + 1
+    dupes = [h for h, n in seen_headers.items() if n > 1 and h]
+    if dupes:
+        raise SurveyError(
+            Problem(raw.path, "has the same column header more than once.", column=dupes[0], hint="Rename or remove the duplicate column.")
+        )
+    for w in wanted:
+        if w in by_exact:
+            matched[w] = w
+        elif len(by_loose.get(normalise(w), [])) == 1:
+            matched[w] = by_loose[normalise(w)][0]
+    used = set(matched.values())
+    personal = [h for h in headers if h not in used and _header_key(h) in personal_keys]
+    ignored = [h for h in headers if h not in used and h not in personal]
+    missing = [w for w in required if w not in matched]
+    if missing:
+        leftovers = [h for h in ignored if h]
+        suggestions = []
+        for m in missing[:5]:
+            close = difflib.get_close_matches(m, leftovers, n=1, cutoff=0.6)
+            suggestions.append(f"{m!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise SurveyError(
+            Problem(
+                raw.path,
+                f"lacks {len(missing)} required column(s): {', '.join(suggestions)}{more}.",
+                column=missing[0],
+                hint="Rename the columns in the export to the programme's ids, or edit the programme's columns.",
+            )
+        )
+    absent = [w for w in optional if w not in matched]
+    return matched, ignored, personal, absent
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+class _Cells:
+    """Collects bad cells as arrays (row positions, column, values, reasons)."""
+
+    def __init__(self) -> None:
+        self.parts: list[pd.DataFrame] = []
+
+    def add(self, positions: np.ndarray, column: str, values: np.ndarray, reasons: np.ndarray | str) -> None:
+        if len(positions) == 0:
+            return
+        reasons = np.broadcast_to(np.asarray(reasons, dtype=object), (len(positions),))
+        self.parts.append(pd.DataFrame({"pos": positions, "column": column, "value": values, "reason": reasons}))
+
+    def frame(self) -> pd.DataFrame:
+        if not self.parts:
+            return pd.DataFrame({"pos": np.zeros(0, np.int64), "column": [], "value": [], "reason": []})
+        return pd.concat(self.parts, ignore_index=True)
+
+
+def _decode(values: pd.Series, decode_one: Callable[[str], tuple[object, str | None]], dtype: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode a text column via its distinct values.
+
+    ``decode_one`` maps a distinct raw value to (decoded value, error reason or
+    None). Returns (decoded array, bad-row mask, reason per row or None).
+    """
+    codes, uniques = pd.factorize(values, sort=False)
+    decoded_u, reason_u = [], []
+    for u in uniques:
+        v, r = decode_one(u)
+        decoded_u.append(v)
+        reason_u.append(r)
+    decoded_u_arr = np.asarray(decoded_u, dtype=dtype) if decoded_u else np.zeros(0, dtype=dtype)
+    bad_u = np.array([r is not None for r in reason_u], dtype=bool)
+    reason_arr = np.asarray(reason_u, dtype=object)
+    if len(uniques) == 0:
+        return np.zeros(len(values), dtype=dtype), np.zeros(len(values), bool), np.zeros(len(values), object)
+    return decoded_u_arr[codes], bad_u[codes], reason_arr[codes]
+
+
+def likert_decoder(programme: Programme) -> Callable[[str], tuple[float, str | None]]:
+    """Decoder for item answers: codes, or labels in any language; "don't know" → missing."""
+    lo, hi = programme.scale_min, programme.scale_max
+    table: dict[str, float] = {}
+    for labels in programme.scale_labels.values():
+        for code, label in enumerate(labels, lo):
+            table[normalise(label)] = float(code)
+    missing = {normalise(x) for x in programme.dont_know} | {normalise(x) for x in programme.missing_codes} | {""}
+    example = next(iter(programme.scale_labels.values()), ("",))[-1]
+    allowed = f"Allowed: codes {lo}–{hi}, the scale's labels (e.g. {example!r}), or a \"don't know\" answer."
+
+    def decode(raw: str) -> tuple[float, str | None]:
+        key = normalise(raw)
+        if key in missing:
+            return np.nan, None
+        if key in table:
+            return table[key], None
+        # "5 - Täysin samaa mieltä" / "5 = Strongly agree" / "5. Agree"
+        m = re.match(r"^([+-]?\d+(?:[.,]0+)?)\s*(?:[-–=.:)]\s*(.*))?$", key)
+        if m:
+            code = float(m.group(1).replace(",", "."))
+            label = m.group(2)
+            if label and label in table and table[label] != code:
+                return np.nan, f"The code and the label disagree. {allowed}"
+            if lo <= code <= hi:
+                return code, None
+            return np.nan, f"Code is outside the scale {lo}–{hi}."
+        if re.match(r"^[+-]?\d+[.,]\d+$", key):
+            return np.nan, f"Answers must be whole codes {lo}–{hi}."
+        return np.nan, f"Unknown answer. {allowed}"
+
+    return decode
+
+
+def yes_no_decoder(programme: Programme) -> Callable[[str], tuple[bool, str | None]]:
+    yes = {normalise(x) for x in programme.yes}
+    no = {normalise(x) for x in programme.no} | {""}
+    allowed = f"Allowed: {', '.join(programme.yes[:4])} for yes; {', '.join(programme.no[:4])} or empty for no."
+
+    def decode(raw: str) -> tuple[bool, str | None]:
+        key = normalise(raw)
+        if key in yes:
+            return True, None
+        if key in no:
+            return False, None
+        return False, f"Not a yes/no answer. {allowed}"
+
+    return decode
+
+
+def _name_decoder(entries: Mapping[str, tuple[str, ...]], what: str, required: bool) -> Callable[[str], tuple[str, str | None]]:
+    table = {normalise(alias): ident for ident, aliases in entries.items() for alias in aliases}
+    ids = list(entries)
+
+    def decode(raw: str) -> tuple[str, str | None]:
+        key = normalise(raw)
+        if not key:
+            return "", (f"The {what} is empty; it is required." if required else None)
+        if key in table:
+            return table[key], None
+        close = difflib.get_close_matches(key, list(table), n=1, cutoff=0.75)
+        hint = f" Did you mean {table[close[0]]!r}?" if close else ""
+        return "", f"Unknown {what}.{hint} Allowed: {', '.join(ids)} (or their names)."
+
+    return decode
+
+
+def _hours_decoder(programme: Programme) -> Callable[[str], tuple[float, str | None]]:
+    top = programme.max_hours
+
+    def decode(raw: str) -> tuple[float, str | None]:
+        text = normalise(raw).removesuffix("h").strip()
+        if not text:
+            return np.nan, None
+        text = text.replace(" ", "")
+        if "," in text and "." not in text:
+            text = text.replace(",", ".")
+        try:
+            value = float(text)
+        except ValueError:
+            return np.nan, "Hours must be a number such as 8 or 2,5."
+        if not np.isfinite(value) or value < 0:
+            return np.nan, "Hours must be zero or more."
+        if value > top:
+            return np.nan, f"More than the programme's maximum of {top:g} hours (budget.max_hours)."
+        return value, None
+
+    return decode
+
+
+def _formats_decoder(programme: Programme) -> Callable[[str], tuple[str, str | None]]:
+    aliases = {f.id: (f.id, *f.names.values()) for f in programme.formats}
+    single = _name_decoder(aliases, "training format", required=False)
+    order = {f.id: n for n, f in enumerate(programme.formats)}
+
+    def decode(raw: str) -> tuple[str, str | None]:
+        parts = [p for p in re.split(r"[;,|]", raw) if p.strip()]
+        found = set()
+        for p in parts:
+            ident, reason = single(p)
+            if reason:
+                return "", f"{p.strip()!r}: {reason}"
+            found.add(ident)
+        return ";".join(sorted(found, key=order.__getitem__)), None
+
+    return decode
+
+
+# --------------------------------------------------------------------------- import
+
+
+def import_survey(raw: RawSurvey, programme: Programme) -> ImportResult:
+    """Validate and decode a raw survey against the programme."""
+    matched, ignored, personal, absent = match_columns(raw, programme)
+    frame = raw.frame
+    n = len(frame)
+    cols = programme.columns
+    cells = _Cells()
+    out: dict[str, object] = {}
+
+    def column(name: str) -> pd.Series:
+        return frame[matched[name]]
+
+    # person id: text, trimmed, leading zeros intact
+    ids = column(cols.id).astype(str).str.strip()
+    empty = np.flatnonzero((ids == "").to_numpy())
+    cells.add(empty, cols.id, column(cols.id).to_numpy()[empty], "The person id is empty; every response needs an id.")
+    dup_mask = ids.duplicated(keep=False).to_numpy() & (ids != "").to_numpy()
+    if dup_mask.any():
+        dpos = np.flatnonzero(dup_mask)
+        rows = pd.Series(dpos + 1, index=dpos)
+        first_rows = rows.groupby(ids.to_numpy()[dpos]).transform(lambda r: ", ".join(map(str, r.tolist())))
+        reasons = ("The same id appears in rows " + first_rows.astype(str) + "; all copies are rejected. Remove the duplicates.").to_numpy()
+        cells.add(dpos, cols.id, ids.to_numpy()[dpos], reasons)
+    out["person_id"] = ids.to_numpy(dtype=object)
+    out["row"] = np.arange(1, n + 1, dtype=np.int64)
+
+    role_aliases = {r.id: (r.id, *r.names.values()) for r in programme.roles}
+    decoders: list[tuple[str, str, Callable, object]] = [(cols.role, "role", _name_decoder(role_aliases, "role", True), object)]
+    if cols.site in matched:
+        out["site"] = column(cols.site).astype(str).str.strip().to_numpy(dtype=object)
+    else:
+        out["site"] = np.full(n, "", dtype=object)
+    lang_aliases = {k: v for k, v in LANGUAGE_NAMES.items() if k in programme.languages}
+    optional = [
+        (cols.language, "language", _name_decoder(lang_aliases, "language", False), object, ""),
+        (cols.hours, "hours", _hours_decoder(programme), np.float64, np.nan),
+        (cols.formats, "formats", _formats_decoder(programme), object, ""),
+    ]
+    for name, key, dec, dtype, fill in optional:
+        if name in matched:
+            decoders.append((name, key, dec, dtype))
+        else:
+            out[key] = np.full(n, fill, dtype=dtype)
+
+    for name, key, dec, dtype in decoders:
+        values, bad, reasons = _decode(column(name), dec, dtype)
+        pos = np.flatnonzero(bad)
+        cells.add(pos, name, column(name).to_numpy()[pos], reasons[pos])
+        out[key] = values
+
+    likert = likert_decoder(programme)
+    for item in programme.items:
+        values, bad, reasons = _decode(column(item.id), likert, np.float64)
+        pos = np.flatnonzero(bad)
+        cells.add(pos, matched[item.id], column(item.id).to_numpy()[pos], reasons[pos])
+        out[item.id] = values
+    yn = yes_no_decoder(programme)
+    for task in programme.tasks:
+        values, bad, reasons = _decode(column(task.id), yn, bool)
+        pos = np.flatnonzero(bad)
+        cells.add(pos, matched[task.id], column(task.id).to_numpy()[pos], reasons[pos])
+        out[f"task_{task.id}"] = values
+
+    people = pd.DataFrame(out)
+    bad_cells = cells.frame()
+    rejected = np.zeros(n, dtype=bool)
+    rejected[bad_cells["pos"].to_numpy(dtype=np.int64)] = True
+    rejects = pd.DataFrame(
+        {
+            "row": bad_cells["pos"].to_numpy(dtype=np.int64) + 1,
+            "line": raw.lines[bad_cells["pos"].to_numpy(dtype=np.int64)] if len(bad_cells) else np.zeros(0, np.int64),
+            "person_id": ids.to_numpy(dtype=object)[bad_cells["pos"].to_numpy(dtype=np.int64)],
+            "column": bad_cells["column"].to_numpy(dtype=object),
+            "value": bad_cells["value"].astype(str).to_numpy(dtype=object),
+            "reason": bad_cells["reason"].astype(str).to_numpy(dtype=object),
+        }
+    ).sort_values("row", kind="stable", ignore_index=True)
+    accepted = people.loc[~rejected].reset_index(drop=True)
+    return ImportResult(
+        people=accepted,
+        rejects=rejects,
+        n_read=n,
+        file=raw.path,
+        matched=matched,
+        ignored=tuple(h for h in ignored if h),
+        dropped_personal=tuple(personal),
+        absent_optional=tuple(absent),
+    )

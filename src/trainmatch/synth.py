@@ -1,0 +1,152 @@
+"""Synthetic surveys with planted structure, for trying the tool and measuring it.
+
+Each person belongs to one of a few planted competence profiles (the truth that
+the cohort step should recover). Roles depend on the profile, tasks depend on
+the role and on the person's skills in the domains the task needs, answers
+are noisy Likert codes (some as labels in the person's language), with a few
+percent missing and "don't know" answers, and a handful of people who skipped
+most of a domain. Same programme, size and seed → identical survey.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .programme import Programme
+
+SITES = (
+    "Keskussairaala",
+    "Terveysasema Itä",
+    "Terveysasema Länsi",
+    "Kotihoito Pohjoinen",
+    "Kotihoito Etelä",
+    "Vårdcentralen Strand",
+    "Sosiaalipalvelut Keskusta",
+)
+SITE_WEIGHTS = np.array([0.30, 0.15, 0.14, 0.12, 0.11, 0.08, 0.10])
+LANGUAGE_WEIGHTS = {"fi": 0.75, "sv": 0.15, "en": 0.10}
+HOURS = np.array(["4", "6", "8", "12", "16", "20", "24", "2,5", ""], dtype=object)
+HOURS_WEIGHTS = np.array([0.10, 0.12, 0.20, 0.20, 0.12, 0.06, 0.06, 0.04, 0.10])
+
+
+def planted_profiles(n_domains: int, n_profiles: int, rng: np.random.Generator) -> np.ndarray:
+    """Profile means (profiles × domains) on the 1–5 scale, well separated.
+
+    The first profile is low everywhere, the last high everywhere; those in
+    between are strong in a different subset of domains and weak in the rest.
+    """
+    low, high = 2.0, 4.2
+    profiles = [np.full(n_domains, low)]
+    used = set()
+    while len(profiles) < n_profiles - 1:
+        strong = rng.random(n_domains) < 0.5
+        key = tuple(strong)
+        if strong.sum() in (0, n_domains) or key in used or min(strong.sum(), n_domains - strong.sum()) < 2:
+            continue
+        used.add(key)
+        profiles.append(np.where(strong, 4.0, 2.3))
+    profiles.append(np.full(n_domains, high))
+    return np.vstack(profiles[:n_profiles])
+
+
+def synthesize(programme: Programme, n: int, seed: int = 0, n_profiles: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A realistic survey of ``n`` people (all cells text) and each person's planted profile."""
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    rng = np.random.default_rng(seed)
+    domains = programme.domain_ids
+    D = len(domains)
+    lo, hi = programme.scale_min, programme.scale_max
+    mid = (lo + hi) / 2
+    profiles = planted_profiles(D, n_profiles, rng)
+    shares = rng.dirichlet(np.full(n_profiles, 8.0))
+    profile = rng.choice(n_profiles, size=n, p=shares)
+    latent = profiles[profile] + rng.normal(0, 0.3, size=(n, D))
+
+    # Roles depend on the profile: each profile favours a few roles.
+    R = len(programme.roles)
+    role_weights = rng.dirichlet(np.full(R, 0.6), size=n_profiles) + 0.02
+    role_weights /= role_weights.sum(axis=1, keepdims=True)
+    role_idx = _choice_rows(rng, role_weights[profile])
+
+    langs = [lang for lang in LANGUAGE_WEIGHTS if lang in programme.languages] or [programme.default_language]
+    lw = np.array([LANGUAGE_WEIGHTS.get(lang, 1.0) for lang in langs])
+    lang_idx = rng.choice(len(langs), size=n, p=lw / lw.sum())
+    person_lang = np.asarray(langs, dtype=object)[lang_idx]
+
+    cols: dict[str, object] = {}
+    cols["submitted_at"] = (
+        pd.Timestamp("2026-09-01 08:00") + pd.to_timedelta(rng.integers(0, 30 * 24 * 3600, size=n), unit="s")
+    ).strftime("%Y-%m-%d %H:%M:%S")
+    width = max(6, len(str(n)))
+    cols[programme.columns.id] = np.char.zfill(np.arange(1, n + 1).astype(str), width)
+    role_names = np.empty((len(langs), R), dtype=object)
+    for li, lang in enumerate(langs):
+        role_names[li] = [r.names.get(lang, r.id) for r in programme.roles]
+    as_id = rng.random(n) < 0.5
+    cols[programme.columns.role] = np.where(as_id, np.asarray([r.id for r in programme.roles], dtype=object)[role_idx], role_names[lang_idx, role_idx])
+    cols[programme.columns.site] = np.asarray(SITES, dtype=object)[rng.choice(len(SITES), size=n, p=SITE_WEIGHTS)]
+    cols[programme.columns.language] = person_lang
+
+    # Item answers: latent + item noise, rounded to the scale, reversed where keyed so.
+    item_domain = np.array([domains.index(i.domain) for i in programme.items])
+    reverse = np.array([i.reverse for i in programme.items])
+    raw = latent[:, item_domain] + rng.normal(0, 0.6, size=(n, len(programme.items)))
+    codes = np.clip(np.rint(raw), lo, hi).astype(np.int64)
+    codes[:, reverse] = (lo + hi) - codes[:, reverse]
+    missing = rng.random(codes.shape) < 0.03
+    dont_know = (rng.random(codes.shape) < 0.015) & ~missing
+    # A few people skip most of one domain: they must be flagged, not imputed.
+    skippers = np.flatnonzero(rng.random(n) < 0.01)
+    for p in skippers:
+        d = rng.integers(D)
+        missing[p, item_domain == d] = True
+    by_label = rng.random(n) < 0.08  # some tools export label text instead of codes
+    text = codes.astype(str).astype(object)
+    label_lang = [lang for lang in langs if lang in programme.scale_labels]
+    if label_lang:
+        labels = np.array([[programme.scale_labels[lang][c - lo] for c in range(lo, hi + 1)] for lang in langs if lang in programme.scale_labels], dtype=object)
+        lang_to_row = {lang: i for i, lang in enumerate(label_lang)}
+        row_of_person = np.array([lang_to_row.get(lang, 0) for lang in person_lang])
+        label_text = labels[row_of_person[:, None], codes - lo]
+        text = np.where(by_label[:, None], label_text, text)
+    dk_labels = list(programme.dont_know) or [""]
+    dk = np.asarray([dk_labels[min(i, len(dk_labels) - 1)] for i in range(len(langs))], dtype=object)[lang_idx]
+    text = np.where(dont_know, dk[:, None], text)
+    text = np.where(missing, "", text)
+    for j, item in enumerate(programme.items):
+        cols[item.id] = text[:, j]
+
+    # Tasks: likelier for roles that do them and for people skilled in what the task needs.
+    T = len(programme.tasks)
+    req = np.asarray(programme.requirement_matrix(), dtype=np.float64)  # tasks × domains
+    role_task = rng.normal(-0.4, 1.1, size=(R, T))
+    weights = req / np.maximum(req.sum(axis=1, keepdims=True), 1)
+    skill = (latent - mid) @ weights.T  # n × tasks
+    logit = role_task[role_idx] + 1.2 * skill
+    does = rng.random((n, T)) < 1 / (1 + np.exp(-logit))
+    for t, task in enumerate(programme.tasks):
+        cols[task.id] = np.where(does[:, t], "1", "0").astype(object)
+
+    cols[programme.columns.hours] = HOURS[rng.choice(len(HOURS), size=n, p=HOURS_WEIGHTS)]
+    F = len(programme.formats)
+    fmt_ids = np.asarray([f.id for f in programme.formats], dtype=object)
+    fmt_pick = rng.random((n, F)) < rng.uniform(0.1, 0.35, size=F)
+    no_answer = rng.random(n) < 0.1
+    fmt_pick[no_answer] = False
+    cols[programme.columns.formats] = np.array([";".join(fmt_ids[row]) for row in fmt_pick], dtype=object)
+    cols["email"] = np.char.add(np.char.add("respondent", cols[programme.columns.id].astype(str)), "@example.org").astype(object)
+
+    survey = pd.DataFrame(cols)
+    truth = pd.DataFrame({programme.columns.id: cols[programme.columns.id], "profile": np.char.add("P", (profile + 1).astype(str))})
+    for d, domain in enumerate(domains):
+        truth[f"latent_{domain}"] = np.round(latent[:, d], 3)
+    return survey, truth
+
+
+def _choice_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
+    """One categorical draw per row of ``probs`` (vectorised inverse CDF)."""
+    cdf = probs.cumsum(axis=1)
+    u = rng.random((len(probs), 1)) * cdf[:, -1:]
+    return (u > cdf).sum(axis=1)
