@@ -1,0 +1,157 @@
+"""Writing a run's outputs safely: a staged folder, fast CSV, the XLSX workbook, JSON.
+
+Everything for one run is written into a temporary folder next to OUTDIR and
+moved into place only when complete, so an existing OUTDIR is never left
+half-written, also when the run fails midway. Text cells that a spreadsheet
+would run as a formula are neutralised in CSV and XLSX; numbers stay numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .errors import UsageError
+
+FORMULA_PATTERN = r"^[=+\-@\t\r]"
+EXCEL_MAX_ROWS = 1_048_576
+
+
+def neutralise_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Prefix text cells starting with = + - @ tab or CR with ``'``, per distinct value.
+
+    Repeated text columns (titles, reasons) are factorised first, so the check
+    runs once per distinct value, and come back as categoricals, which the CSV
+    writer streams without copying each string.
+    """
+    out = {}
+    for col in frame.columns:
+        s = frame[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            cats = pd.Series(s.cat.categories.astype(str))
+            bad = cats.str.match(FORMULA_PATTERN).to_numpy(dtype=bool)
+            if bad.any():
+                s = s.cat.rename_categories(cats.where(~bad, "'" + cats).tolist())
+            out[col] = s
+        elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            codes, uniques = pd.factorize(s, use_na_sentinel=True)
+            texts = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype(str)
+            bad = texts.str.match(FORMULA_PATTERN).to_numpy(dtype=bool)
+            fixed = texts.where(~bad, "'" + texts).to_numpy(dtype=object)
+            if len(fixed) * 2 < len(s) and len(set(fixed)) == len(fixed):
+                out[col] = pd.Categorical.from_codes(codes, categories=fixed)
+            else:
+                values = fixed[codes] if len(fixed) else np.full(len(s), None, dtype=object)
+                out[col] = np.where(codes < 0, None, values)
+        else:
+            out[col] = s.to_numpy() if not isinstance(s.dtype, pd.api.extensions.ExtensionDtype) else s.array
+    return pd.DataFrame(out, index=frame.index)
+
+
+def write_csv_fast(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` (formulas neutralised) as UTF-8 CSV with pyarrow's multi-threaded writer."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    table = pa.Table.from_pandas(neutralise_text(frame), preserve_index=False)
+    # Dictionary (categorical) columns are written as their values.
+    table = pa.table({name: (col.cast(pa.string()) if pa.types.is_dictionary(col.type) else col) for name, col in zip(table.column_names, table.columns)})
+    pacsv.write_csv(table, str(path), write_options=pacsv.WriteOptions(quoting_style="needed"))
+    return Path(path)
+
+
+def write_json(data: Mapping[str, Any], path: str | Path) -> Path:
+    Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
+    return Path(path)
+
+
+class StagedFolder:
+    """Context manager: a temporary folder that replaces ``target`` only on success.
+
+    An existing ``target`` is refused unless ``force``; with ``force`` it is
+    swapped out only after the new folder is complete.
+    """
+
+    def __init__(self, target: str | Path, force: bool = False):
+        self.target = Path(target)
+        self.force = force
+
+    def __enter__(self) -> Path:
+        if self.target.exists() and not self.force:
+            raise UsageError(f"The output folder {str(self.target)!r} already exists. Use --force to replace it, or choose another -o.")
+        if self.target.exists() and not self.target.is_dir():
+            raise UsageError(f"{str(self.target)!r} exists and is not a folder.")
+        parent = self.target.resolve().parent
+        if not parent.is_dir():
+            raise UsageError(f"The folder {str(parent)!r} does not exist. Create it first.")
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".partial", dir=parent))
+        return self.tmp
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
+        old = None
+        if self.target.exists():
+            old = self.target.with_name(f".{self.target.name}.{os.getpid()}.old")
+            os.replace(self.target, old)
+        os.replace(self.tmp, self.target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def write_workbook(sheets: Mapping[str, pd.DataFrame], path: str | Path, *, progress: Callable[[str], None] | None = None) -> list[str]:
+    """Write tables as formatted sheets (bold frozen header, filters, column widths).
+
+    A table longer than Excel's 1,048,576-row limit is split across sheets
+    ``name``, ``name (2)``, …; nothing is truncated. Returns the sheet names.
+    """
+    import xlsxwriter
+
+    names: list[str] = []
+    book = xlsxwriter.Workbook(
+        str(path), {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False}
+    )
+    try:
+        header = book.add_format({"bold": True, "bg_color": "#DDE6F0", "border": 1})
+        per_sheet = EXCEL_MAX_ROWS - 1
+        for base, frame in sheets.items():
+            clean = neutralise_text(frame)
+            columns = [str(c) for c in clean.columns]
+            arrays = [_cells(clean[c]) for c in clean.columns]
+            parts = max(1, -(-len(clean) // per_sheet))
+            for part in range(parts):
+                name = base if part == 0 else f"{base} ({part + 1})"
+                names.append(name)
+                if progress:
+                    progress(f"workbook sheet {name}")
+                ws = book.add_worksheet(name[:31])
+                ws.write_row(0, 0, columns, header)
+                lo, hi = part * per_sheet, min(len(clean), (part + 1) * per_sheet)
+                for r in range(lo, hi):
+                    ws.write_row(r - lo + 1, 0, [a[r] for a in arrays])
+                ws.freeze_panes(1, 0)
+                ws.autofilter(0, 0, max(hi - lo, 1), max(len(columns) - 1, 0))
+                for j, c in enumerate(columns):
+                    ws.set_column(j, j, min(max(len(c) + 2, 10), 48))
+    finally:
+        book.close()
+    return names
+
+
+def _cells(s: pd.Series) -> list[Any]:
+    """Column values for xlsxwriter: NaN/NA → empty string, numpy scalars → Python."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object)
+    values = s.astype(object).where(s.notna(), "")
+    out = values.tolist()
+    if s.dtype.kind == "f":
+        out = [v if v == "" else float(v) for v in out]
+    return [bool(v) if isinstance(v, np.bool_) else v for v in out]
