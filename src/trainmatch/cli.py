@@ -233,5 +233,114 @@ def score(survey: Path, output: Path, rejects_out: Path | None, programme_dir: P
         echo_err(f"Warning: {result.n_rejected} row(s) were rejected and not scored" + ("." if rejects_out else "; use --rejects-out to list them."))
 
 
+def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--seed", type=int, default=0, show_default=True, help="Random seed for the cohort fit.")(func)
+    func = click.option("--k", "k_text", default="2-8", show_default=True, help="Range of cohort counts to try, e.g. 2-8 or 4.")(func)
+    func = click.option(
+        "--save-model", type=click.Path(file_okay=False, path_type=Path), default=None, help="Save the fitted cohort model to this folder."
+    )(func)
+    func = click.option(
+        "--model",
+        "model_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Assign people to the cohorts of a saved model instead of fitting.",
+    )(func)
+    return func
+
+
+def _cohort_stage(people: Any, programme: Any, model_dir: Path | None, save_model: Path | None, k_text: str, seed: int) -> Any:
+    """Fit or reuse the cohort model (shared by `cohorts` and `assign`)."""
+    from .cohorts import parse_k_range
+    from .model_store import load_model
+    from .pipeline import assign_cohorts
+
+    if model_dir is not None and save_model is not None:
+        raise click.UsageError("Use either --model (reuse a saved model) or --save-model (fit and save), not both.")
+    try:
+        k_range = parse_k_range(k_text)
+    except Exception as exc:
+        raise click.BadParameter(str(exc), param_hint="--k") from None
+    saved = load_model(model_dir, programme_fingerprint=programme.fingerprint) if model_dir is not None else None
+    stage = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed)
+    return stage
+
+
+def _save_model(stage: Any, programme: Any, save_model: Path | None) -> None:
+    if save_model is None:
+        return
+    from .model_store import save_model as save
+
+    save(
+        stage.model,
+        save_model,
+        programme_fingerprint=programme.fingerprint,
+        domain_ids=programme.domain_ids,
+        fit_report=stage.fit_report,
+        domain_names=[d.names.get("en", d.id) for d in programme.domains],
+    )
+    echo_err(f"Saved the cohort model to {save_model}/.")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write (refused if it exists, unless --force).")
+@click.option("--force", is_flag=True, help="Replace an existing output folder (only once the new one is complete).")
+@model_options
+@programme_option
+@survey_options
+@handle_errors
+def cohorts(
+    survey: Path,
+    output: Path,
+    force: bool,
+    model_dir: Path | None,
+    save_model: Path | None,
+    k_text: str,
+    seed: int,
+    programme_dir: Path | None,
+    sheet: str | None,
+    encoding: str | None,
+) -> None:
+    """Group people with similar competence profiles into cohorts and training groups.
+
+    Standardised domain profiles are clustered with k-means; k is chosen from
+    the --k range by silhouette (the smaller k on a near tie) and every k's fit
+    is reported. Cohorts are numbered by overall level (C1 needs the most
+    support) and described in words; each is split into training groups of
+    bounded size, kept by site where possible. OUTPUT gets cohorts.csv,
+    groups.csv and people.csv (the cohort and group of every person).
+
+    \b
+    Examples:
+      trainmatch cohorts survey.csv -o cohorts-out --save-model models/round1
+      trainmatch cohorts later.csv -o later-out --model models/round1
+    """
+    from .cohorts import format_fit_report
+    from .outputs import StagedFolder, write_csv_fast
+    from .scoring import score as score_people
+    from .summary import text_table
+
+    programme, raw, result = _load_survey(survey, programme_dir, sheet, encoding)
+    _summary(raw, result, show=5)
+    people = score_people(result.people, programme)
+    stage = _cohort_stage(people, programme, model_dir, save_model, k_text, seed)
+    with StagedFolder(output, force=force) as tmp:
+        write_csv_fast(stage.cohorts, tmp / "cohorts.csv")
+        write_csv_fast(stage.groups, tmp / "groups.csv")
+        write_csv_fast(stage.people[["person_id", "role", "site", "cohort", "group"]], tmp / "people.csv")
+        write_csv_fast(result.rejects, tmp / "rejects.csv")
+    _save_model(stage, programme, save_model)
+    if stage.reused_model:
+        echo_err(f"Assigned {len(people)} people to the {len(stage.cohorts)} cohorts of the saved model {model_dir}.")
+    else:
+        echo_err(format_fit_report(stage.fit_report))
+    for warning in stage.warnings:
+        echo_err(f"Warning: {warning}")
+    shown = stage.cohorts[["cohort", "size", "share", "description"]].assign(share=stage.cohorts["share"].map("{:.1%}".format))
+    click.echo(text_table(shown, max_width=120))
+    echo_err(f"Wrote cohorts.csv, groups.csv, people.csv and rejects.csv to {output}/.")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -15,11 +15,13 @@ from .programme import Programme
 from .scoring import Reliability
 
 
-def _table(frame: pd.DataFrame, max_width: int = 60) -> str:
+def text_table(frame: pd.DataFrame, max_width: int = 60) -> str:
     """Render a small frame as an aligned text table, cutting long cells."""
     if frame.empty:
         return ""
-    cells = frame.astype(str).map(lambda s: s if len(s) <= max_width else s[: max_width - 1] + "…")
+    cells = frame.astype(str).map(lambda s: s.replace("\r", "").replace("\n", "⏎")).map(
+        lambda s: s if len(s) <= max_width else s[: max_width - 1] + "…"
+    )
     widths = [max(len(str(c)), cells[c].str.len().max()) for c in cells.columns]
     head = "  ".join(str(c).ljust(w) for c, w in zip(cells.columns, widths))
     rule = "  ".join("-" * w for w in widths)
@@ -35,6 +37,9 @@ def import_summary(raw: Any, result: Any, show: int = 10) -> str:
         lines[0] += f" (CSV, {raw.encoding}, delimiter {delim})"
     else:
         lines[0] += f" (XLSX, sheet {raw.sheet!r})"
+    skipped = getattr(raw, "skipped_empty", 0)
+    if skipped:
+        lines.append(f"  empty rows skipped (not people): {skipped}")
     lines.append(f"  columns matched: {len(result.matched)}")
     if result.dropped_personal:
         lines.append(f"  personal data dropped ({len(result.dropped_personal)}): {', '.join(result.dropped_personal)}")
@@ -52,7 +57,7 @@ def import_summary(raw: Any, result: Any, show: int = 10) -> str:
         if show:
             first = result.rejects.head(show)
             lines.append(f"First {len(first)} problem(s):")
-            lines.append(_table(first))
+            lines.append(text_table(first))
     return "\n".join(lines)
 
 
@@ -63,7 +68,7 @@ def reliability_table(rel: Sequence[Reliability], programme: Programme) -> str:
     for r in rel:
         alpha = "n/a" if r.alpha != r.alpha else f"{r.alpha:.2f}"
         rows.append({"domain": names[r.domain], "items": r.n_items, "complete": r.n_complete, "alpha": alpha, "": "LOW" if r.low else ""})
-    text = "Reliability (Cronbach's alpha):\n" + _table(pd.DataFrame(rows))
+    text = "Reliability (Cronbach's alpha):\n" + text_table(pd.DataFrame(rows))
     low = [names[r.domain] for r in rel if r.low]
     if low:
         text += (
