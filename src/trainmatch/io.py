@@ -12,8 +12,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,6 @@ from .errors import Problem, SurveyError, UsageError
 
 DELIMITERS = (",", ";", "\t", "|")
 _SNIFF_BYTES = 64 * 1024
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,9 @@ class RawSurvey:
     """A survey file as text cells.
 
     ``frame`` has one column per header (all ``object`` dtype holding ``str``,
-    ``''`` for empty cells) and one row per data record. ``lines[i]`` is the
-    line of the file (CSV) or sheet row (XLSX) where record ``i + 1`` starts.
+    ``''`` for empty cells) and one row per data record; blank records are
+    skipped. ``lines[i]`` is the line of the file (CSV) or sheet row (XLSX)
+    where record ``i + 1`` starts.
     """
 
     path: str
@@ -43,6 +44,10 @@ class RawSurvey:
     delimiter: str | None
     sheet: str | None
     sha256: str
+    # CSV only: text beyond the header's last column, by 0-based record (a value
+    # holding the delimiter unquoted shifts the cells after it; such rows are rejected).
+    overflow: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
+    skipped_empty: int = 0  # blank rows (or rows of bare delimiters) that were not read as people
 
 
 def file_sha256(path: str | Path) -> str:
@@ -62,13 +67,14 @@ def read_survey(path: str | Path, *, sheet: str | None = None, encoding: str | N
     if path.stat().st_size == 0:
         raise SurveyError(Problem(name, "is empty.", hint="Export the survey again with its header row and answers."))
     suffix = path.suffix.lower()
+    overflow, skipped = pd.Series(dtype=object), 0
     if suffix in (".xlsx", ".xlsm"):
-        frame, lines, sheet_name = _read_xlsx(path, sheet)
+        frame, lines, sheet_name, skipped = _read_xlsx(path, sheet)
         enc, delim, kind = None, None, "xlsx"
     elif suffix == ".xls":
         raise SurveyError(Problem(name, "is an old binary Excel file (.xls).", hint="Save it as .xlsx or CSV in Excel and try again."))
     else:
-        frame, lines, enc, delim = _read_csv(path, encoding)
+        frame, lines, enc, delim, overflow, skipped = _read_csv(path, encoding)
         sheet_name, kind = None, "csv"
     if frame.shape[1] == 0:
         raise SurveyError(Problem(name, "has no header row.", hint="The first row must name the columns."))
@@ -76,14 +82,18 @@ def read_survey(path: str | Path, *, sheet: str | None = None, encoding: str | N
         raise SurveyError(
             Problem(name, "has a header row but no answers.", hint="Check that the export includes the responses, not only the questions.")
         )
-    return RawSurvey(name, frame, lines, kind, enc, delim, sheet_name, file_sha256(path))
+    return RawSurvey(name, frame, lines, kind, enc, delim, sheet_name, file_sha256(path), overflow, skipped)
 
 
 # --------------------------------------------------------------------------- CSV
 
 
-def detect_encoding(head: bytes) -> str:
-    """Encoding from the BOM, else UTF-8 when the sample decodes, else cp1252 (Excel on Windows)."""
+def detect_encoding(head: bytes, complete: bool = False) -> str:
+    """Encoding from the BOM, else UTF-8 when the sample decodes, else cp1252 (Excel on Windows).
+
+    ``complete`` says ``head`` is the whole file, so a bad byte at its end is
+    not a character cut by the sample.
+    """
     if head.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -92,7 +102,7 @@ def detect_encoding(head: bytes) -> str:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
         # A multi-byte character cut at the sample's end is not an error.
-        if exc.start < len(head) - 3:
+        if complete or exc.start < len(head) - 3:
             return "cp1252"
     return "utf-8"
 
@@ -119,13 +129,14 @@ def detect_delimiter(sample: str) -> str:
     return best
 
 
-def _read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, np.ndarray, str, str]:
+def _read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, np.ndarray, str, str, pd.Series, int]:
     name = str(path)
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
-    enc = encoding or detect_encoding(head)
+    complete = len(head) < _SNIFF_BYTES
+    enc = encoding or detect_encoding(head, complete=complete)
     try:
-        text_head = head.decode(enc, errors="ignore" if len(head) == _SNIFF_BYTES else "strict")
+        text_head = head.decode(enc, errors="strict" if complete else "ignore")
     except (UnicodeDecodeError, LookupError) as exc:
         raise SurveyError(Problem(name, f"cannot be decoded as {enc}: {exc}.", hint="Try --encoding=cp1252 or --encoding=utf-8."))
     text_head = text_head.lstrip("\ufeff")
@@ -136,19 +147,36 @@ def _read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, np.ndarra
         skip = 1
     else:
         delim = detect_delimiter(text_head)
+    options = dict(
+        sep=delim,
+        encoding=enc,
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        index_col=False,
+        skiprows=skip,
+        header=None,
+        engine="c",
+    )
     try:
-        frame = pd.read_csv(
-            path,
-            sep=delim,
-            encoding=enc,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            index_col=False,
-            skiprows=skip,
-            skip_blank_lines=True,
-            engine="c",
-        )
+        # The header is read on its own (not by pandas' header logic) so that
+        # duplicate names are not renamed "x.1" and rows may be longer than it.
+        width = pd.read_csv(path, nrows=1, skip_blank_lines=True, **options).shape[1]
+        # Every record, blank ones included, so that line numbers stay right; one
+        # spare column takes a trailing delimiter. Rows with still more fields
+        # raise, and the width grows to what the error reports.
+        spare = width + 1
+        for _attempt in range(20):
+            try:
+                cells = pd.read_csv(path, names=list(range(spare)), skip_blank_lines=False, **options)
+                break
+            except pd.errors.ParserError as exc:
+                seen = re.search(r"saw (\d+)", str(exc))
+                if not seen or int(seen.group(1)) <= spare:
+                    raise
+                spare = int(seen.group(1))
+        else:  # pragma: no cover - a file whose rows keep getting longer
+            raise pd.errors.ParserError("rows have too many fields")
     except UnicodeDecodeError as exc:
         line = _first_bad_line(path, enc)
         raise SurveyError(
@@ -161,11 +189,68 @@ def _read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, np.ndarra
     except pd.errors.EmptyDataError:
         raise SurveyError(Problem(name, "has no header row.", hint="The first row must name the columns."))
     except pd.errors.ParserError as exc:
-        raise SurveyError(Problem(name, f"is not a well-formed CSV file: {exc}.", hint="Check for an unclosed quote."))
+        if "EOF inside string" in str(exc):
+            line = _unclosed_quote_line(path, enc, delim, skip)
+            raise SurveyError(
+                Problem(
+                    name,
+                    f"has a quote (\") opened in the record starting at line {line} that is never closed, so the rest of the file is one cell.",
+                    hint="Close or remove that quote and save the file again.",
+                )
+            )
+        raise SurveyError(Problem(name, f"is not a well-formed CSV file: {str(exc).strip()}.", hint="Check for an unclosed quote."))
+
+    # Line where each record starts: one line per record plus the newlines
+    # embedded in its quoted cells.
+    extra = np.zeros(len(cells), dtype=np.int64)
+    nonempty = np.zeros(len(cells), dtype=bool)
+    for j in range(cells.shape[1]):
+        values = cells.iloc[:, j]
+        filled = (values != "").to_numpy(dtype=bool)
+        if filled.any():
+            nonempty |= filled
+            if values.str.contains("\n", regex=False).any():
+                extra += values.str.count("\n").to_numpy(dtype=np.int64)
+    starts = 1 + skip + np.concatenate([[0], np.cumsum(1 + extra)[:-1]]).astype(np.int64)
+    records = np.flatnonzero(nonempty)  # blank lines and rows of bare delimiters are not people
+    if len(records) == 0:
+        raise SurveyError(Problem(name, "has no header row.", hint="The first row must name the columns."))
+    header_pos, body = records[0], records[1:]
+    header = [str(h).strip() for h in cells.iloc[header_pos, :width]]
+    contiguous = len(body) == 0 or body[-1] - body[0] + 1 == len(body)
+    rows_of = slice(body[0], body[-1] + 1) if len(body) and contiguous else body
+    frame = cells.iloc[rows_of, :width].reset_index(drop=True)
+    frame.columns = header
+    surplus = cells.iloc[rows_of, width:]
+    overflow = pd.Series(dtype=object)
+    if surplus.shape[1]:
+        has = (surplus != "").to_numpy().any(axis=1)
+        if has.any():
+            rows = surplus.iloc[np.flatnonzero(has)]
+            text = rows.iloc[:, 0].astype(object)
+            for j in range(1, rows.shape[1]):
+                text = text + delim + rows.iloc[:, j].astype(object)
+            overflow = pd.Series(text.str.rstrip(delim).to_numpy(dtype=object), index=np.flatnonzero(has))
     frame = _drop_empty_unnamed(frame)
-    frame.columns = [str(c).strip() if not str(c).startswith("Unnamed: ") else "" for c in frame.columns]
-    lines = _record_lines(frame, header_lines=1 + skip)
-    return frame, lines, enc, delim
+    skipped = int(body[-1] - header_pos - len(body)) if len(body) else 0  # blank rows between answers
+    return frame, starts[body], enc, delim, overflow, skipped
+
+
+def _unclosed_quote_line(path: Path, enc: str, delim: str, skip: int) -> int:
+    """Line where the record holding an unclosed quote starts (error path only)."""
+    start = 1 + skip
+    with open(path, encoding=enc, newline="", errors="replace") as fh:
+        for _ in range(skip):
+            fh.readline()
+        reader = csv.reader(fh, delimiter=delim)
+        last = skip
+        try:
+            for _record in reader:
+                start = last + 1
+                last = skip + reader.line_num
+        except csv.Error:
+            return last + 1
+    return start
 
 
 def _first_bad_line(path: Path, enc: str) -> int:
@@ -179,28 +264,15 @@ def _first_bad_line(path: Path, enc: str) -> int:
 
 
 def _drop_empty_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Drop trailing columns that have neither a header nor any value (a row-end delimiter)."""
-    drop = [c for c in frame.columns if str(c).startswith("Unnamed: ") and not frame[c].astype(bool).any()]
-    return frame.drop(columns=drop) if drop else frame
-
-
-def _record_lines(frame: pd.DataFrame, header_lines: int) -> np.ndarray:
-    """Line where each record starts, counting newlines embedded in quoted fields."""
-    n = len(frame)
-    extra = np.zeros(n, dtype=np.int64)
-    for col in frame.columns:
-        values = frame[col]
-        has_nl = values.str.contains("\n", regex=False)
-        if has_nl.any():
-            extra += values.str.count("\n").to_numpy(dtype=np.int64)
-    starts = header_lines + 1 + np.concatenate([[0], np.cumsum(1 + extra)[:-1]])
-    return starts.astype(np.int64)
+    """Drop columns that have neither a header nor any value (e.g. a row-end delimiter)."""
+    keep = [j for j, c in enumerate(frame.columns) if c != "" or (frame.iloc[:, j] != "").any()]
+    return frame.iloc[:, keep] if len(keep) < frame.shape[1] else frame
 
 
 # --------------------------------------------------------------------------- XLSX
 
 
-def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray, str]:
+def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray, str, int]:
     from python_calamine import CalamineWorkbook
 
     name = str(path)
@@ -219,10 +291,21 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray,
         )
     rows = book.get_sheet_by_name(chosen).to_python(skip_empty_area=False)
     cells = [[_cell_text(v) for v in r] for r in rows]
+    if sheet is None and len(sheets) > 1 and sum(1 for r in cells if any(r)) < 2:
+        # The first sheet is often instructions or a cover page.
+        raise SurveyError(
+            Problem(
+                name,
+                f"has no answers on its first sheet {chosen!r}.",
+                hint="Choose the sheet with the answers with --sheet; sheets in this workbook: "
+                + ", ".join(repr(s) for s in sheets)
+                + ".",
+            )
+        )
     # The header is the first row with any text; rows after it that are all empty are not people.
     start = next((i for i, r in enumerate(cells) if any(r)), None)
     if start is None:
-        return pd.DataFrame(), np.zeros(0, dtype=np.int64), chosen
+        return pd.DataFrame(), np.zeros(0, dtype=np.int64), chosen, 0
     header = cells[start]
     width = max(len(header), max((len(r) for r in cells[start:]), default=0))
     header = header + [""] * (width - len(header))
@@ -233,9 +316,11 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray,
             body.append(r + [""] * (width - len(r)))
             lines.append(i + 1)
     frame = pd.DataFrame(body, columns=[h.strip() for h in header], dtype=object)
-    keep = [j for j, h in enumerate(header) if h.strip() or frame.iloc[:, j].astype(bool).any()]
-    frame = frame.iloc[:, keep]
-    return frame, np.asarray(lines, dtype=np.int64), chosen
+    frame = _drop_empty_unnamed(frame)
+    # Trailing empty rows are usually just formatting; count only those between answers.
+    last = max(lines, default=start + 1)
+    skipped = (last - (start + 1)) - len(lines)
+    return frame, np.asarray(lines, dtype=np.int64), chosen, skipped
 
 
 def _cell_text(value: object) -> str:
@@ -253,25 +338,13 @@ def _cell_text(value: object) -> str:
 # --------------------------------------------------------------------------- writing
 
 
-def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells a spreadsheet would run as a formula with ``'``; numbers stay numbers."""
-    out = frame.copy()
-    for col in out.columns:
-        s = out[col]
-        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-            text = s.astype(object)
-            mask = text.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_PREFIXES), na_action="ignore")
-            mask = mask.fillna(False).astype(bool)
-            if mask.any():
-                out[col] = text.where(~mask, "'" + text.astype(str))
-    return out
-
-
 def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write ``frame`` as UTF-8 CSV atomically, with spreadsheet formulas neutralised."""
+    from .outputs import write_csv_fast
+
     path = Path(path)
     with staged_file(path) as tmp:
-        neutralise_formulas(frame).to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+        write_csv_fast(frame, tmp)
     return path
 
 
@@ -301,8 +374,10 @@ def write_xlsx_table(frame: pd.DataFrame, path: str | Path, sheet: str = "Sheet1
     """Write one table to an XLSX file atomically: bold frozen header, filters, text kept as text."""
     import xlsxwriter
 
+    from .outputs import neutralise_text
+
     path = Path(path)
-    clean = neutralise_formulas(frame)
+    clean = neutralise_text(frame)
     with staged_file(path) as tmp:
         book = xlsxwriter.Workbook(str(tmp), {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False})
         ws = book.add_worksheet(sheet[:31])

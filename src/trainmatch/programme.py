@@ -17,7 +17,7 @@ import difflib
 import hashlib
 import io
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -193,7 +193,14 @@ def load_programme(folder: str | Path | None = None) -> Programme:
     """Load and validate a programme folder; ``None`` loads the built-in default."""
     if folder is None:
         return parse_programme(default_programme_files(), source="built-in default programme")
-    return parse_programme(read_programme_folder(folder), source=str(folder))
+    files = read_programme_folder(folder)
+    try:
+        return parse_programme(files, source=str(folder))
+    except ProgrammeError as exc:
+        # Name the files by their path, so that a user with several programme folders knows which one.
+        known = set(files) | {SETTINGS_FILE, ITEMS_FILE, TASKS_FILE}
+        problems = [replace(p, file=str(Path(folder) / p.file)) if p.file in known else p for p in exc.problems]
+        raise ProgrammeError(problems) from None
 
 
 def fingerprint_files(files: Mapping[str, bytes]) -> str:
@@ -287,6 +294,11 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
                     where = f"{section}[{n}].{key}" if section in _LIST_SECTIONS else f"{section}.{key}"
                     c.add(sf, "unknown key.", key=where, hint=_suggest(key, _SETTINGS_SCHEMA[section]))
 
+    def table(section: str) -> dict:
+        """A section as a dict; a section that is not a table was reported above."""
+        value = settings.get(section, {})
+        return value if isinstance(value, dict) else {}
+
     def get(section: str, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
         sec = settings.get(section, {})
         if not isinstance(sec, dict) or key not in sec:
@@ -342,7 +354,7 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
         return good
 
     # columns
-    col = settings.get("columns", {})
+    col = table("columns")
     columns = Columns(
         **{k: str(col.get(k, k if k != "id" else "person_id")) for k in ("id", "role", "site", "language", "hours", "formats")}
     )
@@ -352,7 +364,9 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
     scale_max = get("scale", "max", int, 5)
     if scale_max <= scale_min:
         c.add(sf, "must be greater than scale.min.", key="scale.max", value=str(scale_max))
-    labels_raw = settings.get("scale", {}).get("labels", {})
+    labels_raw = table("scale").get("labels", {})
+    if not isinstance(labels_raw, dict):
+        c.add(sf, "must be a table like [scale.labels] with one list per language.", key="scale.labels", value=str(labels_raw))
     scale_labels: dict[str, tuple[str, ...]] = {}
     for lang, labels in (labels_raw.items() if isinstance(labels_raw, dict) else []):
         if not isinstance(labels, list) or len(labels) != scale_max - scale_min + 1:
@@ -360,7 +374,7 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
             continue
         scale_labels[lang] = tuple(str(x) for x in labels)
     dont_know = tuple(str(x) for x in get("scale", "dont_know", list, []))
-    missing_codes = tuple(str(x) for x in settings.get("scale", {}).get("missing_codes", []))
+    missing_codes = tuple(str(x) for x in get("scale", "missing_codes", list, []))
     yes = tuple(str(x) for x in get("answers", "yes", list, ["1", "yes"]))
     no = tuple(str(x) for x in get("answers", "no", list, ["0", "no"]))
 
@@ -402,7 +416,7 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
     gmax = get("groups", "max_size", int, 14)
     if not 1 <= gmin <= gmax:
         c.add(sf, "groups need 1 ≤ min_size ≤ max_size.", key="groups.min_size", value=f"{gmin}..{gmax}")
-    personal = tuple(str(x) for x in settings.get("personal_data", {}).get("columns", []))
+    personal = tuple(str(x) for x in get("personal_data", "columns", list, []))
 
     items = _parse_items(files, domain_ids, languages, c)
     tasks = _parse_tasks(files, domain_ids, level_index, languages, c)
@@ -411,7 +425,7 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
         raise ProgrammeError(c.problems)
     prog = Programme(
         name=str(get("programme", "name", str, "programme")),
-        version=str(settings.get("programme", {}).get("version", "")),
+        version=str(table("programme").get("version", "")),
         languages=languages,
         default_language=default_language,
         columns=columns,

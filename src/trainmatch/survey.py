@@ -25,6 +25,7 @@ from .io import RawSurvey
 from .programme import Programme
 
 REJECT_COLUMNS = ["row", "line", "person_id", "column", "value", "reason"]
+OVERFLOW_COLUMN = "(beyond the last column)"
 
 LANGUAGE_NAMES = {
     "fi": ("fi", "fin", "suomi", "finnish", "finska", "suomeksi"),
@@ -63,9 +64,15 @@ class ImportResult:
         return len(self.people)
 
 
+_TYPOGRAPHIC = str.maketrans({"\u2019": "'", "\u2018": "'", "\u00b4": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"})
+
+
 def normalise(text: str) -> str:
-    """Case-fold, turn non-breaking spaces into spaces and collapse white space."""
-    return " ".join(str(text).replace("\xa0", " ").split()).casefold()
+    """Case-fold, collapse white space (non-breaking too) and straighten typographic quotes and dashes.
+
+    Survey tools and Word turn "Don't know" into "Don’t know"; both must match.
+    """
+    return " ".join(str(text).translate(_TYPOGRAPHIC).split()).casefold()
 
 
 def _header_key(text: str) -> str:
@@ -93,19 +100,31 @@ def match_columns(raw: RawSurvey, programme: Programme) -> tuple[dict[str, str],
     by_loose: dict[str, list[str]] = {}
     for h in headers:
         by_loose.setdefault(normalise(h), []).append(h)
-    seen_headers: dict[str, int] = {}
+    exact_count: dict[str, int] = {}
     for h in headers:
-        seen_headers[h] = seen_headers.get(h, 0) + 1
-    dupes = [h for h, n in seen_headers.items() if n > 1 and h]
-    if dupes:
-        raise SurveyError(
-            Problem(raw.path, "has the same column header more than once.", column=dupes[0], hint="Rename or remove the duplicate column.")
-        )
+        exact_count[h] = exact_count.get(h, 0) + 1
     for w in wanted:
         if w in by_exact:
-            matched[w] = w
-        elif len(by_loose.get(normalise(w), [])) == 1:
-            matched[w] = by_loose[normalise(w)][0]
+            candidates = [w] * exact_count[w]
+        else:
+            candidates = by_loose.get(normalise(w), [])
+        if len(candidates) > 1:
+            # Two columns could hold this answer: refuse to guess which one is right.
+            raise SurveyError(
+                Problem(
+                    raw.path,
+                    f"has {len(candidates)} columns that match {w!r}: {', '.join(repr(c) for c in candidates)}.",
+                    column=w,
+                    hint="Rename or remove the extra column so that exactly one remains.",
+                )
+            )
+        if candidates:
+            matched[w] = candidates[0]
+    if len(set(matched.values())) < len(matched):
+        shared = [h for h in set(matched.values()) if list(matched.values()).count(h) > 1][0]
+        raise SurveyError(
+            Problem(raw.path, "one column matches several of the programme's columns.", column=shared, hint="Give the programme's [columns] distinct names.")
+        )
     used = set(matched.values())
     personal = [h for h in headers if h not in used and _header_key(h) in personal_keys]
     ignored = [h for h in headers if h not in used and h not in personal]
@@ -188,7 +207,8 @@ def likert_decoder(programme: Programme) -> Callable[[str], tuple[float, str | N
         if key in table:
             return table[key], None
         # "5 - Täysin samaa mieltä" / "5 = Strongly agree" / "5. Agree"
-        m = re.match(r"^([+-]?\d+(?:[.,]0+)?)\s*(?:[-–=.:)]\s*(.*))?$", key)
+        # The label after the code must not start with a digit: "2.5" is not "2" labelled "5".
+        m = re.match(r"^([+-]?\d+(?:[.,]0+)?)\s*(?:[-–=.:)]\s*(\D.*)?)?$", key)
         if m:
             code = float(m.group(1).replace(",", "."))
             label = m.group(2)
@@ -278,6 +298,28 @@ def _formats_decoder(programme: Programme) -> Callable[[str], tuple[str, str | N
     return decode
 
 
+def _duplicate_reasons(dup_ids: np.ndarray, rows: np.ndarray, show: int = 3) -> np.ndarray:
+    """For each copy of a duplicated id: "The same id appears in rows 5, 9 …", vectorised.
+
+    Names the first ``show`` rows of the id and how many more there are, so that
+    a file appended to itself (every id twice) is reported in seconds.
+    """
+    codes, _ = pd.factorize(pd.Series(dup_ids, dtype=object))
+    frame = pd.DataFrame({"id": codes, "row": rows})
+    rank = frame.groupby("id").cumcount().to_numpy()
+    size = frame.groupby("id")["row"].transform("size").to_numpy()
+    text = pd.Series("", index=frame.index, dtype=object)
+    for k in range(show):
+        kth = frame.loc[rank == k].set_index("id")["row"]
+        nth = frame["id"].map(kth)
+        has = nth.notna().to_numpy()
+        sep = "" if k == 0 else ", "
+        text = text.where(~has, text + sep + nth.astype("Int64").astype(str))
+    more = size - show
+    text = text.where(more <= 0, text + " and " + pd.Series(more, dtype=object).astype(str) + " more")
+    return ("The same id appears in rows " + text + "; all copies are rejected. Remove the duplicates.").to_numpy(dtype=object)
+
+
 # --------------------------------------------------------------------------- import
 
 
@@ -300,10 +342,18 @@ def import_survey(raw: RawSurvey, programme: Programme) -> ImportResult:
     dup_mask = ids.duplicated(keep=False).to_numpy() & (ids != "").to_numpy()
     if dup_mask.any():
         dpos = np.flatnonzero(dup_mask)
-        rows = pd.Series(dpos + 1, index=dpos)
-        first_rows = rows.groupby(ids.to_numpy()[dpos]).transform(lambda r: ", ".join(map(str, r.tolist())))
-        reasons = ("The same id appears in rows " + first_rows.astype(str) + "; all copies are rejected. Remove the duplicates.").to_numpy()
+        reasons = _duplicate_reasons(ids.to_numpy(dtype=object)[dpos], dpos + 1)
         cells.add(dpos, cols.id, ids.to_numpy()[dpos], reasons)
+    overflow = getattr(raw, "overflow", None)
+    if overflow is not None and len(overflow):
+        delim = {"\t": "tab"}.get(raw.delimiter or "", repr(raw.delimiter))
+        cells.add(
+            overflow.index.to_numpy(dtype=np.int64),
+            OVERFLOW_COLUMN,
+            overflow.to_numpy(dtype=object),
+            f"The row has more values than the header has columns ({raw.frame.shape[1]}): a cell probably holds "
+            f"the delimiter {delim} without quotes, which shifts every cell after it. Quote that cell or remove the extra values.",
+        )
     out["person_id"] = ids.to_numpy(dtype=object)
     out["row"] = np.arange(1, n + 1, dtype=np.int64)
 

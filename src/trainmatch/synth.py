@@ -99,16 +99,15 @@ def synthesize(programme: Programme, n: int, seed: int = 0, n_profiles: int = 5)
     dont_know = (rng.random(codes.shape) < 0.015) & ~missing
     # A few people skip most of one domain: they must be flagged, not imputed.
     skippers = np.flatnonzero(rng.random(n) < 0.01)
-    for p in skippers:
-        d = rng.integers(D)
-        missing[p, item_domain == d] = True
+    skipped_domain = rng.integers(D, size=len(skippers))
+    missing[skippers] |= item_domain[None, :] == skipped_domain[:, None]
     by_label = rng.random(n) < 0.08  # some tools export label text instead of codes
-    text = codes.astype(str).astype(object)
+    text = np.asarray([str(c) for c in range(lo, hi + 1)], dtype=object)[codes - lo]
     label_lang = [lang for lang in langs if lang in programme.scale_labels]
     if label_lang:
         labels = np.array([[programme.scale_labels[lang][c - lo] for c in range(lo, hi + 1)] for lang in langs if lang in programme.scale_labels], dtype=object)
         lang_to_row = {lang: i for i, lang in enumerate(label_lang)}
-        row_of_person = np.array([lang_to_row.get(lang, 0) for lang in person_lang])
+        row_of_person = np.array([lang_to_row.get(lang, 0) for lang in langs])[lang_idx]
         label_text = labels[row_of_person[:, None], codes - lo]
         text = np.where(by_label[:, None], label_text, text)
     dk_labels = list(programme.dont_know) or [""]
@@ -135,7 +134,11 @@ def synthesize(programme: Programme, n: int, seed: int = 0, n_profiles: int = 5)
     fmt_pick = rng.random((n, F)) < rng.uniform(0.1, 0.35, size=F)
     no_answer = rng.random(n) < 0.1
     fmt_pick[no_answer] = False
-    cols[programme.columns.formats] = np.array([";".join(fmt_ids[row]) for row in fmt_pick], dtype=object)
+    # Each distinct set of formats is joined once, then looked up by its bit pattern.
+    bits = fmt_pick.astype(np.int64) @ (np.int64(1) << np.arange(F, dtype=np.int64))
+    combos, inverse = np.unique(bits, return_inverse=True)
+    joined = np.array([";".join(fmt_ids[(c >> np.arange(F)) & 1 == 1]) for c in combos], dtype=object)
+    cols[programme.columns.formats] = joined[inverse.reshape(-1)]
     cols["email"] = np.char.add(np.char.add("respondent", cols[programme.columns.id].astype(str)), "@example.org").astype(object)
 
     survey = pd.DataFrame(cols)
