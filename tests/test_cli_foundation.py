@@ -129,23 +129,19 @@ def test_score_writes_the_expected_columns_and_values(cli, tmp_path, tiny_progra
     assert s.loc["0002", ["score_ict", "level_ict", "required_ict", "gap_ict"]].tolist() == ["3.5", "advanced", "advanced", "0"]
     assert s.loc["0002", ["score_remote", "level_remote", "gap_remote", "reassess_remote"]].tolist() == ["", "", "", "yes"]
     assert s.loc["0004", ["score_remote", "level_remote", "gap_remote"]].tolist() == ["2.5", "intermediate", "1"]
-    assert s.loc["0003", "required_ict"].strip("'") == "-"
+    assert s.loc["0003", "required_ict"] == "none"
     assert s.loc["0002", "hours"] == "2.5"
     assert s.loc["0004", "role"] == "physician"
     assert s.loc["0001", "task_video_visits"] == "yes"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="outputs.neutralise_text treats a lone '-' (no requirement) as a formula and writes \"'-\"; "
-    "a dash or a negative number is not a formula (fix FORMULA_PATTERN in outputs.py)",
-)
-def test_no_requirement_is_written_as_a_plain_dash(cli, tmp_path):
+def test_no_requirement_is_written_as_none(cli, tmp_path):
+    # Not "-": a cell starting with "-" is neutralised as a possible spreadsheet formula.
     out = tmp_path / "scores.csv"
     assert cli("score", SURVEYS / "tiny.csv", *TINY_OPT, "-o", out).exit_code == 0
     s = read_csv(out).set_index("person_id")
-    assert s.loc["0002", "required_remote"] == "-"
-    assert s.loc["0003", "required_ict"] == "-"
+    assert s.loc["0002", "required_remote"] == "none"
+    assert s.loc["0003", "required_ict"] == "none"
 
 
 def test_score_keeps_every_row_in_scores_or_rejects(cli, tmp_path):
@@ -303,3 +299,24 @@ def test_every_command_help_has_a_description_and_an_example(cli, command):
     for param in cmd.params:
         if isinstance(param, click.Option) and not param.hidden and param.name != "help":
             assert param.help, f"{command} {param.opts[0]} has no help text"
+
+
+def test_score_refuses_when_every_row_is_rejected(cli, tmp_path):
+    bad = tmp_path / "all_bad.csv"
+    lines = (SURVEYS / "tiny.csv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    body = [",".join("9" if h.startswith(("ict", "rem")) else v for h, v in zip(header, ln.split(","))) for ln in lines[1:]]
+    bad.write_text("\n".join([lines[0], *body]) + "\n", encoding="utf-8")
+    out = tmp_path / "scores.csv"
+    result = cli("score", bad, *TINY_OPT, "-o", out)
+    assert result.exit_code == 1
+    assert "nothing to score" in result.output
+    assert not out.exists()
+
+
+def test_headers_match_ignoring_case_spaces_and_underscores(cli, tmp_path):
+    src = (SURVEYS / "tiny.csv").read_text(encoding="utf-8").splitlines()
+    loose = tmp_path / "loose.csv"
+    loose.write_text("\n".join([src[0].replace("person_id", "Person ID", 1), *src[1:]]) + "\n", encoding="utf-8")
+    result = cli("validate", loose, *TINY_OPT)
+    assert "lacks" not in result.output, result.output

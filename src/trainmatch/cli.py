@@ -223,6 +223,8 @@ def score(survey: Path, output: Path, rejects_out: Path | None, programme_dir: P
 
     programme, raw, result = _load_survey(survey, programme_dir, sheet, encoding)
     _summary(raw, result)
+    if result.n_accepted == 0:
+        raise click.ClickException(f"All {result.n_read} rows were rejected, so there is nothing to score; fix the problems listed above.")
     people = score_people(result.people, programme)
     write_csv(people_table(people, programme), output)
     if rejects_out is not None:

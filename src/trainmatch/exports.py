@@ -28,7 +28,7 @@ def people_table(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
     for d in programme.domain_ids:
         out[f"score_{d}"] = people[f"score_{d}"].round(3)
         out[f"level_{d}"] = level_ids(people[f"level_{d}"], programme)
-        out[f"required_{d}"] = level_ids(people[f"required_{d}"], programme, none="-")
+        out[f"required_{d}"] = level_ids(people[f"required_{d}"], programme, none="none")
         out[f"gap_{d}"] = people[f"gap_{d}"]
         out[f"reassess_{d}"] = people[f"missing_{d}"].map({True: "yes", False: ""})
     for extra in ("planned_hours", "deferred_hours"):

@@ -99,7 +99,7 @@ def match_columns(raw: RawSurvey, programme: Programme) -> tuple[dict[str, str],
     by_exact = {h: h for h in headers}
     by_loose: dict[str, list[str]] = {}
     for h in headers:
-        by_loose.setdefault(normalise(h), []).append(h)
+        by_loose.setdefault(_header_key(h), []).append(h)
     exact_count: dict[str, int] = {}
     for h in headers:
         exact_count[h] = exact_count.get(h, 0) + 1
@@ -107,7 +107,7 @@ def match_columns(raw: RawSurvey, programme: Programme) -> tuple[dict[str, str],
         if w in by_exact:
             candidates = [w] * exact_count[w]
         else:
-            candidates = by_loose.get(normalise(w), [])
+            candidates = by_loose.get(_header_key(w), [])
         if len(candidates) > 1:
             # Two columns could hold this answer: refuse to guess which one is right.
             raise SurveyError(
