@@ -147,6 +147,10 @@ def _read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, np.ndarra
         skip = 1
     else:
         delim = detect_delimiter(text_head)
+    fast = _read_regular_csv(path, enc, delim, skip, text_head)
+    if fast is not None:
+        frame, lines, skipped = fast
+        return frame, lines, enc, delim, pd.Series(dtype=object), skipped
     options = dict(
         sep=delim,
         encoding=enc,
@@ -234,6 +238,74 @@ def _read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, np.ndarra
     frame = _drop_empty_unnamed(frame)
     skipped = int(body[-1] - header_pos - len(body)) if len(body) else 0  # blank rows between answers
     return frame, starts[body], enc, delim, overflow, skipped
+
+
+def _read_regular_csv(path: Path, enc: str, delim: str, skip: int, text_head: str) -> tuple[pd.DataFrame, np.ndarray, int] | None:
+    """Fast path: pyarrow's multi-threaded reader, for files whose every line is one complete record.
+
+    Returns None when the file is irregular in any way (a blank line, a row
+    longer or shorter than the header, a newline inside a quoted cell, an
+    undecodable byte); the careful reader in :func:`_read_csv` then takes over
+    and locates the problem. Cells come back as Arrow-backed strings, exactly
+    as written (quotes removed, nothing trimmed or converted).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    lines_of_head = text_head.splitlines()
+    if len(lines_of_head) <= skip:
+        return None
+    try:
+        width = len(next(csv.reader([lines_of_head[skip]], delimiter=delim)))
+    except (csv.Error, StopIteration):
+        return None
+    names = [f"c{j}" for j in range(width)]
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(skip_rows=skip, column_names=names, encoding="utf8" if enc.startswith("utf-8") else enc),
+            parse_options=pacsv.ParseOptions(delimiter=delim, newlines_in_values=False, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeError, LookupError, ValueError):
+        return None
+    if table.num_rows == 0:
+        return None
+    # pyarrow may accept a newline inside a quoted cell within one block but
+    # split it at a block boundary: only a file with one line per record
+    # (a trailing newline allowed) stays on the fast path.
+    newline = "\n".encode(enc if not enc.startswith("utf-16") else "utf-16-le")
+    if _count_bytes(path, newline) - (skip + table.num_rows) not in (-1, 0):
+        return None
+    header = [str(table.column(j)[0].as_py()).lstrip("\ufeff").strip() for j in range(width)]
+    body = table.slice(1)
+    filled = np.zeros(body.num_rows, dtype=bool)
+    for col in body.columns:
+        filled |= pc.not_equal(col, "").to_numpy(zero_copy_only=False)
+    frame = body.to_pandas(types_mapper=pd.ArrowDtype)
+    records = np.flatnonzero(filled)
+    skipped = int(body.num_rows - len(records))
+    if skipped:
+        frame = frame.iloc[records].reset_index(drop=True)
+    frame.columns = header
+    frame = _drop_empty_unnamed(frame)
+    lines = (2 + skip + records).astype(np.int64)  # the header is line 1 + skip
+    return frame, lines, skipped
+
+
+def _count_bytes(path: Path, pattern: bytes, block: int = 1 << 24) -> int:
+    """How often ``pattern`` (one or two bytes) occurs in the file, read in blocks of 16 MiB."""
+    total, carry = 0, b""
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(block), b""):
+            data = carry + chunk
+            total += data.count(pattern)
+            # Keep the last byte of a two-byte pattern, so one cut by the block edge is still found.
+            carry = data[-1:] if len(pattern) == 2 and not data.endswith(pattern) else b""
+    return total
 
 
 def _unclosed_quote_line(path: Path, enc: str, delim: str, skip: int) -> int:

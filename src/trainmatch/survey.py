@@ -151,6 +151,11 @@ def match_columns(raw: RawSurvey, programme: Programme) -> tuple[dict[str, str],
 # --------------------------------------------------------------------------- decoding
 
 
+def _take(values: pd.Series, positions: np.ndarray) -> np.ndarray:
+    """The raw text at ``positions`` (converting only those cells, not the whole column)."""
+    return values.iloc[positions].astype(object).to_numpy(dtype=object) if len(positions) else np.zeros(0, dtype=object)
+
+
 class _Cells:
     """Collects bad cells as arrays (row positions, column, values, reasons)."""
 
@@ -169,24 +174,37 @@ class _Cells:
         return pd.concat(self.parts, ignore_index=True)
 
 
+def _factorize(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes and distinct values of a text column; Arrow-backed columns use Arrow's dictionary encoding."""
+    if isinstance(values.dtype, pd.ArrowDtype):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        encoded = pc.dictionary_encode(pa.array(values.array))
+        chunks = encoded.unify_dictionaries().chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+        if not chunks:
+            return np.zeros(0, np.intp), []
+        indices = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks]).astype(np.intp)
+        return indices, chunks[0].dictionary.to_pylist()
+    codes, uniques = pd.factorize(values, sort=False)
+    return codes, list(uniques)
+
+
 def _decode(values: pd.Series, decode_one: Callable[[str], tuple[object, str | None]], dtype: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decode a text column via its distinct values.
 
     ``decode_one`` maps a distinct raw value to (decoded value, error reason or
-    None). Returns (decoded array, bad-row mask, reason per row or None).
+    None). Returns the decoded array, the positions of bad cells and their reasons.
     """
-    codes, uniques = pd.factorize(values, sort=False)
-    decoded_u, reason_u = [], []
-    for u in uniques:
-        v, r = decode_one(u)
-        decoded_u.append(v)
-        reason_u.append(r)
-    decoded_u_arr = np.asarray(decoded_u, dtype=dtype) if decoded_u else np.zeros(0, dtype=dtype)
-    bad_u = np.array([r is not None for r in reason_u], dtype=bool)
-    reason_arr = np.asarray(reason_u, dtype=object)
+    codes, uniques = _factorize(values)
     if len(uniques) == 0:
-        return np.zeros(len(values), dtype=dtype), np.zeros(len(values), bool), np.zeros(len(values), object)
-    return decoded_u_arr[codes], bad_u[codes], reason_arr[codes]
+        return np.zeros(len(values), dtype=dtype), np.zeros(0, np.int64), np.zeros(0, object)
+    decoded = [decode_one(u) for u in uniques]
+    decoded_u = np.asarray([v for v, _ in decoded], dtype=dtype)
+    reason_u = np.asarray([r for _, r in decoded], dtype=object)
+    bad_u = np.array([r is not None for _, r in decoded], dtype=bool)
+    pos = np.flatnonzero(bad_u[codes]) if bad_u.any() else np.zeros(0, np.int64)
+    return decoded_u[codes], pos, reason_u[codes[pos]]
 
 
 def likert_decoder(programme: Programme) -> Callable[[str], tuple[float, str | None]]:
@@ -338,12 +356,12 @@ def import_survey(raw: RawSurvey, programme: Programme) -> ImportResult:
     # person id: text, trimmed, leading zeros intact
     ids = column(cols.id).astype(str).str.strip()
     empty = np.flatnonzero((ids == "").to_numpy())
-    cells.add(empty, cols.id, column(cols.id).to_numpy()[empty], "The person id is empty; every response needs an id.")
+    cells.add(empty, cols.id, _take(column(cols.id), empty), "The person id is empty; every response needs an id.")
     dup_mask = ids.duplicated(keep=False).to_numpy() & (ids != "").to_numpy()
     if dup_mask.any():
         dpos = np.flatnonzero(dup_mask)
         reasons = _duplicate_reasons(ids.to_numpy(dtype=object)[dpos], dpos + 1)
-        cells.add(dpos, cols.id, ids.to_numpy()[dpos], reasons)
+        cells.add(dpos, cols.id, _take(ids, dpos), reasons)
     overflow = getattr(raw, "overflow", None)
     if overflow is not None and len(overflow):
         delim = {"\t": "tab"}.get(raw.delimiter or "", repr(raw.delimiter))
@@ -376,22 +394,19 @@ def import_survey(raw: RawSurvey, programme: Programme) -> ImportResult:
             out[key] = np.full(n, fill, dtype=dtype)
 
     for name, key, dec, dtype in decoders:
-        values, bad, reasons = _decode(column(name), dec, dtype)
-        pos = np.flatnonzero(bad)
-        cells.add(pos, name, column(name).to_numpy()[pos], reasons[pos])
+        values, pos, reasons = _decode(column(name), dec, dtype)
+        cells.add(pos, name, _take(column(name), pos), reasons)
         out[key] = values
 
     likert = likert_decoder(programme)
     for item in programme.items:
-        values, bad, reasons = _decode(column(item.id), likert, np.float64)
-        pos = np.flatnonzero(bad)
-        cells.add(pos, matched[item.id], column(item.id).to_numpy()[pos], reasons[pos])
+        values, pos, reasons = _decode(column(item.id), likert, np.float64)
+        cells.add(pos, matched[item.id], _take(column(item.id), pos), reasons)
         out[item.id] = values
     yn = yes_no_decoder(programme)
     for task in programme.tasks:
-        values, bad, reasons = _decode(column(task.id), yn, bool)
-        pos = np.flatnonzero(bad)
-        cells.add(pos, matched[task.id], column(task.id).to_numpy()[pos], reasons[pos])
+        values, pos, reasons = _decode(column(task.id), yn, bool)
+        cells.add(pos, matched[task.id], _take(column(task.id), pos), reasons)
         out[f"task_{task.id}"] = values
 
     people = pd.DataFrame(out)
