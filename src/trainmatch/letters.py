@@ -1,0 +1,775 @@
+"""Per-person training plans: one printable HTML letter per person, in their language.
+
+Each plan reads like a letter from the organisation: why this training (the
+services and tasks the person does), their current and required level per
+domain, the ordered steps with format, hours and suggested weeks (and, for
+group formats, the training group and site), what was deferred and why, where
+to get support and how to give feedback. Finnish, Swedish and English text is
+built in; names of levels, domains, tasks, roles and formats come from the
+programme in the person's language.
+
+Pure: :func:`render_plans` yields ``(person_id, html)`` pairs and writes no
+files. It is built for national-scale runs: the template is compiled once per
+language with its fixed texts filled in, steps and deferred items are indexed
+by person once (one sort, then slices), people are converted to Python values
+in blocks so memory stays bounded, and repeated texts (level tables, reasons,
+week spans) are prepared once and reused.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import re
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+
+from .programme import Programme
+
+if TYPE_CHECKING:  # numpy, pandas and jinja2 are imported inside the functions that need them
+    import jinja2
+    import numpy as np
+    import pandas as pd
+
+    from .catalogue import Catalogue
+
+PLAN_TEMPLATE = "plan.html.j2"
+
+# Text of the letter, per language (fi, sv, en). ``{…}`` fields are filled in by :class:`_Language`
+# once per run, or per person for hours and weeks; the rest is filled into the template at compile time.
+TEXT: Mapping[str, Mapping[str, str]] = {
+    "en": {
+        "title": "Your personal training plan",
+        "organisation": "Our organisation",
+        "greeting": "Dear colleague,",
+        "intro": (
+            "{organisation} is bringing digital services into everyday work. So that everyone gets the "
+            "know-how they need, we asked staff to assess their digital competence. This plan is based "
+            "on your answers and on the work tasks you told us about."
+        ),
+        "person_id": "Person ID",
+        "role": "Role",
+        "site": "Site",
+        "group": "Training group",
+        "period": "Plan period",
+        "weeks_n": "{n} weeks",
+        "why_heading": "Why this training",
+        "why_tasks": "In your work you use or take part in:",
+        "why_no_tasks": (
+            "You did not mark any of the listed digital services or work tasks, so your plan is based "
+            "on your own assessment only."
+        ),
+        "why_levels": (
+            "Each of these requires a certain level of competence in each area. The table compares "
+            "your current level, from your answers, with the level your tasks require."
+        ),
+        "col_domain": "Area",
+        "col_current": "Your level now",
+        "col_required": "Required for your tasks",
+        "col_status": "Status",
+        "status_gap": "to develop",
+        "status_ok": "meets the requirement",
+        "status_missing": "to be reassessed",
+        "status_none": "not required",
+        "not_assessed": "not assessed",
+        "reassess": (
+            "We could not assess your level in {domains} because too few questions were answered. "
+            "You will be asked to answer those questions again."
+        ),
+        "plan_heading": "Your plan, step by step",
+        "plan_intro": (
+            "The steps are in the order we suggest you take them: earlier steps prepare you for later "
+            "ones. The plan period is {weeks} weeks and the plan takes {hours} hours in total."
+        ),
+        "budget_given": "You told us you have {available} hours for training.",
+        "budget_default": "You did not say how much time you have, so we reserved the standard {available} hours.",
+        "col_step": "Step",
+        "col_training": "Training",
+        "col_format": "Format",
+        "col_hours": "Hours",
+        "col_when": "When",
+        "col_why": "Why",
+        "week": "week {a}",
+        "weeks": "weeks {a}–{b}",
+        "reason": "{domain}: now {current}, required {required}",
+        "rule": "rule {rule}",
+        "group_session": "Group session with your training group {group} ({where}).",
+        "members": "{n} participants",
+        "total": "Total",
+        "no_steps": (
+            "Your current competence meets what your tasks require, so no training is planned for you "
+            "in this period. You are welcome to use the materials in the training catalogue."
+        ),
+        "no_steps_deferred": (
+            "None of the training fitted into the time available in this period; see below what was "
+            "deferred."
+        ),
+        "deferred_heading": "Deferred to a later period",
+        "deferred_intro": (
+            "These would also help you but did not fit into this plan. Nothing is forgotten: they are "
+            "kept for your next plan."
+        ),
+        "col_reason": "Reason",
+        "support_heading": "Support",
+        "support": (
+            "If you have questions about your plan or need help getting started, contact {contact}. "
+            "Agree the timing of the training with your manager so that it fits into your working hours."
+        ),
+        "support_default": "the training coordinator",
+        "feedback_heading": "Feedback",
+        "feedback_url": "After each step, tell us what worked and what did not:",
+        "feedback_no_url": "After each step, tell your support contact what worked and what did not.",
+        "followup": (
+            "After the plan period you will be asked to answer a short follow-up survey, so that we can "
+            "see what changed and improve the training."
+        ),
+        "closing": "With best wishes,",
+        "footer": "Based on the competence survey ({programme}).",
+    },
+    "fi": {
+        "title": "Henkilökohtainen koulutussuunnitelmasi",
+        "organisation": "Organisaatiomme",
+        "greeting": "Hyvä kollega,",
+        "intro": (
+            "{organisation} ottaa digitaalisia palveluja osaksi päivittäistä työtä. Jotta jokainen saa "
+            "tarvitsemansa osaamisen, pyysimme henkilöstöä arvioimaan digitaalista osaamistaan. Tämä "
+            "suunnitelma perustuu vastauksiisi ja kertomiisi työtehtäviin."
+        ),
+        "person_id": "Vastaajatunnus",
+        "role": "Ammattiryhmä",
+        "site": "Toimipiste",
+        "group": "Koulutusryhmä",
+        "period": "Suunnitelmakausi",
+        "weeks_n": "{n} viikkoa",
+        "why_heading": "Miksi tämä koulutus",
+        "why_tasks": "Työssäsi käytät seuraavia palveluja tai teet seuraavia tehtäviä:",
+        "why_no_tasks": (
+            "Et merkinnyt mitään luetelluista digitaalisista palveluista tai työtehtävistä, joten "
+            "suunnitelmasi perustuu pelkästään omaan arvioosi."
+        ),
+        "why_levels": (
+            "Nämä edellyttävät tiettyä osaamisen tasoa kullakin osa-alueella. Taulukossa verrataan "
+            "vastaustesi perusteella arvioitua nykyistä tasoasi tehtäviesi vaatimaan tasoon."
+        ),
+        "col_domain": "Osa-alue",
+        "col_current": "Nykyinen tasosi",
+        "col_required": "Tehtäviesi vaatima taso",
+        "col_status": "Tilanne",
+        "status_gap": "kehitettävää",
+        "status_ok": "vastaa vaatimusta",
+        "status_missing": "arvioidaan uudelleen",
+        "status_none": "ei vaadita",
+        "not_assessed": "ei arvioitu",
+        "reassess": (
+            "Osaamistasoasi ei voitu arvioida osa-alueilla {domains}, koska liian moneen kysymykseen "
+            "jäi vastaamatta. Sinua pyydetään vastaamaan näihin kysymyksiin uudelleen."
+        ),
+        "plan_heading": "Suunnitelmasi vaihe vaiheelta",
+        "plan_intro": (
+            "Vaiheet ovat siinä järjestyksessä, jossa suosittelemme suorittamaan ne: aiemmat vaiheet "
+            "valmistavat myöhempiin. Suunnitelmakausi on {weeks} viikkoa, ja suunnitelma vie yhteensä "
+            "{hours} tuntia."
+        ),
+        "budget_given": "Kerroit, että koulutukseen on käytettävissäsi {available} tuntia.",
+        "budget_default": (
+            "Et kertonut, paljonko aikaa sinulla on, joten varasimme sinulle tavanomaiset {available} tuntia."
+        ),
+        "col_step": "Vaihe",
+        "col_training": "Koulutus",
+        "col_format": "Toteutustapa",
+        "col_hours": "Tunnit",
+        "col_when": "Ajankohta",
+        "col_why": "Peruste",
+        "week": "viikko {a}",
+        "weeks": "viikot {a}–{b}",
+        "reason": "{domain}: nyt {current}, vaaditaan {required}",
+        "rule": "sääntö {rule}",
+        "group_session": "Ryhmätoteutus koulutusryhmäsi {group} kanssa ({where}).",
+        "members": "{n} osallistujaa",
+        "total": "Yhteensä",
+        "no_steps": (
+            "Nykyinen osaamisesi vastaa tehtäviesi vaatimuksia, joten sinulle ei ole suunniteltu "
+            "koulutusta tälle kaudelle. Voit silti hyödyntää koulutustarjonnan materiaaleja."
+        ),
+        "no_steps_deferred": (
+            "Mikään koulutus ei mahtunut tämän kauden käytettävissä olevaan aikaan; alla näet, mitä "
+            "siirrettiin myöhemmäksi."
+        ),
+        "deferred_heading": "Siirretty myöhemmälle kaudelle",
+        "deferred_intro": (
+            "Myös nämä hyödyttäisivät sinua, mutta ne eivät mahtuneet tähän suunnitelmaan. Niitä ei "
+            "unohdeta: ne siirtyvät seuraavaan suunnitelmaasi."
+        ),
+        "col_reason": "Syy",
+        "support_heading": "Tuki",
+        "support": (
+            "Jos sinulla on kysyttävää suunnitelmasta tai tarvitset apua alkuun pääsemisessä, ota "
+            "yhteyttä: {contact}. Sovi koulutusten ajankohdista esihenkilösi kanssa, jotta ne mahtuvat "
+            "työaikaasi."
+        ),
+        "support_default": "koulutuskoordinaattori",
+        "feedback_heading": "Palaute",
+        "feedback_url": "Kerro jokaisen vaiheen jälkeen, mikä toimi ja mikä ei:",
+        "feedback_no_url": "Kerro jokaisen vaiheen jälkeen tukihenkilöllesi, mikä toimi ja mikä ei.",
+        "followup": (
+            "Suunnitelmakauden jälkeen pyydämme sinua vastaamaan lyhyeen seurantakyselyyn, jotta näemme, "
+            "mikä muuttui, ja voimme kehittää koulutusta."
+        ),
+        "closing": "Ystävällisin terveisin",
+        "footer": "Laadittu osaamiskartoituksen perusteella ({programme}).",
+    },
+    "sv": {
+        "title": "Din personliga utbildningsplan",
+        "organisation": "Vår organisation",
+        "greeting": "Bästa kollega,",
+        "intro": (
+            "{organisation} inför digitala tjänster i det dagliga arbetet. För att alla ska få den "
+            "kunskap de behöver bad vi personalen att bedöma sin digitala kompetens. Den här planen "
+            "bygger på dina svar och på de arbetsuppgifter du berättade om."
+        ),
+        "person_id": "Person-id",
+        "role": "Yrkesroll",
+        "site": "Enhet",
+        "group": "Utbildningsgrupp",
+        "period": "Planperiod",
+        "weeks_n": "{n} veckor",
+        "why_heading": "Varför den här utbildningen",
+        "why_tasks": "I ditt arbete använder du eller deltar i:",
+        "why_no_tasks": (
+            "Du markerade inga av de angivna digitala tjänsterna eller arbetsuppgifterna, så din plan "
+            "bygger enbart på din egen bedömning."
+        ),
+        "why_levels": (
+            "Dessa kräver en viss kompetensnivå inom varje område. Tabellen jämför din nuvarande nivå, "
+            "enligt dina svar, med den nivå som dina uppgifter kräver."
+        ),
+        "col_domain": "Område",
+        "col_current": "Din nivå nu",
+        "col_required": "Krävs för dina uppgifter",
+        "col_status": "Läge",
+        "status_gap": "att utveckla",
+        "status_ok": "motsvarar kravet",
+        "status_missing": "bedöms på nytt",
+        "status_none": "krävs inte",
+        "not_assessed": "inte bedömd",
+        "reassess": (
+            "Vi kunde inte bedöma din nivå inom {domains} eftersom för få frågor besvarades. Du kommer "
+            "att bli ombedd att besvara de frågorna på nytt."
+        ),
+        "plan_heading": "Din plan steg för steg",
+        "plan_intro": (
+            "Stegen står i den ordning vi föreslår att du tar dem: de tidigare stegen förbereder dig för "
+            "de senare. Planperioden är {weeks} veckor och planen tar sammanlagt {hours} timmar."
+        ),
+        "budget_given": "Du angav att du har {available} timmar för utbildning.",
+        "budget_default": (
+            "Du angav inte hur mycket tid du har, så vi har reserverat standardtiden {available} timmar."
+        ),
+        "col_step": "Steg",
+        "col_training": "Utbildning",
+        "col_format": "Form",
+        "col_hours": "Timmar",
+        "col_when": "När",
+        "col_why": "Varför",
+        "week": "vecka {a}",
+        "weeks": "veckorna {a}–{b}",
+        "reason": "{domain}: nu {current}, krävs {required}",
+        "rule": "regel {rule}",
+        "group_session": "Gruppträff med din utbildningsgrupp {group} ({where}).",
+        "members": "{n} deltagare",
+        "total": "Totalt",
+        "no_steps": (
+            "Din nuvarande kompetens motsvarar det som dina uppgifter kräver, så ingen utbildning har "
+            "planerats för dig under den här perioden. Du får gärna använda materialet i utbildningsutbudet."
+        ),
+        "no_steps_deferred": (
+            "Ingen utbildning rymdes inom den tid som finns under perioden; nedan ser du vad som sköts upp."
+        ),
+        "deferred_heading": "Uppskjutet till en senare period",
+        "deferred_intro": (
+            "Även detta skulle vara till nytta för dig men rymdes inte i den här planen. Inget glöms "
+            "bort: det sparas till din nästa plan."
+        ),
+        "col_reason": "Orsak",
+        "support_heading": "Stöd",
+        "support": (
+            "Om du har frågor om planen eller behöver hjälp att komma igång, kontakta {contact}. Kom "
+            "överens med din chef om tidpunkterna så att utbildningen ryms inom arbetstiden."
+        ),
+        "support_default": "utbildningskoordinatorn",
+        "feedback_heading": "Respons",
+        "feedback_url": "Berätta efter varje steg vad som fungerade och vad som inte gjorde det:",
+        "feedback_no_url": "Berätta efter varje steg för din stödperson vad som fungerade och vad som inte gjorde det.",
+        "followup": (
+            "Efter planperioden ber vi dig svara på en kort uppföljningsenkät så att vi kan se vad som "
+            "förändrats och förbättra utbildningen."
+        ),
+        "closing": "Med vänliga hälsningar",
+        "footer": "Utarbetad utifrån kompetenskartläggningen ({programme}).",
+    },
+}
+
+_RULE_ID = re.compile(r"\brule\s+([A-Za-z0-9_.\-]+?)\s*:", re.IGNORECASE)
+_LINK = re.compile(r"(?:https?://|mailto:)\S+$", re.IGNORECASE)
+_EMAIL = re.compile(r"[^@\s:/<>\"']+@[^@\s:/<>\"']+\.[A-Za-z]{2,}$")
+_SAFE_ID = re.compile(r"[a-z0-9_\-]{1,100}")
+_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_\-]+")
+
+STEP_COLUMNS = ("step", "objective", "module", "title", "format", "hours", "group", "reason", "domain", "level", "required")
+DEFERRED_COLUMNS = ("objective", "module", "title", "hours", "reason")
+
+
+# --------------------------------------------------------------------------- file names
+
+
+def plan_filename(person_id: object) -> str:
+    """A safe, unique, deterministic file name for one person's plan.
+
+    Ids made only of lowercase ASCII letters, digits, ``_`` and ``-`` (at most
+    100) give ``plan-<id>.html``. Any other id (path separators, dots, spaces,
+    non-ASCII or upper-case letters, empty or very long) gives
+    ``plan-<cleaned>~<hash>.html``, where the hash is of the exact id: no two
+    ids share a name, even on case-insensitive file systems, and no name can
+    leave its folder or be a reserved device name.
+    """
+    text = str(person_id)
+    if _SAFE_ID.fullmatch(text):
+        return f"plan-{text}.html"
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    stem = _UNSAFE_CHARS.sub("_", text).strip("_")[:60]
+    return f"plan-{stem}~{digest}.html"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@functools.lru_cache(maxsize=None)
+def template_environment() -> "jinja2.Environment":
+    """The jinja2 environment for trainmatch's packaged templates (autoescape on, compiled once)."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("trainmatch", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        auto_reload=False,
+    )
+
+
+_TEXT_EXPR = re.compile(r"\{\{\s*t\.(\w+)\s*\}\}")
+
+
+@functools.lru_cache(maxsize=None)
+def plan_template(lang: str) -> "jinja2.Template":
+    """The plan template with the fixed texts of ``lang`` filled in (escaped) at compile time."""
+    from markupsafe import escape
+
+    env = template_environment()
+    source, _, _ = env.loader.get_source(env, PLAN_TEMPLATE)  # type: ignore[union-attr]
+    texts = TEXT[lang]
+
+    def bake(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in texts:
+            return match.group(0)
+        value = str(escape(texts[key]))
+        if any(tok in value for tok in ("{{", "}}", "{%", "%}", "{#", "#}")):
+            raise ValueError(f"Text {lang}.{key} must not contain template delimiters.")
+        return value
+
+    return env.from_string(_TEXT_EXPR.sub(bake, source))
+
+
+def feedback_link(address: str) -> str:
+    """A link target for a feedback address: web and mail links as given, a bare e-mail address as
+    ``mailto:``; anything else (``javascript:`` …) gives '' and is shown as plain text."""
+    if _LINK.match(address):
+        return address
+    if _EMAIL.match(address):
+        return "mailto:" + address
+    return ""
+
+
+def format_hours(hours: float, lang: str) -> str:
+    """Hours as short text: ``1.5`` (en) or ``1,5`` (fi, sv); whole numbers without decimals."""
+    if hours is None or (isinstance(hours, float) and math.isnan(hours)):
+        return "–"
+    text = f"{round(float(hours), 2):g}"
+    return text.replace(".", ",") if lang in ("fi", "sv") else text
+
+
+@functools.lru_cache(maxsize=4096)
+def _hours_text(hours: float, lang: str) -> str:
+    return format_hours(hours, lang)
+
+
+def week_spans(hours: Sequence[float], weeks: int) -> list[tuple[int, int]]:
+    """Spread consecutive steps over ``weeks`` in proportion to their hours: (first, last) week of each step.
+
+    Steps follow each other without overlapping where the weeks allow; short
+    steps share a week when there are more steps than weeks.
+    """
+    total = math.fsum(h for h in hours if h == h and h > 0)
+    if total <= 0 or weeks < 1:
+        return [(1, max(weeks, 1))] * len(hours)
+    spans = []
+    done = 0.0
+    last = 0
+    for h in hours:
+        start = min(weeks, int(math.floor(done / total * weeks + 1e-9)) + 1)
+        done += h if h == h and h > 0 else 0.0
+        end = max(start, min(weeks, int(math.ceil(done / total * weeks - 1e-9))))
+        if last < end:
+            start = max(start, last + 1)
+        last = max(last, end)
+        spans.append((start, end))
+    return spans
+
+
+def _person_language(value: object, programme: Programme, default: str) -> str:
+    lang = value if isinstance(value, str) else ""
+    if lang in TEXT and lang in programme.languages:
+        return lang
+    return default
+
+
+class _PersonIndex:
+    """Rows of a steps-like frame grouped by person once: sorted by (person, ``order_by``), sliced per block of people."""
+
+    def __init__(self, frame: "pd.DataFrame", codes: "np.ndarray", person_codes: "np.ndarray", n_codes: int, order_by: str | None) -> None:
+        import numpy as np
+
+        self.frame = frame
+        keys = (codes,) if order_by is None or order_by not in frame else (frame[order_by].to_numpy(dtype=np.float64, na_value=np.inf), codes)
+        self.order = np.lexsort(keys) if len(codes) else np.zeros(0, dtype=np.int64)
+        self.counts = np.bincount(codes, minlength=n_codes)
+        self.starts = np.cumsum(self.counts) - self.counts
+        self.person_codes = person_codes
+
+    def block(self, b0: int, b1: int) -> tuple["pd.DataFrame", list[int], list[int]]:
+        """Rows of people ``b0:b1`` (in person order) and each person's local (start, stop)."""
+        import numpy as np
+
+        pc = self.person_codes[b0:b1]
+        count = self.counts[pc]
+        stop = np.cumsum(count)
+        start = stop - count
+        positions = np.repeat(self.starts[pc] - start, count) + np.arange(int(stop[-1]) if len(stop) else 0)
+        return self.frame.iloc[self.order[positions]], start.tolist(), stop.tolist()
+
+
+def _text_list(series: "pd.Series") -> list[str]:
+    return series.astype(object).where(series.notna(), "").astype(str).tolist()
+
+
+def _int_list(series: "pd.Series") -> list[int]:
+    import numpy as np
+
+    return series.astype("Float64").fillna(0).to_numpy(dtype=np.float64).astype(np.int64).tolist()
+
+
+def _columns(
+    frame: "pd.DataFrame", names: Sequence[str], numeric: Sequence[str] = (), integer: Sequence[str] = ()
+) -> dict[str, list[Any]]:
+    """Columns of ``frame`` as Python lists (text '' for missing, hours as float, levels as int; absent → defaults)."""
+    import numpy as np
+
+    out: dict[str, list[Any]] = {}
+    for c in names:
+        if c not in frame:
+            out[c] = [math.nan if c in numeric else 0 if c in integer else ""] * len(frame)
+        elif c in numeric:
+            out[c] = frame[c].to_numpy(dtype=np.float64, na_value=np.nan).tolist()
+        elif c in integer:
+            out[c] = _int_list(frame[c])
+        else:
+            out[c] = _text_list(frame[c])
+    return out
+
+
+class _Language:
+    """Names and texts of one language, looked up once per run."""
+
+    def __init__(self, lang: str, programme: Programme, organisation: str, support_contact: str, plan_weeks: int) -> None:
+        t = dict(TEXT[lang])
+        self.lang = lang
+        self.t = t
+        self.organisation = organisation or t["organisation"]
+        self.intro = t["intro"].format(organisation=self.organisation)
+        self.support = t["support"].format(contact=support_contact or t["support_default"])
+        self.period = t["weeks_n"].format(n=plan_weeks)
+        # ``hours`` is filled in per person; braces in the texts above are data, not fields.
+        self.plan_intro = t["plan_intro"].replace("{weeks}", str(plan_weeks))
+        self.footer = t["footer"].format(programme=f"{programme.name} {programme.version}".strip())
+        self.levels = [programme.level_name(i, lang) for i in range(len(programme.levels) + 1)]
+        self.domains = {d.id: d.names.get(lang) or d.id for d in programme.domains}
+        self.domain_list = [self.domains[d] for d in programme.domain_ids]
+        self.tasks = [t_.names.get(lang) or t_.id for t_ in programme.tasks]
+        self.formats = {f.id: f.names.get(lang) or f.id for f in programme.formats}
+        self.roles = {r.id: r.names.get(lang) or r.id for r in programme.roles}
+
+    def level(self, index: int) -> str:
+        return self.levels[index] if 0 <= index < len(self.levels) else str(index)
+
+    def level_rows(self, n_levels: int) -> list[list[list[list[tuple[str, ...]]]]]:
+        """Every possible row of the current-vs-required table, ``[domain][level][required][missing]`` →
+        (domain, current, required, status, css class)."""
+        t = self.t
+        table = []
+        for name in self.domain_list:
+            by_level = []
+            for lv in range(n_levels + 1):
+                by_required = []
+                for rq in range(n_levels + 1):
+                    cells = []
+                    for miss in (False, True):
+                        if miss:
+                            status, cls = t["status_missing"], "missing"
+                        elif rq <= 0:
+                            status, cls = t["status_none"], "none"
+                        elif lv >= rq:
+                            status, cls = t["status_ok"], "ok"
+                        else:
+                            status, cls = t["status_gap"], "gap"
+                        current = t["not_assessed"] if miss or lv <= 0 else self.level(lv)
+                        cells.append((name, current, self.level(rq), status, cls))
+                    by_required.append(cells)
+                by_level.append(by_required)
+            table.append(by_level)
+        return table
+
+    def reason(self, domain: str, level: int, required: int, raw: str) -> str:
+        """Why a step is in the plan, in this language; the raw reason when the step has no domain."""
+        if domain not in self.domains:
+            return raw
+        t = self.t
+        current = self.level(level) if level > 0 else t["not_assessed"]
+        why = t["reason"].format(domain=self.domains[domain], current=current, required=self.level(required))
+        rule = _RULE_ID.search(raw)
+        if rule:
+            why += " (" + t["rule"].format(rule=rule.group(1)) + ")"
+        return why
+
+    def where(self, group: str, site: str, members: int) -> str:
+        """Where and with whom a group session is held."""
+        t = self.t
+        place = ", ".join(x for x in (site, t["members"].format(n=members) if members else "") if x)
+        text = t["group_session"].format(group=group, where=place)
+        return text if place else text.replace(" ()", "")
+
+
+# --------------------------------------------------------------------------- plans
+
+
+def render_plans(
+    people: "pd.DataFrame",
+    steps: "pd.DataFrame",
+    deferred: "pd.DataFrame",
+    programme: Programme,
+    *,
+    default_lang: str = "en",
+    organisation: str = "",
+    support_contact: str = "",
+    feedback_url: str | None = None,
+    plan_weeks: int = 12,
+    groups: "pd.DataFrame | None" = None,
+    catalogue: "Catalogue | None" = None,
+    block_size: int = 20_000,
+) -> Iterator[tuple[str, str]]:
+    """Yield ``(person_id, html)``: one printable plan per person, in input order.
+
+    The language is ``people.language`` when it is one of fi/sv/en and in the
+    programme, else ``default_lang``. Empty ``organisation`` and
+    ``support_contact`` become a neutral phrase in the person's language.
+    ``plan_weeks`` is the plan period over which steps are spread. With
+    ``groups`` (the group table), group sessions name the group's site and
+    size; with ``catalogue``, module titles are shown in the person's language
+    (else the ``title`` column as given). People are processed in blocks of
+    ``block_size``, so memory stays bounded on national-scale runs.
+    """
+    writer = _PlanWriter(
+        people, steps, deferred, programme, default_lang=default_lang, organisation=organisation,
+        support_contact=support_contact, feedback_url=feedback_url, plan_weeks=plan_weeks, groups=groups, catalogue=catalogue,
+    )
+    for b0 in range(0, len(people), max(1, block_size)):
+        yield from writer.block(b0, min(len(people), b0 + max(1, block_size)))
+
+
+class _PlanWriter:
+    """Everything shared by all plans of a run: templates, names, indexes of steps and deferred items, caches."""
+
+    def __init__(
+        self,
+        people: "pd.DataFrame",
+        steps: "pd.DataFrame",
+        deferred: "pd.DataFrame",
+        programme: Programme,
+        *,
+        default_lang: str,
+        organisation: str,
+        support_contact: str,
+        feedback_url: str | None,
+        plan_weeks: int,
+        groups: "pd.DataFrame | None",
+        catalogue: "Catalogue | None",
+    ) -> None:
+        import numpy as np
+        import pandas as pd
+
+        self.people = people
+        self.programme = programme
+        self.default_lang = default_lang if default_lang in TEXT else "en"
+        self.plan_weeks = plan_weeks
+        self.templates = {lang: plan_template(lang) for lang in TEXT}
+        self.langs = {lang: _Language(lang, programme, organisation, support_contact, plan_weeks) for lang in TEXT}
+        self.titles: dict[str, Mapping[str, str]] = {m.id: m.titles for m in catalogue.modules} if catalogue is not None else {}
+        self.group_info: dict[str, tuple[str, int]] = {}
+        if groups is not None and len(groups):
+            self.group_info = dict(zip(_text_list(groups["group"]), zip(_text_list(groups["site"]), _int_list(groups["members"]))))
+        # Only web and mail addresses become links; anything else is shown as text.
+        self.feedback_text = (feedback_url or "").strip()
+        self.feedback_link = feedback_link(self.feedback_text)
+        self.n_levels = len(programme.levels)
+        self.task_cols = [f"task_{t}" for t in programme.task_ids]
+        self.level_rows = {lang: L.level_rows(self.n_levels) for lang, L in self.langs.items()}
+
+        # One code per distinct person id across the three frames (vectorised: no Python strings).
+        n, m = len(people), len(steps)
+        ids = pd.concat([f["person_id"].astype("str") for f in (people, steps, deferred)], ignore_index=True)
+        codes, uniques = pd.factorize(ids)
+        codes = np.asarray(codes, dtype=np.int64)
+        self.steps = _PersonIndex(steps, codes[n : n + m], codes[:n], len(uniques), "step")
+        self.deferred = _PersonIndex(deferred, codes[n + m :], codes[:n], len(uniques), None)
+
+        # Caches of per-language text, shared by all blocks (bounded: few distinct keys).
+        self.lang_of: dict[str, str] = {}
+        self.reasons: dict[tuple, str] = {}
+        self.wheres: dict[tuple, str] = {}
+        self.spans: dict[tuple, list[str]] = {}
+
+    def block(self, b0: int, b1: int) -> Iterator[tuple[str, str]]:
+        """Plans of people ``b0:b1``."""
+        import numpy as np
+
+        programme, domains, n_levels = self.programme, self.programme.domain_ids, self.n_levels
+        P = self.people.iloc[b0:b1]
+        n = len(P)
+        st, step_start, step_stop = self.steps.block(b0, b1)
+        sc = _columns(st, STEP_COLUMNS, numeric=("hours",), integer=("step", "level", "required"))
+        df, def_start, def_stop = self.deferred.block(b0, b1)
+        dc = _columns(df, DEFERRED_COLUMNS, numeric=("hours",))
+
+        ids = _text_list(P["person_id"])
+        language = _text_list(P["language"]) if "language" in P else [""] * n
+        role = _text_list(P["role"]) if "role" in P else [""] * n
+        site = _text_list(P["site"]) if "site" in P else [""] * n
+        group = _text_list(P["group"]) if "group" in P else [""] * n
+        hours = P["hours"].to_numpy(dtype=np.float64, na_value=np.nan).tolist() if "hours" in P else [math.nan] * n
+        task_cols = self.task_cols
+        tasks = P[task_cols].to_numpy(dtype=bool).tolist() if all(c in P for c in task_cols) else [[False] * len(task_cols)] * n
+
+        def matrix(prefix: str) -> list[list[int]]:
+            cols = [P[f"{prefix}_{d}"].astype("Float64").fillna(0).to_numpy(dtype=np.float64) for d in domains]
+            return np.clip(np.column_stack(cols), 0, n_levels).astype(np.int64).tolist()
+
+        level, required = matrix("level"), matrix("required")
+        missing = np.column_stack([P[f"missing_{d}"].to_numpy(dtype=bool) for d in domains]).tolist()
+        lang_of = self.lang_of
+        for code in set(language) - lang_of.keys():
+            lang_of[code] = _person_language(code, programme, self.default_lang)
+
+        for i in range(n):
+            lang = lang_of[language[i]]
+            L = self.langs[lang]
+            t = L.t
+            # Why: the person's tasks and the current-vs-required table (rows prepared per language).
+            cells = self.level_rows[lang]
+            rows = [cells[j][lv][rq][ms] for j, (lv, rq, ms) in enumerate(zip(level[i], required[i], missing[i]))]
+            reassess = ""
+            if True in missing[i]:
+                reassess = t["reassess"].format(domains=", ".join(L.domain_list[j] for j, ms in enumerate(missing[i]) if ms))
+            s0, s1 = step_start[i], step_stop[i]
+            my_steps, planned = self._steps(L, sc, s0, s1, site[i])
+            my_deferred = [  # (title, hours, reason)
+                (self._title(dc["module"][k], dc["title"][k], lang) or dc["objective"][k], _hours_text(dc["hours"][k], lang), dc["reason"][k])
+                for k in range(def_start[i], def_stop[i])
+            ]
+            given = hours[i] == hours[i]
+            available = _hours_text(hours[i] if given else programme.default_hours, lang)
+            budget = (t["budget_given"] if given else t["budget_default"]).format(available=available)
+            total = _hours_text(planned, lang)
+            html = self.templates[lang].render(
+                lang=lang,
+                t=t,
+                organisation=L.organisation,
+                intro=L.intro,
+                person_id=ids[i],
+                role=L.roles.get(role[i], role[i]),
+                site=site[i],
+                group=group[i],
+                period=L.period,
+                tasks=[name for name, does in zip(L.tasks, tasks[i]) if does],
+                domains=rows,
+                reassess=reassess,
+                steps=my_steps,
+                plan_intro=L.plan_intro.format(hours=total) + " " + budget,
+                total_hours=total,
+                deferred=my_deferred,
+                support=L.support,
+                feedback_link=self.feedback_link,
+                feedback_text=self.feedback_text,
+                footer=L.footer,
+            )
+            yield ids[i], html
+
+    def _title(self, module: str, title: str, lang: str) -> str:
+        if module in self.titles:
+            title = self.titles[module].get(lang) or title
+        return title or module
+
+    def _steps(self, L: _Language, sc: Mapping[str, list[Any]], s0: int, s1: int, site: str) -> tuple[list[tuple[str, ...]], float]:
+        """One person's steps (rows ``s0:s1`` of the block), spread over the plan period by their hours:
+        (step, title, where, format, hours, weeks, why, raw reason) each, and the total hours."""
+        lang, t = L.lang, L.t
+        step_hours = tuple(sc["hours"][s0:s1])
+        when = self.spans.get((lang, step_hours))
+        if when is None:
+            if len(self.spans) > 100_000:  # bounded memory on national-scale runs
+                self.spans.clear()
+            when = self.spans[(lang, step_hours)] = [
+                t["week"].format(a=a) if a == b else t["weeks"].format(a=a, b=b) for a, b in week_spans(step_hours, self.plan_weeks)
+            ]
+        out = []
+        for k in range(s0, s1):
+            domain, level, required, reason = sc["domain"][k], sc["level"][k], sc["required"][k], sc["reason"][k]
+            rkey = (lang, domain, level, required, reason)
+            why = self.reasons.get(rkey)
+            if why is None:
+                if len(self.reasons) > 100_000:
+                    self.reasons.clear()
+                why = self.reasons[rkey] = L.reason(domain, level, required, reason)
+            g = sc["group"][k]
+            where = ""
+            if g:
+                wkey = (lang, g, site)
+                where = self.wheres.get(wkey)
+                if where is None:
+                    if len(self.wheres) > 100_000:
+                        self.wheres.clear()
+                    where = self.wheres[wkey] = L.where(g, *self.group_info.get(g, (site, 0)))
+            fmt = sc["format"][k]
+            out.append(  # the order the template unpacks them in
+                (
+                    str(sc["step"][k]),
+                    self._title(sc["module"][k], sc["title"][k], lang) or sc["objective"][k],
+                    where,
+                    L.formats.get(fmt, fmt),
+                    _hours_text(sc["hours"][k], lang),
+                    when[k - s0],
+                    why,
+                    reason,
+                )
+            )
+        return out, math.fsum(h for h in step_hours if h == h)

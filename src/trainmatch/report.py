@@ -1,0 +1,638 @@
+"""The HR report: one self-contained HTML page for HR and the steering group.
+
+Headline counts (read / accepted / rejected, planned and deferred hours), the
+cohorts (sizes, a heatmap of domain means, descriptions) and how their number
+was chosen (fit table, chosen k, warnings), the gaps per domain, hours by
+format and by learning objective, training groups by site, rejected rows by
+reason, and the reliability (Cronbach's alpha) of each domain.
+
+Everything is aggregated with pandas/numpy first; charts are drawn from the
+aggregates only, so a national-scale run costs little more than a small one.
+Charts are SVG drawn with matplotlib's object API (no pyplot, no GUI backend,
+no global state) and embedded as ``data:`` images: the page loads nothing from
+outside and needs no JavaScript. Output is byte-for-byte reproducible: the SVG
+hash salt is fixed per chart, the date metadata is dropped, and every table is
+sorted explicitly.
+
+Pure: :func:`render_report` returns a string; :mod:`trainmatch.io` writes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import math
+import textwrap
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+
+from .letters import template_environment
+from .programme import Programme
+
+if TYPE_CHECKING:  # heavy imports happen inside the functions that need them
+    import numpy as np
+    import pandas as pd
+
+    from .scoring import Reliability
+
+REPORT_TEMPLATE = "report.html.j2"
+TOP = 20  # bars shown in the long charts (objectives, sites, reasons); the rest are summed as "other"
+SECTIONS = (
+    ("summary", "Summary"),
+    ("cohorts", "Cohorts"),
+    ("fit", "Choosing the number of cohorts"),
+    ("gaps", "Competence gaps"),
+    ("hours", "Training hours"),
+    ("groups", "Training groups"),
+    ("rejects", "Rejected rows"),
+    ("reliability", "Reliability of the questionnaire"),
+)
+GAP_CATEGORIES = (
+    ("not required", "#c9c9c9"),
+    ("meets requirement", "#4c9a5b"),
+    ("gap 1 level", "#f2c14e"),
+    ("gap 2 levels", "#ec8a3a"),
+    ("gap 3+ levels", "#c4412e"),
+    ("not assessed", "#8a8fa3"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Chart:
+    """One embedded chart: an SVG ``data:`` URI and a text alternative."""
+
+    name: str
+    src: str
+    alt: str
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _english(names: Mapping[str, str], fallback: str) -> str:
+    return names.get("en") or fallback
+
+
+def _num(x: Any, spec: str = ",.0f", missing: str = "n/a") -> str:
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return missing
+    if math.isnan(value):
+        return missing
+    return format(int(round(value)), spec) if spec.endswith("d") else format(value, spec)
+
+
+def _wrap(label: str, width: int = 22) -> str:
+    return "\n".join(textwrap.wrap(label, width)) or label
+
+
+def _cut(label: str, width: int = 48) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def _top(labels: Sequence[str], values: Sequence[float], n: int = TOP, other: str = "other") -> tuple[list[str], list[float]]:
+    """The first ``n`` labels and values, the rest summed into one "other (k)" bar."""
+    labels, values = list(labels), list(values)
+    if len(labels) <= n:
+        return labels, values
+    rest = len(labels) - (n - 1)
+    return labels[: n - 1] + [f"{other} ({rest})"], values[: n - 1] + [float(sum(values[n - 1 :]))]
+
+
+def _svg(fig: Any) -> str:
+    """The figure as a reproducible SVG ``data:`` URI."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _chart(name: str, alt: str, draw: Callable[[Any], None], size: tuple[float, float]) -> Chart:
+    """Draw one chart with fixed, reproducible settings and embed it.
+
+    Uses matplotlib's object API with a headless Agg canvas: no pyplot, no GUI
+    backend, nothing global touched (settings are scoped to this chart).
+    """
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rc = {
+        "svg.hashsalt": f"trainmatch-{name}",  # fixed ids → identical bytes; distinct per chart
+        "svg.fonttype": "path",  # text as shapes: looks the same without the font installed
+        "font.family": "DejaVu Sans",
+        "font.size": 9,
+        "axes.titlesize": 11,
+        "axes.titleweight": "bold",
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+    with matplotlib.rc_context():
+        # Start from matplotlib's defaults so a user's matplotlibrc or notebook style cannot change the bytes.
+        matplotlib.rcdefaults()
+        matplotlib.rcParams.update(rc)
+        fig = Figure(figsize=size, layout="constrained")
+        FigureCanvasAgg(fig)
+        draw(fig)
+        return Chart(name, _svg(fig), alt)
+
+
+def _bar_labels(ax: Any, bars: Any, texts: Sequence[str]) -> None:
+    ax.bar_label(bars, labels=list(texts), padding=2, fontsize=8)
+
+
+def _integer_axis(axis: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _cohort_means(cohorts: "pd.DataFrame", programme: Programme) -> "np.ndarray":
+    """cohorts × domains mean scores from ``mean_<domain>`` (or a column named by the domain id or English name)."""
+    import numpy as np
+
+    cols = []
+    for d in programme.domains:
+        for cand in (f"mean_{d.id}", d.id, _english(d.names, d.id)):
+            if cand in cohorts.columns:
+                cols.append(cohorts[cand].to_numpy(dtype=np.float64, na_value=np.nan))
+                break
+        else:
+            cols.append(np.full(len(cohorts), np.nan))
+    return np.column_stack(cols) if cols else np.zeros((len(cohorts), 0))
+
+
+def reason_kind(reasons: "pd.Series") -> "pd.Series":
+    """Group reject reasons into kinds: the first sentence, with row lists of duplicate ids cut."""
+    kinds = reasons.astype(str).str.replace(r"(The same id appears in rows)[^;]*", r"\1 …", regex=True)
+    return kinds.str.split(".").str[0].str.strip()
+
+
+def _fit_frame(fit_rows: Any) -> tuple["pd.DataFrame", int | None, list[str]]:
+    """The fit table, the chosen k and any warnings, from a DataFrame or a cohorts.FitReport."""
+    import pandas as pd
+
+    if fit_rows is None:
+        return pd.DataFrame(columns=["k", "silhouette", "smallest_share", "chosen"]), None, []
+    if hasattr(fit_rows, "rows") and hasattr(fit_rows, "chosen_k"):
+        frame = pd.DataFrame([dataclasses.asdict(r) for r in fit_rows.rows])
+        frame["chosen"] = frame["k"] == fit_rows.chosen_k
+        return frame, int(fit_rows.chosen_k), list(fit_rows.warnings)
+    frame = pd.DataFrame(fit_rows).sort_values("k", kind="stable").reset_index(drop=True)
+    chosen = frame.loc[frame["chosen"].astype(bool), "k"] if "chosen" in frame else frame["k"].iloc[:0]
+    return frame, (int(chosen.iloc[0]) if len(chosen) else None), []
+
+
+# --------------------------------------------------------------------------- aggregates
+
+
+def _headline(people: "pd.DataFrame", steps: "pd.DataFrame", deferred: "pd.DataFrame", rejects: "pd.DataFrame | None", n_read: int | None, programme: Programme) -> list[tuple[str, str]]:
+    import numpy as np
+
+    accepted = len(people)
+    rejected = int(rejects["row"].nunique()) if rejects is not None and len(rejects) else 0
+    read = n_read if n_read is not None else accepted + rejected
+    planned = float(people["planned_hours"].sum()) if "planned_hours" in people else float(steps["hours"].sum())
+    deferred_h = float(people["deferred_hours"].sum()) if "deferred_hours" in people else float(deferred["hours"].sum())
+    with_plan = int(steps["person_id"].nunique()) if len(steps) else 0
+    missing_cols = [f"missing_{d}" for d in programme.domain_ids if f"missing_{d}" in people]
+    reassess = int(np.any(people[missing_cols].to_numpy(dtype=bool), axis=1).sum()) if missing_cols and accepted else 0
+    rows = [
+        ("Rows read", f"{read:,}"),
+        ("Accepted", f"{accepted:,}"),
+        ("Rejected", f"{rejected:,}"),
+        ("People with a plan", f"{with_plan:,}"),
+        ("Planned steps", f"{len(steps):,}"),
+        ("Planned hours", _num(planned, ",.1f")),
+        ("Mean planned hours per person", _num(planned / accepted if accepted else float("nan"), ",.1f")),
+        ("Deferred items", f"{len(deferred):,}"),
+        ("Deferred hours", _num(deferred_h, ",.1f")),
+        ("People to reassess in at least one domain", f"{reassess:,}"),
+    ]
+    if read != accepted + rejected:
+        rows.append(("Unaccounted rows (should be 0)", f"{read - accepted - rejected:,}"))
+    return rows
+
+
+def gap_counts(people: "pd.DataFrame", programme: Programme) -> "pd.DataFrame":
+    """People per domain (rows, English names) and gap category (columns, :data:`GAP_CATEGORIES`)."""
+    import numpy as np
+    import pandas as pd
+
+    out = []
+    for d in programme.domains:
+        gap = people[f"gap_{d.id}"].to_numpy(dtype=np.float64, na_value=np.nan)
+        req = people[f"required_{d.id}"].to_numpy(dtype=np.float64, na_value=0)
+        missing = np.isnan(gap)
+        ok = ~missing
+        out.append(
+            [
+                int((ok & (req <= 0)).sum()),
+                int((ok & (req > 0) & (gap <= 0)).sum()),
+                int((ok & (gap == 1)).sum()),
+                int((ok & (gap == 2)).sum()),
+                int((ok & (gap >= 3)).sum()),
+                int(missing.sum()),
+            ]
+        )
+    return pd.DataFrame(out, index=[_english(d.names, d.id) for d in programme.domains], columns=[c for c, _ in GAP_CATEGORIES])
+
+
+def hours_by_format(steps: "pd.DataFrame", programme: Programme) -> "pd.DataFrame":
+    """Planned steps and hours per format, in programme order (formats not in the programme last)."""
+    import pandas as pd
+
+    agg = steps.groupby(steps["format"].astype(str), sort=True).agg(steps=("hours", "size"), hours=("hours", "sum"))
+    order = [f.id for f in programme.formats] + sorted(set(agg.index) - set(programme.format_ids))
+    agg = agg.reindex(order, fill_value=0)
+    names = {f.id: _english(f.names, f.id) for f in programme.formats}
+    total = float(agg["hours"].sum())
+    return pd.DataFrame(
+        {
+            "format": [names.get(f, f) for f in agg.index],
+            "group": ["group" if f in {x.id for x in programme.formats if x.group} else "individual" for f in agg.index],
+            "steps": agg["steps"].astype("int64").to_numpy(),
+            "hours": agg["hours"].astype(float).to_numpy(),
+            "share": (agg["hours"] / total).to_numpy() if total else [float("nan")] * len(agg),
+        }
+    )
+
+
+def hours_by_objective(steps: "pd.DataFrame", deferred: "pd.DataFrame") -> "pd.DataFrame":
+    """Planned and deferred steps and hours per objective, most hours first (ties by objective id)."""
+    import pandas as pd
+
+    planned = steps.groupby(steps["objective"].astype(str), sort=True).agg(steps=("hours", "size"), planned_hours=("hours", "sum"))
+    later = deferred.groupby(deferred["objective"].astype(str), sort=True).agg(deferred=("hours", "size"), deferred_hours=("hours", "sum"))
+    table = planned.join(later, how="outer").fillna(0)
+    table.index.name = "objective"
+    table = table.reset_index()
+    table["total"] = table["planned_hours"] + table["deferred_hours"]
+    table = table.sort_values(["total", "objective"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    for c in ("steps", "deferred"):
+        table[c] = table[c].astype("int64")
+    return table.drop(columns="total")
+
+
+def groups_by_site(groups: "pd.DataFrame") -> "pd.DataFrame":
+    """Training groups and members per site, most groups first."""
+    agg = groups.groupby(groups["site"].astype(str), sort=True).agg(groups=("group", "size"), members=("members", "sum"))
+    if "undersized" in groups:
+        agg["undersized"] = groups.groupby(groups["site"].astype(str), sort=True)["undersized"].sum().astype("int64")
+    agg.index.name = "site"
+    agg = agg.reset_index()
+    return agg.sort_values(["groups", "site"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def rejects_by_reason(rejects: "pd.DataFrame") -> "pd.DataFrame":
+    """Rejected rows (a row counts once per kind) and bad cells per reason kind, most rows first."""
+    import pandas as pd
+
+    if rejects is None or not len(rejects):
+        return pd.DataFrame({"reason": [], "rows": [], "cells": []})
+    kinds = reason_kind(rejects["reason"])
+    frame = pd.DataFrame({"reason": kinds.to_numpy(dtype=object), "row": rejects["row"].to_numpy()})
+    agg = frame.groupby("reason", sort=True).agg(rows=("row", "nunique"), cells=("row", "size")).reset_index()
+    return agg.sort_values(["rows", "reason"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def _cohort_size_chart(cohorts: "pd.DataFrame") -> Chart:
+    ids = cohorts["cohort"].astype(str).tolist()
+    sizes = cohorts["size"].astype(float).tolist()
+    shares = cohorts["share"].astype(float).tolist() if "share" in cohorts else [s / (sum(sizes) or 1) for s in sizes]
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        bars = ax.bar(ids, sizes, color="#1f4e79")
+        _bar_labels(ax, bars, [f"{int(s):,}\n{100 * sh:.1f}%" for s, sh in zip(sizes, shares)])
+        ax.set_title("Cohort sizes")
+        ax.set_xlabel("cohort (C1 needs the most support)")
+        ax.set_ylabel("people")
+        ax.margins(y=0.18)
+        _integer_axis(ax.yaxis)
+
+    alt = "Cohort sizes: " + ", ".join(f"{c} {int(s):,} people" for c, s in zip(ids, sizes))
+    return _chart("cohort-sizes", alt, draw, (7.0, 3.2))
+
+
+def _heatmap_chart(cohorts: "pd.DataFrame", programme: Programme) -> Chart:
+    import numpy as np
+
+    means = _cohort_means(cohorts, programme)
+    ids = cohorts["cohort"].astype(str).tolist()
+    names = [_wrap(_english(d.names, d.id), 18) for d in programme.domains]
+    lo, hi = programme.scale_min, programme.scale_max
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        masked = np.ma.masked_invalid(means)
+        mesh = ax.pcolormesh(masked, cmap="RdYlGn", vmin=lo, vmax=hi, edgecolors="white", linewidth=1)
+        for i in range(means.shape[0]):
+            for j in range(means.shape[1]):
+                v = means[i, j]
+                ax.text(j + 0.5, i + 0.5, "n/a" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=8, color="#111111")
+        ax.set_xticks(np.arange(len(names)) + 0.5, names, fontsize=8)
+        ax.set_yticks(np.arange(len(ids)) + 0.5, ids)
+        ax.invert_yaxis()
+        ax.set_title("Cohort profiles: mean domain score")
+        ax.set_xlabel("domain")
+        ax.set_ylabel("cohort")
+        cbar = fig.colorbar(mesh, ax=ax, shrink=0.9)
+        cbar.set_label(f"mean score ({lo}–{hi})")
+
+    alt = "Heatmap of mean domain scores by cohort. " + "; ".join(
+        f"{c}: " + ", ".join(f"{_english(d.names, d.id)} {_num(v, '.2f')}" for d, v in zip(programme.domains, row)) for c, row in zip(ids, means)
+    )
+    return _chart("cohort-profiles", alt, draw, (8.5, 1.6 + 0.45 * max(len(ids), 2)))
+
+
+def _gap_chart(gaps: "pd.DataFrame") -> Chart:
+    import numpy as np
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        y = np.arange(len(gaps))
+        left = np.zeros(len(gaps))
+        for cat, color in GAP_CATEGORIES:
+            vals = gaps[cat].to_numpy(dtype=float)
+            ax.barh(y, vals, left=left, color=color, label=cat, edgecolor="white", linewidth=0.5)
+            left += vals
+        ax.set_yticks(y, [_wrap(n, 30) for n in gaps.index])
+        ax.invert_yaxis()
+        ax.set_title("Required vs current level, by domain")
+        ax.set_xlabel("people")
+        ax.legend(ncols=3, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
+
+    alt = "Stacked bars of people per gap category for each domain. " + "; ".join(
+        f"{d}: " + ", ".join(f"{c} {int(v):,}" for c, v in row.items()) for d, row in gaps.iterrows()
+    )
+    return _chart("gaps", alt, draw, (8.5, 1.6 + 0.42 * max(len(gaps), 2)))
+
+
+def _format_chart(table: "pd.DataFrame") -> Chart:
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        colors = ["#1f4e79" if g == "group" else "#6a9ed1" for g in table["group"]]
+        bars = ax.barh([_wrap(f, 26) for f in table["format"]], table["hours"].to_numpy(dtype=float), color=colors)
+        _bar_labels(ax, bars, [f"{h:,.0f} h · {s:,} steps" for h, s in zip(table["hours"], table["steps"])])
+        ax.invert_yaxis()
+        ax.set_title("Planned hours by format (dark: group formats)")
+        ax.set_xlabel("planned hours")
+        ax.margins(x=0.25)
+
+    alt = "Planned hours by format: " + ", ".join(f"{f} {h:,.1f} h" for f, h in zip(table["format"], table["hours"]))
+    return _chart("hours-by-format", alt, draw, (8.0, 1.2 + 0.38 * max(len(table), 2)))
+
+
+def _objective_chart(table: "pd.DataFrame") -> Chart:
+    import numpy as np
+
+    labels, planned = _top(table["objective"].tolist(), table["planned_hours"].tolist(), other="other objectives")
+    _, deferred = _top(table["objective"].tolist(), table["deferred_hours"].tolist(), other="other objectives")
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        y = np.arange(len(labels))
+        ax.barh(y, planned, color="#1f4e79", label="planned")
+        ax.barh(y, deferred, left=planned, color="#e0a800", label="deferred")
+        ax.set_yticks(y, [_cut(lb, 40) for lb in labels], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title("Planned and deferred hours by learning objective")
+        ax.set_xlabel("hours")
+        ax.legend(loc="lower right", frameon=False)
+
+    alt = "Hours by learning objective (planned + deferred): " + ", ".join(
+        f"{lb} {p:,.1f} + {d:,.1f} h" for lb, p, d in zip(labels, planned, deferred)
+    )
+    return _chart("hours-by-objective", alt, draw, (8.5, 1.2 + 0.3 * max(len(labels), 2)))
+
+
+def _site_chart(table: "pd.DataFrame") -> Chart:
+    labels, counts = _top(table["site"].tolist(), table["groups"].astype(float).tolist(), other="other sites")
+    _, members = _top(table["site"].tolist(), table["members"].astype(float).tolist(), other="other sites")
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        bars = ax.barh([_cut(s, 40) for s in labels], counts, color="#1f4e79")
+        _bar_labels(ax, bars, [f"{int(c):,} groups · {int(m):,} people" for c, m in zip(counts, members)])
+        ax.invert_yaxis()
+        ax.set_title("Training groups by site")
+        ax.set_xlabel("training groups")
+        _integer_axis(ax.xaxis)
+        ax.margins(x=0.3)
+
+    alt = "Training groups by site: " + ", ".join(f"{s} {int(c):,} groups" for s, c in zip(labels, counts))
+    return _chart("groups-by-site", alt, draw, (8.0, 1.2 + 0.34 * max(len(labels), 2)))
+
+
+def _rejects_chart(table: "pd.DataFrame") -> Chart:
+    labels, rows = _top(table["reason"].tolist(), table["rows"].astype(float).tolist(), other="other reasons")
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        bars = ax.barh([_wrap(_cut(r, 90), 45) for r in labels], rows, color="#c4412e")
+        _bar_labels(ax, bars, [f"{int(r):,}" for r in rows])
+        ax.invert_yaxis()
+        ax.set_title("Rejected rows by reason")
+        ax.set_xlabel("rows (a row with several problems counts under each)")
+        _integer_axis(ax.xaxis)
+        ax.margins(x=0.12)
+
+    alt = "Rejected rows by reason: " + "; ".join(f"{r}: {int(n):,}" for r, n in zip(labels, rows))
+    return _chart("rejects", alt, draw, (8.5, 1.2 + 0.5 * max(len(labels), 2)))
+
+
+def _reliability_chart(reliability: Sequence["Reliability"], programme: Programme) -> Chart:
+    import numpy as np
+
+    names = {d.id: _english(d.names, d.id) for d in programme.domains}
+    labels = [_wrap(names.get(r.domain, r.domain), 26) for r in reliability]
+    alphas = np.array([r.alpha for r in reliability], dtype=float)
+    warn = programme.alpha_warning
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        y = np.arange(len(labels))
+        colors = ["#c4412e" if r.low else "#4c9a5b" for r in reliability]
+        bars = ax.barh(y, np.nan_to_num(alphas), color=colors)
+        _bar_labels(ax, bars, ["n/a" if np.isnan(a) else f"{a:.2f}" for a in alphas])
+        ax.axvline(warn, color="#333333", linestyle="--", linewidth=1, label=f"warning below {warn:g}")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
+        ax.set_yticks(y, labels)
+        ax.invert_yaxis()
+        finite = alphas[np.isfinite(alphas)]
+        ax.set_xlim(min(0.0, float(finite.min()) - 0.05) if finite.size else 0.0, 1.08)
+        ax.set_title("Reliability: Cronbach's alpha by domain")
+        ax.set_xlabel("Cronbach's alpha (complete responses)")
+
+    alt = "Cronbach's alpha by domain: " + ", ".join(f"{names.get(r.domain, r.domain)} {_num(r.alpha, '.2f')}" for r in reliability)
+    return _chart("reliability", alt, draw, (8.0, 1.4 + 0.42 * max(len(labels), 2)))
+
+
+def _fit_chart(fit: "pd.DataFrame", chosen: int | None) -> Chart:
+    ks = fit["k"].astype(int).tolist()
+    sil = fit["silhouette"].astype(float).tolist()
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        ax.plot(ks, sil, marker="o", color="#1f4e79")
+        if chosen is not None and chosen in ks:
+            ax.plot([chosen], [sil[ks.index(chosen)]], marker="o", markersize=12, markerfacecolor="none", markeredgecolor="#c4412e", markeredgewidth=2)
+            ax.axvline(chosen, color="#c4412e", linestyle="--", linewidth=1, label=f"chosen k = {chosen}")
+            ax.legend(frameon=False, loc="best")
+        ax.set_xticks(ks)
+        ax.set_title("Cohort fit: silhouette by number of cohorts")
+        ax.set_xlabel("number of cohorts (k)")
+        ax.set_ylabel("mean silhouette (higher is better)")
+
+    alt = "Silhouette by k: " + ", ".join(f"k={k} {_num(s, '.3f')}" for k, s in zip(ks, sil)) + (f". Chosen k = {chosen}." if chosen is not None else "")
+    return _chart("fit", alt, draw, (6.5, 3.0))
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _records(frame: "pd.DataFrame", formats: Mapping[str, str]) -> list[list[str]]:
+    """A table's rows as text cells, numbers formatted by column."""
+    cols = list(frame.columns)
+    out = []
+    for row in frame.itertuples(index=False):
+        out.append([_num(v, formats[c]) if c in formats else str(v) for c, v in zip(cols, row)])
+    return out
+
+
+def render_report(
+    people: "pd.DataFrame",
+    steps: "pd.DataFrame",
+    deferred: "pd.DataFrame",
+    programme: Programme,
+    *,
+    cohorts: "pd.DataFrame | None" = None,
+    groups: "pd.DataFrame | None" = None,
+    fit_rows: Any = None,
+    warnings: Iterable[str] = (),
+    rejects: "pd.DataFrame | None" = None,
+    reliability: Sequence["Reliability"] = (),
+    n_read: int | None = None,
+    title: str = "Digital competence and training plans",
+    organisation: str = "",
+    run_info: Mapping[str, str] | None = None,
+) -> str:
+    """The self-contained HR report as one HTML string.
+
+    ``fit_rows`` is the fit table (columns ``k``, ``silhouette``,
+    ``smallest_share``, ``chosen``; other index columns are shown too) or a
+    :class:`trainmatch.cohorts.FitReport`. ``n_read`` is the number of data rows
+    read (default: accepted + rejected rows). ``run_info`` (e.g. input file,
+    programme fingerprint, seed) is listed as given; pass no timestamps if the
+    report must be reproducible. Sections without data say so.
+    """
+    import pandas as pd
+
+    domain_names = [_english(d.names, d.id) for d in programme.domains]
+    charts: dict[str, Chart] = {}
+    tables: dict[str, Any] = {}
+
+    # Summary
+    tables["headline"] = _headline(people, steps, deferred, rejects, n_read, programme)
+
+    # Cohorts
+    if cohorts is not None and len(cohorts):
+        cohorts = cohorts.reset_index(drop=True)
+        charts["cohort_sizes"] = _cohort_size_chart(cohorts)
+        charts["cohort_profiles"] = _heatmap_chart(cohorts, programme)
+        means = _cohort_means(cohorts, programme)
+        rows = []
+        for i, r in enumerate(cohorts.itertuples(index=False)):
+            rec = r._asdict()
+            rows.append(
+                [str(rec["cohort"]), f"{int(rec['size']):,}", _num(100 * float(rec.get("share", float("nan"))), ".1f") + "%"]
+                + [_num(v, ".2f") for v in means[i]]
+                + [str(rec.get("description", ""))]
+            )
+        tables["cohorts"] = {"head": ["cohort", "people", "share"] + domain_names + ["description"], "rows": rows}
+
+    # Fit
+    fit, chosen, fit_warnings = _fit_frame(fit_rows)
+    all_warnings = list(dict.fromkeys([*fit_warnings, *[str(w) for w in warnings]]))
+    if len(fit):
+        charts["fit"] = _fit_chart(fit, chosen)
+        cols = [c for c in ("k", "silhouette", "calinski_harabasz", "davies_bouldin", "smallest_share") if c in fit]
+        shown = fit[cols].copy()
+        if "smallest_share" in shown:
+            shown["smallest_share"] = shown["smallest_share"].astype(float) * 100
+        head = {"k": "k", "silhouette": "silhouette", "calinski_harabasz": "Calinski-Harabasz", "davies_bouldin": "Davies-Bouldin", "smallest_share": "smallest cohort (%)"}
+        rows = _records(shown, {"k": "d", "silhouette": ".3f", "calinski_harabasz": ",.1f", "davies_bouldin": ".3f", "smallest_share": ".1f"})
+        marks = fit["k"].astype(int).eq(chosen).tolist() if chosen is not None else [False] * len(fit)
+        tables["fit"] = {"head": [head[c] for c in cols] + ["chosen"], "rows": [r + ["✔" if m else ""] for r, m in zip(rows, marks)], "chosen": chosen}
+
+    # Gaps
+    gaps = gap_counts(people, programme)
+    charts["gaps"] = _gap_chart(gaps)
+    tables["gaps"] = {"head": ["domain", *gaps.columns], "rows": [[d, *(f"{int(v):,}" for v in row)] for d, row in zip(gaps.index, gaps.to_numpy())]}
+
+    # Hours
+    if len(steps):
+        by_format = hours_by_format(steps, programme)
+        charts["hours_format"] = _format_chart(by_format)
+        shown = by_format.assign(share=by_format["share"] * 100)
+        tables["hours_format"] = {
+            "head": ["format", "delivery", "steps", "planned hours", "share of hours (%)"],
+            "rows": _records(shown, {"steps": ",d", "hours": ",.1f", "share": ".1f"}),
+        }
+    if len(steps) or len(deferred):
+        by_objective = hours_by_objective(steps, deferred)
+        charts["hours_objective"] = _objective_chart(by_objective)
+        tables["hours_objective"] = {
+            "head": ["objective", "planned steps", "planned hours", "deferred items", "deferred hours"],
+            "rows": _records(by_objective, {"steps": ",d", "planned_hours": ",.1f", "deferred": ",d", "deferred_hours": ",.1f"}),
+        }
+
+    # Groups
+    if groups is not None and len(groups):
+        by_site = groups_by_site(groups)
+        charts["groups_site"] = _site_chart(by_site)
+        head = ["site", "groups", "people"] + (["undersized groups"] if "undersized" in by_site else [])
+        tables["groups_site"] = {"head": head, "rows": _records(by_site, {"groups": ",d", "members": ",d", "undersized": ",d"})}
+        sizes = groups["members"].astype(float)
+        tables["groups_summary"] = [
+            ("Training groups", f"{len(groups):,}"),
+            ("People in groups", f"{int(sizes.sum()):,}"),
+            ("Group size (min / median / max)", f"{int(sizes.min())} / {_num(sizes.median(), 'g')} / {int(sizes.max())}"),
+            ("Allowed size", f"{programme.group_min_size}–{programme.group_max_size}"),
+        ]
+
+    # Rejects
+    by_reason = rejects_by_reason(rejects)
+    if len(by_reason):
+        charts["rejects"] = _rejects_chart(by_reason)
+        tables["rejects"] = {"head": ["reason", "rows", "problem cells"], "rows": _records(by_reason, {"rows": ",d", "cells": ",d"})}
+
+    # Reliability
+    rel = list(reliability)
+    if rel:
+        charts["reliability"] = _reliability_chart(rel, programme)
+        names = dict(zip(programme.domain_ids, domain_names))
+        tables["reliability"] = {
+            "head": ["domain", "items", "complete responses", "alpha", ""],
+            "rows": [[names.get(r.domain, r.domain), str(r.n_items), f"{r.n_complete:,}", _num(r.alpha, ".2f"), "LOW" if r.low else ""] for r in rel],
+            "low": [names.get(r.domain, r.domain) for r in rel if r.low],
+        }
+
+    template = template_environment().get_template(REPORT_TEMPLATE)
+    return template.render(
+        title=title,
+        organisation=organisation,
+        programme=f"{programme.name} {programme.version}".strip(),
+        fingerprint=programme.fingerprint,
+        run_info=list((run_info or {}).items()),
+        sections=SECTIONS,
+        charts=charts,
+        tables=tables,
+        warnings=all_warnings,
+        alpha_warning=f"{programme.alpha_warning:g}",
+        n_people=len(people),
+    )
