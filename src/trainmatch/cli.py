@@ -252,20 +252,11 @@ def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _cohort_stage(people: Any, programme: Any, model_dir: Path | None, save_model: Path | None, k_text: str, seed: int) -> Any:
-    """Fit or reuse the cohort model (shared by `cohorts` and `assign`)."""
-    from .cohorts import parse_k_range
-    from .model_store import load_model
+    """Fit or reuse the cohort model for the `cohorts` command."""
     from .pipeline import assign_cohorts
 
-    if model_dir is not None and save_model is not None:
-        raise click.UsageError("Use either --model (reuse a saved model) or --save-model (fit and save), not both.")
-    try:
-        k_range = parse_k_range(k_text)
-    except Exception as exc:
-        raise click.BadParameter(str(exc), param_hint="--k") from None
-    saved = load_model(model_dir, programme_fingerprint=programme.fingerprint) if model_dir is not None else None
-    stage = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed)
-    return stage
+    options = _cohort_stage_options(model_dir, save_model, k_text, programme)
+    return assign_cohorts(people, programme, saved=options["saved"], k_range=options["k_range"], seed=seed)
 
 
 def _save_model(stage: Any, programme: Any, save_model: Path | None) -> None:
@@ -342,6 +333,276 @@ def cohorts(
     shown = stage.cohorts[["cohort", "size", "share", "description"]].assign(share=stage.cohorts["share"].map("{:.1%}".format))
     click.echo(text_table(shown, max_width=120))
     echo_err(f"Wrote cohorts.csv, groups.csv, people.csv and rejects.csv to {output}/.")
+
+
+class Progress:
+    """Stage names and a bar on stderr, only when stderr is a terminal and not --quiet."""
+
+    def __init__(self, quiet: bool):
+        self.enabled = not quiet and sys.stderr.isatty()
+
+    def stage(self, name: str) -> None:
+        if self.enabled:
+            click.echo(f"… {name}", err=True)
+
+    def bar(self, items: Any, length: int) -> Any:
+        if not self.enabled:
+            from contextlib import nullcontext
+
+            return nullcontext(items)
+        return click.progressbar(items, length=length, label="plans", file=sys.stderr)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for name in ("trainmatch", "numpy", "pandas", "scikit-learn", "pyarrow", "jinja2", "matplotlib", "xlsxwriter"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - an editable dev install
+            out[name] = "unknown"
+    return out
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write (refused if it exists, unless --force).")
+@click.option("--force", is_flag=True, help="Replace an existing output folder (only once the new one is complete).")
+@click.option("--strict", is_flag=True, help="Fail (exit 1, write nothing) if any row is rejected.")
+@click.option("--per-person", type=click.Choice(["html", "none"]), default="html", show_default=True, help="Write one printable plan per person into plans/.")
+@click.option("--xlsx/--no-xlsx", "xlsx", default=None, help=f"Write plans.xlsx (default: only up to {20_000:,} people).")
+@click.option("--lang", type=click.Choice(["fi", "sv", "en"]), default=None, help="Language of plans for people whose survey row gives none (default: the programme's).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors and warnings.")
+@model_options
+@programme_option
+@survey_options
+@handle_errors
+def assign(
+    survey: Path,
+    output: Path,
+    force: bool,
+    strict: bool,
+    per_person: str,
+    xlsx: bool | None,
+    lang: str | None,
+    quiet: bool,
+    model_dir: Path | None,
+    save_model: Path | None,
+    k_text: str,
+    seed: int,
+    programme_dir: Path | None,
+    sheet: str | None,
+    encoding: str | None,
+) -> None:
+    """Run the whole pipeline: plans per person, tables for the LMS, and a report for HR.
+
+    Reads and validates the survey, scores competence against each person's
+    tasks, forms cohorts and training groups, fires the programme's rules and
+    builds an ordered, mixed-format path per person within their hours.
+    OUTPUT gets people.csv, plans.csv, deferred.csv, rejects.csv, cohorts.csv,
+    groups.csv, run.json, report.html, plans.xlsx (up to 20,000 people unless
+    --xlsx) and plans/ with one printable plan per person. Every input row is in
+    people.csv or rejects.csv. The folder appears only when complete.
+
+    \b
+    Examples:
+      trainmatch assign survey.csv -o round1 --save-model models/round1
+      trainmatch assign later.xlsx -o round2 --model models/round1 --lang fi
+      trainmatch assign national.csv -o out --per-person none --no-xlsx --quiet
+    """
+    import time
+
+    from .exports import people_table
+    from .io import read_survey
+    from .letters import render_plans
+    from .outputs import XLSX_AUTO_LIMIT, StagedFolder, plans_table, write_assignment, write_json
+    from .pipeline import group_modules, load_plan, run_assignment
+    from .programme import load_programme
+    from .report import render_report
+    from .survey import import_survey
+
+    progress = Progress(quiet)
+    say = (lambda text: None) if quiet else echo_err
+    if output.exists() and not force:
+        raise click.UsageError(f"The output folder {str(output)!r} already exists. Use --force to replace it, or choose another -o.")
+    clock = {"start": time.perf_counter()}
+    progress.stage("loading the programme")
+    programme = load_programme(programme_dir)
+    plan = load_plan(programme)
+    stage = _cohort_stage_options(model_dir, save_model, k_text, programme)
+    progress.stage("reading the survey")
+    raw = read_survey(survey, sheet=sheet, encoding=encoding)
+    clock["read"] = time.perf_counter()
+    imported = import_survey(raw, programme)
+    clock["validate"] = time.perf_counter()
+    if not quiet:
+        _summary(raw, imported, show=10 if strict else 5)
+    if strict and imported.n_rejected:
+        raise click.ClickException(f"--strict: {imported.n_rejected} of {imported.n_read} rows were rejected, so nothing was written.")
+    if imported.n_accepted == 0:
+        raise click.ClickException(f"All {imported.n_read} rows were rejected, so there is nothing to plan; fix the problems listed above.")
+    result = run_assignment(imported, programme, plan, saved=stage["saved"], k_range=stage["k_range"], seed=seed, progress=progress.stage)
+    clock["plan"] = time.perf_counter()
+
+    people = people_table(result.people, programme)
+    plans = plans_table(result.steps)
+    groups = group_modules(result.cohorts.groups, result.steps)
+    write_xlsx = xlsx if xlsx is not None else len(people) <= XLSX_AUTO_LIMIT
+    run_info = {
+        "input": {"file": Path(raw.path).name, "sha256": raw.sha256, "format": raw.kind, "encoding": raw.encoding, "sheet": raw.sheet},
+        "counts": {
+            "rows_read": imported.n_read,
+            "accepted": imported.n_accepted,
+            "rejected": imported.n_rejected,
+            "reconciles": imported.n_accepted + imported.n_rejected == imported.n_read,
+            "steps": len(plans),
+            "deferred": len(result.deferred),
+            "cohorts": len(result.cohorts.cohorts),
+            "groups": len(groups),
+        },
+        "programme": {"name": programme.name, "version": programme.version, "source": programme.source, "fingerprint": programme.fingerprint},
+        "cohort_model": {"reused": str(model_dir) if model_dir else None, "saved": str(save_model) if save_model else None, "k": int(result.cohorts.model.n_clusters_)},
+        "seed": seed,
+        "options": {"k": k_text, "per_person": per_person, "xlsx": write_xlsx, "lang": lang, "strict": strict},
+        "versions": _versions(),
+    }
+    progress.stage("rendering the report")
+    report = render_report(
+        result.people,
+        result.steps,
+        result.deferred,
+        programme,
+        cohorts=result.cohorts.cohorts,
+        groups=groups,
+        fit_rows=result.cohorts.fit_report,
+        warnings=result.cohorts.warnings,
+        rejects=imported.rejects,
+        reliability=result.reliability,
+        n_read=imported.n_read,
+        run_info={"Input file": run_info["input"]["file"], "Programme": f"{programme.name} ({programme.fingerprint})", "Seed": str(seed)},
+    )
+    pages = None
+    if per_person == "html":
+        pages = render_plans(
+            result.people,
+            result.steps,
+            result.deferred,
+            programme,
+            default_lang=lang or programme.default_language,
+            groups=groups,
+            catalogue=plan.catalogue,
+        )
+    with StagedFolder(output, force=force) as tmp:
+        clock["report"] = time.perf_counter()
+        write_assignment(
+            tmp,
+            people=people,
+            plans=plans,
+            deferred=result.deferred[["person_id", "objective", "module", "hours", "reason", "rule_ids"]],
+            rejects=imported.rejects,
+            cohorts=result.cohorts.cohorts,
+            groups=groups,
+            report_html=report,
+            xlsx=write_xlsx,
+            plan_pages=pages,
+            n_plans=len(people),
+            progress=progress.stage,
+            bar=progress.bar,
+        )
+        clock["write"] = time.perf_counter()
+        seconds = {
+            "read": clock["read"] - clock["start"],
+            "validate": clock["validate"] - clock["read"],
+            **result.timings,
+            "report": clock["report"] - clock["plan"],
+            "write": clock["write"] - clock["report"],
+            "total": clock["write"] - clock["start"],
+        }
+        write_json({**run_info, "seconds": {k: round(v, 3) for k, v in seconds.items()}}, tmp / "run.json")
+    _save_model(result.cohorts, programme, save_model)
+    for warning in result.cohorts.warnings:
+        echo_err(f"Warning: {warning}")
+    if imported.n_rejected:
+        echo_err(f"Warning: {imported.n_rejected} of {imported.n_read} rows were rejected; see {output / 'rejects.csv'}.")
+    say(
+        f"Planned {len(people)} people in {len(result.cohorts.cohorts)} cohorts and {len(groups)} groups: "
+        f"{len(plans)} steps, {people['planned_hours'].sum():,.1f} h planned, {people['deferred_hours'].sum():,.1f} h deferred."
+    )
+    say(f"Wrote {output}/ in {seconds['total']:.1f} s.")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--person", "person_id", required=True, help="The person_id to explain, as in the survey.")
+@click.option("--lang", type=click.Choice(["fi", "sv", "en"]), default="en", show_default=True, help="Language of the labels.")
+@model_options
+@programme_option
+@survey_options
+@handle_errors
+def explain(
+    survey: Path,
+    person_id: str,
+    lang: str,
+    model_dir: Path | None,
+    save_model: Path | None,
+    k_text: str,
+    seed: int,
+    programme_dir: Path | None,
+    sheet: str | None,
+    encoding: str | None,
+) -> None:
+    """Explain one person's plan: their facts, the rules that fired, and the path.
+
+    Runs the same pipeline as `assign` (use the same --seed, --k and --model
+    to get the same cohorts) and prints, for HR answering "why did I get
+    this?", the person's role, tasks and per-domain score, level, required
+    level and gap; every rule that fired with its objective and priority; the
+    ordered steps with format, hours and reason; and what was deferred and why.
+    A person whose row was rejected gets the reasons instead.
+
+    \b
+    Example:
+      trainmatch explain survey.csv --person 000123
+      trainmatch explain survey.csv --person 000123 --model models/round1 --lang fi
+    """
+    from .paths import Paths, explain_person
+    from .pipeline import load_plan, run_assignment
+    from .programme import load_programme
+
+    if save_model is not None:
+        raise click.UsageError("explain does not save models; use --model to reuse one, or `trainmatch assign --save-model`.")
+    programme = load_programme(programme_dir)
+    plan = load_plan(programme)
+    options = _cohort_stage_options(model_dir, None, k_text, programme)
+    from .io import read_survey
+    from .survey import import_survey
+
+    raw = read_survey(survey, sheet=sheet, encoding=encoding)
+    imported = import_survey(raw, programme)
+    rejected = imported.rejects[imported.rejects["person_id"].astype(str) == person_id.strip()]
+    if len(rejected):
+        lines = [f"Row {int(r.row)} (person {person_id}) was rejected, so it has no plan:"]
+        lines += [f"  column {r.column!r}, value {r.value!r}: {r.reason}" for r in rejected.itertuples()]
+        raise click.ClickException("\n".join(lines))
+    result = run_assignment(imported, programme, plan, saved=options["saved"], k_range=options["k_range"], seed=seed)
+    paths = Paths(result.steps, result.deferred)
+    click.echo(explain_person(person_id.strip(), result.people, result.fired, paths, programme, lang=lang))
+
+
+def _cohort_stage_options(model_dir: Path | None, save_model: Path | None, k_text: str, programme: Any) -> dict[str, Any]:
+    """Validate --model/--save-model/--k and load a saved model (shared by `cohorts` and `assign`)."""
+    from .cohorts import parse_k_range
+    from .model_store import load_model
+
+    if model_dir is not None and save_model is not None:
+        raise click.UsageError("Use either --model (reuse a saved model) or --save-model (fit and save), not both.")
+    try:
+        k_range = parse_k_range(k_text)
+    except Exception as exc:
+        raise click.BadParameter(str(exc), param_hint="--k") from None
+    saved = load_model(model_dir, programme_fingerprint=programme.fingerprint) if model_dir is not None else None
+    return {"saved": saved, "k_range": k_range}
 
 
 if __name__ == "__main__":  # pragma: no cover

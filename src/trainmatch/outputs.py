@@ -13,7 +13,8 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from contextlib import nullcontext
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -155,3 +156,65 @@ def _cells(s: pd.Series) -> list[Any]:
     if s.dtype.kind == "f":
         out = [v if v == "" else float(v) for v in out]
     return [bool(v) if isinstance(v, np.bool_) else v for v in out]
+
+
+XLSX_AUTO_LIMIT = 20_000  # people: above this the workbook is written only on request
+PLAN_COLUMNS = ["person_id", "step", "objective", "module", "title", "format", "hours", "group", "reason", "rule_ids", "domain"]
+DEFERRED_COLUMNS = ["person_id", "objective", "module", "hours", "reason", "rule_ids"]
+
+
+def plans_table(steps: pd.DataFrame) -> pd.DataFrame:
+    """plans.csv: one row per step, hours rounded to 0.01."""
+    out = steps[PLAN_COLUMNS].copy()
+    out["hours"] = out["hours"].astype(float).round(2)
+    return out
+
+
+def write_assignment(
+    folder: Path,
+    *,
+    people: pd.DataFrame,
+    plans: pd.DataFrame,
+    deferred: pd.DataFrame,
+    rejects: pd.DataFrame,
+    cohorts: pd.DataFrame,
+    groups: pd.DataFrame,
+    report_html: str | None,
+    xlsx: bool,
+    plan_pages: Iterable[tuple[str, str]] | None,
+    n_plans: int = 0,
+    progress: Callable[[str], None] | None = None,
+    bar: Callable[[Iterable[Any], int], Any] | None = None,
+) -> list[str]:
+    """Write the tables, workbook, report and plans of an `assign` run into ``folder``; returns the names written.
+
+    run.json is written by the caller last, once the timings of this step are known.
+    """
+    from .letters import plan_filename
+
+    def note(text: str) -> None:
+        if progress is not None:
+            progress(text)
+
+    written = []
+    tables = {"people.csv": people, "plans.csv": plans, "deferred.csv": deferred, "rejects.csv": rejects, "cohorts.csv": cohorts, "groups.csv": groups}
+    for name, frame in tables.items():
+        note(f"writing {name}")
+        write_csv_fast(frame, folder / name)
+        written.append(name)
+    if xlsx:
+        note("writing plans.xlsx")
+        write_workbook({"people": people, "plans": plans, "cohorts": cohorts, "groups": groups}, folder / "plans.xlsx", progress=progress)
+        written.append("plans.xlsx")
+    if report_html is not None:
+        (folder / "report.html").write_text(report_html, encoding="utf-8")
+        written.append("report.html")
+    if plan_pages is not None:
+        plan_dir = folder / "plans"
+        plan_dir.mkdir()
+        with (bar(plan_pages, n_plans) if bar is not None else nullcontext(plan_pages)) as items:
+            for person_id, html in items:
+                (plan_dir / plan_filename(person_id)).write_text(html, encoding="utf-8")
+        written.append("plans/")
+    return written
+

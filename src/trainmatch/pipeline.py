@@ -6,16 +6,22 @@ read → validate → score → cohorts → rules → paths. These functions are
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from .catalogue import Catalogue, load_catalogue
 from .cohorts import CohortModel, FitReport, cohort_table, make_groups
 from .errors import DataError
 from .model_store import SavedModel
+from .paths import build_paths
 from .programme import Programme
-from .scoring import score_columns
+from .rules import RuleTable, build_needs, evaluate, load_rules
+from .scoring import Reliability, cronbach_alpha, score, score_columns
+from .survey import ImportResult
 
 
 @dataclass(frozen=True)
@@ -83,3 +89,92 @@ def assign_cohorts(
         warnings=tuple(warnings) + tuple(problems),
         reused_model=saved is not None,
     )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Loaded catalogue and rules of a programme, validated together before any survey is read."""
+
+    catalogue: Catalogue
+    rules: RuleTable
+
+
+def load_plan(programme: Programme) -> Plan:
+    """Validate the programme's catalogue and rules (ProgrammeError lists every problem)."""
+    catalogue = load_catalogue(programme)
+    return Plan(catalogue, load_rules(programme, catalogue))
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Everything one `assign` run produces, before it is written anywhere.
+
+    ``people`` is the people contract plus ``cohort``, ``group``,
+    ``planned_hours`` and ``deferred_hours``; ``steps`` and ``deferred`` are the
+    paths (see :mod:`trainmatch.paths`); ``timings`` are seconds per stage.
+    """
+
+    imported: ImportResult
+    people: pd.DataFrame
+    fired: pd.DataFrame
+    steps: pd.DataFrame
+    deferred: pd.DataFrame
+    cohorts: CohortStage
+    reliability: tuple[Reliability, ...]
+    timings: dict[str, float]
+
+
+def run_assignment(
+    imported: ImportResult,
+    programme: Programme,
+    plan: Plan,
+    *,
+    saved: SavedModel | None = None,
+    k_range: tuple[int, int] = (2, 8),
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> Assignment:
+    """Score, form cohorts, fire rules and build paths for the accepted people."""
+    timings: dict[str, float] = {}
+
+    def stage(name: str) -> None:
+        timings[name] = time.perf_counter()
+        if progress is not None:
+            progress(name)
+
+    stage("score")
+    people = score(imported.people, programme)
+    reliability = tuple(cronbach_alpha(imported.people, programme))
+    stage("cohorts")
+    cohorts = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed)
+    people = cohorts.people
+    stage("rules")
+    needs = build_needs(people, programme)
+    fired = evaluate(plan.rules, needs, people, programme)
+    stage("paths")
+    paths = build_paths(people, fired, plan.catalogue, programme)
+    people = people.assign(
+        planned_hours=_hours_per_person(paths.steps, people),
+        deferred_hours=_hours_per_person(paths.deferred, people),
+    )
+    stage("end")
+    names = list(timings)
+    durations = {a: round(timings[b] - timings[a], 4) for a, b in zip(names, names[1:])}
+    return Assignment(imported, people, fired, paths.steps, paths.deferred, cohorts, reliability, durations)
+
+
+def _hours_per_person(table: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:
+    """Sum of ``hours`` per person, aligned with ``people`` (0 for people with none)."""
+    if len(table) == 0:
+        return np.zeros(len(people))
+    sums = table.groupby("person_id", sort=False, observed=True)["hours"].sum()
+    return people["person_id"].map(sums).fillna(0.0).to_numpy(dtype=np.float64).round(2)
+
+
+def group_modules(groups: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
+    """The group table with ``modules``: the group-format modules each group meets for."""
+    grouped = steps.loc[steps["group"].astype(str) != "", ["group", "module"]].astype(str).drop_duplicates()
+    joined = grouped.sort_values(["group", "module"]).groupby("group")["module"].agg(";".join)
+    out = groups.copy()
+    out["modules"] = out["group"].map(joined).fillna("")
+    return out
