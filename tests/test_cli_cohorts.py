@@ -163,3 +163,11 @@ def test_existing_output_needs_force(fitted: tuple[Path, Path]) -> None:
     result = run("cohorts", str(SAMPLE), "-o", str(out))
     assert result.exit_code == 2 and "--force" in result.output
     assert run("cohorts", str(SAMPLE), "-o", str(out), "--force").exit_code == 0
+
+
+def test_shipped_example_model_fits_the_default_programme(tmp_path: Path) -> None:
+    # models/sample is refitted with the README's command whenever the default programme changes.
+    model = SAMPLE.parent.parent / "models" / "sample"
+    result = run("cohorts", str(SAMPLE), "-o", str(tmp_path / "o"), "--model", str(model))
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "o" / "people.csv", dtype=str)["cohort"].nunique() >= 3
