@@ -1,0 +1,168 @@
+"""Reproducible time and memory figures for `trainmatch assign` at 10k, 100k and 1M people.
+
+Usage (from the repository root, in the environment where trainmatch is installed):
+
+    python benchmarks/run.py                       # 10k, 100k, 1M; 3 runs each
+    python benchmarks/run.py --sizes 10000,100000 --runs 5
+
+For each size it generates a survey with `trainmatch synth` (cached under
+benchmarks/cache/ by size and seed), then runs the whole `trainmatch assign
+--per-person none --no-xlsx` as a separate process `--runs` times. It reports
+the median wall time, the peak resident memory of that process (from
+wait4's rusage), people per second, the median seconds of each stage (from
+run.json), and the I/O floor measured in the same run: the time pyarrow takes
+just to read the same input file plus the time to write the same output
+bytes. It ends with the scaling ratios between sizes, the `trainmatch
+--help` start-up time, and each target with PASS or MISS. The output is
+Markdown, ready for benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / "cache"
+STAGES = ("read", "validate", "score", "cohorts", "rules", "paths", "report", "write")
+TARGETS = {  # people: (seconds, peak MB, times the I/O floor)
+    100_000: (4.0, None, None),
+    1_000_000: (20.0, 3 * 1024, 6.0),
+}
+HELP_TARGET = 0.3
+
+
+def trainmatch_command() -> list[str]:
+    return [sys.executable, "-m", "trainmatch"]
+
+
+def survey_for(n: int, seed: int) -> Path:
+    """The cached synthetic survey of ``n`` people (made once per size and seed)."""
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"survey-{n}-seed{seed}.csv"
+    if not path.exists():
+        print(f"<!-- generating {path.name} -->", file=sys.stderr)
+        subprocess.run([*trainmatch_command(), "synth", "--n", str(n), "--seed", str(seed), "-o", str(path)], check=True, stdout=subprocess.DEVNULL)
+    return path
+
+
+def run_assign(survey: Path, out: Path) -> tuple[float, float, dict[str, float]]:
+    """Wall seconds, peak RSS in MB and run.json's stage seconds of one `assign` process."""
+    cmd = [*trainmatch_command(), "assign", str(survey), "-o", str(out), "--per-person", "none", "--no-xlsx", "--quiet", "--force"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"assign failed on {survey}:\n{err}")
+    seconds = json.loads((out / "run.json").read_text(encoding="utf-8"))["seconds"]
+    return wall, usage.ru_maxrss / 1024, seconds
+
+
+def io_floor(survey: Path, out: Path) -> float:
+    """Seconds to read the input with pyarrow's CSV reader and write the same output bytes."""
+    import pyarrow.csv as pacsv
+
+    outputs = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    start = time.perf_counter()
+    pacsv.read_csv(survey)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        for rel, data in outputs.items():
+            target = Path(tmp) / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+    return time.perf_counter() - start
+
+
+def help_seconds(runs: int = 7) -> float:
+    exe = Path(sys.executable).with_name("trainmatch")
+    cmd = [str(exe), "--help"] if exe.exists() else [*trainmatch_command(), "--help"]
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated numbers of people")
+    parser.add_argument("--runs", type=int, default=3, help="runs per size (median reported)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    results = {}
+    work = Path(tempfile.mkdtemp(prefix="trainmatch-bench-"))
+    try:
+        for n in sizes:
+            survey = survey_for(n, args.seed)
+            walls, peaks, floors, stages = [], [], [], []
+            for r in range(args.runs):
+                out = work / f"out-{n}"
+                wall, peak, seconds = run_assign(survey, out)
+                walls.append(wall)
+                peaks.append(peak)
+                stages.append(seconds)
+                floors.append(io_floor(survey, out))
+            results[n] = {
+                "wall": statistics.median(walls),
+                "peak_mb": max(peaks),
+                "floor": statistics.median(floors),
+                "stages": {s: statistics.median(x.get(s, 0.0) for x in stages) for s in STAGES},
+                "size_mb": survey.stat().st_size / 2**20,
+            }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    help_s = help_seconds()
+
+    print(f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"Command: `python benchmarks/run.py --sizes {args.sizes} --runs {args.runs} --seed {args.seed}`\n")
+    print("| people | input MB | median wall s | peak MB | people/s | I/O floor s | × floor |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for n, r in results.items():
+        print(
+            f"| {n:,} | {r['size_mb']:.0f} | {r['wall']:.2f} | {r['peak_mb']:,.0f} | {n / r['wall']:,.0f} | {r['floor']:.2f} | {r['wall'] / r['floor']:.1f} |"
+        )
+    print("\nMedian seconds per stage (from run.json):\n")
+    print("| people | " + " | ".join(STAGES) + " |")
+    print("|---:|" + "---:|" * len(STAGES))
+    for n, r in results.items():
+        print(f"| {n:,} | " + " | ".join(f"{r['stages'][s]:.2f}" for s in STAGES) + " |")
+    ns = list(results)
+    if len(ns) > 1:
+        print("\nScaling (time ratio / memory ratio; linear in people would be the size ratio):\n")
+        for a, b in zip(ns, ns[1:]):
+            print(
+                f"- {a:,} → {b:,} (×{b / a:g}): time ×{results[b]['wall'] / results[a]['wall']:.1f}, "
+                f"memory ×{results[b]['peak_mb'] / results[a]['peak_mb']:.1f}"
+            )
+    print(f"\n`trainmatch --help`: {help_s:.3f} s (median of 7)\n")
+    print("Targets:\n")
+    for n, (secs, mb, ratio) in TARGETS.items():
+        if n not in results:
+            continue
+        r = results[n]
+        checks = [f"time {r['wall']:.2f} s ≤ {secs:g} s: {'PASS' if r['wall'] <= secs else 'MISS'}"]
+        if mb:
+            checks.append(f"peak {r['peak_mb']:,.0f} MB ≤ {mb:,} MB: {'PASS' if r['peak_mb'] <= mb else 'MISS'}")
+        if ratio:
+            x = r["wall"] / r["floor"]
+            checks.append(f"{x:.1f}× floor ≤ {ratio:g}×: {'PASS' if x <= ratio else 'MISS'}")
+        print(f"- {n:,} people: " + "; ".join(checks))
+    print(f"- `--help`: {help_s:.3f} s ≤ {HELP_TARGET} s: {'PASS' if help_s <= HELP_TARGET else 'MISS'}")
+
+
+if __name__ == "__main__":
+    main()
