@@ -62,6 +62,32 @@ def programme_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def survey_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--sheet and --encoding (passed to the command), --mapping and --duplicates (kept for _load_survey)."""
+
+    command = func
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, mapping: Path | None = None, duplicates: str = "keep-latest", **kwargs: Any) -> Any:
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None:
+            ctx.meta["trainmatch.survey"] = {"mapping": mapping, "duplicates": duplicates}
+        return command(*args, **kwargs)
+
+    func = wrapper
+    func = click.option(
+        "--duplicates",
+        type=click.Choice(["keep-latest", "reject"]),
+        default="keep-latest",
+        show_default=True,
+        help="Several rows with one id: keep the latest by submission time (every copy is rejected when the file "
+        "has no times), or reject every copy. Replaced rows are listed with the rejects.",
+    )(func)
+    func = click.option(
+        "--mapping",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Column-mapping file (TOML) for exports of other survey tools; `trainmatch init` writes an example.",
+    )(func)
     func = click.option("--sheet", default=None, help="XLSX sheet holding the answers (default: the first).")(func)
     func = click.option("--encoding", default=None, help="Force the CSV encoding, e.g. cp1252 or utf-8.")(func)
     return func
@@ -88,29 +114,45 @@ def main() -> None:
 @main.command(context_settings=CONTEXT)
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite files in an existing folder.")
+@click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write an example column-mapping file (TOML) here, to edit for another survey tool's export.",
+)
 @handle_errors
-def init(folder: Path, force: bool) -> None:
+def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
     """Write the built-in programme to FOLDER for editing.
 
     The folder holds programme.toml (settings, levels, domains, roles, formats)
     and tables to edit in Excel: items.csv (the questionnaire) and tasks.csv
     (the level each work task requires per domain).
 
+    With --mapping FILE it also writes an example column-mapping file for
+    exports of survey tools that trainmatch does not recognise by itself.
+
     \b
     Example:
-      trainmatch init my-programme
-      trainmatch validate survey.csv --programme my-programme
+      trainmatch init my-programme --mapping my-tool.toml
+      trainmatch validate survey.csv --programme my-programme --mapping my-tool.toml
     """
+    from .layouts import MAPPING_EXAMPLE, mapping_example
     from .programme import default_programme_files, write_programme
 
     files = default_programme_files()
     clash = [name for name in files if (folder / name).exists()]
+    if mapping_file is not None and mapping_file.exists():
+        clash.append(str(mapping_file))
     if clash and not force:
         raise click.UsageError(f"{folder} already has {', '.join(sorted(clash))}. Use --force to overwrite them.")
     written = write_programme(folder, files)
     click.echo(f"Wrote the default programme to {folder}/ ({len(written)} files):")
     for path in written:
         click.echo(f"  {path.name}")
+    if mapping_file is not None:
+        mapping_file.write_bytes(mapping_example())
+        click.echo(f"Wrote an example column mapping ({MAPPING_EXAMPLE}) to {mapping_file}; edit it and pass it with --mapping.")
 
 
 @main.command(context_settings=CONTEXT)
@@ -154,9 +196,13 @@ def _load_survey(path: Path, programme_dir: Path | None, sheet: str | None, enco
     from .programme import load_programme
     from .survey import import_survey
 
+    from .layouts import load_mapping
+
+    options = click.get_current_context().meta.get("trainmatch.survey", {})
     programme = load_programme(programme_dir)
+    mapping = load_mapping(options["mapping"], programme) if options.get("mapping") else None
     raw = read_survey(path, sheet=sheet, encoding=encoding)
-    return programme, raw, import_survey(raw, programme)
+    return programme, raw, import_survey(raw, programme, mapping=mapping, duplicates=options.get("duplicates", "keep-latest"))
 
 
 def _summary(raw: Any, result: Any, show: int = 10) -> None:
@@ -350,7 +396,8 @@ class Progress:
             from contextlib import nullcontext
 
             return nullcontext(items)
-        return click.progressbar(items, length=length, label="plans", file=sys.stderr)
+        # Redraw about every 0.1% rather than for each of a million plans.
+        return click.progressbar(items, length=length, label="plans", file=sys.stderr, update_min_steps=max(1, length // 1000))
 
 
 def _versions() -> dict[str, str]:
@@ -426,15 +473,21 @@ def assign(
     say = (lambda text: None) if quiet else echo_err
     if output.exists() and not force:
         raise click.UsageError(f"The output folder {str(output)!r} already exists. Use --force to replace it, or choose another -o.")
+    if not output.resolve().parent.is_dir():
+        raise click.UsageError(f"The folder {str(output.resolve().parent)!r} for the output does not exist. Create it first.")
     clock = {"start": time.perf_counter()}
     progress.stage("loading the programme")
     programme = load_programme(programme_dir)
     plan = load_plan(programme)
     stage = _cohort_stage_options(model_dir, save_model, k_text, programme)
+    from .layouts import load_mapping
+
+    survey_opts = click.get_current_context().meta.get("trainmatch.survey", {})  # --mapping, --duplicates
+    mapping = load_mapping(survey_opts["mapping"], programme) if survey_opts.get("mapping") else None
     progress.stage("reading the survey")
     raw = read_survey(survey, sheet=sheet, encoding=encoding)
     clock["read"] = time.perf_counter()
-    imported = import_survey(raw, programme)
+    imported = import_survey(raw, programme, mapping=mapping, duplicates=survey_opts.get("duplicates", "keep-latest"))
     clock["validate"] = time.perf_counter()
     if not quiet:
         _summary(raw, imported, show=10 if strict else 5)
@@ -464,7 +517,7 @@ def assign(
         "programme": {"name": programme.name, "version": programme.version, "source": programme.source, "fingerprint": programme.fingerprint},
         "cohort_model": {"reused": str(model_dir) if model_dir else None, "saved": str(save_model) if save_model else None, "k": int(result.cohorts.model.n_clusters_)},
         "seed": seed,
-        "options": {"k": k_text, "per_person": per_person, "xlsx": write_xlsx, "lang": lang, "strict": strict},
+        "options": {"k": k_text, "per_person": per_person, "xlsx": write_xlsx, "lang": lang, "strict": strict, "duplicates": imported.duplicates},
         "versions": _versions(),
     }
     progress.stage("rendering the report")
@@ -578,12 +631,21 @@ def explain(
     from .io import read_survey
     from .survey import import_survey
 
+    if not person_id.strip():
+        raise click.BadParameter("must not be empty; give the person_id as written in the survey.", param_hint="--person")
+    from .layouts import load_mapping
+
+    survey_opts = click.get_current_context().meta.get("trainmatch.survey", {})  # --mapping, --duplicates
+    mapping = load_mapping(survey_opts["mapping"], programme) if survey_opts.get("mapping") else None
     raw = read_survey(survey, sheet=sheet, encoding=encoding)
-    imported = import_survey(raw, programme)
+    imported = import_survey(raw, programme, mapping=mapping, duplicates=survey_opts.get("duplicates", "keep-latest"))
+    accepted = (imported.people["person_id"].astype(str) == person_id.strip()).any()
     rejected = imported.rejects[imported.rejects["person_id"].astype(str) == person_id.strip()]
-    if len(rejected):
-        lines = [f"Row {int(r.row)} (person {person_id}) was rejected, so it has no plan:"]
-        lines += [f"  column {r.column!r}, value {r.value!r}: {r.reason}" for r in rejected.itertuples()]
+    if len(rejected) and not accepted:  # a superseded copy of an accepted person is not an error
+        rows = sorted({int(row) for row in rejected["row"]})
+        where = f"Row {rows[0]}" if len(rows) == 1 else "Rows " + ", ".join(map(str, rows))
+        lines = [f"{where} (person {person_id.strip()}) {'was' if len(rows) == 1 else 'were'} rejected, so there is no plan:"]
+        lines += [f"  row {int(r.row)}, column {r.column!r}, value {r.value!r}: {r.reason}" for r in rejected.itertuples()]
         raise click.ClickException("\n".join(lines))
     result = run_assignment(imported, programme, plan, saved=options["saved"], k_range=options["k_range"], seed=seed)
     paths = Paths(result.steps, result.deferred)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import os
 import re
 import tempfile
@@ -30,8 +31,9 @@ _SNIFF_BYTES = 64 * 1024
 class RawSurvey:
     """A survey file as text cells.
 
-    ``frame`` has one column per header (all ``object`` dtype holding ``str``,
-    ``''`` for empty cells) and one row per data record; blank records are
+    ``frame`` has one column per header (text: Arrow-backed strings from the
+    CSV fast path and XLSX, ``object`` holding ``str`` otherwise; ``''`` for
+    empty cells) and one row per data record; blank records are
     skipped. ``lines[i]`` is the line of the file (CSV) or sheet row (XLSX)
     where record ``i + 1`` starts.
     """
@@ -140,6 +142,8 @@ def _read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, np.ndarra
     except (UnicodeDecodeError, LookupError) as exc:
         raise SurveyError(Problem(name, f"cannot be decoded as {enc}: {exc}.", hint="Try --encoding=cp1252 or --encoding=utf-8."))
     text_head = text_head.lstrip("\ufeff")
+    if encoding is None and enc == "cp1252":
+        _refuse_mixed_encodings(path)
     skip = 0
     first = text_head.split("\n", 1)[0].strip().strip('"')
     if first.lower().startswith("sep=") and len(first) >= 5:
@@ -325,6 +329,31 @@ def _unclosed_quote_line(path: Path, enc: str, delim: str, skip: int) -> int:
     return start
 
 
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _refuse_mixed_encodings(path: Path) -> None:
+    """A file that is not UTF-8 but holds UTF-8 characters mixes encodings (e.g. answers pasted from two exports).
+
+    Reading it as cp1252 would turn every UTF-8 "ä" into "Ã¤" without a word,
+    so it is refused, naming the first line that is not UTF-8 and a line that is.
+    """
+    data = path.read_bytes()
+    found = _UTF8_SEQUENCE.search(data)
+    if found is None:
+        return
+    utf8_line = data.count(b"\n", 0, found.start()) + 1
+    bad_line = _first_bad_line(path, "utf-8")
+    raise SurveyError(
+        Problem(
+            str(path),
+            f"mixes encodings: line {bad_line} is not valid UTF-8 (it looks like cp1252, Excel on Windows), "
+            f"but line {utf8_line} holds UTF-8 text.",
+            hint="Re-save the whole file as 'CSV UTF-8' in Excel, or give the encoding of most of it, e.g. --encoding=cp1252.",
+        )
+    )
+
+
 def _first_bad_line(path: Path, enc: str) -> int:
     with open(path, "rb") as fh:
         for n, raw in enumerate(fh, 1):
@@ -362,8 +391,25 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray,
             Problem(name, f"has no sheet {sheet!r}.", hint="Sheets in this workbook: " + ", ".join(repr(s) for s in sheets) + ".")
         )
     rows = book.get_sheet_by_name(chosen).to_python(skip_empty_area=False)
-    cells = [[_cell_text(v) for v in r] for r in rows]
-    if sheet is None and len(sheets) > 1 and sum(1 for r in cells if any(r)) < 2:
+    if not rows:
+        cells = np.zeros((0, 0), dtype=object)
+    else:
+        width = max(len(r) for r in rows)
+        if any(len(r) != width for r in rows):
+            rows = [list(r) + [""] * (width - len(r)) for r in rows]
+        cells = np.empty((len(rows), width), dtype=object)
+        cells[:] = rows
+        del rows
+    # Every cell as text, decided once per distinct value (a sheet has few distinct answers).
+    flat = cells.ravel()
+    codes, uniques = pd.factorize(flat, use_na_sentinel=False)
+    codes, uniques = _split_bools(flat, codes, list(uniques))
+    texts = np.asarray(list(map(_cell_text, uniques)), dtype=object)
+    filled_u = texts != ""
+    codes = codes.reshape(cells.shape)
+    filled = filled_u[codes] if codes.size else np.zeros(cells.shape, dtype=bool)
+    row_filled = filled.any(axis=1) if cells.size else np.zeros(len(cells), dtype=bool)
+    if sheet is None and len(sheets) > 1 and int(row_filled.sum()) < 2:
         # The first sheet is often instructions or a cover page.
         raise SurveyError(
             Problem(
@@ -375,27 +421,52 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray,
             )
         )
     # The header is the first row with any text; rows after it that are all empty are not people.
-    start = next((i for i, r in enumerate(cells) if any(r)), None)
-    if start is None:
+    nonempty = np.flatnonzero(row_filled)
+    if len(nonempty) == 0:
         return pd.DataFrame(), np.zeros(0, dtype=np.int64), chosen, 0
-    header = cells[start]
-    width = max(len(header), max((len(r) for r in cells[start:]), default=0))
-    header = header + [""] * (width - len(header))
-    body, lines = [], []
-    for i in range(start + 1, len(cells)):
-        r = cells[i]
-        if any(r):
-            body.append(r + [""] * (width - len(r)))
-            lines.append(i + 1)
-    frame = pd.DataFrame(body, columns=[h.strip() for h in header], dtype=object)
+    start = int(nonempty[0])
+    body = nonempty[1:]
+    header = [str(t).strip() for t in texts[codes[start]]]
+    import pyarrow as pa
+
+    # Arrow-backed text columns, like the CSV reader's: a take from the distinct texts.
+    dictionary = pa.array(texts.tolist(), type=pa.string())
+    frame = pd.DataFrame(
+        {j: pd.arrays.ArrowExtensionArray(dictionary.take(pa.array(codes[body, j]))) for j in range(codes.shape[1])}
+    )
+    frame.columns = header
     frame = _drop_empty_unnamed(frame)
+    lines = (body + 1).astype(np.int64)
     # Trailing empty rows are usually just formatting; count only those between answers.
-    last = max(lines, default=start + 1)
+    last = int(lines[-1]) if len(lines) else start + 1
     skipped = (last - (start + 1)) - len(lines)
-    return frame, np.asarray(lines, dtype=np.int64), chosen, skipped
+    return frame, lines, chosen, skipped
+
+
+def _split_bools(flat: np.ndarray, codes: np.ndarray, uniques: list) -> tuple[np.ndarray, list]:
+    """Keep TRUE/FALSE cells apart from the numbers 1 and 0 (Python counts them equal when factorising)."""
+    suspect = [j for j, v in enumerate(uniques) if type(v) is not str and isinstance(v, (bool, int, float)) and v in (0, 1)]
+    if not suspect:
+        return codes, uniques
+    idx = np.flatnonzero(np.isin(codes, suspect))
+    kinds = np.fromiter(map(isinstance, flat[idx], itertools.repeat(bool)), dtype=bool, count=len(idx))
+    for j in suspect:
+        at = codes[idx] == j
+        mixed = kinds[at]
+        if mixed.any() and not mixed.all():
+            # This code holds both kinds: give the other kind a code of its own.
+            rep = uniques[j]
+            other = (not isinstance(rep, bool))
+            move = idx[at][mixed == other]
+            uniques.append(bool(rep) if other else float(rep))
+            codes = codes.copy() if codes.base is not None else codes
+            codes[move] = len(uniques) - 1
+    return codes, uniques
 
 
 def _cell_text(value: object) -> str:
+    if type(value) is str:
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -22,7 +22,7 @@ import functools
 import hashlib
 import math
 import re
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from .programme import Programme
 
@@ -110,6 +110,8 @@ TEXT: Mapping[str, Mapping[str, str]] = {
             "kept for your next plan."
         ),
         "col_reason": "Reason",
+        "deferred_budget": "Did not fit into the time left in this period ({hours} h).",
+        "deferred_prerequisite": "Comes after {title}, which was deferred.",
         "support_heading": "Support",
         "support": (
             "If you have questions about your plan or need help getting started, contact {contact}. "
@@ -201,6 +203,8 @@ TEXT: Mapping[str, Mapping[str, str]] = {
             "unohdeta: ne siirtyvät seuraavaan suunnitelmaasi."
         ),
         "col_reason": "Syy",
+        "deferred_budget": "Ei mahtunut tämän kauden jäljellä olevaan aikaan ({hours} h).",
+        "deferred_prerequisite": "Edellyttää ensin koulutusta {title}, joka siirrettiin myöhemmäksi.",
         "support_heading": "Tuki",
         "support": (
             "Jos sinulla on kysyttävää suunnitelmasta tai tarvitset apua alkuun pääsemisessä, ota "
@@ -291,6 +295,8 @@ TEXT: Mapping[str, Mapping[str, str]] = {
             "bort: det sparas till din nästa plan."
         ),
         "col_reason": "Orsak",
+        "deferred_budget": "Rymdes inte inom den tid som återstår under perioden ({hours} h).",
+        "deferred_prerequisite": "Förutsätter först {title}, som sköts upp.",
         "support_heading": "Stöd",
         "support": (
             "Om du har frågor om planen eller behöver hjälp att komma igång, kontakta {contact}. Kom "
@@ -309,7 +315,12 @@ TEXT: Mapping[str, Mapping[str, str]] = {
     },
 }
 
-_RULE_ID = re.compile(r"\brule\s+([A-Za-z0-9_.\-]+?)\s*:", re.IGNORECASE)
+# "rule R08 (ehr: …)", "rule R01, R02 (…); R05 (…)" (as trainmatch.paths writes them) or "rule R08: …"
+_RULE_ID = re.compile(r"\brule\s+([A-Za-z0-9_.\-]+(?:\s*,\s*[A-Za-z0-9_.\-]+)*)\s*[:(]", re.IGNORECASE)
+# Deferred reasons as trainmatch.paths writes them (English, with ids); a plan shows them in the person's language.
+_DEFERRED_BUDGET = re.compile(r"exceeds the remaining budget of ([0-9.]+) h; needed for (.*)", re.DOTALL)
+_DEFERRED_PREREQUISITE = re.compile(r"its prerequisite (\S+) is deferred; needed for (.*)", re.DOTALL)
+_NEED = re.compile(r"\(([A-Za-z0-9_\-]+): (?:([A-Za-z0-9_\-]+), gap -?\d+|score missing); tasks require ([A-Za-z0-9_\-]+)\)")
 _LINK = re.compile(r"(?:https?://|mailto:)\S+$", re.IGNORECASE)
 _EMAIL = re.compile(r"[^@\s:/<>\"']+@[^@\s:/<>\"']+\.[A-Za-z]{2,}$")
 _SAFE_ID = re.compile(r"[a-z0-9_\-]{1,100}")
@@ -509,6 +520,7 @@ class _Language:
         self.tasks = [t_.names.get(lang) or t_.id for t_ in programme.tasks]
         self.formats = {f.id: f.names.get(lang) or f.id for f in programme.formats}
         self.roles = {r.id: r.names.get(lang) or r.id for r in programme.roles}
+        self.level_index = {lv.id: i + 1 for i, lv in enumerate(programme.levels)}
 
     def level(self, index: int) -> str:
         return self.levels[index] if 0 <= index < len(self.levels) else str(index)
@@ -551,6 +563,24 @@ class _Language:
         if rule:
             why += " (" + t["rule"].format(rule=rule.group(1)) + ")"
         return why
+
+    def deferred_reason(self, raw: str, objective_title: Callable[[str], str]) -> str:
+        """Why an item was deferred, in this language (the time left, or a deferred prerequisite, and the
+        need behind it); the raw reason when it is not one that trainmatch.paths writes."""
+        t = self.t
+        budget = _DEFERRED_BUDGET.fullmatch(raw)
+        blocked = None if budget else _DEFERRED_PREREQUISITE.fullmatch(raw)
+        if budget:
+            text = t["deferred_budget"].format(hours=format_hours(float(budget.group(1)), self.lang))
+        elif blocked:
+            text = t["deferred_prerequisite"].format(title=objective_title(blocked.group(1)))
+        else:
+            return raw
+        need = _NEED.search((budget or blocked).group(2))  # type: ignore[union-attr]
+        if need and need.group(1) in self.domains:
+            level, required = self.level_index.get(need.group(2) or "", 0), self.level_index.get(need.group(3), 0)
+            text += " " + self.reason(need.group(1), level, required, "")
+        return text
 
     def where(self, group: str, site: str, members: int) -> str:
         """Where and with whom a group session is held."""
@@ -625,6 +655,9 @@ class _PlanWriter:
         self.templates = {lang: plan_template(lang) for lang in TEXT}
         self.langs = {lang: _Language(lang, programme, organisation, support_contact, plan_weeks) for lang in TEXT}
         self.titles: dict[str, Mapping[str, str]] = {m.id: m.titles for m in catalogue.modules} if catalogue is not None else {}
+        self.objective_titles: dict[str, Mapping[str, str]] = {}
+        for m in catalogue.modules if catalogue is not None else ():
+            self.objective_titles.setdefault(m.objective, m.titles)
         self.group_info: dict[str, tuple[str, int]] = {}
         if groups is not None and len(groups):
             self.group_info = dict(zip(_text_list(groups["group"]), zip(_text_list(groups["site"]), _int_list(groups["members"]))))
@@ -648,6 +681,7 @@ class _PlanWriter:
         self.reasons: dict[tuple, str] = {}
         self.wheres: dict[tuple, str] = {}
         self.spans: dict[tuple, list[str]] = {}
+        self.deferred_reasons: dict[tuple, str] = {}
 
     def block(self, b0: int, b1: int) -> Iterator[tuple[str, str]]:
         """Plans of people ``b0:b1``."""
@@ -693,7 +727,7 @@ class _PlanWriter:
             s0, s1 = step_start[i], step_stop[i]
             my_steps, planned = self._steps(L, sc, s0, s1, site[i])
             my_deferred = [  # (title, hours, reason)
-                (self._title(dc["module"][k], dc["title"][k], lang) or dc["objective"][k], _hours_text(dc["hours"][k], lang), dc["reason"][k])
+                (self._title(dc["module"][k], dc["title"][k], lang) or dc["objective"][k], _hours_text(dc["hours"][k], lang), self._deferred_reason(L, dc["reason"][k]))
                 for k in range(def_start[i], def_stop[i])
             ]
             given = hours[i] == hours[i]
@@ -723,6 +757,21 @@ class _PlanWriter:
                 footer=L.footer,
             )
             yield ids[i], html
+
+    def _deferred_reason(self, L: _Language, raw: str) -> str:
+        key = (L.lang, raw)
+        text = self.deferred_reasons.get(key)
+        if text is None:
+            if len(self.deferred_reasons) > 100_000:  # bounded memory on national-scale runs
+                self.deferred_reasons.clear()
+            text = self.deferred_reasons[key] = L.deferred_reason(raw, lambda objective: self._objective_title(objective, L.lang))
+        return text
+
+    def _objective_title(self, objective: str, lang: str) -> str:
+        """An objective's name in ``lang``: its first module's title without the format in brackets."""
+        titles = self.objective_titles.get(objective, {})
+        title = titles.get(lang) or titles.get("en") or ""
+        return re.sub(r"\s*\([^()]*\)$", "", title) or objective
 
     def _title(self, module: str, title: str, lang: str) -> str:
         if module in self.titles:

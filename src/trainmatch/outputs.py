@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from contextlib import nullcontext
+from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
@@ -23,6 +24,7 @@ from .errors import UsageError
 
 FORMULA_PATTERN = r"^[=+\-@\t\r]"
 EXCEL_MAX_ROWS = 1_048_576
+WORKBOOK_CREATED = datetime(2000, 1, 1)  # the "created" property of plans.xlsx: fixed, for identical outputs
 
 
 def neutralise_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -35,11 +37,14 @@ def neutralise_text(frame: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for col in frame.columns:
         s = frame[col]
-        if isinstance(s.dtype, pd.CategoricalDtype):
+        if isinstance(s.dtype, pd.CategoricalDtype) and not pd.api.types.is_numeric_dtype(s.cat.categories.dtype):
             cats = pd.Series(s.cat.categories.astype(str))
             bad = cats.str.match(FORMULA_PATTERN).to_numpy(dtype=bool)
             if bad.any():
-                s = s.cat.rename_categories(cats.where(~bad, "'" + cats).tolist())
+                fixed = cats.where(~bad, "'" + cats)
+                # "=x" next to "'=x" would give two equal categories: treat the column as plain text instead.
+                s = s.astype(object) if fixed.duplicated().any() else s.cat.rename_categories(fixed.tolist())
+        if isinstance(s.dtype, pd.CategoricalDtype):
             out[col] = s
         elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
             codes, uniques = pd.factorize(s, use_na_sentinel=True)
@@ -100,10 +105,16 @@ class StagedFolder:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return
         old = None
-        if self.target.exists():
-            old = self.target.with_name(f".{self.target.name}.{os.getpid()}.old")
-            os.replace(self.target, old)
-        os.replace(self.tmp, self.target)
+        try:
+            if self.target.exists():
+                old = self.target.with_name(f".{self.target.name}.{os.getpid()}.{os.urandom(4).hex()}.old")
+                os.replace(self.target, old)
+            os.replace(self.tmp, self.target)
+        except BaseException:
+            if old is not None and not self.target.exists():
+                os.replace(old, self.target)  # put the previous output back
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 
@@ -120,6 +131,8 @@ def write_workbook(sheets: Mapping[str, pd.DataFrame], path: str | Path, *, prog
     book = xlsxwriter.Workbook(
         str(path), {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False}
     )
+    # A fixed creation date (xlsxwriter would stamp the current time), so the same run gives the same bytes.
+    book.set_properties({"created": WORKBOOK_CREATED})
     try:
         header = book.add_format({"bold": True, "bg_color": "#DDE6F0", "border": 1})
         per_sheet = EXCEL_MAX_ROWS - 1

@@ -137,6 +137,12 @@ def _chart(name: str, alt: str, draw: Callable[[Any], None], size: tuple[float, 
         return Chart(name, _svg(fig), alt)
 
 
+def _count(n: float, one: str, many: str | None = None) -> str:
+    """``1 group``, ``3 groups``: a count with its noun in the right number."""
+    n = int(n)
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
 def _bar_labels(ax: Any, bars: Any, texts: Sequence[str]) -> None:
     ax.bar_label(bars, labels=list(texts), padding=2, fontsize=8)
 
@@ -238,11 +244,18 @@ def gap_counts(people: "pd.DataFrame", programme: Programme) -> "pd.DataFrame":
     return pd.DataFrame(out, index=[_english(d.names, d.id) for d in programme.domains], columns=[c for c, _ in GAP_CATEGORIES])
 
 
+def _by(frame: "pd.DataFrame", column: str) -> Any:
+    """Group by a text column without converting millions of categorical cells to strings."""
+    return frame.groupby(column, sort=True, observed=True)
+
+
 def hours_by_format(steps: "pd.DataFrame", programme: Programme) -> "pd.DataFrame":
     """Planned steps and hours per format, in programme order (formats not in the programme last)."""
     import pandas as pd
 
-    agg = steps.groupby(steps["format"].astype(str), sort=True).agg(steps=("hours", "size"), hours=("hours", "sum"))
+    agg = _by(steps, "format").agg(steps=("hours", "size"), hours=("hours", "sum"))
+    agg.index = agg.index.astype(str)
+    agg = agg.groupby(level=0).sum()
     order = [f.id for f in programme.formats] + sorted(set(agg.index) - set(programme.format_ids))
     agg = agg.reindex(order, fill_value=0)
     names = {f.id: _english(f.names, f.id) for f in programme.formats}
@@ -262,8 +275,9 @@ def hours_by_objective(steps: "pd.DataFrame", deferred: "pd.DataFrame") -> "pd.D
     """Planned and deferred steps and hours per objective, most hours first (ties by objective id)."""
     import pandas as pd
 
-    planned = steps.groupby(steps["objective"].astype(str), sort=True).agg(steps=("hours", "size"), planned_hours=("hours", "sum"))
-    later = deferred.groupby(deferred["objective"].astype(str), sort=True).agg(deferred=("hours", "size"), deferred_hours=("hours", "sum"))
+    planned = _by(steps, "objective").agg(steps=("hours", "size"), planned_hours=("hours", "sum"))
+    later = _by(deferred, "objective").agg(deferred=("hours", "size"), deferred_hours=("hours", "sum"))
+    planned.index, later.index = planned.index.astype(str), later.index.astype(str)
     table = planned.join(later, how="outer").fillna(0)
     table.index.name = "objective"
     table = table.reset_index()
@@ -416,15 +430,18 @@ def _site_chart(table: "pd.DataFrame") -> Chart:
 
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
-        bars = ax.barh([_cut(s, 40) for s in labels], counts, color="#1f4e79")
-        _bar_labels(ax, bars, [f"{int(c):,} groups · {int(m):,} people" for c, m in zip(counts, members)])
+        # Positions, not the (cut) names: two sites that share their first 40 characters stay two bars.
+        y = list(range(len(labels)))
+        bars = ax.barh(y, counts, color="#1f4e79")
+        ax.set_yticks(y, [_cut(s, 40) for s in labels])
+        _bar_labels(ax, bars, [f"{_count(c, 'group')} · {_count(m, 'person', 'people')}" for c, m in zip(counts, members)])
         ax.invert_yaxis()
         ax.set_title("Training groups by site")
         ax.set_xlabel("training groups")
         _integer_axis(ax.xaxis)
         ax.margins(x=0.3)
 
-    alt = "Training groups by site: " + ", ".join(f"{s} {int(c):,} groups" for s, c in zip(labels, counts))
+    alt = "Training groups by site: " + ", ".join(f"{s} {_count(c, 'group')}" for s, c in zip(labels, counts))
     return _chart("groups-by-site", alt, draw, (8.0, 1.2 + 0.34 * max(len(labels), 2)))
 
 
@@ -433,7 +450,9 @@ def _rejects_chart(table: "pd.DataFrame") -> Chart:
 
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
-        bars = ax.barh([_wrap(_cut(r, 90), 45) for r in labels], rows, color="#c4412e")
+        y = list(range(len(labels)))
+        bars = ax.barh(y, rows, color="#c4412e")
+        ax.set_yticks(y, [_wrap(_cut(r, 90), 45) for r in labels])
         _bar_labels(ax, bars, [f"{int(r):,}" for r in rows])
         ax.invert_yaxis()
         ax.set_title("Rejected rows by reason")

@@ -29,14 +29,27 @@ def text_table(frame: pd.DataFrame, max_width: int = 60) -> str:
     return "\n".join([head, rule, *body])
 
 
+ENCODING_NAMES = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8 with BOM",
+    "utf-16": "UTF-16 with BOM",
+    "cp1252": "cp1252 (Windows, Western European)",
+}
+
+
 def import_summary(raw: Any, result: Any, show: int = 10) -> str:
     """What was read from a survey file, which columns were used, and the first problems."""
     lines = [f"Read {raw.path}: {result.n_read} rows, {raw.frame.shape[1]} columns"]
     if raw.kind == "csv":
         delim = {"\t": "tab"}.get(raw.delimiter, repr(raw.delimiter))
         lines[0] += f" (CSV, {raw.encoding}, delimiter {delim})"
+        lines.append(f"  encoding: {ENCODING_NAMES.get(str(raw.encoding).lower(), raw.encoding)}")
     else:
         lines[0] += f" (XLSX, sheet {raw.sheet!r})"
+    layout = getattr(result, "layout", "plain")
+    lines.append(f"Detected layout: {layout if layout != 'plain' else 'plain (the programme’s own column names)'}")
+    for note in getattr(result, "notes", ()):
+        lines.append(f"  {note}")
     skipped = getattr(raw, "skipped_empty", 0)
     if skipped:
         lines.append(f"  empty rows skipped (not people): {skipped}")
@@ -47,9 +60,22 @@ def import_summary(raw: Any, result: Any, show: int = 10) -> str:
         lines.append(f"  ignored, not in the programme ({len(result.ignored)}): {', '.join(result.ignored)}")
     if result.absent_optional:
         lines.append(f"  optional columns absent: {', '.join(result.absent_optional)}")
+    policy = getattr(result, "duplicates", "reject")
+    if policy == "keep-latest":
+        basis = f"by {result.timestamp!r}" if getattr(result, "timestamp", None) else "(no usable submission time: copies are rejected)"
+        lines.append(f"  duplicate ids: keep the latest submission {basis}; superseded rows: {getattr(result, 'n_superseded', 0)}")
+    else:
+        lines.append("  duplicate ids: every copy is rejected (--duplicates reject)")
     lines.append(f"  accepted: {result.n_accepted}, rejected: {result.n_rejected}")
+    warnings = getattr(result, "warnings", None)
+    if warnings is not None and len(warnings):
+        rows = ", ".join(str(r) for r in warnings["row"].head(show or 10))
+        more = f" and {len(warnings) - (show or 10)} more" if len(warnings) > (show or 10) else ""
+        lines.append(f"Warning: {len(warnings)} id(s) look changed by Excel (a date or 1.23E+11), in rows {rows}{more}.")
+        lines.append("  Check them against the source and export the id column as text.")
     if len(result.rejects):
-        kinds = result.rejects["reason"].str.replace(r"(The same id appears in rows)[^;]*", r"\1 …", regex=True)
+        kinds = result.rejects["reason"].str.replace(r"(The same id appears in rows|Ids in rows)[^;]*", r"\1 …", regex=True)
+        kinds = kinds.str.replace(r"^superseded by row \d+.*", "superseded by a later submission of the same id (--duplicates keep-latest)", regex=True)
         kinds = kinds.str.split(".").str[0]
         counts = kinds.value_counts()
         lines.append(f"Problems by kind ({len(result.rejects)} cells in {result.n_rejected} rows):")

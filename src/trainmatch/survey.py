@@ -13,9 +13,10 @@ decoded once, and the codes are broadcast back to the rows.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,9 @@ import pandas as pd
 from .errors import Problem, SurveyError
 from .io import RawSurvey
 from .programme import Programme
+
+if TYPE_CHECKING:
+    from .layouts import ColumnMapping
 
 REJECT_COLUMNS = ["row", "line", "person_id", "column", "value", "reason"]
 OVERFLOW_COLUMN = "(beyond the last column)"
@@ -54,6 +58,11 @@ class ImportResult:
     dropped_personal: tuple[str, ...]
     absent_optional: tuple[str, ...]
     notes: tuple[str, ...] = field(default=())
+    layout: str = "plain"  # the survey tool recognised (or "plain": the programme's own columns)
+    duplicates: str = "reject"  # the duplicates policy that was applied
+    timestamp: str | None = None  # header of the submission time used for keep-latest (None: none)
+    n_superseded: int = 0  # rows replaced by a later submission of the same id
+    warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECT_COLUMNS))  # e.g. ids mangled by Excel
 
     @property
     def n_rejected(self) -> int:
@@ -82,11 +91,14 @@ def _header_key(text: str) -> str:
 # --------------------------------------------------------------------------- columns
 
 
-def match_columns(raw: RawSurvey, programme: Programme) -> tuple[dict[str, str], list[str], list[str], list[str]]:
+def match_columns(
+    raw: RawSurvey, programme: Programme, personal_extra: tuple[str, ...] = (), layout: str = "plain"
+) -> tuple[dict[str, str], list[str], list[str], list[str]]:
     """Map programme columns to file headers: exact, then ignoring case and surrounding space.
 
     Returns (matched, ignored headers, personal-data headers, absent optional columns).
-    Raises SurveyError naming the missing required columns with close matches.
+    ``personal_extra`` names headers the survey tool is known to fill with
+    personal data. Raises SurveyError naming the missing required columns with close matches.
     """
     cols = programme.columns
     required = [cols.id, cols.role] + [i.id for i in programme.items] + [t.id for t in programme.tasks]
@@ -126,7 +138,8 @@ def match_columns(raw: RawSurvey, programme: Programme) -> tuple[dict[str, str],
             Problem(raw.path, "one column matches several of the programme's columns.", column=shared, hint="Give the programme's [columns] distinct names.")
         )
     used = set(matched.values())
-    personal = [h for h in headers if h not in used and _header_key(h) in personal_keys]
+    extra = set(personal_extra)
+    personal = [h for h in headers if h not in used and (_header_key(h) in personal_keys or h in extra)]
     ignored = [h for h in headers if h not in used and h not in personal]
     missing = [w for w in required if w not in matched]
     if missing:
@@ -141,7 +154,9 @@ def match_columns(raw: RawSurvey, programme: Programme) -> tuple[dict[str, str],
                 raw.path,
                 f"lacks {len(missing)} required column(s): {', '.join(suggestions)}{more}.",
                 column=missing[0],
-                hint="Rename the columns in the export to the programme's ids, or edit the programme's columns.",
+                hint=(f"Layout recognised: {layout}. " if layout != "plain" else "")
+                + "Rename the columns in the export to the programme's ids, or map them with --mapping FILE "
+                "(`trainmatch init DIR` writes an example mapping file).",
             )
         )
     absent = [w for w in optional if w not in matched]
@@ -149,6 +164,19 @@ def match_columns(raw: RawSurvey, programme: Programme) -> tuple[dict[str, str],
 
 
 # --------------------------------------------------------------------------- decoding
+
+# Headers that hold the submission time in files of no particular tool.
+_TIMESTAMP_KEYS = {"submittedat", "submitted", "timestamp", "submissiontime", "submitdate", "completiontime", "enddate", "aikaleima", "vastausaika"}
+
+
+def _strip(values: pd.Series) -> pd.Series:
+    """Text with surrounding white space (non-breaking too) removed."""
+    if isinstance(values.dtype, pd.ArrowDtype):
+        import pyarrow.compute as pc
+
+        return pd.Series(pd.arrays.ArrowExtensionArray(pc.utf8_trim_whitespace(values.array._pa_array)), index=values.index)
+    return values.astype(str).str.strip()
+
 
 
 def _take(values: pd.Series, positions: np.ndarray) -> np.ndarray:
@@ -180,14 +208,31 @@ def _factorize(values: pd.Series) -> tuple[np.ndarray, list[str]]:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        encoded = pc.dictionary_encode(pa.array(values.array))
-        chunks = encoded.unify_dictionaries().chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
-        if not chunks:
+        array = pa.array(values.array)
+        if isinstance(array, pa.ChunkedArray):
+            # One dictionary for the whole column: unifying per-chunk dictionaries is slow for ids.
+            array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+        if len(array) == 0:
             return np.zeros(0, np.intp), []
-        indices = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks]).astype(np.intp)
-        return indices, chunks[0].dictionary.to_pylist()
+        encoded = pc.dictionary_encode(array)
+        return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()  # int32: half the memory traffic
     codes, uniques = pd.factorize(values, sort=False)
     return codes, list(uniques)
+
+
+def _decode_parts(
+    values: pd.Series, decode_one: Callable[[str], tuple[object, str | None]], dtype: object
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Decode a text column via its distinct values: (codes, decoded distinct values, bad positions, their reasons)."""
+    codes, uniques = _factorize(values)
+    if len(uniques) == 0:
+        return np.zeros(len(values), np.intp), np.zeros(1, dtype=dtype), np.zeros(0, np.int64), np.zeros(0, object)
+    decoded = [decode_one(u) for u in uniques]
+    decoded_u = np.asarray([v for v, _ in decoded], dtype=dtype)
+    reason_u = np.asarray([r for _, r in decoded], dtype=object)
+    bad_u = np.array([r is not None for _, r in decoded], dtype=bool)
+    pos = np.flatnonzero(bad_u[codes]) if bad_u.any() else np.zeros(0, np.int64)
+    return codes, decoded_u, pos, reason_u[codes[pos]]
 
 
 def _decode(values: pd.Series, decode_one: Callable[[str], tuple[object, str | None]], dtype: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -196,15 +241,25 @@ def _decode(values: pd.Series, decode_one: Callable[[str], tuple[object, str | N
     ``decode_one`` maps a distinct raw value to (decoded value, error reason or
     None). Returns the decoded array, the positions of bad cells and their reasons.
     """
-    codes, uniques = _factorize(values)
-    if len(uniques) == 0:
-        return np.zeros(len(values), dtype=dtype), np.zeros(0, np.int64), np.zeros(0, object)
-    decoded = [decode_one(u) for u in uniques]
-    decoded_u = np.asarray([v for v, _ in decoded], dtype=dtype)
-    reason_u = np.asarray([r for _, r in decoded], dtype=object)
-    bad_u = np.array([r is not None for _, r in decoded], dtype=bool)
-    pos = np.flatnonzero(bad_u[codes]) if bad_u.any() else np.zeros(0, np.int64)
-    return decoded_u[codes], pos, reason_u[codes[pos]]
+    codes, decoded_u, pos, reasons = _decode_parts(values, decode_one, dtype)
+    return decoded_u[codes], pos, reasons
+
+
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default "str" dtype
+
+
+def _str_column(values: object, codes: np.ndarray | None = None) -> pd.api.extensions.ExtensionArray:
+    """A pandas "str" column built in Arrow: from distinct values and codes (a take), or from a text Series."""
+    import pyarrow as pa
+    from pandas.core.arrays.string_arrow import ArrowStringArray
+
+    if codes is not None:
+        array = pa.array([str(v) for v in values], type=pa.large_string()).take(pa.array(codes))
+    elif isinstance(getattr(values, "dtype", None), pd.ArrowDtype):
+        array = values.array._pa_array.cast(pa.large_string())
+    else:
+        return pd.array(np.asarray(values, dtype=object), dtype=_STR)
+    return ArrowStringArray(array, dtype=_STR)
 
 
 def likert_decoder(programme: Programme) -> Callable[[str], tuple[float, str | None]]:
@@ -316,13 +371,20 @@ def _formats_decoder(programme: Programme) -> Callable[[str], tuple[str, str | N
     return decode
 
 
-def _duplicate_reasons(dup_ids: np.ndarray, rows: np.ndarray, show: int = 3) -> np.ndarray:
+def _duplicate_reasons(dup_ids: np.ndarray, rows: np.ndarray, show: int = 3, ending: str | None = None) -> np.ndarray:
     """For each copy of a duplicated id: "The same id appears in rows 5, 9 …", vectorised.
 
     Names the first ``show`` rows of the id and how many more there are, so that
     a file appended to itself (every id twice) is reported in seconds.
     """
-    codes, _ = pd.factorize(pd.Series(dup_ids, dtype=object))
+    text = _row_lists(dup_ids, rows, show)
+    ending = "; all copies are rejected. Remove the duplicates." if ending is None else ending
+    return ("The same id appears in rows " + text + ending).to_numpy(dtype=object)
+
+
+def _row_lists(group_keys: np.ndarray, rows: np.ndarray, show: int = 3) -> pd.Series:
+    """Per element, "5, 9, 12 and 2 more": the first rows of its group (vectorised)."""
+    codes, _ = pd.factorize(pd.Series(group_keys, dtype=object))
     frame = pd.DataFrame({"id": codes, "row": rows})
     rank = frame.groupby("id").cumcount().to_numpy()
     size = frame.groupby("id")["row"].transform("size").to_numpy()
@@ -334,34 +396,181 @@ def _duplicate_reasons(dup_ids: np.ndarray, rows: np.ndarray, show: int = 3) -> 
         sep = "" if k == 0 else ", "
         text = text.where(~has, text + sep + nth.astype("Int64").astype(str))
     more = size - show
-    text = text.where(more <= 0, text + " and " + pd.Series(more, dtype=object).astype(str) + " more")
-    return ("The same id appears in rows " + text + "; all copies are rejected. Remove the duplicates.").to_numpy(dtype=object)
+    return text.where(more <= 0, text + " and " + pd.Series(more, dtype=object).astype(str) + " more")
+
+
+DUPLICATE_POLICIES = ("keep-latest", "reject")
+
+
+def _mangled(ids: pd.Series) -> np.ndarray:
+    """Positions of ids that look changed by Excel; ids of digits (or letters and digits) only are skipped fast."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = ids.array._pa_array if isinstance(ids.dtype, pd.ArrowDtype) else pa.array(ids.astype(str).to_numpy(dtype=object), type=pa.string())
+    # Only ids holding a separator or an exponent can be a date or 1.23E+11 (ids of digits are the common case).
+    suspect = ~pc.utf8_is_digit(array).to_numpy(zero_copy_only=False)
+    if suspect.any():
+        rest = np.flatnonzero(suspect)
+        suspect[rest] = pc.match_substring_regex(array.take(pa.array(rest)), r"[-./ ]|[eE][+-]?\d").to_numpy(zero_copy_only=False)
+    if not suspect.any():
+        return np.zeros(0, np.int64)
+    pos = np.flatnonzero(suspect)
+    values = pd.Series(np.asarray(array.take(pa.array(pos)).to_pylist(), dtype=object))
+    hit = values.map(lambda v: bool(_MANGLED_ID.match(v or ""))).to_numpy(dtype=bool)
+    return pos[hit]
+
+# Ids that Excel has turned into something else: a date, or a number in
+# scientific notation (digits after the 15th are lost as well).
+_MANGLED_ID = re.compile(
+    r"^(?:\d{1,4}[-./]\d{1,2}[-./]\d{1,4}(?:[ T]\d{1,2}[:.]\d{2}(?:[:.]\d{2})?)?"
+    r"|\d{1,2}[-. ](?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|tammi|helmi|maalis|huhti|touko|kesä|heinä|elo|syys|loka|marras|joulu)\w*(?:[-. ]\d{2,4})?"
+    r"|[+-]?\d(?:[.,]\d+)?e[+-]?\d+)$",
+    re.IGNORECASE,
+)
+
+
+def _id_checks(
+    raw_ids: pd.Series, ids: pd.Series, cells: "_Cells", id_column: str, skip: np.ndarray,
+    policy: str, raw_stamps: pd.Series | None, stamp_column: str | None, stamp_format: str | None,
+) -> tuple[pd.DataFrame, int, str | None]:
+    """Empty, mangled, colliding and duplicated ids.
+
+    Returns (warnings by row, number of superseded rows, why the submission
+    times could not be used or None). Times are read only for duplicated ids.
+    """
+    from .layouts import parse_timestamps
+
+    n = len(ids)
+    empty = (ids == "").to_numpy()
+    epos = np.flatnonzero(empty)
+    cells.add(epos, id_column, _take(raw_ids, epos), "The person id is empty; every response needs an id.")
+
+    # Mangled by Excel: a warning by row (the id is kept as written; it may be right).
+    wpos = _mangled(ids)
+    warnings = pd.DataFrame({"pos": wpos, "column": id_column, "value": _take(raw_ids, wpos),
+                             "reason": "The id looks changed by Excel (a date, or a number in scientific notation that has lost digits). "
+                             "Check it against the source, and export the id column as text."})
+
+    considered = ~empty
+    considered[skip] = False  # rows already rejected as a whole (unfinished responses) are not copies
+    codes, _ = _factorize(ids)
+    counts = np.bincount(codes[considered], minlength=int(codes.max()) + 1 if len(codes) else 0)
+    dup = considered & (counts[codes] > 1) if len(codes) else np.zeros(0, bool)
+    superseded = 0
+    if not dup.any():
+        return warnings, superseded, None
+    dpos = np.flatnonzero(dup)
+    dids = ids.to_numpy(dtype=object)[dpos]
+    draw = raw_ids.iloc[dpos].astype(object).to_numpy(dtype=object)
+    group = pd.Series(dids, dtype=object)
+    # Ids that differ as written but are equal after trimming: maybe two people, never merged.
+    collide = (pd.Series(draw, dtype=object).groupby(group.to_numpy()).transform("nunique") > 1).to_numpy()
+    if collide.any():
+        cpos, crows = dpos[collide], dpos[collide] + 1
+        rows_text = _row_lists(dids[collide], crows)
+        reasons = ("Ids in rows " + rows_text + " are the same after removing surrounding spaces (" + pd.Series(draw[collide], dtype=object).map(repr)
+                   + " here); they may be different people, so all are rejected. Correct the ids.").to_numpy(dtype=object)
+        cells.add(cpos, id_column, draw[collide], reasons)
+    same = ~collide
+    if not same.any():
+        return warnings, superseded, None
+    spos, sids = dpos[same], dids[same]
+    stamps, stamp_why = None, None
+    if policy == "keep-latest" and raw_stamps is not None:
+        # The format is chosen on the duplicated rows plus the first rows of the file.
+        sample = np.union1d(spos, np.arange(min(len(ids), 2000)))
+        sample = np.setdiff1d(sample, skip)
+        parsed, stamp_why = parse_timestamps(raw_stamps.iloc[sample].reset_index(drop=True), stamp_format)
+        if stamp_why is None:
+            stamps = np.full(len(ids), np.datetime64("NaT"), "datetime64[ns]")
+            stamps[sample] = parsed
+    if policy == "reject" or stamps is None:
+        why = "" if policy == "reject" else f" (there is no submission time to tell which is the latest{': ' + stamp_why if stamp_why else ''})"
+        cells.add(spos, id_column, draw[same], _duplicate_reasons(sids, spos + 1, ending=f"; all copies are rejected{why}. Remove the duplicates."))
+        return warnings, superseded, stamp_why
+    t = stamps[spos]
+    frame = pd.DataFrame({"id": pd.factorize(pd.Series(sids, dtype=object))[0], "pos": spos, "t": t})
+    g = frame.groupby("id")["t"]
+    latest = g.transform("max").to_numpy()
+    nat = frame["t"].isna().groupby(frame["id"]).transform("any").to_numpy()
+    is_latest = frame["t"].to_numpy() == latest
+    n_latest = pd.Series(is_latest).groupby(frame["id"]).transform("sum").to_numpy()
+    clear = ~nat & (n_latest == 1)
+    unclear = ~clear
+    if unclear.any():
+        why = np.where(nat[unclear], " (a copy has no readable submission time)", " (the latest submission time is shared by several copies)")
+        cells.add(spos[unclear], id_column, draw[same][unclear],
+                  _duplicate_reasons(sids[unclear], spos[unclear] + 1, ending="; all copies are rejected") + why + ". Remove the duplicates.")
+    old = clear & ~is_latest
+    if old.any():
+        keeper = frame.loc[clear & is_latest].set_index("id")["pos"]
+        winner = frame["id"][old].map(keeper).to_numpy(dtype=np.int64) + 1
+        rows_text = _row_lists(sids, spos + 1).to_numpy(dtype=object)[old]
+        reasons = ("superseded by row " + pd.Series(winner).astype(str) + " (later submission); rows " + pd.Series(rows_text, dtype=object)
+                   + " have this id and the latest is used (--duplicates keep-latest).").to_numpy(dtype=object)
+        values = raw_stamps.iloc[spos[old]].astype(object).to_numpy(dtype=object) if raw_stamps is not None else draw[same][old]
+        cells.add(spos[old], stamp_column or id_column, values, reasons)
+        superseded = int(old.sum())
+    return warnings, superseded, stamp_why
 
 
 # --------------------------------------------------------------------------- import
 
 
-def import_survey(raw: RawSurvey, programme: Programme) -> ImportResult:
-    """Validate and decode a raw survey against the programme."""
-    matched, ignored, personal, absent = match_columns(raw, programme)
+def import_survey(
+    raw: RawSurvey,
+    programme: Programme,
+    *,
+    mapping: "ColumnMapping | None" = None,
+    duplicates: str = "keep-latest",
+) -> ImportResult:
+    """Validate and decode a raw survey against the programme.
+
+    The survey tool's layout is recognised and converted first (see
+    :mod:`trainmatch.layouts`; ``mapping`` for any other tool). ``duplicates``:
+    ``"keep-latest"`` (the default) keeps the latest submission of an id when
+    the file has submission times, and rejects every copy when it has none or
+    they tie; ``"reject"`` always rejects every copy.
+    """
+    from .layouts import convert
+
+    if duplicates not in DUPLICATE_POLICIES:
+        from .errors import UsageError
+
+        raise UsageError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}; got {duplicates!r}.")
+    conv = convert(raw, programme, mapping)
+    raw = conv.raw
+    if len(raw.frame) == 0:
+        raise SurveyError(Problem(raw.path, "has header rows but no answers.", hint="Check that the export includes the responses, not only the questions."))
+    matched, ignored, personal, absent = match_columns(raw, programme, conv.personal, conv.layout)
+    ignored = [h for h in ignored if h not in conv.consumed]
     frame = raw.frame
     n = len(frame)
     cols = programme.columns
     cells = _Cells()
     out: dict[str, object] = {}
+    for pos, name, values, reasons in conv.bad:
+        cells.add(np.asarray(pos, dtype=np.int64), name, values, reasons)
 
     def column(name: str) -> pd.Series:
         return frame[matched[name]]
 
     # person id: text, trimmed, leading zeros intact
-    ids = column(cols.id).astype(str).str.strip()
-    empty = np.flatnonzero((ids == "").to_numpy())
-    cells.add(empty, cols.id, _take(column(cols.id), empty), "The person id is empty; every response needs an id.")
-    dup_mask = ids.duplicated(keep=False).to_numpy() & (ids != "").to_numpy()
-    if dup_mask.any():
-        dpos = np.flatnonzero(dup_mask)
-        reasons = _duplicate_reasons(ids.to_numpy(dtype=object)[dpos], dpos + 1)
-        cells.add(dpos, cols.id, _take(ids, dpos), reasons)
+    raw_ids = column(cols.id)
+    ids = _strip(raw_ids)
+    raw_stamps = None
+    stamp_column = conv.timestamp
+    if stamp_column is None:
+        stamp_column = next((h for h in ignored if _header_key(h) in _TIMESTAMP_KEYS), None)
+    notes = list(conv.notes)
+    if duplicates == "keep-latest" and stamp_column is not None and stamp_column in frame.columns:
+        raw_stamps = frame[stamp_column]
+    warn, n_superseded, stamp_why = _id_checks(
+        raw_ids, ids, cells, cols.id, conv.excluded, duplicates, raw_stamps, stamp_column, conv.timestamp_format
+    )
+    if stamp_why:
+        notes.append(f"submission times in {stamp_column!r} are not used: {stamp_why}")
     overflow = getattr(raw, "overflow", None)
     if overflow is not None and len(overflow):
         delim = {"\t": "tab"}.get(raw.delimiter or "", repr(raw.delimiter))
@@ -372,44 +581,70 @@ def import_survey(raw: RawSurvey, programme: Programme) -> ImportResult:
             f"The row has more values than the header has columns ({raw.frame.shape[1]}): a cell probably holds "
             f"the delimiter {delim} without quotes, which shifts every cell after it. Quote that cell or remove the extra values.",
         )
-    out["person_id"] = ids.to_numpy(dtype=object)
     out["row"] = np.arange(1, n + 1, dtype=np.int64)
 
     role_aliases = {r.id: (r.id, *r.names.values()) for r in programme.roles}
-    decoders: list[tuple[str, str, Callable, object]] = [(cols.role, "role", _name_decoder(role_aliases, "role", True), object)]
+    # (programme column, output key, decoder, dtype); every column decoded once, per distinct value.
+    jobs: list[tuple[str, str, Callable, object]] = []
+    order = ["person_id", "row", "site"]  # the people frame's column order
     if cols.site in matched:
-        out["site"] = column(cols.site).astype(str).str.strip().to_numpy(dtype=object)
+        out["site"] = _str_column(_strip(column(cols.site)))
     else:
-        out["site"] = np.full(n, "", dtype=object)
+        out["site"] = _str_column(np.full(n, "", dtype=object))
     lang_aliases = {k: v for k, v in LANGUAGE_NAMES.items() if k in programme.languages}
     optional = [
         (cols.language, "language", _name_decoder(lang_aliases, "language", False), object, ""),
         (cols.hours, "hours", _hours_decoder(programme), np.float64, np.nan),
         (cols.formats, "formats", _formats_decoder(programme), object, ""),
     ]
+    jobs.append((cols.role, "role", _name_decoder(role_aliases, "role", True), object))
     for name, key, dec, dtype, fill in optional:
         if name in matched:
-            decoders.append((name, key, dec, dtype))
+            jobs.append((name, key, dec, dtype))
         else:
-            out[key] = np.full(n, fill, dtype=dtype)
-
-    for name, key, dec, dtype in decoders:
-        values, pos, reasons = _decode(column(name), dec, dtype)
-        cells.add(pos, name, _take(column(name), pos), reasons)
-        out[key] = values
-
+            out[key] = _str_column(np.full(n, fill, dtype=object)) if dtype is object else np.full(n, fill, dtype=dtype)
+            order.append(key)
+    order += [key for _, key, _, _ in jobs]
     likert = likert_decoder(programme)
-    for item in programme.items:
-        values, pos, reasons = _decode(column(item.id), likert, np.float64)
-        cells.add(pos, matched[item.id], _take(column(item.id), pos), reasons)
-        out[item.id] = values
+    jobs += [(item.id, item.id, likert, np.float64) for item in programme.items]
     yn = yes_no_decoder(programme)
-    for task in programme.tasks:
-        values, pos, reasons = _decode(column(task.id), yn, bool)
-        cells.add(pos, matched[task.id], _take(column(task.id), pos), reasons)
-        out[f"task_{task.id}"] = values
+    jobs += [(task.id, f"task_{task.id}", yn, bool) for task in programme.tasks]
 
-    people = pd.DataFrame(out)
+    # Items and tasks go straight into one float and one bool block (no consolidation copy later).
+    items = np.empty((n, len(programme.items)), dtype=np.float64, order="F")
+    ticks = np.empty((n, len(programme.tasks)), dtype=bool, order="F")
+    item_at = {item.id: j for j, item in enumerate(programme.items)}
+    task_at = {f"task_{task.id}": j for j, task in enumerate(programme.tasks)}
+
+    def run(job: tuple[str, str, Callable, object]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        codes, decoded_u, pos, reasons = _decode_parts(column(job[0]), job[2], job[3])
+        key = job[1]
+        if key in item_at:
+            np.take(decoded_u, codes, out=items[:, item_at[key]])
+        elif key in task_at:
+            np.take(decoded_u, codes, out=ticks[:, task_at[key]])
+        return codes, decoded_u, pos, reasons
+
+    # Arrow's dictionary encoding and numpy's take release the GIL: columns are decoded in parallel.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
+        decoded = list(pool.map(run, jobs))
+    for (name, key, _dec, dtype), (codes, decoded_u, pos, reasons) in zip(jobs, decoded):
+        cells.add(pos, matched[name], _take(column(name), pos), reasons)
+        if key in item_at or key in task_at:
+            continue
+        elif dtype is object:
+            out[key] = _str_column(decoded_u, codes)
+        else:
+            out[key] = decoded_u[codes]
+
+    out["person_id"] = _str_column(ids)
+    base = pd.DataFrame({key: out[key] for key in order}, copy=False)
+    people = pd.concat(
+        [base, pd.DataFrame(items, columns=list(item_at), copy=False), pd.DataFrame(ticks, columns=list(task_at), copy=False)],
+        axis=1,
+    )
     bad_cells = cells.frame()
     rejected = np.zeros(n, dtype=bool)
     rejected[bad_cells["pos"].to_numpy(dtype=np.int64)] = True
@@ -423,7 +658,18 @@ def import_survey(raw: RawSurvey, programme: Programme) -> ImportResult:
             "reason": bad_cells["reason"].astype(str).to_numpy(dtype=object),
         }
     ).sort_values("row", kind="stable", ignore_index=True)
-    accepted = people.loc[~rejected].reset_index(drop=True)
+    accepted = people.loc[~rejected].reset_index(drop=True) if rejected.any() else people
+    wpos = warn["pos"].to_numpy(dtype=np.int64)
+    warnings = pd.DataFrame(
+        {
+            "row": wpos + 1,
+            "line": raw.lines[wpos] if len(wpos) else np.zeros(0, np.int64),
+            "person_id": ids.to_numpy(dtype=object)[wpos],
+            "column": warn["column"].to_numpy(dtype=object),
+            "value": warn["value"].astype(str).to_numpy(dtype=object),
+            "reason": warn["reason"].astype(str).to_numpy(dtype=object),
+        }
+    )
     return ImportResult(
         people=accepted,
         rejects=rejects,
@@ -433,4 +679,10 @@ def import_survey(raw: RawSurvey, programme: Programme) -> ImportResult:
         ignored=tuple(h for h in ignored if h),
         dropped_personal=tuple(personal),
         absent_optional=tuple(absent),
+        notes=tuple(notes),
+        layout=conv.layout,
+        duplicates=duplicates,
+        timestamp=stamp_column if raw_stamps is not None and not stamp_why else None,
+        n_superseded=n_superseded,
+        warnings=warnings,
     )
