@@ -654,3 +654,41 @@ def test_progress_shows_stages_and_a_bar_on_a_terminal(monkeypatch: pytest.Monke
         with progress.bar(iter(range(5)), 5) as items:
             assert list(items) == list(range(5))
         assert stream.getvalue() == ""
+
+
+def test_letters_name_the_organisation_support_and_feedback_from_the_programme(tmp_path):
+    from click.testing import CliRunner
+
+    from trainmatch.cli import main
+
+    prog = tmp_path / "prog"
+    assert CliRunner().invoke(main, ["init", str(prog)]).exit_code == 0
+    toml = prog / "programme.toml"
+    text = toml.read_text(encoding="utf-8")
+    text = text.replace('name = ""             #', 'name = "Pohjanmaan hyvinvointialue" #')
+    text = text.replace('support_contact = ""  #', 'support_contact = "Digituki 010 123 4567" #')
+    text = text.replace('feedback = ""         #', 'feedback = "palaute@example.fi" #')
+    toml.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    survey = Path(__file__).resolve().parent.parent / "sample_data" / "survey.csv"
+    result = CliRunner().invoke(main, ["assign", str(survey), "-o", str(out), "--programme", str(prog), "--no-xlsx"])
+    assert result.exit_code == 0, result.output
+    page = (out / "plans" / "plan-000001.html").read_text(encoding="utf-8")
+    assert "Pohjanmaan hyvinvointialue" in page
+    assert "Digituki 010 123 4567" in page
+    assert "mailto:palaute@example.fi" in page
+
+
+def test_programme_rejects_a_bad_plan_period(tmp_path):
+    from click.testing import CliRunner
+
+    from trainmatch.cli import main
+
+    prog = tmp_path / "prog"
+    assert CliRunner().invoke(main, ["init", str(prog)]).exit_code == 0
+    toml = prog / "programme.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("plan_weeks = 12", "plan_weeks = 0"), encoding="utf-8")
+    survey = Path(__file__).resolve().parent.parent / "sample_data" / "survey.csv"
+    result = CliRunner().invoke(main, ["validate", str(survey), "--programme", str(prog)])
+    assert result.exit_code == 1
+    assert "organisation.plan_weeks" in result.output

@@ -543,6 +543,10 @@ def assign(
             result.deferred,
             programme,
             default_lang=lang or programme.default_language,
+            organisation=programme.organisation,
+            support_contact=programme.support_contact,
+            feedback_url=programme.feedback or None,
+            plan_weeks=programme.plan_weeks,
             groups=groups,
             catalogue=plan.catalogue,
         )

@@ -124,6 +124,10 @@ class Programme:
     group_min_size: int
     group_max_size: int
     personal_data: tuple[str, ...]
+    organisation: str
+    support_contact: str
+    feedback: str
+    plan_weeks: int
     source: str
     files: Mapping[str, bytes] = field(repr=False)
     fingerprint: str = ""
@@ -265,6 +269,7 @@ _SETTINGS_SCHEMA: dict[str, set[str]] = {
     "budget": {"default_hours", "max_hours"},
     "groups": {"min_size", "max_size"},
     "personal_data": {"columns"},
+    "organisation": {"name", "support_contact", "feedback", "plan_weeks"},
 }
 _LIST_SECTIONS = {"levels", "domains", "roles", "formats"}
 
@@ -417,6 +422,17 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
     if not 1 <= gmin <= gmax:
         c.add(sf, "groups need 1 ≤ min_size ≤ max_size.", key="groups.min_size", value=f"{gmin}..{gmax}")
     personal = tuple(str(x) for x in get("personal_data", "columns", list, []))
+    organisation = table("organisation")
+    plan_weeks = get("organisation", "plan_weeks", int, 12)
+    if not 1 <= plan_weeks <= 104:
+        c.add(sf, "must be between 1 and 104 weeks.", key="organisation.plan_weeks", value=str(plan_weeks))
+    texts = {}
+    for key in ("name", "support_contact", "feedback"):
+        value = organisation.get(key, "")
+        if not isinstance(value, str):
+            c.add(sf, "must be text in quotes.", key=f"organisation.{key}", value=str(value))
+            value = ""
+        texts[key] = value
 
     items = _parse_items(files, domain_ids, languages, c)
     tasks = _parse_tasks(files, domain_ids, level_index, languages, c)
@@ -449,6 +465,10 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
         group_min_size=gmin,
         group_max_size=gmax,
         personal_data=personal,
+        organisation=texts["name"],
+        support_contact=texts["support_contact"],
+        feedback=texts["feedback"],
+        plan_weeks=plan_weeks,
         source=source,
         files=dict(files),
         fingerprint=fingerprint_files(files),
