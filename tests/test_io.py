@@ -286,3 +286,21 @@ def test_records_and_their_lines_survive_any_quoting(tmp_path_factory, rows, del
     assert raw.frame.columns.tolist() == ["id", "note", "x"]
     assert raw.frame.to_numpy().tolist() == [[c.replace("\r\n", "\n") for c in r] for r in expected_cells]
     assert raw.lines.tolist() == expected_lines
+
+
+def test_xlsx_booleans_stay_apart_from_the_numbers_1_and_0(tmp_path):
+    import xlsxwriter
+
+    path = tmp_path / "b.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    ws = book.add_worksheet("Responses")
+    ws.write_row(0, 0, ["person_id", "video_visits", "chat_service"])
+    ws.write_row(1, 0, [4512.0, 1, True])
+    ws.write_row(2, 0, ["0002", True, 0])
+    ws.write_row(3, 0, [3, 0.0, False])
+    book.close()
+    raw = read_survey(path)
+    assert raw.frame["person_id"].tolist() == ["4512", "0002", "3"]
+    assert raw.frame["video_visits"].tolist() == ["1", "TRUE", "0"]
+    assert raw.frame["chat_service"].tolist() == ["TRUE", "0", "FALSE"]
+    assert raw.lines.tolist() == [2, 3, 4]  # a row whose only values are zeros is still a row

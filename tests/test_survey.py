@@ -293,3 +293,26 @@ def test_every_row_is_accepted_or_rejected_exactly_once(tiny_programme, frame):
     assert (result.rejects["reason"].str.len() > 0).all()
     # The reject's line belongs to its row.
     assert (result.rejects["line"] == result.rejects["row"] + 1).all()
+
+
+STAMPS = st.sampled_from(["2026-09-01 08:00", "2026-09-01 08:00", "2026-09-02 10:30", "2026-09-03 07:15", "", "soon"])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frame=surveys(), data=st.data(), policy=st.sampled_from(["keep-latest", "reject"]))
+def test_duplicates_policy_keeps_every_row_accounted_for(tiny_programme, frame, data, policy):
+    frame = frame.assign(submitted_at=data.draw(st.lists(STAMPS, min_size=len(frame), max_size=len(frame))))
+    result = import_survey(raw_from(frame), tiny_programme, duplicates=policy)
+    n = len(frame)
+    accepted, rejected = set(result.people["row"]), set(result.rejects["row"])
+    assert accepted.isdisjoint(rejected) and accepted | rejected == set(range(1, n + 1))
+    assert result.people["person_id"].is_unique
+    superseded = result.rejects[result.rejects["reason"].str.startswith("superseded by row")]
+    assert len(superseded) == result.n_superseded
+    if policy == "reject":
+        assert result.n_superseded == 0
+    for reason, row in zip(superseded["reason"], superseded["row"]):
+        keeper = int(reason.split("superseded by row ")[1].split(" ")[0])
+        assert keeper != row
+        ids = frame["person_id"].str.strip()
+        assert ids.iloc[keeper - 1] == ids.iloc[row - 1]  # the same person, a later submission

@@ -193,12 +193,12 @@ def synth(n: int, seed: int, output: Path, truth: Path | None, programme_dir: Pa
 
 def _load_survey(path: Path, programme_dir: Path | None, sheet: str | None, encoding: str | None):  # noqa: ANN202
     from .io import read_survey
+    from .layouts import load_mapping
     from .programme import load_programme
     from .survey import import_survey
 
-    from .layouts import load_mapping
-
-    options = click.get_current_context().meta.get("trainmatch.survey", {})
+    ctx = click.get_current_context(silent=True)
+    options = ctx.meta.get("trainmatch.survey", {}) if ctx is not None else {}
     programme = load_programme(programme_dir)
     mapping = load_mapping(options["mapping"], programme) if options.get("mapping") else None
     raw = read_survey(path, sheet=sheet, encoding=encoding)
@@ -459,6 +459,7 @@ def assign(
       trainmatch assign national.csv -o out --per-person none --no-xlsx --quiet
     """
     import time
+    from concurrent.futures import ThreadPoolExecutor
 
     from .exports import people_table
     from .io import read_survey
@@ -520,12 +521,7 @@ def assign(
         "options": {"k": k_text, "per_person": per_person, "xlsx": write_xlsx, "lang": lang, "strict": strict, "duplicates": imported.duplicates},
         "versions": _versions(),
     }
-    progress.stage("rendering the report")
-    report = render_report(
-        result.people,
-        result.steps,
-        result.deferred,
-        programme,
+    report_args = dict(
         cohorts=result.cohorts.cohorts,
         groups=groups,
         fit_rows=result.cohorts.fit_report,
@@ -535,6 +531,13 @@ def assign(
         n_read=imported.n_read,
         run_info={"Input file": run_info["input"]["file"], "Programme": f"{programme.name} ({programme.fingerprint})", "Seed": str(seed)},
     )
+
+    def timed_report() -> str:
+        started = time.perf_counter()
+        html = render_report(result.people, result.steps, result.deferred, programme, **report_args)
+        clock["report"] = time.perf_counter() - started
+        return html
+
     pages = None
     if per_person == "html":
         pages = render_plans(
@@ -550,8 +553,11 @@ def assign(
             groups=groups,
             catalogue=plan.catalogue,
         )
-    with StagedFolder(output, force=force) as tmp:
-        clock["report"] = time.perf_counter()
+    # The report's charts are drawn in a second thread while the tables are
+    # written: pyarrow's CSV writer releases the GIL, so the two overlap.
+    progress.stage("rendering the report")
+    with StagedFolder(output, force=force) as tmp, ThreadPoolExecutor(max_workers=1) as pool:
+        report = pool.submit(timed_report)
         write_assignment(
             tmp,
             people=people,
@@ -560,7 +566,7 @@ def assign(
             rejects=imported.rejects,
             cohorts=result.cohorts.cohorts,
             groups=groups,
-            report_html=report,
+            report_html=report.result,
             xlsx=write_xlsx,
             plan_pages=pages,
             n_plans=len(people),
@@ -572,8 +578,8 @@ def assign(
             "read": clock["read"] - clock["start"],
             "validate": clock["validate"] - clock["read"],
             **result.timings,
-            "report": clock["report"] - clock["plan"],
-            "write": clock["write"] - clock["report"],
+            "report": clock["report"],
+            "write": clock["write"] - clock["plan"],
             "total": clock["write"] - clock["start"],
         }
         write_json({**run_info, "seconds": {k: round(v, 3) for k, v in seconds.items()}}, tmp / "run.json")

@@ -17,11 +17,15 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .errors import Problem, SurveyError, UsageError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 DELIMITERS = (",", ";", "\t", "|")
 _SNIFF_BYTES = 64 * 1024
@@ -60,6 +64,17 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def _hash_and_count_lines(path: Path) -> tuple[str, int]:
+    """The file's sha256 and its number of b"\n" bytes, in one pass (run beside the CSV parser)."""
+    h = hashlib.sha256()
+    lines = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)  # releases the GIL for large blocks
+            lines += block.count(b"\n")
+    return h.hexdigest(), lines
+
+
 def read_survey(path: str | Path, *, sheet: str | None = None, encoding: str | None = None) -> RawSurvey:
     """Read a CSV or XLSX survey export as text. Raises SurveyError for unreadable files."""
     path = Path(path)
@@ -69,6 +84,18 @@ def read_survey(path: str | Path, *, sheet: str | None = None, encoding: str | N
     if path.stat().st_size == 0:
         raise SurveyError(Problem(name, "is empty.", hint="Export the survey again with its header row and answers."))
     suffix = path.suffix.lower()
+    # The checksum (and the newline count the CSV fast path needs) is computed while the file is parsed.
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    scan = pool.submit(_hash_and_count_lines, path)
+    try:
+        return _read_survey(path, name, suffix, sheet, encoding, scan)
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _read_survey(path: Path, name: str, suffix: str, sheet: str | None, encoding: str | None, scan: "Future[tuple[str, int]]") -> RawSurvey:
     overflow, skipped = pd.Series(dtype=object), 0
     if suffix in (".xlsx", ".xlsm"):
         frame, lines, sheet_name, skipped = _read_xlsx(path, sheet)
@@ -76,7 +103,7 @@ def read_survey(path: str | Path, *, sheet: str | None = None, encoding: str | N
     elif suffix == ".xls":
         raise SurveyError(Problem(name, "is an old binary Excel file (.xls).", hint="Save it as .xlsx or CSV in Excel and try again."))
     else:
-        frame, lines, enc, delim, overflow, skipped = _read_csv(path, encoding)
+        frame, lines, enc, delim, overflow, skipped = _read_csv(path, encoding, scan)
         sheet_name, kind = None, "csv"
     if frame.shape[1] == 0:
         raise SurveyError(Problem(name, "has no header row.", hint="The first row must name the columns."))
@@ -84,7 +111,7 @@ def read_survey(path: str | Path, *, sheet: str | None = None, encoding: str | N
         raise SurveyError(
             Problem(name, "has a header row but no answers.", hint="Check that the export includes the responses, not only the questions.")
         )
-    return RawSurvey(name, frame, lines, kind, enc, delim, sheet_name, file_sha256(path), overflow, skipped)
+    return RawSurvey(name, frame, lines, kind, enc, delim, sheet_name, scan.result()[0], overflow, skipped)
 
 
 # --------------------------------------------------------------------------- CSV
@@ -131,7 +158,7 @@ def detect_delimiter(sample: str) -> str:
     return best
 
 
-def _read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, np.ndarray, str, str, pd.Series, int]:
+def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]] | None" = None) -> tuple[pd.DataFrame, np.ndarray, str, str, pd.Series, int]:
     name = str(path)
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
@@ -151,7 +178,7 @@ def _read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, np.ndarra
         skip = 1
     else:
         delim = detect_delimiter(text_head)
-    fast = _read_regular_csv(path, enc, delim, skip, text_head)
+    fast = _read_regular_csv(path, enc, delim, skip, text_head, scan)
     if fast is not None:
         frame, lines, skipped = fast
         return frame, lines, enc, delim, pd.Series(dtype=object), skipped
@@ -244,7 +271,9 @@ def _read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, np.ndarra
     return frame, starts[body], enc, delim, overflow, skipped
 
 
-def _read_regular_csv(path: Path, enc: str, delim: str, skip: int, text_head: str) -> tuple[pd.DataFrame, np.ndarray, int] | None:
+def _read_regular_csv(
+    path: Path, enc: str, delim: str, skip: int, text_head: str, scan: "Future[tuple[str, int]] | None" = None
+) -> tuple[pd.DataFrame, np.ndarray, int] | None:
     """Fast path: pyarrow's multi-threaded reader, for files whose every line is one complete record.
 
     Returns None when the file is irregular in any way (a blank line, a row
@@ -281,8 +310,13 @@ def _read_regular_csv(path: Path, enc: str, delim: str, skip: int, text_head: st
     # pyarrow may accept a newline inside a quoted cell within one block but
     # split it at a block boundary: only a file with one line per record
     # (a trailing newline allowed) stays on the fast path.
-    newline = "\n".encode(enc if not enc.startswith("utf-16") else "utf-16-le")
-    if _count_bytes(path, newline) - (skip + table.num_rows) not in (-1, 0):
+    if enc.startswith("utf-16"):
+        n_newlines = _count_bytes(path, "\n".encode("utf-16-le"))
+    elif scan is not None:
+        n_newlines = scan.result()[1]
+    else:
+        n_newlines = _count_bytes(path, b"\n")
+    if n_newlines - (skip + table.num_rows) not in (-1, 0):
         return None
     header = [str(table.column(j)[0].as_py()).lstrip("\ufeff").strip() for j in range(width)]
     body = table.slice(1)
@@ -431,8 +465,11 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray,
 
     # Arrow-backed text columns, like the CSV reader's: a take from the distinct texts.
     dictionary = pa.array(texts.tolist(), type=pa.string())
+    contiguous = len(body) == 0 or body[-1] - body[0] + 1 == len(body)
+    chosen_rows = codes[body[0] : body[-1] + 1] if len(body) and contiguous else codes[body]
+    by_column = np.ascontiguousarray(chosen_rows.T, dtype=np.int32)  # one transpose, then each column is contiguous
     frame = pd.DataFrame(
-        {j: pd.arrays.ArrowExtensionArray(dictionary.take(pa.array(codes[body, j]))) for j in range(codes.shape[1])}
+        {j: pd.arrays.ArrowExtensionArray(dictionary.take(pa.array(by_column[j]))) for j in range(codes.shape[1])}
     )
     frame.columns = header
     frame = _drop_empty_unnamed(frame)
@@ -445,10 +482,16 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray,
 
 def _split_bools(flat: np.ndarray, codes: np.ndarray, uniques: list) -> tuple[np.ndarray, list]:
     """Keep TRUE/FALSE cells apart from the numbers 1 and 0 (Python counts them equal when factorising)."""
-    suspect = [j for j, v in enumerate(uniques) if type(v) is not str and isinstance(v, (bool, int, float)) and v in (0, 1)]
+    values = np.empty(len(uniques), dtype=object)
+    values[:] = uniques
+    # Elementwise == is one C loop; a text never equals 0 or 1.
+    suspect = np.flatnonzero((values == 1) | (values == 0)).tolist()
+    suspect = [j for j in suspect if isinstance(uniques[j], (bool, int, float))]
     if not suspect:
         return codes, uniques
-    idx = np.flatnonzero(np.isin(codes, suspect))
+    mask = np.zeros(len(uniques), dtype=bool)
+    mask[suspect] = True
+    idx = np.flatnonzero(mask[codes])
     kinds = np.fromiter(map(isinstance, flat[idx], itertools.repeat(bool)), dtype=bool, count=len(idx))
     for j in suspect:
         at = codes[idx] == j

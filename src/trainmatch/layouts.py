@@ -369,30 +369,20 @@ def split_options(value: str, options: Mapping[str, str], separator: str) -> tup
     """
     from .survey import normalise
 
-    text = normalise(value)
-    sep = normalise(separator) if separator.strip() else separator
+    rest = normalise(value)
+    sep = separator.strip() or separator  # ", " and ";" alike; spaces around it are ignored
     ordered = sorted(options, key=len, reverse=True)
     found: list[str] = []
-    pos = 0
-    while pos < len(text):
-        rest = text[pos:].lstrip()
-        pos = len(text) - len(rest)
-        if not rest:
-            break
+    while rest:
         for opt in ordered:
             if rest.startswith(opt):
-                after = rest[len(opt):]
-                stripped = after.lstrip()
-                if not stripped or stripped.rstrip(" .").strip() == "" or after.startswith(sep) or stripped.startswith(sep.strip() or sep):
+                after = rest[len(opt):].lstrip()
+                if not after or after.startswith(sep):
                     found.append(options[opt])
-                    pos += len(opt)
-                    rest2 = text[pos:].lstrip()
-                    if rest2.startswith(sep.strip() or sep):
-                        pos = len(text) - len(rest2) + len(sep.strip() or sep)
+                    rest = after[len(sep):].lstrip() if after else ""
                     break
         else:
-            unknown = rest.split(sep.strip() or sep, 1)[0].strip()
-            return found, unknown or rest
+            return found, rest.split(sep, 1)[0].strip() or rest
     return found, None
 
 
@@ -486,7 +476,7 @@ def _rename(frame: pd.DataFrame, renames: Mapping[int, str]) -> pd.DataFrame:
 
 def _multi_columns(
     frame: pd.DataFrame, targets: _Targets, separator: str, skip: set[str]
-) -> tuple[pd.DataFrame, list[tuple[np.ndarray, str, np.ndarray, np.ndarray]], list[str]]:
+) -> tuple[pd.DataFrame, list[tuple[np.ndarray, str, np.ndarray, np.ndarray]], list[str], list[str]]:
     """Find multi-select columns whose every answer is a list of task (or format) names and expand them."""
     programme = targets.programme
     bad: list[tuple[np.ndarray, str, np.ndarray, np.ndarray]] = []
@@ -510,7 +500,7 @@ def _multi_columns(
             notes.append(f"the multi-select question {h!r} lists the preferred formats")
             consumed.append(h)
             present.add(_key(programme.columns.formats))
-    return frame, bad, notes + [f"\0{h}" for h in consumed]
+    return frame, bad, notes, consumed
 
 
 def _joined(values: pd.Series, options: Mapping[str, str], separator: str, programme: Programme) -> pd.Series:
@@ -522,11 +512,6 @@ def _joined(values: pd.Series, options: Mapping[str, str], separator: str, progr
         found, unknown = split_options(str(u), options, separator)
         out.append(str(u) if unknown is not None else ";".join(sorted(set(found), key=order.__getitem__)))
     return pd.Series(np.asarray(out, dtype=object)[codes] if len(uniques) else np.full(len(values), "", object), index=values.index)
-
-
-def _split_notes(notes: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Notes for the summary, and the consumed headers (marked with a leading NUL by _multi_columns)."""
-    return tuple(n for n in notes if not n.startswith("\0")), tuple(n[1:] for n in notes if n.startswith("\0"))
 
 
 def _timestamp(frame: pd.DataFrame, *names: str) -> str | None:
@@ -547,10 +532,9 @@ def _ms_forms(raw: RawSurvey, targets: _Targets) -> Converted:
                 renames[j] = hit
     frame = _rename(frame, renames)
     personal = tuple(h for h in frame.columns if _key(h) in {"email", "name", "sähköposti", "nimi", "epost", "namn"})
-    frame, bad, notes = _multi_columns(frame.copy(), targets, ";", set(personal) | set(frame.columns[:5]))
+    frame, bad, notes, consumed = _multi_columns(frame.copy(), targets, ";", set(personal) | set(frame.columns[:5]))
     ts = _timestamp(frame, "Completion time", "Valmistumisaika", "Tid för slutförande", "Sluttid")
-    notes, consumed = _split_notes(notes)
-    return Converted(_with_frame(raw, frame), MS_FORMS, ts, None, personal, tuple(bad), notes=notes, consumed=consumed)
+    return Converted(_with_frame(raw, frame), MS_FORMS, ts, None, personal, tuple(bad), notes=tuple(notes), consumed=tuple(consumed))
 
 
 def _google_forms(raw: RawSurvey, targets: _Targets) -> Converted:
@@ -563,12 +547,13 @@ def _google_forms(raw: RawSurvey, targets: _Targets) -> Converted:
             renames[j] = hit
     frame = _rename(frame, renames)
     personal = tuple(h for h in frame.columns if _key(h) in {"emailaddress", "sähköpostiosoite", "epostadress", "email"})
-    frame, bad, notes = _multi_columns(frame.copy(), targets, ", ", set(personal) | {frame.columns[0]})
+    frame, bad, notes, consumed = _multi_columns(frame.copy(), targets, ", ", set(personal) | {frame.columns[0]})
     fmt_col = targets.programme.columns.formats
     if fmt_col in frame.columns and isinstance(frame[fmt_col], pd.Series):
         frame[fmt_col] = _joined(frame[fmt_col], targets.format_options, ", ", targets.programme)
-    notes, consumed = _split_notes(notes)
-    return Converted(_with_frame(raw, frame), GOOGLE_FORMS, frame.columns[0], None, personal, tuple(bad), notes=notes, consumed=consumed)
+    return Converted(
+        _with_frame(raw, frame), GOOGLE_FORMS, frame.columns[0], None, personal, tuple(bad), notes=tuple(notes), consumed=tuple(consumed)
+    )
 
 
 _LIME_CODE = re.compile(r"^A(\d+)$")
@@ -792,9 +777,18 @@ def _apply_mapping(conv: Converted, mapping: ColumnMapping, programme: Programme
     personal = tuple(conv.personal) + tuple(headers[need(h, "survey.personal")] for h in mapping.personal)
     layout = mapping.tool if conv.layout == PLAIN else f"{conv.layout}, with mapping file"
     new_raw = _with_frame(raw, frame, keep)
+    excluded = conv.excluded
     if keep is not None:
+        # Positions move up by the extra header rows; problems found in those rows are not about people.
         shift = mapping.header_rows - 1
-        bad = [(p - shift, c, v, r) for p, c, v, r in bad if len(p) == 0 or p.min() >= shift]
+        moved = []
+        for p, c, v, r in bad:
+            p = np.asarray(p)
+            ok = p >= shift
+            r = np.asarray(r, dtype=object)
+            moved.append((p[ok] - shift, c, np.asarray(v, dtype=object)[ok], r[ok] if r.ndim else r))
+        bad = moved
+        excluded = excluded[excluded >= shift] - shift
     return Converted(
         new_raw,
         layout,
@@ -802,7 +796,7 @@ def _apply_mapping(conv: Converted, mapping: ColumnMapping, programme: Programme
         mapping.timestamp_format or conv.timestamp_format,
         personal,
         tuple(bad),
-        conv.excluded,
+        excluded,
         conv.notes + (f"columns mapped by {mapping.path}",),
         conv.consumed + tuple(m.column for m in mapping.multi),
     )

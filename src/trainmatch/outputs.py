@@ -192,7 +192,7 @@ def write_assignment(
     rejects: pd.DataFrame,
     cohorts: pd.DataFrame,
     groups: pd.DataFrame,
-    report_html: str | None,
+    report_html: str | Callable[[], str] | None,
     xlsx: bool,
     plan_pages: Iterable[tuple[str, str]] | None,
     n_plans: int = 0,
@@ -219,9 +219,6 @@ def write_assignment(
         note("writing plans.xlsx")
         write_workbook({"people": people, "plans": plans, "cohorts": cohorts, "groups": groups}, folder / "plans.xlsx", progress=progress)
         written.append("plans.xlsx")
-    if report_html is not None:
-        (folder / "report.html").write_text(report_html, encoding="utf-8")
-        written.append("report.html")
     if plan_pages is not None:
         plan_dir = folder / "plans"
         plan_dir.mkdir()
@@ -229,5 +226,10 @@ def write_assignment(
             for person_id, html in items:
                 (plan_dir / plan_filename(person_id)).write_text(html, encoding="utf-8")
         written.append("plans/")
+    if report_html is not None:
+        note("writing report.html")
+        html = report_html() if callable(report_html) else report_html
+        (folder / "report.html").write_text(html, encoding="utf-8")
+        written.append("report.html")
     return written
 

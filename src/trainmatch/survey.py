@@ -220,6 +220,19 @@ def _factorize(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes, list(uniques)
 
 
+def _group_codes(values: pd.Series) -> np.ndarray:
+    """Equal values get equal codes (like :func:`_factorize`, without building the list of distinct values)."""
+    if isinstance(values.dtype, pd.ArrowDtype):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        array = pa.array(values.array)
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+        return pc.dictionary_encode(array).indices.to_numpy(zero_copy_only=False)
+    return pd.factorize(values, sort=False)[0]
+
+
 def _decode_parts(
     values: pd.Series, decode_one: Callable[[str], tuple[object, str | None]], dtype: object
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -454,7 +467,7 @@ def _id_checks(
 
     considered = ~empty
     considered[skip] = False  # rows already rejected as a whole (unfinished responses) are not copies
-    codes, _ = _factorize(ids)
+    codes = _group_codes(ids)
     counts = np.bincount(codes[considered], minlength=int(codes.max()) + 1 if len(codes) else 0)
     dup = considered & (counts[codes] > 1) if len(codes) else np.zeros(0, bool)
     superseded = 0
