@@ -53,13 +53,30 @@ def test_init_output_loads_back_identically(cli, tmp_path):
     folder = tmp_path / "my-programme"
     result = cli("init", folder)
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in folder.iterdir()) == sorted(default_programme_files())
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*default_programme_files(), "mapping-example.toml"])
     copy = load_programme(folder)
     default = load_programme()
     assert copy.fingerprint == default.fingerprint
     assert copy.items == default.items
     assert copy.tasks == default.tasks
     assert copy.levels == default.levels
+
+
+def test_files_beside_the_programme_do_not_change_it(cli, tmp_path):
+    # Notes, the example mapping or an Excel lock file in the folder are not part of the programme.
+    folder = tmp_path / "p"
+    assert cli("init", folder).exit_code == 0
+    (folder / "notes.txt").write_text("round 2 changes", encoding="utf-8")
+    (folder / "~$items.csv").write_bytes(b"lock")
+    assert load_programme(folder).fingerprint == load_programme().fingerprint
+
+
+def test_the_example_mapping_written_by_init_loads(cli, tmp_path):
+    from trainmatch.layouts import load_mapping
+
+    folder = tmp_path / "p"
+    assert cli("init", folder).exit_code == 0
+    assert load_mapping(folder / "mapping-example.toml", load_programme(folder)) is not None
 
 
 def test_init_refuses_to_overwrite_without_force(cli, tmp_path):

@@ -119,7 +119,7 @@ def main() -> None:
     "mapping_file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Also write an example column-mapping file (TOML) here, to edit for another survey tool's export.",
+    help="Where to write the example column-mapping file (default: FOLDER/mapping-example.toml).",
 )
 @handle_errors
 def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
@@ -129,8 +129,9 @@ def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
     and tables to edit in Excel: items.csv (the questionnaire) and tasks.csv
     (the level each work task requires per domain).
 
-    With --mapping FILE it also writes an example column-mapping file for
-    exports of survey tools that trainmatch does not recognise by itself.
+    It also writes mapping-example.toml (or --mapping FILE): an example
+    column-mapping file for exports of survey tools that trainmatch does not
+    recognise by itself. It is not part of the programme.
 
     \b
     Example:
@@ -141,18 +142,19 @@ def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
     from .programme import default_programme_files, write_programme
 
     files = default_programme_files()
+    mapping_target = mapping_file or folder / MAPPING_EXAMPLE
     clash = [name for name in files if (folder / name).exists()]
-    if mapping_file is not None and mapping_file.exists():
-        clash.append(str(mapping_file))
+    if mapping_target.exists():
+        clash.append(str(mapping_target))
     if clash and not force:
         raise click.UsageError(f"{folder} already has {', '.join(sorted(clash))}. Use --force to overwrite them.")
     written = write_programme(folder, files)
     click.echo(f"Wrote the default programme to {folder}/ ({len(written)} files):")
     for path in written:
         click.echo(f"  {path.name}")
-    if mapping_file is not None:
-        mapping_file.write_bytes(mapping_example())
-        click.echo(f"Wrote an example column mapping ({MAPPING_EXAMPLE}) to {mapping_file}; edit it and pass it with --mapping.")
+    mapping_target.parent.mkdir(parents=True, exist_ok=True)
+    mapping_target.write_bytes(mapping_example())
+    click.echo(f"Wrote an example column mapping for other survey tools to {mapping_target}; edit it and pass it with --mapping.")
 
 
 @main.command(context_settings=CONTEXT)

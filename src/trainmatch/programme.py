@@ -28,6 +28,9 @@ SETTINGS_FILE = "programme.toml"
 ITEMS_FILE = "items.csv"
 TASKS_FILE = "tasks.csv"
 NO_REQUIREMENT = "-"
+# The files that make up a programme (and its fingerprint). Anything else in
+# the folder - notes, an example mapping, Excel's lock files - is not read.
+PROGRAMME_FILES = (SETTINGS_FILE, ITEMS_FILE, TASKS_FILE, "catalogue.csv", "rules.csv")
 
 
 @dataclass(frozen=True)
@@ -174,18 +177,18 @@ def default_programme_files() -> dict[str, bytes]:
     return {
         entry.name: entry.read_bytes()
         for entry in root.iterdir()
-        if entry.is_file() and not entry.name.startswith((".", "_"))
+        if entry.is_file() and entry.name in PROGRAMME_FILES
     }
 
 
 def read_programme_folder(folder: str | Path) -> dict[str, bytes]:
-    """Every file of a programme folder, by name. Raises ProgrammeError when unusable."""
+    """The programme files (:data:`PROGRAMME_FILES`) of a folder, by name. Raises ProgrammeError when unusable."""
     path = Path(folder)
     if not path.is_dir():
         raise ProgrammeError(
             [Problem(str(path), "is not a folder.", hint="Pass the folder written by `trainmatch init DIR`.")]
         )
-    files = {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith((".", "~$"))}
+    files = {name: (path / name).read_bytes() for name in PROGRAMME_FILES if (path / name).is_file()}
     if SETTINGS_FILE not in files:
         raise ProgrammeError(
             [Problem(str(path), f"has no {SETTINGS_FILE}.", hint="Create one with `trainmatch init DIR`.")]
