@@ -46,14 +46,28 @@ class TrainmatchError(Exception):
     """Base class for every error the library raises on purpose."""
 
 
-class ProgrammeError(TrainmatchError):
-    """The programme folder (settings, items, tasks, catalogue, rules) is invalid."""
+class ProblemsError(TrainmatchError):
+    """A file was checked as a whole and has problems; ``problems`` lists every one."""
+
+    what = "The file"
 
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
-        lines = [f"The programme is invalid ({len(self.problems)} problem(s)):"]
+        lines = [f"{self.what} is invalid ({len(self.problems)} problem(s)):"]
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
+
+
+class ProgrammeError(ProblemsError):
+    """The programme folder (settings, items, tasks, catalogue, rules) is invalid."""
+
+    what = "The programme"
+
+
+class MappingError(ProblemsError):
+    """The column-mapping file is invalid (every problem is listed with its key)."""
+
+    what = "The mapping file"
 
 
 class SurveyError(TrainmatchError):

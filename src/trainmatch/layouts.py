@@ -34,7 +34,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import Problem, TrainmatchError
+from .errors import MappingError, Problem
 from .io import RawSurvey
 from .programme import Programme
 
@@ -44,14 +44,6 @@ LAYOUTS = (MS_FORMS, GOOGLE_FORMS, LIMESURVEY, QUALTRICS, REDCAP, PLAIN)
 MAPPING_EXAMPLE = "mapping-example.toml"
 
 
-class MappingError(TrainmatchError):
-    """The column-mapping file is invalid (every problem is listed with its key)."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = list(problems)
-        lines = [f"The mapping file is invalid ({len(self.problems)} problem(s)):"]
-        lines += [f"  - {p}" for p in self.problems]
-        super().__init__("\n".join(lines))
 
 
 def _key(text: str) -> str:

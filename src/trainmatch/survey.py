@@ -454,7 +454,6 @@ def _id_checks(
     """
     from .layouts import parse_timestamps
 
-    n = len(ids)
     empty = (ids == "").to_numpy()
     epos = np.flatnonzero(empty)
     cells.add(epos, id_column, _take(raw_ids, epos), "The person id is empty; every response needs an id.")
