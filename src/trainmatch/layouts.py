@@ -529,15 +529,20 @@ def _ms_forms(raw: RawSurvey, targets: _Targets) -> Converted:
     return Converted(_with_frame(raw, frame), MS_FORMS, ts, None, personal, tuple(bad), notes=tuple(notes), consumed=tuple(consumed))
 
 
-def _google_forms(raw: RawSurvey, targets: _Targets) -> Converted:
-    frame = raw.frame
+def _rename_grid_rows(frame: pd.DataFrame, targets: _Targets) -> pd.DataFrame:
+    """Rename ``Question [row]`` grid headers (and plain ones) that name a programme column."""
     renames = {}
     for j, h in enumerate(frame.columns):
         m = _GRID.match(h)
         hit = targets.find(m.group("row")) if m else targets.find(h)
         if hit and _key(h) != _key(hit):
             renames[j] = hit
-    frame = _rename(frame, renames)
+    return _rename(frame, renames)
+
+
+def _google_forms(raw: RawSurvey, targets: _Targets) -> Converted:
+    frame = raw.frame
+    frame = _rename_grid_rows(frame, targets)
     personal = tuple(h for h in frame.columns if _key(h) in {"emailaddress", "sähköpostiosoite", "epostadress", "email"})
     frame, bad, notes, consumed = _multi_columns(frame.copy(), targets, ", ", set(personal) | {frame.columns[0]})
     fmt_col = targets.programme.columns.formats
@@ -554,13 +559,7 @@ _LIME_CODE = re.compile(r"^A(\d+)$")
 def _limesurvey(raw: RawSurvey, targets: _Targets) -> Converted:
     programme = targets.programme
     frame = raw.frame.copy(deep=False)
-    renames = {}
-    for j, h in enumerate(frame.columns):
-        m = _GRID.match(h)
-        hit = targets.find(m.group("row")) if m else targets.find(h)
-        if hit and _key(h) != _key(hit):
-            renames[j] = hit
-    frame = _rename(frame, renames)
+    frame = _rename_grid_rows(frame, targets)
     items = {i.id for i in programme.items}
     notes = []
     for h in frame.columns:
