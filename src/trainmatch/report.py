@@ -20,11 +20,13 @@ Pure: :func:`render_report` returns a string; :mod:`trainmatch.io` writes it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
+import functools
 import io
 import math
 import textwrap
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .letters import template_environment
 from .programme import Programme
@@ -102,36 +104,136 @@ def _top(labels: Sequence[str], values: Sequence[float], n: int = TOP, other: st
 
 def _svg(fig: Any) -> str:
     """The figure as a reproducible SVG ``data:`` URI."""
-    buf = io.BytesIO()
+    buf = io.StringIO()  # text, not bytes: matplotlib writes to it directly, with no encoder wrapped around it
     fig.savefig(buf, format="svg", metadata={"Date": None})
-    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue().encode("utf-8")).decode("ascii")
+
+
+# Fixed, reproducible chart settings: applied on top of matplotlib's defaults so a user's
+# matplotlibrc or notebook style cannot change the bytes.
+_RC = {
+    "svg.fonttype": "path",  # text as shapes: looks the same without the font installed
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 11,
+    "axes.titleweight": "bold",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+_STYLE_DEPTH = 0  # > 0 while inside _chart_style(): the settings are already in place
+EDGE = 5.0  # points of white space kept around each chart
+TICK = 7.0  # points between an axis and its tick labels (tick length 3.5 + pad 3.5)
+LABEL = 4.0 + 9 * 1.25  # points taken by an axis label (labelpad + one line of 9 pt text)
+TITLE = 6.0 + 11 * 1.3  # points taken by the title (pad + one line of bold 11 pt text)
+
+
+@contextlib.contextmanager
+def _chart_style() -> Iterator[None]:
+    """matplotlib's defaults plus :data:`_RC`, set once for all the charts of a report and undone after."""
+    global _STYLE_DEPTH
+    if _STYLE_DEPTH:
+        yield
+        return
+    import matplotlib
+
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        matplotlib.rcParams.update(_RC)
+        _STYLE_DEPTH += 1
+        try:
+            yield
+        finally:
+            _STYLE_DEPTH -= 1
+
+
+@functools.lru_cache(maxsize=None)
+def _advance(char: str, weight: str) -> float:
+    """Advance width of one character of DejaVu Sans, in points per point of font size."""
+    from matplotlib import ft2font
+    from matplotlib.font_manager import FontProperties, findfont, get_font
+
+    no_hinting = ft2font.LoadFlags.NO_HINTING if hasattr(ft2font, "LoadFlags") else ft2font.LOAD_NO_HINTING  # matplotlib < 3.10
+    font = get_font(findfont(FontProperties(family="DejaVu Sans", weight=weight)))
+    font.set_size(100, 72)
+    return font.load_char(ord(char), flags=no_hinting).linearHoriAdvance / 65536 / 100
+
+
+def _text_size(text: str, size: float, weight: str = "normal") -> tuple[float, float]:
+    """Width and height in points of (possibly multi-line) text, from the font's advance widths (no drawing).
+
+    Kerning is ignored and 3% added, so the width errs on the wide side.
+    """
+    lines = str(text).split("\n")
+    width = max(sum(_advance(c, weight) for c in line) for line in lines) * size * 1.03
+    return width, size * (1.2 * len(lines) + 0.1)
+
+
+def _title(ax: Any, text: str) -> None:
+    """The axes title at a fixed place above the axes (skips matplotlib's costly automatic placement)."""
+    ax.set_title(text, y=1.0)
+
+
+def _tick_labels(axis: Any) -> list[str]:
+    """The major tick labels an axis will draw (those within its limits), without drawing it."""
+    locs = [float(v) for v in axis.get_majorticklocs()]
+    labels = [str(t) for t in axis.get_major_formatter().format_ticks(locs)]
+    lo, hi = sorted(float(v) for v in axis.get_view_interval())
+    tol = (hi - lo) * 1e-6
+    return [t for v, t in zip(locs, labels) if lo - tol <= v <= hi + tol] or labels
+
+
+def _tick_extent(axis: Any, size: float = 9) -> tuple[float, float, float]:
+    """(widest label, tallest label, half the width of the last label) in points."""
+    labels = _tick_labels(axis)
+    sizes = [_text_size(t, size) for t in labels] or [(0.0, 0.0)]
+    return max(w for w, _ in sizes), max(h for _, h in sizes), sizes[-1][0] / 2
+
+
+def _place(
+    fig: Any,
+    ax: Any,
+    *,
+    xsize: float = 9,
+    ysize: float = 9,
+    ylabel: bool = False,
+    xlabel: bool = True,
+    bottom: float = 0.0,
+    right: float = 0.0,
+) -> None:
+    """Explicit margins (in place of a layout engine) from what the chart draws.
+
+    ``bottom``/``right``: extra points reserved below the x label / right of the
+    axes (a legend, a colour bar). Measured twice: the tick labels may change
+    once the axes have their final size.
+    """
+    w, h = (float(v) * 72 for v in fig.get_size_inches())
+    for _ in range(2):
+        yw, _yh, _ = _tick_extent(ax.yaxis, ysize)
+        _xw, xh, xhalf = _tick_extent(ax.xaxis, xsize)
+        left = EDGE + (LABEL if ylabel else 0.0) + TICK + yw
+        low = EDGE + bottom + (LABEL if xlabel else 0.0) + TICK + xh
+        fig.subplots_adjust(
+            left=min(left / w, 0.6),
+            right=1 - max(EDGE + right, EDGE + xhalf) / w,
+            bottom=min(low / h, 0.6),
+            top=1 - (EDGE + TITLE) / h,
+        )
 
 
 def _chart(name: str, alt: str, draw: Callable[[Any], None], size: tuple[float, float]) -> Chart:
     """Draw one chart with fixed, reproducible settings and embed it.
 
     Uses matplotlib's object API with a headless Agg canvas: no pyplot, no GUI
-    backend, nothing global touched (settings are scoped to this chart).
+    backend, nothing global touched (settings are scoped to :func:`_chart_style`,
+    entered once per report). ``draw`` places the axes itself (:func:`_place`):
+    no layout engine, which would lay out all the text several times over.
     """
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    rc = {
-        "svg.hashsalt": f"trainmatch-{name}",  # fixed ids → identical bytes; distinct per chart
-        "svg.fonttype": "path",  # text as shapes: looks the same without the font installed
-        "font.family": "DejaVu Sans",
-        "font.size": 9,
-        "axes.titlesize": 11,
-        "axes.titleweight": "bold",
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-    }
-    with matplotlib.rc_context():
-        # Start from matplotlib's defaults so a user's matplotlibrc or notebook style cannot change the bytes.
-        matplotlib.rcdefaults()
-        matplotlib.rcParams.update(rc)
-        fig = Figure(figsize=size, layout="constrained")
+    with _chart_style(), matplotlib.rc_context({"svg.hashsalt": f"trainmatch-{name}"}):  # fixed ids → identical bytes; distinct per chart
+        fig = Figure(figsize=size)
         FigureCanvasAgg(fig)
         draw(fig)
         return Chart(name, _svg(fig), alt)
@@ -273,8 +375,6 @@ def hours_by_format(steps: "pd.DataFrame", programme: Programme) -> "pd.DataFram
 
 def hours_by_objective(steps: "pd.DataFrame", deferred: "pd.DataFrame") -> "pd.DataFrame":
     """Planned and deferred steps and hours per objective, most hours first (ties by objective id)."""
-    import pandas as pd
-
     planned = _by(steps, "objective").agg(steps=("hours", "size"), planned_hours=("hours", "sum"))
     later = _by(deferred, "objective").agg(deferred=("hours", "size"), deferred_hours=("hours", "sum"))
     planned.index, later.index = planned.index.astype(str), later.index.astype(str)
@@ -322,11 +422,12 @@ def _cohort_size_chart(cohorts: "pd.DataFrame") -> Chart:
         ax = fig.add_subplot()
         bars = ax.bar(ids, sizes, color="#1f4e79")
         _bar_labels(ax, bars, [f"{int(s):,}\n{100 * sh:.1f}%" for s, sh in zip(sizes, shares)])
-        ax.set_title("Cohort sizes")
+        _title(ax, "Cohort sizes")
         ax.set_xlabel("cohort (C1 needs the most support)")
         ax.set_ylabel("people")
         ax.margins(y=0.18)
         _integer_axis(ax.yaxis)
+        _place(fig, ax, ylabel=True)
 
     alt = "Cohort sizes: " + ", ".join(f"{c} {int(s):,} people" for c, s in zip(ids, sizes))
     return _chart("cohort-sizes", alt, draw, (7.0, 3.2))
@@ -351,10 +452,17 @@ def _heatmap_chart(cohorts: "pd.DataFrame", programme: Programme) -> Chart:
         ax.set_xticks(np.arange(len(names)) + 0.5, names, fontsize=8)
         ax.set_yticks(np.arange(len(ids)) + 0.5, ids)
         ax.invert_yaxis()
-        ax.set_title("Cohort profiles: mean domain score")
+        _title(ax, "Cohort profiles: mean domain score")
         ax.set_xlabel("domain")
         ax.set_ylabel("cohort")
-        cbar = fig.colorbar(mesh, ax=ax, shrink=0.9)
+        # The colour bar in its own axes right of the heatmap: bar, tick labels, label.
+        bar_w, bar_gap = 10.0, 14.0
+        tick_w = max(_text_size(f"{v:.1f}", 9)[0] for v in (lo, hi, (lo + hi) / 2))
+        _place(fig, ax, xsize=8, ylabel=True, right=bar_gap + bar_w + TICK + tick_w + LABEL)
+        w, h = (float(v) * 72 for v in fig.get_size_inches())
+        box = ax.get_position()
+        cax = fig.add_axes((box.x1 + bar_gap / w, box.y0 + 0.05 * box.height, bar_w / w, 0.9 * box.height))
+        cbar = fig.colorbar(mesh, cax=cax)
         cbar.set_label(f"mean score ({lo}–{hi})")
 
     alt = "Heatmap of mean domain scores by cohort. " + "; ".join(
@@ -376,9 +484,14 @@ def _gap_chart(gaps: "pd.DataFrame") -> Chart:
             left += vals
         ax.set_yticks(y, [_wrap(n, 30) for n in gaps.index])
         ax.invert_yaxis()
-        ax.set_title("Required vs current level, by domain")
+        _title(ax, "Required vs current level, by domain")
         ax.set_xlabel("people")
-        ax.legend(ncols=3, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
+        rows = math.ceil(len(GAP_CATEGORIES) / 3)
+        legend_h = 8 * (1.25 * rows + 0.5 * (rows - 1) + 0.8)  # rows of 8 pt text, label spacing, border pad
+        _place(fig, ax, bottom=legend_h + 4)
+        box = ax.get_position()
+        h = float(fig.get_size_inches()[1]) * 72
+        ax.legend(ncols=3, fontsize=8, loc="lower center", bbox_to_anchor=((box.x0 + box.x1) / 2, EDGE / h), bbox_transform=fig.transFigure, frameon=False)
 
     alt = "Stacked bars of people per gap category for each domain. " + "; ".join(
         f"{d}: " + ", ".join(f"{c} {int(v):,}" for c, v in row.items()) for d, row in gaps.iterrows()
@@ -393,9 +506,10 @@ def _format_chart(table: "pd.DataFrame") -> Chart:
         bars = ax.barh([_wrap(f, 26) for f in table["format"]], table["hours"].to_numpy(dtype=float), color=colors)
         _bar_labels(ax, bars, [f"{h:,.0f} h · {s:,} steps" for h, s in zip(table["hours"], table["steps"])])
         ax.invert_yaxis()
-        ax.set_title("Planned hours by format (dark: group formats)")
+        _title(ax, "Planned hours by format (dark: group formats)")
         ax.set_xlabel("planned hours")
         ax.margins(x=0.25)
+        _place(fig, ax)
 
     alt = "Planned hours by format: " + ", ".join(f"{f} {h:,.1f} h" for f, h in zip(table["format"], table["hours"]))
     return _chart("hours-by-format", alt, draw, (8.0, 1.2 + 0.38 * max(len(table), 2)))
@@ -414,9 +528,10 @@ def _objective_chart(table: "pd.DataFrame") -> Chart:
         ax.barh(y, deferred, left=planned, color="#e0a800", label="deferred")
         ax.set_yticks(y, [_cut(lb, 40) for lb in labels], fontsize=8)
         ax.invert_yaxis()
-        ax.set_title("Planned and deferred hours by learning objective")
+        _title(ax, "Planned and deferred hours by learning objective")
         ax.set_xlabel("hours")
         ax.legend(loc="lower right", frameon=False)
+        _place(fig, ax, ysize=8)
 
     alt = "Hours by learning objective (planned + deferred): " + ", ".join(
         f"{lb} {p:,.1f} + {d:,.1f} h" for lb, p, d in zip(labels, planned, deferred)
@@ -436,10 +551,11 @@ def _site_chart(table: "pd.DataFrame") -> Chart:
         ax.set_yticks(y, [_cut(s, 40) for s in labels])
         _bar_labels(ax, bars, [f"{_count(c, 'group')} · {_count(m, 'person', 'people')}" for c, m in zip(counts, members)])
         ax.invert_yaxis()
-        ax.set_title("Training groups by site")
+        _title(ax, "Training groups by site")
         ax.set_xlabel("training groups")
         _integer_axis(ax.xaxis)
         ax.margins(x=0.3)
+        _place(fig, ax)
 
     alt = "Training groups by site: " + ", ".join(f"{s} {_count(c, 'group')}" for s, c in zip(labels, counts))
     return _chart("groups-by-site", alt, draw, (8.0, 1.2 + 0.34 * max(len(labels), 2)))
@@ -455,10 +571,11 @@ def _rejects_chart(table: "pd.DataFrame") -> Chart:
         ax.set_yticks(y, [_wrap(_cut(r, 90), 45) for r in labels])
         _bar_labels(ax, bars, [f"{int(r):,}" for r in rows])
         ax.invert_yaxis()
-        ax.set_title("Rejected rows by reason")
+        _title(ax, "Rejected rows by reason")
         ax.set_xlabel("rows (a row with several problems counts under each)")
         _integer_axis(ax.xaxis)
         ax.margins(x=0.12)
+        _place(fig, ax)
 
     alt = "Rejected rows by reason: " + "; ".join(f"{r}: {int(n):,}" for r, n in zip(labels, rows))
     return _chart("rejects", alt, draw, (8.5, 1.2 + 0.5 * max(len(labels), 2)))
@@ -484,8 +601,10 @@ def _reliability_chart(reliability: Sequence["Reliability"], programme: Programm
         ax.invert_yaxis()
         finite = alphas[np.isfinite(alphas)]
         ax.set_xlim(min(0.0, float(finite.min()) - 0.05) if finite.size else 0.0, 1.08)
-        ax.set_title("Reliability: Cronbach's alpha by domain")
+        _title(ax, "Reliability: Cronbach's alpha by domain")
         ax.set_xlabel("Cronbach's alpha (complete responses)")
+        legend_w = 8 * (0.4 + 2.0 + 0.8 + 0.4) + _text_size(f"warning below {warn:g}", 8)[0]  # pad, handle, gap, pad + text
+        _place(fig, ax, right=legend_w + 4)
 
     alt = "Cronbach's alpha by domain: " + ", ".join(f"{names.get(r.domain, r.domain)} {_num(r.alpha, '.2f')}" for r in reliability)
     return _chart("reliability", alt, draw, (8.0, 1.4 + 0.42 * max(len(labels), 2)))
@@ -503,9 +622,10 @@ def _fit_chart(fit: "pd.DataFrame", chosen: int | None) -> Chart:
             ax.axvline(chosen, color="#c4412e", linestyle="--", linewidth=1, label=f"chosen k = {chosen}")
             ax.legend(frameon=False, loc="best")
         ax.set_xticks(ks)
-        ax.set_title("Cohort fit: silhouette by number of cohorts")
+        _title(ax, "Cohort fit: silhouette by number of cohorts")
         ax.set_xlabel("number of cohorts (k)")
         ax.set_ylabel("mean silhouette (higher is better)")
+        _place(fig, ax, ylabel=True)
 
     alt = "Silhouette by k: " + ", ".join(f"k={k} {_num(s, '.3f')}" for k, s in zip(ks, sil)) + (f". Chosen k = {chosen}." if chosen is not None else "")
     return _chart("fit", alt, draw, (6.5, 3.0))
@@ -549,109 +669,108 @@ def render_report(
     programme fingerprint, seed) is listed as given; pass no timestamps if the
     report must be reproducible. Sections without data say so.
     """
-    import pandas as pd
+    with _chart_style():  # the chart settings, once for all the charts of the report
+        domain_names = [_english(d.names, d.id) for d in programme.domains]
+        charts: dict[str, Chart] = {}
+        tables: dict[str, Any] = {}
 
-    domain_names = [_english(d.names, d.id) for d in programme.domains]
-    charts: dict[str, Chart] = {}
-    tables: dict[str, Any] = {}
+        # Summary
+        tables["headline"] = _headline(people, steps, deferred, rejects, n_read, programme)
 
-    # Summary
-    tables["headline"] = _headline(people, steps, deferred, rejects, n_read, programme)
+        # Cohorts
+        if cohorts is not None and len(cohorts):
+            cohorts = cohorts.reset_index(drop=True)
+            charts["cohort_sizes"] = _cohort_size_chart(cohorts)
+            charts["cohort_profiles"] = _heatmap_chart(cohorts, programme)
+            means = _cohort_means(cohorts, programme)
+            rows = []
+            for i, r in enumerate(cohorts.itertuples(index=False)):
+                rec = r._asdict()
+                rows.append(
+                    [str(rec["cohort"]), f"{int(rec['size']):,}", _num(100 * float(rec.get("share", float("nan"))), ".1f") + "%"]
+                    + [_num(v, ".2f") for v in means[i]]
+                    + [str(rec.get("description", ""))]
+                )
+            tables["cohorts"] = {"head": ["cohort", "people", "share"] + domain_names + ["description"], "rows": rows}
 
-    # Cohorts
-    if cohorts is not None and len(cohorts):
-        cohorts = cohorts.reset_index(drop=True)
-        charts["cohort_sizes"] = _cohort_size_chart(cohorts)
-        charts["cohort_profiles"] = _heatmap_chart(cohorts, programme)
-        means = _cohort_means(cohorts, programme)
-        rows = []
-        for i, r in enumerate(cohorts.itertuples(index=False)):
-            rec = r._asdict()
-            rows.append(
-                [str(rec["cohort"]), f"{int(rec['size']):,}", _num(100 * float(rec.get("share", float("nan"))), ".1f") + "%"]
-                + [_num(v, ".2f") for v in means[i]]
-                + [str(rec.get("description", ""))]
-            )
-        tables["cohorts"] = {"head": ["cohort", "people", "share"] + domain_names + ["description"], "rows": rows}
+        # Fit
+        fit, chosen, fit_warnings = _fit_frame(fit_rows)
+        all_warnings = list(dict.fromkeys([*fit_warnings, *[str(w) for w in warnings]]))
+        if len(fit):
+            charts["fit"] = _fit_chart(fit, chosen)
+            cols = [c for c in ("k", "silhouette", "calinski_harabasz", "davies_bouldin", "smallest_share") if c in fit]
+            shown = fit[cols].copy()
+            if "smallest_share" in shown:
+                shown["smallest_share"] = shown["smallest_share"].astype(float) * 100
+            head = {"k": "k", "silhouette": "silhouette", "calinski_harabasz": "Calinski-Harabasz", "davies_bouldin": "Davies-Bouldin", "smallest_share": "smallest cohort (%)"}
+            rows = _records(shown, {"k": "d", "silhouette": ".3f", "calinski_harabasz": ",.1f", "davies_bouldin": ".3f", "smallest_share": ".1f"})
+            marks = fit["k"].astype(int).eq(chosen).tolist() if chosen is not None else [False] * len(fit)
+            tables["fit"] = {"head": [head[c] for c in cols] + ["chosen"], "rows": [r + ["✔" if m else ""] for r, m in zip(rows, marks)], "chosen": chosen}
 
-    # Fit
-    fit, chosen, fit_warnings = _fit_frame(fit_rows)
-    all_warnings = list(dict.fromkeys([*fit_warnings, *[str(w) for w in warnings]]))
-    if len(fit):
-        charts["fit"] = _fit_chart(fit, chosen)
-        cols = [c for c in ("k", "silhouette", "calinski_harabasz", "davies_bouldin", "smallest_share") if c in fit]
-        shown = fit[cols].copy()
-        if "smallest_share" in shown:
-            shown["smallest_share"] = shown["smallest_share"].astype(float) * 100
-        head = {"k": "k", "silhouette": "silhouette", "calinski_harabasz": "Calinski-Harabasz", "davies_bouldin": "Davies-Bouldin", "smallest_share": "smallest cohort (%)"}
-        rows = _records(shown, {"k": "d", "silhouette": ".3f", "calinski_harabasz": ",.1f", "davies_bouldin": ".3f", "smallest_share": ".1f"})
-        marks = fit["k"].astype(int).eq(chosen).tolist() if chosen is not None else [False] * len(fit)
-        tables["fit"] = {"head": [head[c] for c in cols] + ["chosen"], "rows": [r + ["✔" if m else ""] for r, m in zip(rows, marks)], "chosen": chosen}
+        # Gaps
+        gaps = gap_counts(people, programme)
+        charts["gaps"] = _gap_chart(gaps)
+        tables["gaps"] = {"head": ["domain", *gaps.columns], "rows": [[d, *(f"{int(v):,}" for v in row)] for d, row in zip(gaps.index, gaps.to_numpy())]}
 
-    # Gaps
-    gaps = gap_counts(people, programme)
-    charts["gaps"] = _gap_chart(gaps)
-    tables["gaps"] = {"head": ["domain", *gaps.columns], "rows": [[d, *(f"{int(v):,}" for v in row)] for d, row in zip(gaps.index, gaps.to_numpy())]}
+        # Hours
+        if len(steps):
+            by_format = hours_by_format(steps, programme)
+            charts["hours_format"] = _format_chart(by_format)
+            shown = by_format.assign(share=by_format["share"] * 100)
+            tables["hours_format"] = {
+                "head": ["format", "delivery", "steps", "planned hours", "share of hours (%)"],
+                "rows": _records(shown, {"steps": ",d", "hours": ",.1f", "share": ".1f"}),
+            }
+        if len(steps) or len(deferred):
+            by_objective = hours_by_objective(steps, deferred)
+            charts["hours_objective"] = _objective_chart(by_objective)
+            tables["hours_objective"] = {
+                "head": ["objective", "planned steps", "planned hours", "deferred items", "deferred hours"],
+                "rows": _records(by_objective, {"steps": ",d", "planned_hours": ",.1f", "deferred": ",d", "deferred_hours": ",.1f"}),
+            }
 
-    # Hours
-    if len(steps):
-        by_format = hours_by_format(steps, programme)
-        charts["hours_format"] = _format_chart(by_format)
-        shown = by_format.assign(share=by_format["share"] * 100)
-        tables["hours_format"] = {
-            "head": ["format", "delivery", "steps", "planned hours", "share of hours (%)"],
-            "rows": _records(shown, {"steps": ",d", "hours": ",.1f", "share": ".1f"}),
-        }
-    if len(steps) or len(deferred):
-        by_objective = hours_by_objective(steps, deferred)
-        charts["hours_objective"] = _objective_chart(by_objective)
-        tables["hours_objective"] = {
-            "head": ["objective", "planned steps", "planned hours", "deferred items", "deferred hours"],
-            "rows": _records(by_objective, {"steps": ",d", "planned_hours": ",.1f", "deferred": ",d", "deferred_hours": ",.1f"}),
-        }
+        # Groups
+        if groups is not None and len(groups):
+            by_site = groups_by_site(groups)
+            charts["groups_site"] = _site_chart(by_site)
+            head = ["site", "groups", "people"] + (["undersized groups"] if "undersized" in by_site else [])
+            tables["groups_site"] = {"head": head, "rows": _records(by_site, {"groups": ",d", "members": ",d", "undersized": ",d"})}
+            sizes = groups["members"].astype(float)
+            tables["groups_summary"] = [
+                ("Training groups", f"{len(groups):,}"),
+                ("People in groups", f"{int(sizes.sum()):,}"),
+                ("Group size (min / median / max)", f"{int(sizes.min())} / {_num(sizes.median(), 'g')} / {int(sizes.max())}"),
+                ("Allowed size", f"{programme.group_min_size}–{programme.group_max_size}"),
+            ]
 
-    # Groups
-    if groups is not None and len(groups):
-        by_site = groups_by_site(groups)
-        charts["groups_site"] = _site_chart(by_site)
-        head = ["site", "groups", "people"] + (["undersized groups"] if "undersized" in by_site else [])
-        tables["groups_site"] = {"head": head, "rows": _records(by_site, {"groups": ",d", "members": ",d", "undersized": ",d"})}
-        sizes = groups["members"].astype(float)
-        tables["groups_summary"] = [
-            ("Training groups", f"{len(groups):,}"),
-            ("People in groups", f"{int(sizes.sum()):,}"),
-            ("Group size (min / median / max)", f"{int(sizes.min())} / {_num(sizes.median(), 'g')} / {int(sizes.max())}"),
-            ("Allowed size", f"{programme.group_min_size}–{programme.group_max_size}"),
-        ]
+        # Rejects
+        by_reason = rejects_by_reason(rejects)
+        if len(by_reason):
+            charts["rejects"] = _rejects_chart(by_reason)
+            tables["rejects"] = {"head": ["reason", "rows", "problem cells"], "rows": _records(by_reason, {"rows": ",d", "cells": ",d"})}
 
-    # Rejects
-    by_reason = rejects_by_reason(rejects)
-    if len(by_reason):
-        charts["rejects"] = _rejects_chart(by_reason)
-        tables["rejects"] = {"head": ["reason", "rows", "problem cells"], "rows": _records(by_reason, {"rows": ",d", "cells": ",d"})}
+        # Reliability
+        rel = list(reliability)
+        if rel:
+            charts["reliability"] = _reliability_chart(rel, programme)
+            names = dict(zip(programme.domain_ids, domain_names))
+            tables["reliability"] = {
+                "head": ["domain", "items", "complete responses", "alpha", ""],
+                "rows": [[names.get(r.domain, r.domain), str(r.n_items), f"{r.n_complete:,}", _num(r.alpha, ".2f"), "LOW" if r.low else ""] for r in rel],
+                "low": [names.get(r.domain, r.domain) for r in rel if r.low],
+            }
 
-    # Reliability
-    rel = list(reliability)
-    if rel:
-        charts["reliability"] = _reliability_chart(rel, programme)
-        names = dict(zip(programme.domain_ids, domain_names))
-        tables["reliability"] = {
-            "head": ["domain", "items", "complete responses", "alpha", ""],
-            "rows": [[names.get(r.domain, r.domain), str(r.n_items), f"{r.n_complete:,}", _num(r.alpha, ".2f"), "LOW" if r.low else ""] for r in rel],
-            "low": [names.get(r.domain, r.domain) for r in rel if r.low],
-        }
-
-    template = template_environment().get_template(REPORT_TEMPLATE)
-    return template.render(
-        title=title,
-        organisation=organisation,
-        programme=f"{programme.name} {programme.version}".strip(),
-        fingerprint=programme.fingerprint,
-        run_info=list((run_info or {}).items()),
-        sections=SECTIONS,
-        charts=charts,
-        tables=tables,
-        warnings=all_warnings,
-        alpha_warning=f"{programme.alpha_warning:g}",
-        n_people=len(people),
-    )
+        template = template_environment().get_template(REPORT_TEMPLATE)
+        return template.render(
+            title=title,
+            organisation=organisation,
+            programme=f"{programme.name} {programme.version}".strip(),
+            fingerprint=programme.fingerprint,
+            run_info=list((run_info or {}).items()),
+            sections=SECTIONS,
+            charts=charts,
+            tables=tables,
+            warnings=all_warnings,
+            alpha_warning=f"{programme.alpha_warning:g}",
+            n_people=len(people),
+        )
