@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
@@ -211,10 +212,12 @@ def write_assignment(
 
     written = []
     tables = {"people.csv": people, "plans.csv": plans, "deferred.csv": deferred, "rejects.csv": rejects, "cohorts.csv": cohorts, "groups.csv": groups}
-    for name, frame in tables.items():
-        note(f"writing {name}")
-        write_csv_fast(frame, folder / name)
-        written.append(name)
+    note("writing " + ", ".join(tables))
+    # pyarrow's CSV writer releases the GIL: the big tables are written side by side.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(write_csv_fast, frame, folder / name) for name, frame in tables.items()]:
+            future.result()
+    written += list(tables)
     if xlsx:
         note("writing plans.xlsx")
         write_workbook({"people": people, "plans": plans, "cohorts": cohorts, "groups": groups}, folder / "plans.xlsx", progress=progress)

@@ -163,18 +163,37 @@ def run_assignment(
     return Assignment(imported, people, fired, paths.steps, paths.deferred, cohorts, reliability, durations)
 
 
+def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes and their distinct values; free for categoricals (the paths' text columns)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(dtype=np.int64), values.cat.categories
+    codes, uniques = pd.factorize(values)
+    return codes.astype(np.int64), pd.Index(uniques)
+
+
 def _hours_per_person(table: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:
     """Sum of ``hours`` per person, aligned with ``people`` (0 for people with none)."""
     if len(table) == 0:
         return np.zeros(len(people))
-    sums = table.groupby("person_id", sort=False, observed=True)["hours"].sum()
-    return people["person_id"].map(sums).fillna(0.0).to_numpy(dtype=np.float64).round(2)
+    codes, ids = _codes(table["person_id"])
+    sums = np.bincount(codes, weights=table["hours"].to_numpy(dtype=np.float64), minlength=len(ids))
+    where = ids.get_indexer(people["person_id"])
+    return np.where(where >= 0, sums[np.maximum(where, 0)], 0.0).round(2)
 
 
 def group_modules(groups: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
     """The group table with ``modules``: the group-format modules each group meets for."""
-    grouped = steps.loc[steps["group"].astype(str) != "", ["group", "module"]].astype(str).drop_duplicates()
-    joined = grouped.sort_values(["group", "module"]).groupby("group")["module"].agg(";".join)
+    group_codes, group_ids = _codes(steps["group"])
+    module_codes, module_ids = _codes(steps["module"])
+    named = np.flatnonzero(np.asarray(group_ids, dtype=object) != "")
+    keep = np.isin(group_codes, named)
+    width = max(len(module_ids), 1)
+    pairs = np.unique(group_codes[keep] * width + module_codes[keep])  # sorted by group, then catalogue order
+    pair_groups = pairs // width
+    modules = np.asarray(module_ids, dtype=object)[pairs % width]
+    starts = np.flatnonzero(np.r_[True, pair_groups[1:] != pair_groups[:-1]])
+    names = np.asarray(group_ids, dtype=object)[pair_groups[starts]]
+    joined = pd.Series([";".join(part) for part in np.split(modules, starts[1:])], index=names, dtype=object)
     out = groups.copy()
     out["modules"] = out["group"].map(joined).fillna("")
     return out
