@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -87,3 +89,37 @@ def test_xlsx_output_reads_back(cli, tmp_path):
 def test_n_must_be_positive(default_programme):
     with pytest.raises(ValueError):
         synthesize(default_programme, 0)
+
+
+def test_sample_data_is_what_the_readme_command_makes(tmp_path):
+    # README: trainmatch synth --n 300 --seed 2026 -o sample_data/survey.csv --truth sample_data/truth.csv
+    from click.testing import CliRunner
+
+    from trainmatch.cli import main
+
+    root = Path(__file__).resolve().parent.parent / "sample_data"
+    out, truth = tmp_path / "survey.csv", tmp_path / "truth.csv"
+    result = CliRunner().invoke(main, ["synth", "--n", "300", "--seed", "2026", "-o", str(out), "--truth", str(truth)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == (root / "survey.csv").read_bytes()
+    assert truth.read_bytes() == (root / "truth.csv").read_bytes()
+
+
+def test_planted_mixed_profiles_differ_in_at_least_two_domains():
+    import numpy as np
+
+    from trainmatch.synth import planted_profiles
+
+    for seed in range(40):
+        strong = planted_profiles(6, 5, np.random.default_rng(seed))[1:-1] > 3
+        for i in range(len(strong)):
+            for j in range(i + 1, len(strong)):
+                assert (strong[i] != strong[j]).sum() >= 2, seed
+
+
+def test_planted_profiles_work_for_a_programme_with_few_domains():
+    import numpy as np
+
+    from trainmatch.synth import planted_profiles
+
+    assert planted_profiles(2, 5, np.random.default_rng(0)).shape == (5, 2)

@@ -38,13 +38,20 @@ def planted_profiles(n_domains: int, n_profiles: int, rng: np.random.Generator) 
     """
     low, high = 2.0, 4.2
     profiles = [np.full(n_domains, low)]
-    used = set()
+    masks: list[np.ndarray] = []
+    attempts = 0
     while len(profiles) < n_profiles - 1:
+        attempts += 1
         strong = rng.random(n_domains) < 0.5
-        key = tuple(strong)
-        if strong.sum() in (0, n_domains) or key in used or min(strong.sum(), n_domains - strong.sum()) < 2:
+        n_strong = int(strong.sum())
+        # Each mixed profile is strong in at least 2 domains, weak in at least 2, and differs from
+        # every other mixed profile in at least 2 domains, so that clusters are separable. A
+        # programme with too few domains for that gets whatever the draws give.
+        if attempts <= 10_000 and (
+            min(n_strong, n_domains - n_strong) < 2 or any(int((strong != m).sum()) < 2 for m in masks)
+        ):
             continue
-        used.add(key)
+        masks.append(strong)
         profiles.append(np.where(strong, 4.0, 2.3))
     profiles.append(np.full(n_domains, high))
     return np.vstack(profiles[:n_profiles])
