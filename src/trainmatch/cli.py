@@ -467,7 +467,7 @@ def assign(
     from .io import read_survey
     from .letters import render_plans
     from .outputs import XLSX_AUTO_LIMIT, StagedFolder, plans_table, write_assignment, write_json
-    from .pipeline import group_modules, load_plan, run_assignment
+    from .pipeline import group_modules, load_plan, run_assignment, run_record
     from .programme import load_programme
     from .report import render_report
     from .survey import import_survey
@@ -505,24 +505,18 @@ def assign(
     plans = plans_table(result.steps)
     groups = group_modules(result.cohorts.groups, result.steps)
     write_xlsx = xlsx if xlsx is not None else len(people) <= XLSX_AUTO_LIMIT
-    run_info = {
-        "input": {"file": Path(raw.path).name, "sha256": raw.sha256, "format": raw.kind, "encoding": raw.encoding, "sheet": raw.sheet},
-        "counts": {
-            "rows_read": imported.n_read,
-            "accepted": imported.n_accepted,
-            "rejected": imported.n_rejected,
-            "reconciles": imported.n_accepted + imported.n_rejected == imported.n_read,
-            "steps": len(plans),
-            "deferred": len(result.deferred),
-            "cohorts": len(result.cohorts.cohorts),
-            "groups": len(groups),
-        },
-        "programme": {"name": programme.name, "version": programme.version, "source": programme.source, "fingerprint": programme.fingerprint},
-        "cohort_model": {"reused": str(model_dir) if model_dir else None, "saved": str(save_model) if save_model else None, "k": int(result.cohorts.model.n_clusters_)},
-        "seed": seed,
-        "options": {"k": k_text, "per_person": per_person, "xlsx": write_xlsx, "lang": lang, "strict": strict, "duplicates": imported.duplicates},
-        "versions": _versions(),
-    }
+    run_info = run_record(
+        raw,
+        imported,
+        result,
+        programme,
+        n_steps=len(plans),
+        n_groups=len(groups),
+        seed=seed,
+        model={"reused": str(model_dir) if model_dir else None, "saved": str(save_model) if save_model else None},
+        options={"k": k_text, "per_person": per_person, "xlsx": write_xlsx, "lang": lang, "strict": strict, "duplicates": imported.duplicates},
+        versions=_versions(),
+    )
     report_args = dict(
         cohorts=result.cohorts.cohorts,
         groups=groups,

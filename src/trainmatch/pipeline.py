@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from .paths import build_paths
 from .programme import Programme
 from .rules import RuleTable, build_needs, evaluate, load_rules
 from .scoring import Reliability, cronbach_alpha, score, score_columns
+from .io import RawSurvey
 from .survey import ImportResult
 
 
@@ -197,3 +199,37 @@ def group_modules(groups: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
     out = groups.copy()
     out["modules"] = out["group"].map(joined).fillna("")
     return out
+
+
+def run_record(
+    raw: RawSurvey,
+    imported: ImportResult,
+    result: Assignment,
+    programme: Programme,
+    *,
+    n_steps: int,
+    n_groups: int,
+    seed: int,
+    model: dict[str, Any],
+    options: dict[str, Any],
+    versions: dict[str, str],
+) -> dict[str, Any]:
+    """What run.json records about a run (without timings): input hash, reconciled counts, programme, seed."""
+    return {
+        "input": {"file": Path(raw.path).name, "sha256": raw.sha256, "format": raw.kind, "encoding": raw.encoding, "sheet": raw.sheet},
+        "counts": {
+            "rows_read": imported.n_read,
+            "accepted": imported.n_accepted,
+            "rejected": imported.n_rejected,
+            "reconciles": imported.n_accepted + imported.n_rejected == imported.n_read,
+            "steps": n_steps,
+            "deferred": len(result.deferred),
+            "cohorts": len(result.cohorts.cohorts),
+            "groups": n_groups,
+        },
+        "programme": {"name": programme.name, "version": programme.version, "source": programme.source, "fingerprint": programme.fingerprint},
+        "cohort_model": {**model, "k": int(result.cohorts.model.n_clusters_)},
+        "seed": seed,
+        "options": options,
+        "versions": versions,
+    }
