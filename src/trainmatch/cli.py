@@ -193,18 +193,32 @@ def synth(n: int, seed: int, output: Path, truth: Path | None, programme_dir: Pa
         click.echo(f"Wrote the planted profiles to {truth}.")
 
 
-def _load_survey(path: Path, programme_dir: Path | None, sheet: str | None, encoding: str | None):  # noqa: ANN202
+def _read_and_import(path: Path, programme: Any, sheet: str | None, encoding: str | None, clock: dict[str, float] | None = None):  # noqa: ANN202
+    """Read a survey and validate it against the programme, honouring --mapping and --duplicates.
+
+    The mapping file is checked before the survey is read. ``clock["read"]``,
+    when given, is set once the file is read (before validation).
+    """
+    import time
+
     from .io import read_survey
     from .layouts import load_mapping
-    from .programme import load_programme
     from .survey import import_survey
 
     ctx = click.get_current_context(silent=True)
     options = ctx.meta.get("trainmatch.survey", {}) if ctx is not None else {}
-    programme = load_programme(programme_dir)
     mapping = load_mapping(options["mapping"], programme) if options.get("mapping") else None
     raw = read_survey(path, sheet=sheet, encoding=encoding)
-    return programme, raw, import_survey(raw, programme, mapping=mapping, duplicates=options.get("duplicates", "keep-latest"))
+    if clock is not None:
+        clock["read"] = time.perf_counter()
+    return raw, import_survey(raw, programme, mapping=mapping, duplicates=options.get("duplicates", "keep-latest"))
+
+
+def _load_survey(path: Path, programme_dir: Path | None, sheet: str | None, encoding: str | None):  # noqa: ANN202
+    from .programme import load_programme
+
+    programme = load_programme(programme_dir)
+    return (programme, *_read_and_import(path, programme, sheet, encoding))
 
 
 def _summary(raw: Any, result: Any, show: int = 10) -> None:
@@ -464,13 +478,11 @@ def assign(
     from concurrent.futures import ThreadPoolExecutor
 
     from .exports import people_table
-    from .io import read_survey
     from .letters import render_plans
     from .outputs import XLSX_AUTO_LIMIT, StagedFolder, plans_table, write_assignment, write_json
     from .pipeline import group_modules, load_plan, run_assignment, run_record
     from .programme import load_programme
     from .report import render_report
-    from .survey import import_survey
 
     progress = Progress(quiet)
     say = (lambda text: None) if quiet else echo_err
@@ -483,14 +495,8 @@ def assign(
     programme = load_programme(programme_dir)
     plan = load_plan(programme)
     stage = _cohort_stage_options(model_dir, save_model, k_text, programme)
-    from .layouts import load_mapping
-
-    survey_opts = click.get_current_context().meta.get("trainmatch.survey", {})  # --mapping, --duplicates
-    mapping = load_mapping(survey_opts["mapping"], programme) if survey_opts.get("mapping") else None
     progress.stage("reading the survey")
-    raw = read_survey(survey, sheet=sheet, encoding=encoding)
-    clock["read"] = time.perf_counter()
-    imported = import_survey(raw, programme, mapping=mapping, duplicates=survey_opts.get("duplicates", "keep-latest"))
+    raw, imported = _read_and_import(survey, programme, sheet, encoding, clock)
     clock["validate"] = time.perf_counter()
     if not quiet:
         _summary(raw, imported, show=10 if strict else 5)
@@ -634,17 +640,9 @@ def explain(
     programme = load_programme(programme_dir)
     plan = load_plan(programme)
     options = _cohort_stage_options(model_dir, None, k_text, programme)
-    from .io import read_survey
-    from .survey import import_survey
-
     if not person_id.strip():
         raise click.BadParameter("must not be empty; give the person_id as written in the survey.", param_hint="--person")
-    from .layouts import load_mapping
-
-    survey_opts = click.get_current_context().meta.get("trainmatch.survey", {})  # --mapping, --duplicates
-    mapping = load_mapping(survey_opts["mapping"], programme) if survey_opts.get("mapping") else None
-    raw = read_survey(survey, sheet=sheet, encoding=encoding)
-    imported = import_survey(raw, programme, mapping=mapping, duplicates=survey_opts.get("duplicates", "keep-latest"))
+    _, imported = _read_and_import(survey, programme, sheet, encoding)
     accepted = (imported.people["person_id"].astype(str) == person_id.strip()).any()
     rejected = imported.rejects[imported.rejects["person_id"].astype(str) == person_id.strip()]
     if len(rejected) and not accepted:  # a superseded copy of an accepted person is not an error
