@@ -13,13 +13,12 @@ with its row, column and value and raised together as one ProgrammeError.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from typing import Mapping
 
 from .errors import Problem, ProgrammeError
-from .programme import Programme, read_table
+from .programme import Programme, header_problems, read_table, suggest
 
 CATALOGUE_FILE = "catalogue.csv"
 ANY_DOMAIN = "-"
@@ -84,13 +83,6 @@ class Catalogue:
         raise KeyError(module_id)
 
 
-def _suggest(value: str, allowed: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(value, list(allowed), n=1)
-    if close:
-        return f"Did you mean {close[0]!r}?"
-    return "Allowed: " + ", ".join(allowed) + "."
-
-
 def _split(cell: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in cell.replace(",", ";").split(";") if p.strip())
 
@@ -135,12 +127,7 @@ def load_catalogue(programme: Programme) -> Catalogue:
 
     title_cols = [f"title_{lang}" for lang in programme.languages]
     known = list(REQUIRED_COLUMNS) + title_cols + list(OPTIONAL_COLUMNS)
-    for col in list(REQUIRED_COLUMNS) + title_cols:
-        if col not in header:
-            add("required column is missing.", column=col, hint=_suggest(col, header) if header else None)
-    for col in header:
-        if col not in known:
-            add("unknown column.", column=col, hint=_suggest(col, known))
+    problems += header_problems(name, header, list(REQUIRED_COLUMNS) + title_cols, known)
     if problems:
         raise ProgrammeError(problems)
     if not rows:
@@ -168,15 +155,15 @@ def load_catalogue(programme: Programme) -> Catalogue:
         domain = r["domain"] or ANY_DOMAIN
         if domain != ANY_DOMAIN and domain not in domains:
             add("unknown domain.", row=n, column="domain", value=domain,
-                hint=_suggest(domain, domains + [ANY_DOMAIN]) + " Use '-' for a cross-domain objective.")
+                hint=suggest(domain, domains + [ANY_DOMAIN]) + " Use '-' for a cross-domain objective.")
             ok = False
         level = r["level"]
         if level not in level_index:
-            add("unknown level.", row=n, column="level", value=level, hint=_suggest(level, list(level_index)))
+            add("unknown level.", row=n, column="level", value=level, hint=suggest(level, list(level_index)))
             ok = False
         fmt = formats.get(r["format"])
         if fmt is None:
-            add("unknown format.", row=n, column="format", value=r["format"], hint=_suggest(r["format"], list(formats)))
+            add("unknown format.", row=n, column="format", value=r["format"], hint=suggest(r["format"], list(formats)))
             ok = False
         try:
             hours = float(r["hours"].replace(",", "."))
@@ -199,7 +186,7 @@ def load_catalogue(programme: Programme) -> Catalogue:
         for lang in langs:
             if lang not in programme.languages:
                 add("unknown language.", row=n, column="languages", value=lang,
-                    hint=_suggest(lang, list(programme.languages)))
+                    hint=suggest(lang, list(programme.languages)))
                 ok = False
         titles = {lang: r.get(f"title_{lang}", "") for lang in programme.languages}
         if not any(titles.values()):
@@ -235,7 +222,7 @@ def load_catalogue(programme: Programme) -> Catalogue:
         for p in m.prerequisites:
             if p not in objectives:
                 add("unknown prerequisite objective.", row=row_of[m.id], column="prerequisites", value=p,
-                    hint=_suggest(p, list(objectives)))
+                    hint=suggest(p, list(objectives)))
     cycle = find_cycle({o.id: tuple(p for p in o.prerequisites if p in objectives) for o in objectives.values()})
     if cycle:
         add("prerequisites form a cycle: " + " → ".join(cycle) + ".", column="prerequisites",

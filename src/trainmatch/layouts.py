@@ -107,7 +107,7 @@ def mapping_example() -> bytes:
 
 def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
     """Read and validate a mapping file; raises MappingError listing every problem with its key."""
-    from .programme import _suggest
+    from .programme import suggest
 
     name = str(path)
     p = Path(path)
@@ -124,7 +124,7 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
 
     for section, value in data.items():
         if section not in _MAPPING_SCHEMA:
-            add("unknown section.", section, hint=_suggest(section, _MAPPING_SCHEMA))
+            add("unknown section.", section, hint=suggest(section, _MAPPING_SCHEMA))
         elif section == "multi":
             if not isinstance(value, list):
                 add("must be a list of [[multi]] tables.", section)
@@ -133,7 +133,7 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
         elif _MAPPING_SCHEMA[section]:
             for key in value:
                 if key not in _MAPPING_SCHEMA[section]:
-                    add("unknown key.", f"{section}.{key}", hint=_suggest(key, _MAPPING_SCHEMA[section]))
+                    add("unknown key.", f"{section}.{key}", hint=suggest(key, _MAPPING_SCHEMA[section]))
 
     def table(section: str) -> dict:
         v = data.get(section, {})
@@ -171,7 +171,7 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
     for target, header in table("columns").items():
         where = f"columns.{target}"
         if target not in targets:
-            add("is not a column, item or task of the programme.", where, hint=_suggest(target, targets))
+            add("is not a column, item or task of the programme.", where, hint=suggest(target, targets))
         elif not isinstance(header, str) or not header.strip():
             add("must be the header text of a column in the export.", where, header)
         elif header.strip() in seen_headers:
@@ -209,11 +209,11 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
                 roles = [r.id for r in programme.roles]
                 for code, v in entries.items():
                     if v not in roles:
-                        add("is not a role of the programme.", f"{where}.{code}", v, hint=_suggest(v, roles))
+                        add("is not a role of the programme.", f"{where}.{code}", v, hint=suggest(v, roles))
             if target == cols.language:
                 for code, v in entries.items():
                     if v not in programme.languages:
-                        add("is not a language of the programme.", f"{where}.{code}", v, hint=_suggest(v, programme.languages))
+                        add("is not a language of the programme.", f"{where}.{code}", v, hint=suggest(v, programme.languages))
             values[target] = {str(k): v for k, v in entries.items()}
 
     multi: list[MultiSelect] = []
@@ -225,7 +225,7 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
             continue
         for key in entry:
             if key not in _MAPPING_SCHEMA["multi"]:
-                add("unknown key.", f"{where}.{key}", hint=_suggest(key, _MAPPING_SCHEMA["multi"]))
+                add("unknown key.", f"{where}.{key}", hint=suggest(key, _MAPPING_SCHEMA["multi"]))
         column, sep, target = entry.get("column"), entry.get("separator", ";"), entry.get("target", "tasks")
         if not isinstance(column, str) or not column.strip():
             add("needs the header of the multi-select column.", f"{where}.column")
@@ -243,7 +243,7 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
             continue
         for option, ident in options.items():
             if ident not in allowed:
-                add(f"is not a {target[:-1]} id of the programme.", f"{where}.options.{option}", ident, hint=_suggest(str(ident), allowed))
+                add(f"is not a {target[:-1]} id of the programme.", f"{where}.options.{option}", ident, hint=suggest(str(ident), allowed))
         multi.append(MultiSelect(column.strip(), sep, target, {str(k): str(v) for k, v in options.items()}))
 
     if problems:

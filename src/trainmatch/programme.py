@@ -20,7 +20,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import Problem, ProgrammeError
 
@@ -241,12 +241,26 @@ def read_table(name: str, data: bytes) -> tuple[list[str], list[dict[str, str]]]
     return header, records
 
 
-def _suggest(value: str, allowed: Iterable[str]) -> str:
+def suggest(value: str, allowed: Iterable[str]) -> str:
+    """A fix hint: the closest allowed value, or the list of allowed values."""
     allowed = list(allowed)
     close = difflib.get_close_matches(value, allowed, n=1)
     if close:
         return f"Did you mean {close[0]!r}?"
     return "Allowed: " + ", ".join(allowed) + "."
+
+
+def header_problems(name: str, header: Sequence[str], required: Sequence[str], known: Sequence[str], unknown_hint: str = "") -> list[Problem]:
+    """Problems with a programme table's header: required columns missing, columns nobody reads."""
+    problems = [
+        Problem(name, "required column is missing.", column=col, hint=suggest(col, header) if header else None)
+        for col in required
+        if col not in header
+    ]
+    problems += [
+        Problem(name, "unknown column.", column=col, hint=suggest(col, known) + unknown_hint) for col in header if col not in known
+    ]
+    return problems
 
 
 class _Collector:
@@ -290,7 +304,7 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
 
     for section, value in settings.items():
         if section not in _SETTINGS_SCHEMA:
-            c.add(sf, f"unknown section [{section}].", key=section, hint=_suggest(section, _SETTINGS_SCHEMA))
+            c.add(sf, f"unknown section [{section}].", key=section, hint=suggest(section, _SETTINGS_SCHEMA))
             continue
         entries = value if section in _LIST_SECTIONS and isinstance(value, list) else [value]
         for n, entry in enumerate(entries, 1):
@@ -300,7 +314,7 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
             for key in entry:
                 if key not in _SETTINGS_SCHEMA[section]:
                     where = f"{section}[{n}].{key}" if section in _LIST_SECTIONS else f"{section}.{key}"
-                    c.add(sf, "unknown key.", key=where, hint=_suggest(key, _SETTINGS_SCHEMA[section]))
+                    c.add(sf, "unknown key.", key=where, hint=suggest(key, _SETTINGS_SCHEMA[section]))
 
     def table(section: str) -> dict:
         """A section as a dict; a section that is not a table was reported above."""
@@ -486,12 +500,8 @@ def _parse_items(files: Mapping[str, bytes], domain_ids: list[str], languages: t
         return []
     header, rows = read_table(name, files[name])
     required = ["item_id", "domain", "reverse"] + [f"text_{lang}" for lang in languages]
-    for col in required:
-        if col not in header:
-            c.add(name, "required column is missing.", column=col, hint=_suggest(col, header) if header else None)
-    for col in header:
-        if col not in required and not col.startswith("text_"):
-            c.add(name, "unknown column.", column=col, hint=_suggest(col, required))
+    known = required + [h for h in header if h.startswith("text_")]  # texts in more languages are kept
+    c.problems += header_problems(name, header, required, known)
     if any(col not in header for col in required):
         return []
     items, seen = [], set()
@@ -505,7 +515,7 @@ def _parse_items(files: Mapping[str, bytes], domain_ids: list[str], languages: t
             continue
         seen.add(ident)
         if r["domain"] not in domain_ids:
-            c.add(name, "unknown domain.", row=n, column="domain", value=r["domain"], hint=_suggest(r["domain"], domain_ids))
+            c.add(name, "unknown domain.", row=n, column="domain", value=r["domain"], hint=suggest(r["domain"], domain_ids))
             continue
         rev = r["reverse"].lower()
         if rev not in {"yes", "no", "true", "false", "1", "0", ""}:
@@ -532,12 +542,8 @@ def _parse_tasks(
         return []
     header, rows = read_table(name, files[name])
     required = ["task_id"] + [f"name_{lang}" for lang in languages] + list(domain_ids)
-    for col in required:
-        if col not in header:
-            c.add(name, "required column is missing.", column=col, hint=_suggest(col, header) if header else None)
-    for col in header:
-        if col not in required and not col.startswith("name_"):
-            c.add(name, "unknown column (not a domain of the programme).", column=col, hint=_suggest(col, required))
+    known = required + [h for h in header if h.startswith("name_")]
+    c.problems += header_problems(name, header, required, known, " Other columns must be domains of the programme.")
     if any(col not in header for col in required):
         return []
     allowed = list(level_index) + [NO_REQUIREMENT]
@@ -557,7 +563,7 @@ def _parse_tasks(
             if cell == NO_REQUIREMENT:
                 continue
             if cell not in level_index:
-                c.add(name, "unknown level.", row=n, column=d, value=cell, hint=_suggest(cell, allowed))
+                c.add(name, "unknown level.", row=n, column=d, value=cell, hint=suggest(cell, allowed))
                 continue
             requires[d] = level_index[cell]
         tasks.append(Task(ident, {lang: r.get(f"name_{lang}", "") for lang in languages}, requires))

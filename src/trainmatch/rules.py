@@ -401,7 +401,7 @@ def allowed_text(column: str, programme: "Programme") -> str:
 
 def load_rules(programme: "Programme", catalogue: "Catalogue") -> RuleTable:
     """Validate ``rules.csv`` of the programme against the catalogue; raise ProgrammeError listing every problem."""
-    from .programme import read_table
+    from .programme import header_problems, read_table, suggest
 
     name = RULES_FILE
     if name not in programme.files:
@@ -410,16 +410,11 @@ def load_rules(programme: "Programme", catalogue: "Catalogue") -> RuleTable:
     header, rows = read_table(name, programme.files[name])
     problems: list[Problem] = []
     known = ["rule_id", *FACTS, *OUTCOMES]
-    for col in ("rule_id", "objective", "priority"):
-        if col not in header:
-            problems.append(Problem(name, "required column is missing.", column=col,
-                                    hint=_suggest(col, header) if header else None))
+    problems += header_problems(name, header, ("rule_id", "objective", "priority"), known,
+                                " Condition columns: " + ", ".join(FACTS) + ".")
     seen_cols: set[str] = set()
     for col in header:
-        if col not in known:
-            problems.append(Problem(name, "unknown column.", column=col,
-                                    hint=_suggest(col, known) + " Condition columns: " + ", ".join(FACTS) + "."))
-        elif col in seen_cols:
+        if col in seen_cols and col in known:
             problems.append(Problem(name, "duplicate column.", column=col))
         seen_cols.add(col)
     if problems:
@@ -449,7 +444,7 @@ def load_rules(programme: "Programme", catalogue: "Catalogue") -> RuleTable:
         obj = r["objective"]
         if obj not in catalogue.objectives:
             problems.append(Problem(name, f"rule {label}: unknown objective (not in catalogue.csv).", row=n,
-                                    column="objective", value=obj, hint=_suggest(obj, objectives)))
+                                    column="objective", value=obj, hint=suggest(obj, objectives)))
         prio_text = r["priority"]
         try:
             priority = int(prio_text)
@@ -465,11 +460,6 @@ def load_rules(programme: "Programme", catalogue: "Catalogue") -> RuleTable:
     if problems:
         raise ProgrammeError(problems)
     return RuleTable(tuple(rules), conditions)
-
-
-def _suggest(value: str, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(value, allowed, n=1)
-    return f"Did you mean {close[0]!r}?" if close else "Allowed: " + ", ".join(allowed) + "."
 
 
 # --------------------------------------------------------------------------- needs
