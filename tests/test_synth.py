@@ -123,3 +123,13 @@ def test_planted_profiles_work_for_a_programme_with_few_domains():
     from trainmatch.synth import planted_profiles
 
     assert planted_profiles(2, 5, np.random.default_rng(0)).shape == (5, 2)
+
+
+def test_same_seed_gives_the_same_xlsx_bytes(tmp_path):
+    from click.testing import CliRunner
+
+    from trainmatch.cli import main
+
+    for name in ("a.xlsx", "b.xlsx"):
+        assert CliRunner().invoke(main, ["synth", "--n", "40", "--seed", "3", "-o", str(tmp_path / name)]).exit_code == 0
+    assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()

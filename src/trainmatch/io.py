@@ -557,22 +557,10 @@ class staged_file:
 
 
 def write_xlsx_table(frame: pd.DataFrame, path: str | Path, sheet: str = "Sheet1") -> Path:
-    """Write one table to an XLSX file atomically: bold frozen header, filters, text kept as text."""
-    import xlsxwriter
-
-    from .outputs import neutralise_text
+    """Write one table to an XLSX file atomically, formatted like the run's workbook (and as reproducibly)."""
+    from .outputs import write_workbook
 
     path = Path(path)
-    clean = neutralise_text(frame)
     with staged_file(path) as tmp:
-        book = xlsxwriter.Workbook(str(tmp), {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False})
-        ws = book.add_worksheet(sheet[:31])
-        bold = book.add_format({"bold": True})
-        ws.write_row(0, 0, [str(c) for c in clean.columns], bold)
-        for j, col in enumerate(clean.columns):
-            values = clean[col].tolist()
-            ws.write_column(1, j, ["" if v is None or (isinstance(v, float) and v != v) else v for v in values])
-        ws.freeze_panes(1, 0)
-        ws.autofilter(0, 0, max(len(clean), 1), max(len(clean.columns) - 1, 0))
-        book.close()
+        write_workbook({sheet: frame}, tmp)
     return path
