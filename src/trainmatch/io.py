@@ -56,14 +56,6 @@ class RawSurvey:
     skipped_empty: int = 0  # blank rows (or rows of bare delimiters) that were not read as people
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _hash_and_count_lines(path: Path) -> tuple[str, int]:
     """The file's sha256 and its number of b"\n" bytes, in one pass (run beside the CSV parser)."""
     h = hashlib.sha256()

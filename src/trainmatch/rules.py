@@ -479,15 +479,6 @@ def _level_matrix(people: "pd.DataFrame", prefix: str, domains: tuple[str, ...])
     return np.column_stack(cols) if cols else np.zeros((len(people), 0))
 
 
-def text_column(people: "pd.DataFrame", column: str) -> "pd.Series":
-    """A text column of people, or '' for every row when absent (e.g. cohort before cohorts exist)."""
-    import pandas as pd
-
-    if column in people.columns:
-        return people[column].fillna("").astype(str)
-    return pd.Series([""] * len(people), index=people.index, dtype=str)
-
-
 def text_codes(people: "pd.DataFrame", column: str) -> tuple[np.ndarray, list[str]]:
     """Integer codes and labels of a text column; missing values and an absent column read as ''.
 

@@ -248,16 +248,6 @@ def _decode_parts(
     return codes, decoded_u, pos, reason_u[codes[pos]]
 
 
-def _decode(values: pd.Series, decode_one: Callable[[str], tuple[object, str | None]], dtype: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Decode a text column via its distinct values.
-
-    ``decode_one`` maps a distinct raw value to (decoded value, error reason or
-    None). Returns the decoded array, the positions of bad cells and their reasons.
-    """
-    codes, decoded_u, pos, reasons = _decode_parts(values, decode_one, dtype)
-    return decoded_u[codes], pos, reasons
-
-
 _STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default "str" dtype
 
 
