@@ -376,11 +376,13 @@ def cohorts(
     from .scoring import score as score_people
     from .summary import text_table
 
+    staged = StagedFolder(output, force=force)
+    staged.check()
     programme, raw, result = _load_survey(survey, programme_dir, sheet, encoding)
     _summary(raw, result, show=5)
     people = score_people(result.people, programme)
     stage = _cohort_stage(people, programme, model_dir, save_model, k_text, seed)
-    with StagedFolder(output, force=force) as tmp:
+    with staged as tmp:
         write_csv_fast(stage.cohorts, tmp / "cohorts.csv")
         write_csv_fast(stage.groups, tmp / "groups.csv")
         write_csv_fast(stage.people[["person_id", "role", "site", "cohort", "group"]], tmp / "people.csv")
@@ -486,10 +488,8 @@ def assign(
 
     progress = Progress(quiet)
     say = (lambda text: None) if quiet else echo_err
-    if output.exists() and not force:
-        raise click.UsageError(f"The output folder {str(output)!r} already exists. Use --force to replace it, or choose another -o.")
-    if not output.resolve().parent.is_dir():
-        raise click.UsageError(f"The folder {str(output.resolve().parent)!r} for the output does not exist. Create it first.")
+    staged = StagedFolder(output, force=force)
+    staged.check()  # fail before any work, not after it
     clock = {"start": time.perf_counter()}
     progress.stage("loading the programme")
     programme = load_programme(programme_dir)
@@ -558,7 +558,7 @@ def assign(
     # The report's charts are drawn in a second thread while the tables are
     # written: pyarrow's CSV writer releases the GIL, so the two overlap.
     progress.stage("rendering the report")
-    with StagedFolder(output, force=force) as tmp, ThreadPoolExecutor(max_workers=1) as pool:
+    with staged as tmp, ThreadPoolExecutor(max_workers=1) as pool:
         report = pool.submit(timed_report)
         write_assignment(
             tmp,

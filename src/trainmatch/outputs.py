@@ -90,7 +90,8 @@ class StagedFolder:
         self.target = Path(target)
         self.force = force
 
-    def __enter__(self) -> Path:
+    def check(self) -> None:
+        """Refuse (UsageError) a target that cannot be written; call it early to fail before any work."""
         if self.target.exists() and not self.force:
             raise UsageError(f"The output folder {str(self.target)!r} already exists. Use --force to replace it, or choose another -o.")
         if self.target.exists() and not self.target.is_dir():
@@ -98,6 +99,10 @@ class StagedFolder:
         parent = self.target.resolve().parent
         if not parent.is_dir():
             raise UsageError(f"The folder {str(parent)!r} does not exist. Create it first.")
+
+    def __enter__(self) -> Path:
+        self.check()
+        parent = self.target.resolve().parent
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".partial", dir=parent))
         return self.tmp
 
