@@ -1,7 +1,7 @@
 """Median of 3: CohortModel().fit on 100,000 x 6 and predict on 1,000,000 x 6 (DataFrames, ~5% NaN)."""
 import statistics, time
 import numpy as np, pandas as pd
-from trainmatch.cohorts import CohortModel
+from trainmatch.kmeans import CohortModel
 rng = np.random.default_rng(0)
 P = np.array([[2.0]*6, [4,4,2.3,2.3,4,2.3], [2.3,2.3,4,4,2.3,4], [4,2.3,4,2.3,4,2.3], [4.2]*6])
 def data(n):

@@ -9,15 +9,14 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from trainmatch.cohorts import (
-    CohortModel,
     FitReport,
     cohort_table,
     describe_profile,
     format_fit_report,
     make_groups,
     parse_k_range,
-    silhouette_scores,
 )
+from trainmatch.kmeans import CohortModel, silhouette_scores
 from trainmatch.errors import DataError, UsageError
 
 DOMAINS = ["ict_basics", "ehr", "remote_care", "eservices", "security", "data_use"]

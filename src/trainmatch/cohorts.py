@@ -1,25 +1,16 @@
-"""Cohorts: cluster standardised domain-score profiles, describe them, split them into training groups.
+"""Cohorts: fitted cohort centres, their fit report and descriptions, and training groups.
 
-Method (DESIGN.md, step 4):
+This module does not import scikit-learn: the estimator that *fits* the
+cohorts, :class:`trainmatch.kmeans.CohortModel`, lives in its own module
+because importing scikit-learn (and SciPy with it) takes seconds. Everything
+that *uses* fitted cohorts is here: :class:`CohortCentres` (predict,
+describe; what a saved model loads as), :class:`FitReport`,
+:func:`cohort_table` and :func:`make_groups`.
 
-* **Standardise.** Each domain score is centred on the population mean and
-  divided by the population standard deviation (ddof=0); both are stored on the
-  fitted model. A constant domain keeps scale 1.
-* **Missing scores.** A missing domain score is set to 0 in standardised units
-  (the population mean of that domain) *for clustering only*, so the person is
-  placed by the domains they did answer. The scores themselves are never
-  changed; ``n_imputed_`` counts the cells treated this way.
-* **Choosing k.** For every k in ``k_range``, k-means (k-means++ with
-  ``n_init`` starts) is fitted on one seeded random sample of at most
-  ``sample_size`` people, and the mean silhouette is computed on that same
-  sample. The smallest k whose silhouette is within ``tie_tolerance`` of the
-  best is chosen (fewer cohorts are easier to run when the fit is as good).
-  The chosen k is then refined with Lloyd iterations on everybody.
-  Calinski-Harabasz and Davies-Bouldin on the same sample, and the smallest
-  cohort's share of everybody, are reported for every k.
 * **Labels.** Cohorts are numbered ``C1..Ck`` by overall level (mean of the
-  standardised centre, ascending), so C1 needs the most support; equal levels
-  are ordered by the centre's domain values. Same data and seed → same labels.
+  standardised centre, ascending), so C1 needs the most support.
+* **Prediction.** A person belongs to the nearest centre in standardised
+  units; a missing domain score counts as the domain mean.
 * **Descriptions.** A domain whose centre is at least :data:`STRONG_Z`
   standard deviations above the population mean is "strong", at least that
   far below is a "gap"; otherwise the cohort is "close to average".
@@ -32,26 +23,20 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ContextManager, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.cluster import KMeans
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
-from .errors import DataError, UsageError
+from .errors import UsageError
 
 STRONG_Z = 0.5
 """|standardised centre| at or above this makes a domain a strength (+) or a gap (−)."""
 
 _PREDICT_CHUNK = 131_072  # rows per block in predict: bounds memory at a few MB per block
-_SILHOUETTE_BLOCK = 2_000_000  # distance-matrix cells per block in the silhouette
 
 
 @lru_cache(maxsize=1)
@@ -207,179 +192,61 @@ def _check_k_range(k_range: Any) -> tuple[int, int]:
     return lo, hi
 
 
-# --------------------------------------------------------------------------- estimator
+# --------------------------------------------------------------------------- fitted centres
 
+class CohortCentres:
+    """Fitted cohorts without scikit-learn: standardisation, centres, ids and the fit report.
 
-class CohortModel(ClusterMixin, BaseEstimator):
-    """k-means cohorts of standardised domain-score profiles, with k chosen by silhouette.
-
-    Parameters
-    ----------
-    k_range : (int, int)
-        Smallest and largest number of cohorts to try (inclusive).
-    random_state : int, RandomState or None
-        Seed for the sample and the k-means starts. Same data + seed → same cohorts.
-    sample_size : int
-        People sampled (seeded) for fitting the candidate k-means and for the silhouette.
-    tie_tolerance : float
-        A smaller k is preferred when its silhouette is within this of the best.
-    min_share : float
-        A cohort with a smaller share of everybody is reported as a warning.
-    n_init : int
-        k-means++ starts per k (the best inertia is kept).
-
-    Fitted attributes: ``mean_``, ``scale_`` (standardisation), ``cluster_centers_``
-    (standardised, row i is cohort ``C{i+1}``), ``n_clusters_``, ``cohort_ids_``,
-    ``labels_``, ``n_imputed_``, ``fit_report_``, ``n_features_in_`` (and
-    ``feature_names_in_`` for a DataFrame).
+    What :meth:`trainmatch.kmeans.CohortModel.centres` returns after a fit and
+    what :func:`trainmatch.model_store.load_model` reads back; it predicts
+    exactly like the estimator it came from. The attribute names follow
+    scikit-learn's (``mean_``, ``scale_``, ``cluster_centers_`` in standardised
+    units, row i is cohort ``cohort_ids_[i]``, ``n_clusters_``,
+    ``n_features_in_``, ``feature_names_in_`` when fitted on a DataFrame).
+    ``shares_`` is each cohort's share of the people it was fitted on (None
+    when unknown) and ``params`` the estimator's settings. No person's data.
     """
 
     def __init__(
         self,
-        k_range: tuple[int, int] = (2, 8),
-        random_state: int | np.random.RandomState | None = 0,
-        sample_size: int = 5000,
-        tie_tolerance: float = 0.01,
-        min_share: float = 0.05,
-        n_init: int = 4,
+        *,
+        mean: Any,
+        scale: Any,
+        centres: Any,
+        cohort_ids: Sequence[str],
+        fit_report: FitReport,
+        params: Mapping[str, Any],
+        shares: Sequence[float | None] | None = None,
+        feature_names: Sequence[str] | None = None,
     ) -> None:
-        self.k_range = k_range
-        self.random_state = random_state
-        self.sample_size = sample_size
-        self.tie_tolerance = tie_tolerance
-        self.min_share = min_share
-        self.n_init = n_init
-
-    def __sklearn_tags__(self):  # noqa: D105 - scikit-learn protocol
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
-
-    # ---------------------------------------------------------------- fit
-
-    def fit(self, X: Any, y: Any = None) -> "CohortModel":
-        """Standardise, try every k in ``k_range``, keep the chosen one. Raises DataError for unusable data."""
-        k_min, k_max = _check_k_range(self.k_range)
-        self._check_params()
-        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
-        with _one_thread():
-            return self._fit(X, k_min, k_max)
-
-    def _fit(self, X: np.ndarray, k_min: int, k_max: int) -> "CohortModel":
-        n, d = X.shape
-        names = _column_names(self, d)
-
-        missing = np.isnan(X)
-        empty = np.flatnonzero(missing.all(axis=0))
-        if len(empty):
-            listed = ", ".join(names[j] for j in empty)
-            raise DataError(
-                f"Cannot form cohorts: {listed} {'has' if len(empty) == 1 else 'have'} no scores at all "
-                "(every person's score is missing). "
-                "Cohorts compare people across all domains, so every domain needs some scores. "
-                "Check that the survey contains the domain's items, or remove the domain from the programme."
-            )
-        if n < k_min:
-            raise DataError(
-                f"Cannot form cohorts: there {'is 1 person' if n == 1 else f'are {n} people'}, fewer than the "
-                f"smallest number of cohorts tried "
-                f"(k = {k_min}). Include more people, or lower the k range"
-                + (f" (e.g. '2-{n}')." if n >= 2 else "; at least 2 people are needed.")
-            )
-        mean = np.nanmean(X, axis=0)
-        scale = np.nanstd(X, axis=0)
-        if not (scale > 0).any():
-            raise DataError(
-                f"Cannot form cohorts: all {n} people have the same domain-score profile, so nothing tells cohorts "
-                "apart. Check that the right score columns were read and that the answers vary."
-            )
-        scale = np.where(scale > 0, scale, 1.0)
-        Z = _standardise(X, mean, scale)
-
-        rng = check_random_state(self.random_state)
-        m = min(n, int(self.sample_size))
-        idx = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
-        S = Z[idx]
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        n_distinct = len(np.unique(S, axis=0))
-        ks = [k for k in range(k_min, k_max + 1) if k <= n_distinct]
-        if not ks:
-            raise DataError(
-                f"Cannot form cohorts: only {n_distinct} different score profiles among {m} people, fewer than the "
-                f"smallest number of cohorts tried (k = {k_min}). Lower the k range or include more people."
-            )
-        notes: list[str] = []
-        if ks[-1] < k_max:
-            notes.append(
-                f"k above {ks[-1]} was not tried: only {n_distinct} different score profiles in the sample."
-            )
-
-        centres_by_k: dict[int, np.ndarray] = {}
-        sample_labels: list[np.ndarray] = []
-        for k in ks:
-            km = KMeans(n_clusters=k, n_init=int(self.n_init), random_state=seed).fit(S)
-            centres_by_k[k] = km.cluster_centers_
-            sample_labels.append(_nearest(S, km.cluster_centers_))
-        silhouettes = silhouette_scores(S, sample_labels)
-
-        rows = []
-        for k, labels_s, sil in zip(ks, sample_labels, silhouettes):
-            labels_all = labels_s if m == n else _nearest(Z, centres_by_k[k])
-            rows.append(
-                FitRow(
-                    k=k,
-                    silhouette=float(sil),
-                    calinski_harabasz=_safe_index(calinski_harabasz_score, S, labels_s),
-                    davies_bouldin=_safe_index(davies_bouldin_score, S, labels_s),
-                    smallest_share=float(np.bincount(labels_all, minlength=k).min() / n),
-                )
-            )
-        chosen = _choose_k(rows, float(self.tie_tolerance))
-
-        centres = centres_by_k[chosen]
-        if m < n:  # refine on everybody, starting from the sample's centres
-            centres = KMeans(n_clusters=chosen, init=centres, n_init=1, random_state=seed).fit(Z).cluster_centers_
-        centres = centres[_level_order(centres)]
-        labels = _nearest(Z, centres)
-        sizes = np.bincount(labels, minlength=chosen)
-        rows = [replace(r, smallest_share=float(sizes.min() / n)) if r.k == chosen else r for r in rows]
-
-        self.mean_ = mean
-        self.scale_ = scale
-        self.cluster_centers_ = centres
-        self.n_clusters_ = chosen
-        self.cohort_ids_ = np.array([f"C{i + 1}" for i in range(chosen)], dtype=object)
-        self.labels_ = labels
-        self.n_imputed_ = int(missing.sum())
-        self.fit_report_ = FitReport(
-            rows=tuple(rows),
-            chosen_k=chosen,
-            warnings=tuple(notes + _fit_warnings(chosen, (k_min, k_max), sizes, n, float(self.min_share))),
-            n_people=n,
-            n_sample=m,
-            n_imputed=self.n_imputed_,
-            tie_tolerance=float(self.tie_tolerance),
-        )
-        return self
-
-    def _check_params(self) -> None:
-        if isinstance(self.sample_size, bool) or not isinstance(self.sample_size, (int, np.integer)) or self.sample_size < 2:
-            raise UsageError(f"sample_size must be a whole number of at least 2. Got {self.sample_size!r}.")
-        if isinstance(self.n_init, bool) or not isinstance(self.n_init, (int, np.integer)) or self.n_init < 1:
-            raise UsageError(f"n_init must be a whole number of at least 1. Got {self.n_init!r}.")
-        for name in ("tie_tolerance", "min_share"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 <= value < 1:
-                raise UsageError(f"{name} must be a number at least 0 and below 1. Got {value!r}.")
-
-    # ---------------------------------------------------------------- predict
+        self.mean_ = np.asarray(mean, dtype=np.float64)
+        self.scale_ = np.asarray(scale, dtype=np.float64)
+        self.cluster_centers_ = np.asarray(centres, dtype=np.float64)
+        k, d = self.cluster_centers_.shape
+        if self.mean_.shape != (d,) or self.scale_.shape != (d,) or len(cohort_ids) != k:
+            raise ValueError(f"expected {k} cohort ids and {d} means and scales for {k} centres of {d} domains")
+        self.n_clusters_ = k
+        self.n_features_in_ = d
+        self.cohort_ids_ = np.array([str(c) for c in cohort_ids], dtype=object)
+        self.fit_report_ = fit_report
+        self.n_imputed_ = fit_report.n_imputed
+        self.params = dict(params)
+        self.shares_ = list(shares) if shares is not None else [None] * k
+        if feature_names is not None:
+            if len(feature_names) != d:
+                raise ValueError(f"expected {d} feature names")
+            self.feature_names_in_ = np.asarray([str(x) for x in feature_names], dtype=object)
 
     def predict(self, X: Any) -> np.ndarray:
         """Index (0 = C1) of the nearest cohort centre for each row; missing scores count as the domain mean."""
-        check_is_fitted(self, "cluster_centers_")
-        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
+        names = getattr(self, "feature_names_in_", None)
+        if isinstance(X, pd.DataFrame) and names is not None and list(X.columns) != list(names):
+            raise UsageError(f"The cohorts were fitted on columns {', '.join(names)}; got {', '.join(map(str, X.columns))}.")
+        values = _as_float_array(X)
+        if values.ndim != 2 or values.shape[1] != self.n_features_in_:
+            raise UsageError(f"Expected a table of {self.n_features_in_} domain scores per person; got shape {values.shape}.")
         with _one_thread():
-            return _nearest(X, self.cluster_centers_, mean=self.mean_, scale=self.scale_)
+            return _nearest(values, self.cluster_centers_, mean=self.mean_, scale=self.scale_)
 
     def predict_cohort(self, X: Any) -> np.ndarray:
         """Cohort id (``"C1"``…) of each row, as an object array of str."""
@@ -387,24 +254,43 @@ class CohortModel(ClusterMixin, BaseEstimator):
 
     def describe(self, domain_names: Sequence[str]) -> list[str]:
         """A readable description of each cohort (C1 first) from its standardised centre."""
-        check_is_fitted(self, "cluster_centers_")
-        if len(domain_names) != self.cluster_centers_.shape[1]:
-            raise UsageError(
-                f"describe() needs one name per domain ({self.cluster_centers_.shape[1]}); got {len(domain_names)}."
-            )
-        return [describe_profile(c, domain_names) for c in self.cluster_centers_]
+        return describe_centres(self.cluster_centers_, domain_names)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (floats round-trip exactly through JSON); inverse of :meth:`from_dict`."""
+        names = getattr(self, "feature_names_in_", None)
+        return {
+            "mean": self.mean_.tolist(),
+            "scale": self.scale_.tolist(),
+            "centres": self.cluster_centers_.tolist(),
+            "cohort_ids": [str(c) for c in self.cohort_ids_],
+            "shares": self.shares_,
+            "fit_report": self.fit_report_.to_dict(),
+            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.params.items()},
+            "feature_names": None if names is None else [str(x) for x in names],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "CohortCentres":
+        params = dict(data["params"])
+        params["k_range"] = tuple(int(k) for k in params["k_range"])
+        return cls(
+            mean=data["mean"],
+            scale=data["scale"],
+            centres=data["centres"],
+            cohort_ids=data["cohort_ids"],
+            fit_report=FitReport.from_dict(data["fit_report"]),
+            params=params,
+            shares=data.get("shares"),
+            feature_names=data.get("feature_names"),
+        )
 
 
-def _column_names(model: CohortModel, d: int) -> list[str]:
-    """How to name each input column in messages: the DataFrame column, else 'column N'."""
-    names = getattr(model, "feature_names_in_", None)
-    if names is None:
-        return [f"column {j + 1}" for j in range(d)]
-    out = []
-    for name in names:
-        name = str(name)
-        out.append(f"domain {name[6:]!r} (column {name!r})" if name.startswith("score_") else f"column {name!r}")
-    return out
+def describe_centres(centres: np.ndarray, domain_names: Sequence[str]) -> list[str]:
+    """:func:`describe_profile` of each standardised centre (C1 first)."""
+    if len(domain_names) != centres.shape[1]:
+        raise UsageError(f"describe() needs one name per domain ({centres.shape[1]}); got {len(domain_names)}.")
+    return [describe_profile(c, domain_names) for c in centres]
 
 
 def _standardise(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -438,117 +324,6 @@ def _nearest(
         d2 *= -2.0
         d2 += cc
         out[start : start + len(block)] = d2.argmin(axis=1)
-    return out
-
-
-def silhouette_scores(S: np.ndarray, label_sets: Sequence[np.ndarray]) -> np.ndarray:
-    """Mean silhouette (Euclidean) of several labelings of the same points, sharing one distance pass.
-
-    Same definition as :func:`sklearn.metrics.silhouette_score` (a point alone in
-    its cluster scores 0), but the distance matrix is built once, in blocks, and
-    multiplied by the one-hot labels of every k at once. NaN when a labeling has
-    fewer than 2 clusters.
-    """
-    m = len(S)
-    sizes = [int(lab.max()) + 1 for lab in label_sets]
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
-    H = np.zeros((m, int(offsets[-1])))
-    rows = np.arange(m)
-    for i, lab in enumerate(label_sets):
-        H[rows, offsets[i] + lab] = 1.0
-    counts = H.sum(axis=0)
-    sq = np.einsum("ij,ij->i", S, S)
-    totals = np.zeros(len(label_sets))
-    step = max(1, _SILHOUETTE_BLOCK // max(m, 1))
-    for start in range(0, m, step):
-        stop = min(m, start + step)
-        D = S[start:stop] @ S.T
-        D *= -2.0
-        D += sq[start:stop, None]
-        D += sq[None, :]
-        np.maximum(D, 0.0, out=D)
-        np.sqrt(D, out=D)
-        local = np.arange(stop - start)
-        D[local, start + local] = 0.0
-        sums = D @ H  # block × (all clusters of all labelings)
-        for i, lab in enumerate(label_sets):
-            part = sums[:, offsets[i] : offsets[i + 1]]
-            n_k = counts[offsets[i] : offsets[i + 1]]
-            own = lab[start:stop]
-            n_own = n_k[own]
-            a = part[local, own] / np.maximum(n_own - 1, 1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                other = part / n_k
-            other[:, n_k == 0] = np.inf
-            other[local, own] = np.inf
-            b = other.min(axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                s = (b - a) / np.maximum(a, b)
-            s[(n_own <= 1) | ~np.isfinite(s)] = 0.0
-            totals[i] += s.sum()
-    result = totals / m
-    for i, lab in enumerate(label_sets):
-        if len(np.unique(lab)) < 2:
-            result[i] = np.nan
-    return result
-
-
-def _safe_index(index: Any, S: np.ndarray, labels: np.ndarray) -> float:
-    """A scikit-learn cluster index, NaN where it is undefined (1 cluster, or one point per cluster)."""
-    n_labels = len(np.unique(labels))
-    if not 2 <= n_labels < len(S):
-        return float("nan")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(index(S, labels))
-
-
-def _choose_k(rows: Sequence[FitRow], tolerance: float) -> int:
-    """The smallest k whose silhouette is within ``tolerance`` of the best (the smallest k if none is defined)."""
-    sil = np.array([r.silhouette for r in rows])
-    if not np.isfinite(sil).any():
-        return rows[0].k
-    best = np.nanmax(sil)
-    for r in rows:
-        if math.isfinite(r.silhouette) and r.silhouette >= best - tolerance - 1e-12:
-            return r.k
-    return rows[0].k  # unreachable: the best row itself qualifies
-
-
-def _level_order(centres: np.ndarray) -> np.ndarray:
-    """Centre order C1..Ck: overall level ascending, then domain values ascending (rounded, so noise cannot flip it)."""
-    rounded = np.round(centres, 9)
-    level = np.round(centres.mean(axis=1), 9)
-    keys = [rounded[:, j] for j in reversed(range(centres.shape[1]))] + [level]
-    return np.lexsort(keys)
-
-
-def _fit_warnings(chosen: int, k_range: tuple[int, int], sizes: np.ndarray, n: int, min_share: float) -> list[str]:
-    """Warnings for the user: chosen k at the edge of the range; cohorts below ``min_share``."""
-    lo, hi = k_range
-    out = []
-    if hi > lo and chosen == hi:
-        out.append(
-            f"The chosen k = {chosen} is the largest k tried ({lo}-{hi}); more cohorts might fit better. "
-            f"Try a wider range, e.g. {lo}-{hi + 3}."
-        )
-    elif hi > lo and chosen == lo:
-        if lo == 2:
-            out.append(
-                f"The chosen k = 2 is the smallest k tried ({lo}-{hi}); the data may have no clear cohort "
-                "structure. Check the silhouette values before relying on the cohorts."
-            )
-        else:
-            out.append(
-                f"The chosen k = {chosen} is the smallest k tried ({lo}-{hi}); fewer cohorts might fit better. "
-                f"Try a wider range, e.g. {max(2, lo - 3)}-{hi}."
-            )
-    for i, size in enumerate(sizes):
-        share = size / n
-        if share < min_share:
-            out.append(
-                f"Cohort C{i + 1} has {size} people ({100 * share:.1f}%), below the minimum share of "
-                f"{100 * min_share:g}%. Consider a smaller k, or plan this cohort's training individually."
-            )
     return out
 
 
@@ -588,7 +363,7 @@ def _as_float_array(X: Any) -> np.ndarray:
     return np.asarray(X, dtype=np.float64)
 
 
-def cohort_table(model: CohortModel, X: Any, domain_names: Sequence[str]) -> pd.DataFrame:
+def cohort_table(model: "CohortCentres | Any", X: Any, domain_names: Sequence[str]) -> pd.DataFrame:
     """One row per cohort: ``cohort``, ``size``, ``share``, the mean score per domain (columns named by
     ``domain_names``; missing scores left out of the mean) and ``description``."""
     labels = model.predict(X)

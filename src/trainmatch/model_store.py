@@ -22,10 +22,9 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-import sklearn
 
 from . import __version__
-from .cohorts import CohortModel, FitReport
+from .cohorts import CohortCentres, FitReport
 from .errors import ModelError, UsageError
 
 MODEL_FILE = "model.json"
@@ -38,7 +37,7 @@ FORMAT_VERSION = 1
 class SavedModel:
     """A verified model read back from a folder, with what it was made for."""
 
-    model: CohortModel
+    model: CohortCentres
     domain_ids: tuple[str, ...]
     descriptions: tuple[str, ...]
     fit_report: FitReport
@@ -48,30 +47,39 @@ class SavedModel:
 
 
 def _versions() -> dict[str, str]:
-    return {"trainmatch": __version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__, "pandas": pd.__version__}
+    from importlib.metadata import version  # not `import sklearn`: that takes seconds, and a saved model is read without it
+
+    return {"trainmatch": __version__, "numpy": np.__version__, "scikit-learn": version("scikit-learn"), "pandas": pd.__version__}
 
 
 def model_document(
-    model: CohortModel,
+    model: "CohortCentres | Any",
     *,
     programme_fingerprint: str,
     domain_ids: Sequence[str],
     fit_report: FitReport,
     domain_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """The content of ``model.json`` for a fitted model (pure; see :func:`save_model`)."""
-    if not hasattr(model, "cluster_centers_"):
+    """The content of ``model.json`` for fitted cohorts (pure; see :func:`save_model`).
+
+    ``model`` is a :class:`~trainmatch.cohorts.CohortCentres` or a fitted
+    :class:`~trainmatch.kmeans.CohortModel`.
+    """
+    if hasattr(model, "centres"):  # the estimator: its fitted part
+        if not hasattr(model, "cluster_centers_"):
+            raise UsageError("Only a fitted cohort model can be saved; call fit() first.")
+        model = model.centres()
+    if not isinstance(model, CohortCentres):
         raise UsageError("Only a fitted cohort model can be saved; call fit() first.")
     d = int(model.n_features_in_)
     if len(domain_ids) != d:
         raise UsageError(f"save_model needs one domain id per model column ({d}); got {len(domain_ids)}.")
     names = list(domain_names) if domain_names is not None else [str(x) for x in domain_ids]
     descriptions = model.describe(names)
-    labels = getattr(model, "labels_", None)
-    shares = (np.bincount(labels, minlength=model.n_clusters_) / len(labels)).tolist() if labels is not None else [None] * model.n_clusters_
+    shares = model.shares_
     centre_scores = model.mean_ + model.cluster_centers_ * model.scale_
-    rs = model.random_state
     feature_names = getattr(model, "feature_names_in_", None)
+    params = model.params
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -84,12 +92,12 @@ def model_document(
         "domain_ids": [str(x) for x in domain_ids],
         "feature_names": None if feature_names is None else [str(x) for x in feature_names],
         "parameters": {
-            "k_range": [int(k) for k in model.k_range],
-            "random_state": int(rs) if isinstance(rs, (int, np.integer)) and not isinstance(rs, bool) else None,
-            "sample_size": int(model.sample_size),
-            "tie_tolerance": float(model.tie_tolerance),
-            "min_share": float(model.min_share),
-            "n_init": int(model.n_init),
+            "k_range": [int(k) for k in params["k_range"]],
+            "random_state": params["random_state"],
+            "sample_size": int(params["sample_size"]),
+            "tie_tolerance": float(params["tie_tolerance"]),
+            "min_share": float(params["min_share"]),
+            "n_init": int(params["n_init"]),
         },
         "k": int(model.n_clusters_),
         "standardisation": {"means": model.mean_.tolist(), "scales": model.scale_.tolist()},
@@ -108,7 +116,7 @@ def model_document(
 
 
 def save_model(
-    model: CohortModel,
+    model: "CohortCentres | Any",
     folder: str | Path,
     *,
     programme_fingerprint: str,
@@ -214,17 +222,9 @@ def load_model(folder: str | Path, *, programme_fingerprint: str) -> SavedModel:
     )
 
 
-def _model_from_document(doc: dict[str, Any]) -> tuple[CohortModel, tuple[str, ...], tuple[str, ...], FitReport]:
-    """Rebuild a fitted CohortModel from ``model.json`` content; ValueError/KeyError when inconsistent."""
+def _model_from_document(doc: dict[str, Any]) -> tuple[CohortCentres, tuple[str, ...], tuple[str, ...], FitReport]:
+    """Rebuild fitted cohorts from ``model.json`` content; ValueError/KeyError when inconsistent."""
     params = doc["parameters"]
-    model = CohortModel(
-        k_range=tuple(int(k) for k in params["k_range"]),
-        random_state=params["random_state"],
-        sample_size=int(params["sample_size"]),
-        tie_tolerance=float(params["tie_tolerance"]),
-        min_share=float(params["min_share"]),
-        n_init=int(params["n_init"]),
-    )
     domain_ids = tuple(str(x) for x in doc["domain_ids"])
     d = len(domain_ids)
     k = int(doc["k"])
@@ -239,18 +239,22 @@ def _model_from_document(doc: dict[str, Any]) -> tuple[CohortModel, tuple[str, .
     if len(cohorts) != k:
         raise ValueError(f"expected {k} cohorts, found {len(cohorts)}")
     report = FitReport.from_dict(doc["fit_report"])
-    model.mean_ = mean
-    model.scale_ = scale
-    model.cluster_centers_ = centres
-    model.n_clusters_ = k
-    model.cohort_ids_ = np.array([str(c["id"]) for c in cohorts], dtype=object)
-    model.n_imputed_ = report.n_imputed
-    model.fit_report_ = report
-    model.n_features_in_ = d
-    if doc.get("feature_names") is not None:
-        names = np.asarray([str(x) for x in doc["feature_names"]], dtype=object)
-        if names.shape != (d,):
-            raise ValueError(f"expected {d} feature names")
-        model.feature_names_in_ = names
+    model = CohortCentres(
+        mean=mean,
+        scale=scale,
+        centres=centres,
+        cohort_ids=[str(c["id"]) for c in cohorts],
+        fit_report=report,
+        params={
+            "k_range": tuple(int(k) for k in params["k_range"]),
+            "random_state": params["random_state"],
+            "sample_size": int(params["sample_size"]),
+            "tie_tolerance": float(params["tie_tolerance"]),
+            "min_share": float(params["min_share"]),
+            "n_init": int(params["n_init"]),
+        },
+        shares=[None if c.get("share") is None else float(c["share"]) for c in cohorts],
+        feature_names=doc.get("feature_names"),
+    )
     descriptions = tuple(str(c["description"]) for c in cohorts)
     return model, domain_ids, descriptions, report

@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import pandas as pd
 
 from .catalogue import Catalogue, load_catalogue
-from .cohorts import CohortModel, FitReport, cohort_table, make_groups
+from .cohorts import CohortCentres, FitReport, cohort_table, make_groups
 from .errors import DataError
 from .model_store import SavedModel
 from .paths import build_paths
@@ -26,6 +26,17 @@ from .io import RawSurvey
 from .survey import ImportResult
 
 
+class FitCohorts(Protocol):
+    def __call__(self, X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> CohortCentres: ...
+
+
+def fit_cohorts(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> CohortCentres:
+    """Fit :class:`~trainmatch.kmeans.CohortModel` on domain scores (people × domains) and keep its centres."""
+    from .kmeans import CohortModel  # imports scikit-learn: seconds, so only when fitting here
+
+    return CohortModel(k_range=k_range, random_state=seed).fit(X).centres()
+
+
 @dataclass(frozen=True)
 class CohortStage:
     """People with ``cohort`` and ``group`` added, plus the tables that describe them."""
@@ -34,7 +45,7 @@ class CohortStage:
     cohorts: pd.DataFrame  # cohort, size, share, mean_<domain>…, description
     groups: pd.DataFrame  # group, cohort, site, members, undersized
     fit_report: FitReport
-    model: CohortModel
+    model: CohortCentres
     warnings: tuple[str, ...]
     reused_model: bool
 
@@ -46,8 +57,13 @@ def assign_cohorts(
     saved: SavedModel | None = None,
     k_range: tuple[int, int] = (2, 8),
     seed: int = 0,
+    fit: "FitCohorts | None" = None,
 ) -> CohortStage:
-    """Fit cohorts on the scored people (or reuse a saved model) and split them into training groups."""
+    """Fit cohorts on the scored people (or reuse a saved model) and split them into training groups.
+
+    ``fit`` fits the cohorts (default :func:`fit_cohorts`, in this process);
+    ``assign`` passes its helper process's, which has scikit-learn loaded already.
+    """
     if len(people) == 0:
         raise DataError("No accepted people to form cohorts from: every row was rejected. Fix the problems listed and run again.")
     X = people[score_columns(programme)].to_numpy(dtype="float64", na_value=float("nan"))
@@ -68,7 +84,7 @@ def assign_cohorts(
         report = saved.fit_report
         warnings: list[str] = []
     else:
-        model = CohortModel(k_range=k_range, random_state=seed).fit(X)
+        model = (fit or fit_cohorts)(X, k_range=k_range, seed=seed)
         report = model.fit_report_
         warnings = list(report.warnings)
     names = [d.names.get("en", d.id) for d in programme.domains]
@@ -135,6 +151,7 @@ def run_assignment(
     k_range: tuple[int, int] = (2, 8),
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    fit: FitCohorts | None = None,
 ) -> Assignment:
     """Score, form cohorts, fire rules and build paths for the accepted people."""
     timings: dict[str, float] = {}
@@ -148,7 +165,7 @@ def run_assignment(
     people = score(imported.people, programme)
     reliability = tuple(cronbach_alpha(imported.people, programme))
     stage("cohorts")
-    cohorts = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed)
+    cohorts = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed, fit=fit)
     people = cohorts.people
     stage("rules")
     needs = build_needs(people, programme)
