@@ -477,20 +477,49 @@ def assign(
       trainmatch assign national.csv -o out --per-person none --no-xlsx --quiet
     """
     import time
-    from concurrent.futures import ThreadPoolExecutor
+
+    from .sidecar import Sidecar
+
+    clock = {"start": time.perf_counter()}
+    # First of all: the helper process imports scikit-learn and matplotlib on the second core while this one reads.
+    with Sidecar(jobs=("report",) if model_dir is not None else ("fit", "report")) as helper:
+        from .outputs import StagedFolder
+
+        staged = StagedFolder(output, force=force)
+        staged.check()  # fail before any work, not after it
+        _assign(helper, staged, survey, output, strict, per_person, xlsx, lang, quiet, model_dir, save_model, k_text, seed, programme_dir, sheet, encoding, clock)
+
+
+def _assign(
+    helper: Any,
+    staged: Any,
+    survey: Path,
+    output: Path,
+    strict: bool,
+    per_person: str,
+    xlsx: bool | None,
+    lang: str | None,
+    quiet: bool,
+    model_dir: Path | None,
+    save_model: Path | None,
+    k_text: str,
+    seed: int,
+    programme_dir: Path | None,
+    sheet: str | None,
+    encoding: str | None,
+    clock: dict[str, float],
+) -> None:
+    import time
 
     from .exports import people_table
     from .letters import render_plans
-    from .outputs import XLSX_AUTO_LIMIT, StagedFolder, plans_table, write_assignment, write_json
+    from .outputs import XLSX_AUTO_LIMIT, plans_table, write_assignment, write_json
     from .pipeline import group_modules, load_plan, run_assignment, run_record
     from .programme import load_programme
-    from .report import render_report
+    from .report import report_data
 
     progress = Progress(quiet)
     say = (lambda text: None) if quiet else echo_err
-    staged = StagedFolder(output, force=force)
-    staged.check()  # fail before any work, not after it
-    clock = {"start": time.perf_counter()}
     progress.stage("loading the programme")
     programme = load_programme(programme_dir)
     plan = load_plan(programme)
@@ -504,7 +533,9 @@ def assign(
         raise click.ClickException(f"--strict: {imported.n_rejected} of {imported.n_read} rows were rejected, so nothing was written.")
     if imported.n_accepted == 0:
         raise click.ClickException(f"All {imported.n_read} rows were rejected, so there is nothing to plan; fix the problems listed above.")
-    result = run_assignment(imported, programme, plan, saved=stage["saved"], k_range=stage["k_range"], seed=seed, progress=progress.stage)
+    result = run_assignment(
+        imported, programme, plan, saved=stage["saved"], k_range=stage["k_range"], seed=seed, progress=progress.stage, fit=helper.fit_cohorts
+    )
     clock["plan"] = time.perf_counter()
 
     people = people_table(result.people, programme)
@@ -523,7 +554,12 @@ def assign(
         options={"k": k_text, "per_person": per_person, "xlsx": write_xlsx, "lang": lang, "strict": strict, "duplicates": imported.duplicates},
         versions=_versions(),
     )
-    report_args = dict(
+    report_started = time.perf_counter()
+    report = report_data(
+        result.people,
+        result.steps,
+        result.deferred,
+        programme,
         cohorts=result.cohorts.cohorts,
         groups=groups,
         fit_rows=result.cohorts.fit_report,
@@ -533,12 +569,7 @@ def assign(
         n_read=imported.n_read,
         run_info={"Input file": run_info["input"]["file"], "Programme": f"{programme.name} ({programme.fingerprint})", "Seed": str(seed)},
     )
-
-    def timed_report() -> str:
-        started = time.perf_counter()
-        html = render_report(result.people, result.steps, result.deferred, programme, **report_args)
-        clock["report"] = time.perf_counter() - started
-        return html
+    report_seconds = time.perf_counter() - report_started
 
     pages = None
     if per_person == "html":
@@ -555,32 +586,34 @@ def assign(
             groups=groups,
             catalogue=plan.catalogue,
         )
-    # The report's charts are drawn in a second thread while the tables are
-    # written: pyarrow's CSV writer releases the GIL, so the two overlap.
-    progress.stage("rendering the report")
-    with staged as tmp, ThreadPoolExecutor(max_workers=1) as pool:
-        report = pool.submit(timed_report)
-        write_assignment(
-            tmp,
-            people=people,
-            plans=plans,
-            deferred=result.deferred[["person_id", "objective", "module", "hours", "reason", "rule_ids"]],
-            rejects=imported.rejects,
-            cohorts=result.cohorts.cohorts,
-            groups=groups,
-            report_html=report.result,
-            xlsx=write_xlsx,
-            plan_pages=pages,
-            n_plans=len(people),
-            progress=progress.stage,
-            bar=progress.bar,
-        )
+    progress.stage("writing the outputs")
+    with staged as tmp:
+        # The helper draws the report's charts while this process writes the tables.
+        report_written = helper.write_report(report, tmp / "report.html")
+        try:
+            write_assignment(
+                tmp,
+                people=people,
+                plans=plans,
+                deferred=result.deferred[["person_id", "objective", "module", "hours", "reason", "rule_ids"]],
+                rejects=imported.rejects,
+                cohorts=result.cohorts.cohorts,
+                groups=groups,
+                report_html=None,
+                xlsx=write_xlsx,
+                plan_pages=pages,
+                n_plans=len(people),
+                progress=progress.stage,
+                bar=progress.bar,
+            )
+        finally:  # the helper writes into the staged folder: let it finish before the folder is moved or removed
+            report_seconds += report_written()
         clock["write"] = time.perf_counter()
         seconds = {
             "read": clock["read"] - clock["start"],
             "validate": clock["validate"] - clock["read"],
             **result.timings,
-            "report": clock["report"],
+            "report": report_seconds,
             "write": clock["write"] - clock["plan"],
             "total": clock["write"] - clock["start"],
         }

@@ -413,11 +413,7 @@ def rejects_by_reason(rejects: "pd.DataFrame") -> "pd.DataFrame":
 # --------------------------------------------------------------------------- charts
 
 
-def _cohort_size_chart(cohorts: "pd.DataFrame") -> Chart:
-    ids = cohorts["cohort"].astype(str).tolist()
-    sizes = cohorts["size"].astype(float).tolist()
-    shares = cohorts["share"].astype(float).tolist() if "share" in cohorts else [s / (sum(sizes) or 1) for s in sizes]
-
+def _cohort_size_chart(ids: list[str], sizes: list[float], shares: list[float]) -> Chart:
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
         bars = ax.bar(ids, sizes, color="#1f4e79")
@@ -433,13 +429,11 @@ def _cohort_size_chart(cohorts: "pd.DataFrame") -> Chart:
     return _chart("cohort-sizes", alt, draw, (7.0, 3.2))
 
 
-def _heatmap_chart(cohorts: "pd.DataFrame", programme: Programme) -> Chart:
+def _heatmap_chart(ids: list[str], domains: list[str], means: list[list[float | None]], lo: float, hi: float) -> Chart:
     import numpy as np
 
-    means = _cohort_means(cohorts, programme)
-    ids = cohorts["cohort"].astype(str).tolist()
-    names = [_wrap(_english(d.names, d.id), 18) for d in programme.domains]
-    lo, hi = programme.scale_min, programme.scale_max
+    names = [_wrap(d, 18) for d in domains]
+    means = np.array(means, dtype=float)  # None (no scores) → NaN
 
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
@@ -466,13 +460,16 @@ def _heatmap_chart(cohorts: "pd.DataFrame", programme: Programme) -> Chart:
         cbar.set_label(f"mean score ({lo}–{hi})")
 
     alt = "Heatmap of mean domain scores by cohort. " + "; ".join(
-        f"{c}: " + ", ".join(f"{_english(d.names, d.id)} {_num(v, '.2f')}" for d, v in zip(programme.domains, row)) for c, row in zip(ids, means)
+        f"{c}: " + ", ".join(f"{d} {_num(v, '.2f')}" for d, v in zip(domains, row)) for c, row in zip(ids, means)
     )
     return _chart("cohort-profiles", alt, draw, (8.5, 1.6 + 0.45 * max(len(ids), 2)))
 
 
-def _gap_chart(gaps: "pd.DataFrame") -> Chart:
+def _gap_chart(domains: list[str], counts: list[list[int]]) -> Chart:
     import numpy as np
+    import pandas as pd
+
+    gaps = pd.DataFrame(counts, index=domains, columns=[c for c, _ in GAP_CATEGORIES])
 
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
@@ -499,7 +496,11 @@ def _gap_chart(gaps: "pd.DataFrame") -> Chart:
     return _chart("gaps", alt, draw, (8.5, 1.6 + 0.42 * max(len(gaps), 2)))
 
 
-def _format_chart(table: "pd.DataFrame") -> Chart:
+def _format_chart(rows: list[dict[str, Any]]) -> Chart:
+    import pandas as pd
+
+    table = pd.DataFrame(rows, columns=["format", "group", "steps", "hours", "share"])
+
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
         colors = ["#1f4e79" if g == "group" else "#6a9ed1" for g in table["group"]]
@@ -515,8 +516,11 @@ def _format_chart(table: "pd.DataFrame") -> Chart:
     return _chart("hours-by-format", alt, draw, (8.0, 1.2 + 0.38 * max(len(table), 2)))
 
 
-def _objective_chart(table: "pd.DataFrame") -> Chart:
+def _objective_chart(rows: list[dict[str, Any]]) -> Chart:
     import numpy as np
+    import pandas as pd
+
+    table = pd.DataFrame(rows, columns=["objective", "steps", "planned_hours", "deferred", "deferred_hours"])
 
     labels, planned = _top(table["objective"].tolist(), table["planned_hours"].tolist(), other="other objectives")
     _, deferred = _top(table["objective"].tolist(), table["deferred_hours"].tolist(), other="other objectives")
@@ -539,7 +543,10 @@ def _objective_chart(table: "pd.DataFrame") -> Chart:
     return _chart("hours-by-objective", alt, draw, (8.5, 1.2 + 0.3 * max(len(labels), 2)))
 
 
-def _site_chart(table: "pd.DataFrame") -> Chart:
+def _site_chart(rows: list[dict[str, Any]]) -> Chart:
+    import pandas as pd
+
+    table = pd.DataFrame(rows, columns=["site", "groups", "members"])
     labels, counts = _top(table["site"].tolist(), table["groups"].astype(float).tolist(), other="other sites")
     _, members = _top(table["site"].tolist(), table["members"].astype(float).tolist(), other="other sites")
 
@@ -561,7 +568,10 @@ def _site_chart(table: "pd.DataFrame") -> Chart:
     return _chart("groups-by-site", alt, draw, (8.0, 1.2 + 0.34 * max(len(labels), 2)))
 
 
-def _rejects_chart(table: "pd.DataFrame") -> Chart:
+def _rejects_chart(rows: list[dict[str, Any]]) -> Chart:
+    import pandas as pd
+
+    table = pd.DataFrame(rows, columns=["reason", "rows", "cells"])
     labels, rows = _top(table["reason"].tolist(), table["rows"].astype(float).tolist(), other="other reasons")
 
     def draw(fig: Any) -> None:
@@ -581,18 +591,16 @@ def _rejects_chart(table: "pd.DataFrame") -> Chart:
     return _chart("rejects", alt, draw, (8.5, 1.2 + 0.5 * max(len(labels), 2)))
 
 
-def _reliability_chart(reliability: Sequence["Reliability"], programme: Programme) -> Chart:
+def _reliability_chart(domains: list[str], alphas: list[float | None], low: list[bool], warn: float) -> Chart:
     import numpy as np
 
-    names = {d.id: _english(d.names, d.id) for d in programme.domains}
-    labels = [_wrap(names.get(r.domain, r.domain), 26) for r in reliability]
-    alphas = np.array([r.alpha for r in reliability], dtype=float)
-    warn = programme.alpha_warning
+    labels = [_wrap(d, 26) for d in domains]
+    alphas = np.array(alphas, dtype=float)  # None (not computable) → NaN
 
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
         y = np.arange(len(labels))
-        colors = ["#c4412e" if r.low else "#4c9a5b" for r in reliability]
+        colors = ["#c4412e" if is_low else "#4c9a5b" for is_low in low]
         bars = ax.barh(y, np.nan_to_num(alphas), color=colors)
         _bar_labels(ax, bars, ["n/a" if np.isnan(a) else f"{a:.2f}" for a in alphas])
         ax.axvline(warn, color="#333333", linestyle="--", linewidth=1, label=f"warning below {warn:g}")
@@ -606,13 +614,12 @@ def _reliability_chart(reliability: Sequence["Reliability"], programme: Programm
         legend_w = 8 * (0.4 + 2.0 + 0.8 + 0.4) + _text_size(f"warning below {warn:g}", 8)[0]  # pad, handle, gap, pad + text
         _place(fig, ax, right=legend_w + 4)
 
-    alt = "Cronbach's alpha by domain: " + ", ".join(f"{names.get(r.domain, r.domain)} {_num(r.alpha, '.2f')}" for r in reliability)
+    alt = "Cronbach's alpha by domain: " + ", ".join(f"{d} {_num(a, '.2f')}" for d, a in zip(domains, alphas))
     return _chart("reliability", alt, draw, (8.0, 1.4 + 0.42 * max(len(labels), 2)))
 
 
-def _fit_chart(fit: "pd.DataFrame", chosen: int | None) -> Chart:
-    ks = fit["k"].astype(int).tolist()
-    sil = fit["silhouette"].astype(float).tolist()
+def _fit_chart(ks: list[int], sil: list[float | None], chosen: int | None) -> Chart:
+    sil = [float("nan") if v is None else float(v) for v in sil]
 
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
@@ -648,6 +655,20 @@ def render_report(
     steps: "pd.DataFrame",
     deferred: "pd.DataFrame",
     programme: Programme,
+    **options: Any,
+) -> str:
+    """The self-contained HR report as one HTML string: :func:`report_data`, then :func:`render_report_data`.
+
+    Takes the same keyword options as :func:`report_data`.
+    """
+    return render_report_data(report_data(people, steps, deferred, programme, **options))
+
+
+def report_data(
+    people: "pd.DataFrame",
+    steps: "pd.DataFrame",
+    deferred: "pd.DataFrame",
+    programme: Programme,
     *,
     cohorts: "pd.DataFrame | None" = None,
     groups: "pd.DataFrame | None" = None,
@@ -659,8 +680,8 @@ def render_report(
     title: str = "Digital competence and training plans",
     organisation: str = "",
     run_info: Mapping[str, str] | None = None,
-) -> str:
-    """The self-contained HR report as one HTML string.
+) -> dict[str, Any]:
+    """Everything the report shows, aggregated: small, JSON-ready, and free of any person's data.
 
     ``fit_rows`` is the fit table (columns ``k``, ``silhouette``,
     ``smallest_share``, ``chosen``; other index columns are shown too) or a
@@ -668,109 +689,164 @@ def render_report(
     read (default: accepted + rejected rows). ``run_info`` (e.g. input file,
     programme fingerprint, seed) is listed as given; pass no timestamps if the
     report must be reproducible. Sections without data say so.
+
+    The result holds the text tables and, under ``charts``, the arguments of
+    each chart; :func:`render_report_data` draws the charts and fills the
+    template. ``assign`` hands it to its helper process, which has matplotlib
+    loaded, so the charts are drawn on the second core.
     """
+    domain_names = [_english(d.names, d.id) for d in programme.domains]
+    charts: dict[str, dict[str, Any]] = {}
+    tables: dict[str, Any] = {}
+
+    # Summary
+    tables["headline"] = _headline(people, steps, deferred, rejects, n_read, programme)
+
+    # Cohorts
+    if cohorts is not None and len(cohorts):
+        cohorts = cohorts.reset_index(drop=True)
+        means = _cohort_means(cohorts, programme)
+        sizes = cohorts["size"].astype(float).tolist()
+        charts["cohort_sizes"] = {
+            "ids": cohorts["cohort"].astype(str).tolist(),
+            "sizes": sizes,
+            "shares": cohorts["share"].astype(float).tolist() if "share" in cohorts else [v / (sum(sizes) or 1) for v in sizes],
+        }
+        charts["cohort_profiles"] = {
+            "ids": cohorts["cohort"].astype(str).tolist(),
+            "domains": domain_names,
+            "means": [[None if math.isnan(v) else float(v) for v in row] for row in means],
+            "lo": programme.scale_min,
+            "hi": programme.scale_max,
+        }
+        rows = []
+        for i, r in enumerate(cohorts.itertuples(index=False)):
+            rec = r._asdict()
+            rows.append(
+                [str(rec["cohort"]), f"{int(rec['size']):,}", _num(100 * float(rec.get("share", float("nan"))), ".1f") + "%"]
+                + [_num(v, ".2f") for v in means[i]]
+                + [str(rec.get("description", ""))]
+            )
+        tables["cohorts"] = {"head": ["cohort", "people", "share"] + domain_names + ["description"], "rows": rows}
+
+    # Fit
+    fit, chosen, fit_warnings = _fit_frame(fit_rows)
+    all_warnings = list(dict.fromkeys([*fit_warnings, *[str(w) for w in warnings]]))
+    if len(fit):
+        charts["fit"] = {
+            "ks": fit["k"].astype(int).tolist(),
+            "sil": [None if math.isnan(v) else v for v in fit["silhouette"].astype(float).tolist()],
+            "chosen": chosen,
+        }
+        cols = [c for c in ("k", "silhouette", "calinski_harabasz", "davies_bouldin", "smallest_share") if c in fit]
+        shown = fit[cols].copy()
+        if "smallest_share" in shown:
+            shown["smallest_share"] = shown["smallest_share"].astype(float) * 100
+        head = {"k": "k", "silhouette": "silhouette", "calinski_harabasz": "Calinski-Harabasz", "davies_bouldin": "Davies-Bouldin", "smallest_share": "smallest cohort (%)"}
+        rows = _records(shown, {"k": "d", "silhouette": ".3f", "calinski_harabasz": ",.1f", "davies_bouldin": ".3f", "smallest_share": ".1f"})
+        marks = fit["k"].astype(int).eq(chosen).tolist() if chosen is not None else [False] * len(fit)
+        tables["fit"] = {"head": [head[c] for c in cols] + ["chosen"], "rows": [r + ["✔" if m else ""] for r, m in zip(rows, marks)], "chosen": chosen}
+
+    # Gaps
+    gaps = gap_counts(people, programme)
+    charts["gaps"] = {"domains": [str(d) for d in gaps.index], "counts": gaps.to_numpy().tolist()}
+    tables["gaps"] = {"head": ["domain", *gaps.columns], "rows": [[d, *(f"{int(v):,}" for v in row)] for d, row in zip(gaps.index, gaps.to_numpy())]}
+
+    # Hours
+    if len(steps):
+        by_format = hours_by_format(steps, programme)
+        charts["hours_format"] = {"rows": by_format.to_dict("records")}
+        shown = by_format.assign(share=by_format["share"] * 100)
+        tables["hours_format"] = {
+            "head": ["format", "delivery", "steps", "planned hours", "share of hours (%)"],
+            "rows": _records(shown, {"steps": ",d", "hours": ",.1f", "share": ".1f"}),
+        }
+    if len(steps) or len(deferred):
+        by_objective = hours_by_objective(steps, deferred)
+        charts["hours_objective"] = {"rows": by_objective.to_dict("records")}
+        tables["hours_objective"] = {
+            "head": ["objective", "planned steps", "planned hours", "deferred items", "deferred hours"],
+            "rows": _records(by_objective, {"steps": ",d", "planned_hours": ",.1f", "deferred": ",d", "deferred_hours": ",.1f"}),
+        }
+
+    # Groups
+    if groups is not None and len(groups):
+        by_site = groups_by_site(groups)
+        charts["groups_site"] = {"rows": by_site[["site", "groups", "members"]].to_dict("records")}
+        head = ["site", "groups", "people"] + (["undersized groups"] if "undersized" in by_site else [])
+        tables["groups_site"] = {"head": head, "rows": _records(by_site, {"groups": ",d", "members": ",d", "undersized": ",d"})}
+        group_sizes = groups["members"].astype(float)
+        tables["groups_summary"] = [
+            ("Training groups", f"{len(groups):,}"),
+            ("People in groups", f"{int(group_sizes.sum()):,}"),
+            ("Group size (min / median / max)", f"{int(group_sizes.min())} / {_num(group_sizes.median(), 'g')} / {int(group_sizes.max())}"),
+            ("Allowed size", f"{programme.group_min_size}–{programme.group_max_size}"),
+        ]
+
+    # Rejects
+    by_reason = rejects_by_reason(rejects)
+    if len(by_reason):
+        charts["rejects"] = {"rows": by_reason.to_dict("records")}
+        tables["rejects"] = {"head": ["reason", "rows", "problem cells"], "rows": _records(by_reason, {"rows": ",d", "cells": ",d"})}
+
+    # Reliability
+    rel = list(reliability)
+    if rel:
+        names = dict(zip(programme.domain_ids, domain_names))
+        charts["reliability"] = {
+            "domains": [names.get(r.domain, r.domain) for r in rel],
+            "alphas": [None if r.alpha is None or math.isnan(r.alpha) else float(r.alpha) for r in rel],
+            "low": [bool(r.low) for r in rel],
+            "warn": float(programme.alpha_warning),
+        }
+        tables["reliability"] = {
+            "head": ["domain", "items", "complete responses", "alpha", ""],
+            "rows": [[names.get(r.domain, r.domain), str(r.n_items), f"{r.n_complete:,}", _num(r.alpha, ".2f"), "LOW" if r.low else ""] for r in rel],
+            "low": [names.get(r.domain, r.domain) for r in rel if r.low],
+        }
+
+    return {
+        "title": title,
+        "organisation": organisation,
+        "programme": f"{programme.name} {programme.version}".strip(),
+        "fingerprint": programme.fingerprint,
+        "run_info": [[str(k), str(v)] for k, v in (run_info or {}).items()],
+        "charts": charts,
+        "tables": tables,
+        "warnings": all_warnings,
+        "alpha_warning": f"{programme.alpha_warning:g}",
+        "n_people": len(people),
+    }
+
+
+_DRAW: dict[str, Callable[..., Chart]] = {
+    "cohort_sizes": _cohort_size_chart,
+    "cohort_profiles": _heatmap_chart,
+    "fit": _fit_chart,
+    "gaps": _gap_chart,
+    "hours_format": _format_chart,
+    "hours_objective": _objective_chart,
+    "groups_site": _site_chart,
+    "rejects": _rejects_chart,
+    "reliability": _reliability_chart,
+}
+
+
+def render_report_data(data: Mapping[str, Any]) -> str:
+    """Draw the charts of :func:`report_data`'s result and fill the report template: the HTML page."""
     with _chart_style():  # the chart settings, once for all the charts of the report
-        domain_names = [_english(d.names, d.id) for d in programme.domains]
-        charts: dict[str, Chart] = {}
-        tables: dict[str, Any] = {}
-
-        # Summary
-        tables["headline"] = _headline(people, steps, deferred, rejects, n_read, programme)
-
-        # Cohorts
-        if cohorts is not None and len(cohorts):
-            cohorts = cohorts.reset_index(drop=True)
-            charts["cohort_sizes"] = _cohort_size_chart(cohorts)
-            charts["cohort_profiles"] = _heatmap_chart(cohorts, programme)
-            means = _cohort_means(cohorts, programme)
-            rows = []
-            for i, r in enumerate(cohorts.itertuples(index=False)):
-                rec = r._asdict()
-                rows.append(
-                    [str(rec["cohort"]), f"{int(rec['size']):,}", _num(100 * float(rec.get("share", float("nan"))), ".1f") + "%"]
-                    + [_num(v, ".2f") for v in means[i]]
-                    + [str(rec.get("description", ""))]
-                )
-            tables["cohorts"] = {"head": ["cohort", "people", "share"] + domain_names + ["description"], "rows": rows}
-
-        # Fit
-        fit, chosen, fit_warnings = _fit_frame(fit_rows)
-        all_warnings = list(dict.fromkeys([*fit_warnings, *[str(w) for w in warnings]]))
-        if len(fit):
-            charts["fit"] = _fit_chart(fit, chosen)
-            cols = [c for c in ("k", "silhouette", "calinski_harabasz", "davies_bouldin", "smallest_share") if c in fit]
-            shown = fit[cols].copy()
-            if "smallest_share" in shown:
-                shown["smallest_share"] = shown["smallest_share"].astype(float) * 100
-            head = {"k": "k", "silhouette": "silhouette", "calinski_harabasz": "Calinski-Harabasz", "davies_bouldin": "Davies-Bouldin", "smallest_share": "smallest cohort (%)"}
-            rows = _records(shown, {"k": "d", "silhouette": ".3f", "calinski_harabasz": ",.1f", "davies_bouldin": ".3f", "smallest_share": ".1f"})
-            marks = fit["k"].astype(int).eq(chosen).tolist() if chosen is not None else [False] * len(fit)
-            tables["fit"] = {"head": [head[c] for c in cols] + ["chosen"], "rows": [r + ["✔" if m else ""] for r, m in zip(rows, marks)], "chosen": chosen}
-
-        # Gaps
-        gaps = gap_counts(people, programme)
-        charts["gaps"] = _gap_chart(gaps)
-        tables["gaps"] = {"head": ["domain", *gaps.columns], "rows": [[d, *(f"{int(v):,}" for v in row)] for d, row in zip(gaps.index, gaps.to_numpy())]}
-
-        # Hours
-        if len(steps):
-            by_format = hours_by_format(steps, programme)
-            charts["hours_format"] = _format_chart(by_format)
-            shown = by_format.assign(share=by_format["share"] * 100)
-            tables["hours_format"] = {
-                "head": ["format", "delivery", "steps", "planned hours", "share of hours (%)"],
-                "rows": _records(shown, {"steps": ",d", "hours": ",.1f", "share": ".1f"}),
-            }
-        if len(steps) or len(deferred):
-            by_objective = hours_by_objective(steps, deferred)
-            charts["hours_objective"] = _objective_chart(by_objective)
-            tables["hours_objective"] = {
-                "head": ["objective", "planned steps", "planned hours", "deferred items", "deferred hours"],
-                "rows": _records(by_objective, {"steps": ",d", "planned_hours": ",.1f", "deferred": ",d", "deferred_hours": ",.1f"}),
-            }
-
-        # Groups
-        if groups is not None and len(groups):
-            by_site = groups_by_site(groups)
-            charts["groups_site"] = _site_chart(by_site)
-            head = ["site", "groups", "people"] + (["undersized groups"] if "undersized" in by_site else [])
-            tables["groups_site"] = {"head": head, "rows": _records(by_site, {"groups": ",d", "members": ",d", "undersized": ",d"})}
-            sizes = groups["members"].astype(float)
-            tables["groups_summary"] = [
-                ("Training groups", f"{len(groups):,}"),
-                ("People in groups", f"{int(sizes.sum()):,}"),
-                ("Group size (min / median / max)", f"{int(sizes.min())} / {_num(sizes.median(), 'g')} / {int(sizes.max())}"),
-                ("Allowed size", f"{programme.group_min_size}–{programme.group_max_size}"),
-            ]
-
-        # Rejects
-        by_reason = rejects_by_reason(rejects)
-        if len(by_reason):
-            charts["rejects"] = _rejects_chart(by_reason)
-            tables["rejects"] = {"head": ["reason", "rows", "problem cells"], "rows": _records(by_reason, {"rows": ",d", "cells": ",d"})}
-
-        # Reliability
-        rel = list(reliability)
-        if rel:
-            charts["reliability"] = _reliability_chart(rel, programme)
-            names = dict(zip(programme.domain_ids, domain_names))
-            tables["reliability"] = {
-                "head": ["domain", "items", "complete responses", "alpha", ""],
-                "rows": [[names.get(r.domain, r.domain), str(r.n_items), f"{r.n_complete:,}", _num(r.alpha, ".2f"), "LOW" if r.low else ""] for r in rel],
-                "low": [names.get(r.domain, r.domain) for r in rel if r.low],
-            }
-
-        template = template_environment().get_template(REPORT_TEMPLATE)
-        return template.render(
-            title=title,
-            organisation=organisation,
-            programme=f"{programme.name} {programme.version}".strip(),
-            fingerprint=programme.fingerprint,
-            run_info=list((run_info or {}).items()),
-            sections=SECTIONS,
-            charts=charts,
-            tables=tables,
-            warnings=all_warnings,
-            alpha_warning=f"{programme.alpha_warning:g}",
-            n_people=len(people),
-        )
+        charts = {name: _DRAW[name](**args) for name, args in data["charts"].items()}
+    template = template_environment().get_template(REPORT_TEMPLATE)
+    return template.render(
+        title=data["title"],
+        organisation=data["organisation"],
+        programme=data["programme"],
+        fingerprint=data["fingerprint"],
+        run_info=[tuple(kv) for kv in data["run_info"]],
+        sections=SECTIONS,
+        charts=charts,
+        tables=data["tables"],
+        warnings=data["warnings"],
+        alpha_warning=data["alpha_warning"],
+        n_people=data["n_people"],
+    )

@@ -1,0 +1,232 @@
+"""A helper process for ``assign``: fits the cohorts and draws the report on the second core.
+
+Importing scikit-learn (with SciPy) and matplotlib takes about three seconds
+of one core, longer than the rest of a 100,000-person run. ``assign`` starts
+this helper first thing; it imports them while the main process reads,
+validates and scores the survey, then fits the cohorts, and later draws the
+report's charts while the main process writes the tables.
+
+Protocol, one job at a time: the main process writes a request as one line of
+JSON on the helper's stdin, followed by the raw bytes of a float64 array when
+the request says ``"shape"``; the helper answers with one line of JSON on its
+stdout, ``{"ok": true, "result": …}`` or ``{"ok": false, "kind": …,
+"message": …}``. There is no pickle, and people's scores go through the pipe,
+never to a file. Jobs:
+
+* ``fit``: k-means cohorts of the array (people × domains); the result is
+  :meth:`trainmatch.cohorts.CohortCentres.to_dict`.
+* ``report``: :func:`trainmatch.report.render_report_data` of ``data``,
+  written as UTF-8 to ``path``; the result is the seconds it took.
+
+If the helper cannot start or dies, :class:`Sidecar` does the job in the
+calling process instead, so a run never depends on it. Set
+``TRAINMATCH_SIDECAR=0`` to do everything in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Callable
+
+from .errors import DataError, TrainmatchError, UsageError
+
+if TYPE_CHECKING:  # imported where used: starting the helper must not wait for numpy and pandas
+    import numpy as np
+
+    from .cohorts import CohortCentres
+
+_ERRORS: dict[str, type[TrainmatchError]] = {"DataError": DataError, "UsageError": UsageError}
+
+
+# --------------------------------------------------------------------------- the helper's side
+
+
+def _fit(request: dict[str, Any], X: "np.ndarray") -> Any:
+    from .pipeline import fit_cohorts
+
+    return fit_cohorts(X, k_range=tuple(request["k_range"]), seed=int(request["seed"])).to_dict()
+
+
+def _report(request: dict[str, Any], X: "np.ndarray | None") -> Any:
+    from .report import render_report_data
+
+    started = time.perf_counter()
+    Path(request["path"]).write_text(render_report_data(request["data"]), encoding="utf-8")
+    return time.perf_counter() - started
+
+
+_JOBS: dict[str, Callable[[dict[str, Any], Any], Any]] = {"fit": _fit, "report": _report}
+
+
+def _prepare_fit() -> None:
+    from . import kmeans  # noqa: F401  scikit-learn and SciPy
+
+
+def _prepare_report() -> None:
+    from . import report
+
+    with report._chart_style():  # matplotlib, its fonts and the SVG backend: draw one small chart
+        report._fit_chart([2, 3], [0.5, 0.6], 3)
+
+
+_PREPARE = {"fit": _prepare_fit, "report": _prepare_report}
+
+
+def _prepare(job: str) -> None:
+    try:
+        _PREPARE[job]()
+    except Exception:
+        pass  # the job itself will fail and say why; the main process then does it itself
+
+
+def serve(stdin: IO[bytes], stdout: IO[bytes], jobs: list[str]) -> None:
+    """Answer requests from ``stdin`` until it closes, having prepared for ``jobs`` (expected in that order).
+
+    The first job is prepared at once; the others after the first answer,
+    while the main process works on what comes next.
+    """
+    todo = [job for job in jobs if job in _PREPARE]
+    if todo:
+        _prepare(todo.pop(0))
+    while True:
+        line = stdin.readline()
+        if not line:
+            return
+        try:
+            request = json.loads(line)
+            X = None
+            if "shape" in request:
+                import numpy as np
+
+                shape = tuple(int(n) for n in request["shape"])
+                X = np.frombuffer(stdin.read(8 * int(np.prod(shape))), dtype="<f8").reshape(shape)
+            reply = {"ok": True, "result": _JOBS[request["job"]](request, X)}
+        except TrainmatchError as exc:
+            reply = {"ok": False, "kind": type(exc).__name__, "message": str(exc)}
+        except Exception as exc:  # reported to the main process, which redoes the job itself
+            reply = {"ok": False, "kind": "internal", "message": f"{type(exc).__name__}: {exc}"}
+        stdout.write(json.dumps(reply).encode("utf-8") + b"\n")
+        stdout.flush()
+        while todo:
+            _prepare(todo.pop(0))
+
+
+def main(argv: list[str]) -> None:
+    serve(sys.stdin.buffer, sys.stdout.buffer, argv)
+
+
+# --------------------------------------------------------------------------- the main process's side
+
+
+class Sidecar:
+    """The helper process, started at once and prepared for ``jobs`` (in the order they will come).
+
+    Each job falls back to this process if the helper fails. Use as a context
+    manager: the helper is stopped on exit.
+    """
+
+    def __init__(self, jobs: tuple[str, ...] = ("fit", "report")) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        if os.environ.get("TRAINMATCH_SIDECAR", "1") == "0":
+            return
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "trainmatch.sidecar", *jobs],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,  # it reports failures in its replies; the job is then redone here
+            )
+        except OSError:
+            self.proc = None
+
+    def __enter__(self) -> "Sidecar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        try:
+            proc.stdin.close()  # type: ignore[union-attr]
+            proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+
+    def _send(self, request: dict[str, Any], X: "np.ndarray | None" = None) -> bool:
+        """Hand a job to the helper; False when there is no working helper."""
+        if self.proc is None:
+            return False
+        try:
+            if X is not None:
+                request = {**request, "shape": list(X.shape)}
+            self.proc.stdin.write(json.dumps(request).encode("utf-8") + b"\n")  # type: ignore[union-attr]
+            if X is not None:
+                import numpy as np
+
+                self.proc.stdin.write(np.ascontiguousarray(X, dtype="<f8").data)  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+            return True
+        except OSError:
+            self.close()
+            return False
+
+    def _receive(self) -> tuple[bool, Any]:
+        """(True, result) of the job handed over last, or (False, None) if the helper could not do it."""
+        if self.proc is None:
+            return False, None
+        try:
+            line = self.proc.stdout.readline()  # type: ignore[union-attr]
+            reply = json.loads(line) if line else None
+        except (OSError, ValueError):
+            reply = None
+        if reply is None:  # the helper died: carry on without it
+            self.close()
+            return False, None
+        if reply["ok"]:
+            return True, reply["result"]
+        if reply["kind"] in _ERRORS:
+            raise _ERRORS[reply["kind"]](reply["message"])
+        return False, None  # an unexpected failure there: redo the job here, where it reports properly
+
+    def fit_cohorts(self, X: "np.ndarray", *, k_range: tuple[int, int], seed: int) -> "CohortCentres":
+        """:func:`trainmatch.pipeline.fit_cohorts` in the helper."""
+        from .cohorts import CohortCentres
+
+        sent = self._send({"job": "fit", "k_range": list(k_range), "seed": int(seed)}, X)
+        done, result = self._receive() if sent else (False, None)
+        if done:
+            return CohortCentres.from_dict(result)
+        from .pipeline import fit_cohorts
+
+        return fit_cohorts(X, k_range=k_range, seed=seed)
+
+    def write_report(self, data: dict[str, Any], path: Path) -> Callable[[], float]:
+        """Start rendering :func:`trainmatch.report.report_data`'s result into ``path``.
+
+        Returns a function that waits until the file is written and gives the
+        seconds the rendering took; call it before the next job.
+        """
+        request = {"job": "report", "data": data, "path": str(path)}
+        sent = self._send(request)
+
+        def finish() -> float:
+            done, result = self._receive() if sent else (False, None)
+            if done:
+                return float(result)
+            # Here, through JSON too, so the page is the same byte for byte.
+            return _report(json.loads(json.dumps(request)), None)
+
+        return finish
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

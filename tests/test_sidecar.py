@@ -1,0 +1,124 @@
+"""The helper process of `assign`: same results as doing the work in one process, and never a dependency.
+
+It fits the cohorts and draws the report on the second core. A run must give
+the same bytes with and without it, errors found there must reach the user
+as they would here, and a helper that cannot start or dies must only cost time.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from trainmatch.cli import main
+from trainmatch.errors import DataError
+from trainmatch.pipeline import fit_cohorts
+from trainmatch.sidecar import Sidecar
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "survey.csv"
+QUICK = ("--k", "2-4", "--seed", "3", "--per-person", "none", "--no-xlsx")
+
+
+def scores(n: int = 600, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = np.array([[2.0] * 6, [4.0, 4.0, 2.0, 2.0, 4.0, 2.0], [4.2] * 6])
+    X = centres[rng.integers(0, 3, n)] + rng.normal(0, 0.3, (n, 6))
+    X[rng.random((n, 6)) < 0.02] = np.nan  # some missing domain scores
+    return X
+
+
+def test_the_helper_fits_exactly_the_cohorts_this_process_fits() -> None:
+    X = scores()
+    with Sidecar(jobs=("fit",)) as helper:
+        assert helper.proc is not None, "the helper process did not start"
+        there = helper.fit_cohorts(X, k_range=(2, 5), seed=7)
+    here = fit_cohorts(X, k_range=(2, 5), seed=7)
+    np.testing.assert_array_equal(there.cluster_centers_, here.cluster_centers_)
+    np.testing.assert_array_equal(there.mean_, here.mean_)
+    np.testing.assert_array_equal(there.predict(X), here.predict(X))
+    assert there.fit_report_ == here.fit_report_
+    assert there.shares_ == here.shares_
+
+
+def test_a_data_error_in_the_helper_reaches_the_caller_with_its_message() -> None:
+    same = np.tile([[3.0, 3.0, 3.0, 3.0, 3.0, 3.0]], (50, 1))
+    with Sidecar(jobs=("fit",)) as helper, pytest.raises(DataError, match="same domain-score profile"):
+        helper.fit_cohorts(same, k_range=(2, 4), seed=0)
+
+
+@pytest.fixture(scope="module")
+def sample_report() -> dict:
+    """report_data of the sample survey."""
+    from trainmatch.io import read_survey
+    from trainmatch.pipeline import load_plan, run_assignment
+    from trainmatch.programme import load_programme
+    from trainmatch.report import report_data
+    from trainmatch.survey import import_survey
+
+    programme = load_programme()
+    imported = import_survey(read_survey(SAMPLE), programme)
+    result = run_assignment(imported, programme, load_plan(programme), k_range=(2, 3), seed=0)
+    return report_data(result.people, result.steps, result.deferred, programme, cohorts=result.cohorts.cohorts,
+                       fit_rows=result.cohorts.fit_report, rejects=imported.rejects, reliability=result.reliability)
+
+
+def test_the_helper_draws_the_same_report_as_this_process(sample_report: dict, tmp_path: Path) -> None:
+    from trainmatch.report import render_report_data
+
+    with Sidecar(jobs=("report",)) as helper:
+        assert helper.proc is not None
+        seconds = helper.write_report(sample_report, tmp_path / "report.html")()
+    assert seconds > 0
+    here = render_report_data(json.loads(json.dumps(sample_report)))
+    assert (tmp_path / "report.html").read_text(encoding="utf-8") == here
+    assert here.count("data:image/svg+xml;base64,") >= 7  # every chart but the groups (none passed)
+
+
+def test_a_helper_that_dies_costs_only_time(sample_report: dict, tmp_path: Path) -> None:
+    X = scores(seed=1)
+    with Sidecar(jobs=("fit", "report")) as helper:
+        assert helper.proc is not None
+        helper.proc.kill()
+        helper.proc.wait()
+        fitted = helper.fit_cohorts(X, k_range=(2, 4), seed=1)
+        assert helper.proc is None  # given up on, after the first failure
+        assert helper.write_report(sample_report, tmp_path / "report.html")() > 0
+    np.testing.assert_array_equal(fitted.cluster_centers_, fit_cohorts(X, k_range=(2, 4), seed=1).cluster_centers_)
+    assert "Cohort sizes" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_helper_that_cannot_start_is_not_needed(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise OSError("no processes left")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    X = scores(seed=2)
+    with Sidecar() as helper:
+        assert helper.proc is None
+        fitted = helper.fit_cohorts(X, k_range=(2, 4), seed=2)
+    assert fitted.n_clusters_ >= 2
+
+
+def test_assign_writes_the_same_files_with_and_without_the_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with_helper = tmp_path / "with"
+    result = CliRunner().invoke(main, ["assign", str(SAMPLE), "-o", str(with_helper), *QUICK])
+    assert result.exit_code == 0, result.output
+    monkeypatch.setenv("TRAINMATCH_SIDECAR", "0")
+    alone = tmp_path / "alone"
+    result = CliRunner().invoke(main, ["assign", str(SAMPLE), "-o", str(alone), *QUICK])
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in with_helper.iterdir())
+    assert names == sorted(p.name for p in alone.iterdir())
+    assert "report.html" in names
+    for name in names:
+        if name == "run.json":
+            a, b = (json.loads((d / name).read_text(encoding="utf-8")) for d in (with_helper, alone))
+            a.pop("seconds"), b.pop("seconds")
+            assert a == b
+        else:
+            assert (with_helper / name).read_bytes() == (alone / name).read_bytes(), name
