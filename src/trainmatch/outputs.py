@@ -47,6 +47,8 @@ def neutralise_text(frame: pd.DataFrame) -> pd.DataFrame:
                 s = s.astype(object) if fixed.duplicated().any() else s.cat.rename_categories(fixed.tolist())
         if isinstance(s.dtype, pd.CategoricalDtype):
             out[col] = s
+        elif isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow" and not _any_formula(s):
+            out[col] = s  # Arrow-backed text checked in one vectorised pass: nothing to change (the usual case)
         elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
             codes, uniques = pd.factorize(s, use_na_sentinel=True)
             texts = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype(str)
@@ -62,15 +64,36 @@ def neutralise_text(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
+def _any_formula(s: pd.Series) -> bool:
+    """Whether an Arrow-backed text column has a cell that starts like a formula."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = pa.chunked_array(s.array._pa_array) if hasattr(s.array, "_pa_array") else pa.array(s.array)
+    return bool(pc.any(pc.match_substring_regex(values, FORMULA_PATTERN)).as_py())
+
+
+CSV_CHUNK_ROWS = 262_144  # rows converted to Arrow at a time: bounds the extra memory of writing a table
+
+
 def write_csv_fast(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``frame`` (formulas neutralised) as UTF-8 CSV with pyarrow's multi-threaded writer."""
+    """Write ``frame`` (formulas neutralised) as UTF-8 CSV with pyarrow's writer, a block of rows at a time.
+
+    Converting a whole table of millions of rows to Arrow at once would hold a
+    second copy of it (its categoricals as full text) while it is written.
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    table = pa.Table.from_pandas(neutralise_text(frame), preserve_index=False)
+    clean = neutralise_text(frame)
+    schema = pa.Schema.from_pandas(clean, preserve_index=False)
     # Dictionary (categorical) columns are written as their values.
-    table = pa.table({name: (col.cast(pa.string()) if pa.types.is_dictionary(col.type) else col) for name, col in zip(table.column_names, table.columns)})
-    pacsv.write_csv(table, str(path), write_options=pacsv.WriteOptions(quoting_style="needed"))
+    text = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f for f in schema])
+    options = pacsv.WriteOptions(quoting_style="needed")
+    with pacsv.CSVWriter(str(path), text, write_options=options) as writer:
+        for start in range(0, len(clean), CSV_CHUNK_ROWS):
+            part = pa.Table.from_pandas(clean.iloc[start : start + CSV_CHUNK_ROWS], schema=schema, preserve_index=False)
+            writer.write_table(part.cast(text))
     return Path(path)
 
 
