@@ -509,6 +509,7 @@ def _assign(
     encoding: str | None,
     clock: dict[str, float],
 ) -> None:
+    import dataclasses
     import time
 
     from .exports import people_table
@@ -533,6 +534,8 @@ def _assign(
         raise click.ClickException(f"--strict: {imported.n_rejected} of {imported.n_read} rows were rejected, so nothing was written.")
     if imported.n_accepted == 0:
         raise click.ClickException(f"All {imported.n_read} rows were rejected, so there is nothing to plan; fix the problems listed above.")
+    # The file's text cells are not needed any more (run.json keeps its name and hash): free them before planning.
+    raw = dataclasses.replace(raw, frame=raw.frame.iloc[:0])
     result = run_assignment(
         imported, programme, plan, saved=stage["saved"], k_range=stage["k_range"], seed=seed, progress=progress.stage, fit=helper.fit_cohorts
     )
