@@ -29,6 +29,7 @@ Method (DESIGN.md, step 4):
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Sequence
 
@@ -278,9 +279,10 @@ def silhouette_scores(S: np.ndarray, label_sets: Sequence[np.ndarray]) -> np.nda
         H[rows, offsets[i] + lab] = 1.0
     counts = H.sum(axis=0)
     sq = np.einsum("ij,ij->i", S, S)
-    totals = np.zeros(len(label_sets))
     step = max(1, _SILHOUETTE_BLOCK // max(m, 1))
-    for start in range(0, m, step):
+
+    def block_totals(start: int) -> np.ndarray:
+        """Sum of the silhouettes of rows start..start+step, per labeling."""
         stop = min(m, start + step)
         D = S[start:stop] @ S.T
         D *= -2.0
@@ -291,6 +293,7 @@ def silhouette_scores(S: np.ndarray, label_sets: Sequence[np.ndarray]) -> np.nda
         local = np.arange(stop - start)
         D[local, start + local] = 0.0
         sums = D @ H  # block × (all clusters of all labelings)
+        out = np.zeros(len(label_sets))
         for i, lab in enumerate(label_sets):
             part = sums[:, offsets[i] : offsets[i + 1]]
             n_k = counts[offsets[i] : offsets[i + 1]]
@@ -305,7 +308,15 @@ def silhouette_scores(S: np.ndarray, label_sets: Sequence[np.ndarray]) -> np.nda
             with np.errstate(divide="ignore", invalid="ignore"):
                 s = (b - a) / np.maximum(a, b)
             s[(n_own <= 1) | ~np.isfinite(s)] = 0.0
-            totals[i] += s.sum()
+            out[i] = s.sum()
+        return out
+
+    # Blocks two at a time (numpy releases the GIL in the products and the square roots); the
+    # block sums are added in block order, so the result does not depend on the threads.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        totals = np.zeros(len(label_sets))
+        for block in pool.map(block_totals, range(0, m, step)):
+            totals += block
     result = totals / m
     for i, lab in enumerate(label_sets):
         if len(np.unique(lab)) < 2:

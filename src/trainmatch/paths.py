@@ -22,7 +22,8 @@ has hundreds of thousands of distinct need profiles, so it did not compress.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -248,15 +249,30 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
                                for u in pref_uniques] or [0], dtype=np.int64)
     pref_bits = pref_bits_of[pref_codes] if n else np.zeros(0, dtype=np.int64)
 
-    st_parts: list[dict[str, np.ndarray]] = []
-    de_parts: list[dict[str, np.ndarray]] = []
-    for a in range(0, n, _CHUNK):
+    def plan(a: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str]]:
         b = min(n, a + _CHUNK)
         lo, hi = np.searchsorted(person, [a, b])
-        st, de = _plan_chunk(ctx, person[lo:hi] - a, dom[lo:hi], rule_code[lo:hi], levels[a:b], required[a:b],
+        local = replace(ctx, texts=_Texts())  # its own texts, so that chunks can be planned side by side
+        st, de = _plan_chunk(local, person[lo:hi] - a, dom[lo:hi], rule_code[lo:hi], levels[a:b], required[a:b],
                              budget[a:b], pref_bits[a:b])
         st["who"] += a
         de["who"] += a
+        return st, de, local.texts.labels
+
+    starts = range(0, n, _CHUNK)
+    if len(starts) > 1:  # two at a time: numpy releases the GIL in the large array operations
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            planned = list(pool.map(plan, starts))
+    else:
+        planned = [plan(a) for a in starts]
+    st_parts: list[dict[str, np.ndarray]] = []
+    de_parts: list[dict[str, np.ndarray]] = []
+    for st, de, labels in planned:
+        # Texts merged in chunk order give the categories that planning one chunk after another gives.
+        remap = np.asarray([ctx.texts(t) for t in labels] or [0], dtype=np.int64)
+        for part in (st, de):
+            for key in ("reason", "rule_ids"):
+                part[key] = remap[part[key]]
         st_parts.append(st)
         de_parts.append(de)
 
