@@ -154,50 +154,26 @@ def write_workbook(sheets: Mapping[str, pd.DataFrame], path: str | Path, *, prog
     A table longer than Excel's 1,048,576-row limit is split across sheets
     ``name``, ``name (2)``, …; nothing is truncated. Returns the sheet names.
     """
-    import xlsxwriter
+    from .xlsx import MAX_NAME, write_xlsx
 
-    names: list[str] = []
-    book = xlsxwriter.Workbook(
-        str(path), {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False}
-    )
-    # A fixed creation date (xlsxwriter would stamp the current time), so the same run gives the same bytes.
-    book.set_properties({"created": WORKBOOK_CREATED})
-    try:
-        header = book.add_format({"bold": True, "bg_color": "#DDE6F0", "border": 1})
-        per_sheet = EXCEL_MAX_ROWS - 1
-        for base, frame in sheets.items():
-            clean = neutralise_text(frame)
-            columns = [str(c) for c in clean.columns]
-            arrays = [_cells(clean[c]) for c in clean.columns]
-            parts = max(1, -(-len(clean) // per_sheet))
-            for part in range(parts):
-                name = base if part == 0 else f"{base} ({part + 1})"
-                names.append(name)
-                if progress:
-                    progress(f"workbook sheet {name}")
-                ws = book.add_worksheet(name[:31])
-                ws.write_row(0, 0, columns, header)
-                lo, hi = part * per_sheet, min(len(clean), (part + 1) * per_sheet)
-                for r in range(lo, hi):
-                    ws.write_row(r - lo + 1, 0, [a[r] for a in arrays])
-                ws.freeze_panes(1, 0)
-                ws.autofilter(0, 0, max(hi - lo, 1), max(len(columns) - 1, 0))
-                for j, c in enumerate(columns):
-                    ws.set_column(j, j, min(max(len(c) + 2, 10), 48))
-    finally:
-        book.close()
-    return names
+    per_sheet = EXCEL_MAX_ROWS - 1  # read here, not at import: tests lower the limit
+    parts: list[tuple[str, pd.DataFrame]] = []
+    for base, frame in sheets.items():
+        clean = neutralise_text(frame)
+        n_parts = max(1, -(-len(clean) // per_sheet))
+        for part in range(n_parts):
+            suffix = "" if part == 0 else f" ({part + 1})"
+            # Excel allows 31 characters: cut the base name, so that "… (2)" stays apart from the first part.
+            name = base[: MAX_NAME - len(suffix)] + suffix
+            parts.append((name, clean.iloc[part * per_sheet : (part + 1) * per_sheet]))
 
+    def note(name: str) -> None:
+        if progress is not None:
+            progress(f"workbook sheet {name}")
 
-def _cells(s: pd.Series) -> list[Any]:
-    """Column values for xlsxwriter: NaN/NA → empty string, numpy scalars → Python."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype(object)
-    values = s.astype(object).where(s.notna(), "")
-    out = values.tolist()
-    if s.dtype.kind == "f":
-        out = [v if v == "" else float(v) for v in out]
-    return [bool(v) if isinstance(v, np.bool_) else v for v in out]
+    # A fixed creation date (not the current time), so the same run gives the same bytes.
+    write_xlsx(str(path), parts, created=WORKBOOK_CREATED, on_sheet=note)
+    return [name for name, _ in parts]
 
 
 XLSX_AUTO_LIMIT = 20_000  # people: above this the workbook is written only on request
