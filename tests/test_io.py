@@ -304,3 +304,72 @@ def test_xlsx_booleans_stay_apart_from_the_numbers_1_and_0(tmp_path):
     assert raw.frame["video_visits"].tolist() == ["1", "TRUE", "0"]
     assert raw.frame["chat_service"].tolist() == ["TRUE", "0", "FALSE"]
     assert raw.lines.tolist() == [2, 3, 4]  # a row whose only values are zeros is still a row
+
+
+def test_xlsx_text_true_and_false_stay_text_beside_real_booleans(tmp_path):
+    import xlsxwriter
+
+    path = tmp_path / "t.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    ws = book.add_worksheet("Responses")
+    ws.write_row(0, 0, ["person_id", "chat_service", "note"])
+    ws.write_row(1, 0, ["0001", True, "true"])
+    ws.write_row(2, 0, ["0002", "false", "false"])  # text cells, as typed into a text-formatted cell
+    ws.write_row(3, 0, ["0003", False, 1])
+    book.close()
+    raw = read_survey(path)
+    assert raw.frame["chat_service"].tolist() == ["TRUE", "false", "FALSE"]
+    assert raw.frame["note"].tolist() == ["true", "false", "1"]
+
+
+def test_xlsx_rows_and_columns_before_the_table_keep_sheet_row_numbers(tmp_path):
+    import xlsxwriter
+
+    path = tmp_path / "offset.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    ws = book.add_worksheet("Responses")
+    ws.write_row(2, 2, ["person_id", "role"])  # header in C3
+    ws.write_row(3, 2, [" 0001 ", "\u3000nurse\xa0"])
+    ws.write_row(5, 2, [2, "  "])  # D6 holds only spaces: the row still has an id
+    ws.write_row(6, 3, ["\t "])  # a row of spaces only is empty
+    ws.write_row(7, 2, [3.0, "doctor"])
+    book.close()
+    raw = read_survey(path)
+    assert raw.frame.columns.tolist() == ["person_id", "role"]
+    assert raw.frame.to_numpy().tolist() == [["0001", "nurse"], ["2", ""], ["3", "doctor"]]
+    assert raw.lines.tolist() == [4, 6, 8]
+    assert raw.skipped_empty == 2
+
+
+def test_xlsx_with_a_broken_sheet_is_refused_clearly(tmp_path):
+    import xlsxwriter
+    import zipfile
+
+    good = tmp_path / "good.xlsx"
+    book = xlsxwriter.Workbook(str(good))
+    book.add_worksheet("Responses").write_row(0, 0, ["person_id", "role"])
+    book.close()
+    bad = tmp_path / "bad.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"<sheetData>", b"<sheetData><row r='2'><c r='A2' t='s'><v>99")  # cut off
+            dst.writestr(item, data)
+    with pytest.raises(SurveyError, match="not a readable XLSX"):
+        read_survey(bad)
+
+
+def test_xlsx_cells_are_stripped_as_str_strip_does():
+    # The XLSX reader strips text with Arrow; it must remove exactly what str.strip() removes.
+    import sys
+
+    import pyarrow as pa
+
+    from trainmatch.io import _stripped_text
+
+    chars = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
+    cells = [f"{ch}x{ch}" for ch in chars] + [None, "", " "]
+    text, filled = _stripped_text(pa.array(cells, pa.string()))
+    assert text.to_pylist() == [c.strip() for c in cells[:-3]] + ["", "", ""]
+    assert filled.tolist() == [True] * len(chars) + [False, False, False]

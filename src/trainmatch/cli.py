@@ -422,7 +422,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": sys.version.split()[0]}
-    for name in ("trainmatch", "numpy", "pandas", "scikit-learn", "pyarrow", "jinja2", "matplotlib", "xlsxwriter"):
+    for name in ("trainmatch", "numpy", "pandas", "scikit-learn", "pyarrow", "jinja2", "matplotlib", "fastexcel"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:  # pragma: no cover - an editable dev install

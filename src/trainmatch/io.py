@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import itertools
 import os
 import re
 import tempfile
@@ -26,6 +25,9 @@ from .errors import Problem, SurveyError, UsageError
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+
+    import fastexcel
+    import pyarrow as pa
 
 DELIMITERS = (",", ";", "\t", "|")
 _SNIFF_BYTES = 64 * 1024
@@ -398,15 +400,24 @@ def _drop_empty_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- XLSX
 
+# fastexcel (Rust calamine, returning Arrow arrays) reads the sheet. calamine's XML reader
+# does not expand entities or fetch external ones, so a crafted workbook (billion laughs,
+# XXE) is refused as unreadable, never expanded. header_row=None with skip_rows=0 makes the
+# range start at sheet row 1 (fastexcel's default skips leading empty rows and takes the first
+# row with values as column names), so record i is sheet row i + 1.
+_SHEET_ROWS = {"header_row": None, "skip_rows": 0, "eager": True}
+_BOOL_WORDS = ("true", "false")
+
 
 def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray, str, int]:
-    from python_calamine import CalamineWorkbook
+    import fastexcel
+    import pyarrow as pa
 
     name = str(path)
     try:
-        book = CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # calamine raises its own error types for corrupt files
-        raise SurveyError(Problem(name, f"is not a readable XLSX workbook ({exc}).", hint="Open and re-save it in Excel."))
+        book = fastexcel.read_excel(name)
+    except Exception as exc:  # fastexcel raises its own error types for corrupt files
+        raise SurveyError(Problem(name, f"is not a readable XLSX workbook ({_first_line(exc)}).", hint="Open and re-save it in Excel."))
     sheets = list(book.sheet_names)
     if sheet is None:
         chosen = sheets[0]
@@ -416,25 +427,20 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray,
         raise SurveyError(
             Problem(name, f"has no sheet {sheet!r}.", hint="Sheets in this workbook: " + ", ".join(repr(s) for s in sheets) + ".")
         )
-    rows = book.get_sheet_by_name(chosen).to_python(skip_empty_area=False)
-    if not rows:
-        cells = np.zeros((0, 0), dtype=object)
-    else:
-        width = max(len(r) for r in rows)
-        if any(len(r) != width for r in rows):
-            rows = [list(r) + [""] * (width - len(r)) for r in rows]
-        cells = np.empty((len(rows), width), dtype=object)
-        cells[:] = rows
-        del rows
-    # Every cell as text, decided once per distinct value (a sheet has few distinct answers).
-    flat = cells.ravel()
-    codes, uniques = pd.factorize(flat, use_na_sentinel=False)
-    codes, uniques = _split_bools(flat, codes, list(uniques))
-    texts = np.asarray(list(map(_cell_text, uniques)), dtype=object)
-    filled_u = texts != ""
-    codes = codes.reshape(cells.shape)
-    filled = filled_u[codes] if codes.size else np.zeros(cells.shape, dtype=bool)
-    row_filled = filled.any(axis=1) if cells.size else np.zeros(len(cells), dtype=bool)
+    try:
+        # Every cell as text, in Rust: no Python object per cell. Empty cells are null; numbers
+        # have at most nine decimals and no trailing zeros (4512.0 reads "4512", 2.5 "2.5"), as
+        # Excel shows them; date-times read "2026-09-01 08:11:33"; booleans, see _restore_booleans.
+        table = book.load_sheet(chosen, dtypes="string", **_SHEET_ROWS)
+        columns = _restore_booleans(book, chosen, table.schema.names, list(table.columns))
+    except fastexcel.FastExcelError as exc:
+        raise SurveyError(Problem(name, f"is not a readable XLSX workbook ({_first_line(exc)}).", hint="Open and re-save it in Excel."))
+    del table
+    height = len(columns[0]) if columns else 0
+    row_filled = np.zeros(height, dtype=bool)
+    for j, column in enumerate(columns):
+        columns[j], filled = _stripped_text(column)
+        row_filled |= filled
     if sheet is None and len(sheets) > 1 and int(row_filled.sum()) < 2:
         # The first sheet is often instructions or a cover page.
         raise SurveyError(
@@ -452,17 +458,14 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray,
         return pd.DataFrame(), np.zeros(0, dtype=np.int64), chosen, 0
     start = int(nonempty[0])
     body = nonempty[1:]
-    header = [str(t).strip() for t in texts[codes[start]]]
-    import pyarrow as pa
-
-    # Arrow-backed text columns, like the CSV reader's: a take from the distinct texts.
-    dictionary = pa.array(texts.tolist(), type=pa.string())
-    contiguous = len(body) == 0 or body[-1] - body[0] + 1 == len(body)
-    chosen_rows = codes[body[0] : body[-1] + 1] if len(body) and contiguous else codes[body]
-    by_column = np.ascontiguousarray(chosen_rows.T, dtype=np.int32)  # one transpose, then each column is contiguous
-    frame = pd.DataFrame(
-        {j: pd.arrays.ArrowExtensionArray(dictionary.take(pa.array(by_column[j]))) for j in range(codes.shape[1])}
-    )
+    header = [column[start].as_py() for column in columns]
+    if len(body) and body[-1] - body[0] + 1 == len(body):
+        columns = [column.slice(int(body[0]), len(body)) for column in columns]  # no copy
+    else:
+        rows = pa.array(body)
+        columns = [column.take(rows) for column in columns]
+    # Arrow-backed text columns, like the CSV reader's.
+    frame = pd.DataFrame({j: pd.arrays.ArrowExtensionArray(column) for j, column in enumerate(columns)})
     frame.columns = header
     frame = _drop_empty_unnamed(frame)
     lines = (body + 1).astype(np.int64)
@@ -472,45 +475,45 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray,
     return frame, lines, chosen, skipped
 
 
-def _split_bools(flat: np.ndarray, codes: np.ndarray, uniques: list) -> tuple[np.ndarray, list]:
-    """Keep TRUE/FALSE cells apart from the numbers 1 and 0 (Python counts them equal when factorising)."""
-    values = np.empty(len(uniques), dtype=object)
-    values[:] = uniques
-    # Elementwise == is one C loop; a text never equals 0 or 1.
-    suspect = np.flatnonzero((values == 1) | (values == 0)).tolist()
-    suspect = [j for j in suspect if isinstance(uniques[j], (bool, int, float))]
-    if not suspect:
-        return codes, uniques
-    mask = np.zeros(len(uniques), dtype=bool)
-    mask[suspect] = True
-    idx = np.flatnonzero(mask[codes])
-    kinds = np.fromiter(map(isinstance, flat[idx], itertools.repeat(bool)), dtype=bool, count=len(idx))
-    for j in suspect:
-        at = codes[idx] == j
-        mixed = kinds[at]
-        if mixed.any() and not mixed.all():
-            # This code holds both kinds: give the other kind a code of its own.
-            rep = uniques[j]
-            other = (not isinstance(rep, bool))
-            move = idx[at][mixed == other]
-            uniques.append(bool(rep) if other else float(rep))
-            codes = codes.copy() if codes.base is not None else codes
-            codes[move] = len(uniques) - 1
-    return codes, uniques
+def _restore_booleans(book: fastexcel.ExcelReader, sheet: str, names: list[str], columns: list[pa.Array]) -> list[pa.Array]:
+    """Write Excel's TRUE and FALSE cells as "TRUE" and "FALSE".
+
+    fastexcel writes them as "true" and "false", the same as text cells holding
+    those words. Columns with such words are read once more as booleans, where
+    a text cell is null and a TRUE/FALSE cell is not (nor is a number, but the
+    text pass wrote numbers as digits). Only workbooks with such words pay for
+    this second pass.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    words = pa.array(_BOOL_WORDS)
+    suspects = [j for j, column in enumerate(columns) if pc.any(pc.is_in(column, value_set=words)).as_py()]
+    if not suspects:
+        return columns
+    # By name: integer use_columns count from column A, the names from the sheet's first used column.
+    typed = book.load_sheet(sheet, dtypes="boolean", use_columns=[names[j] for j in suspects], **_SHEET_ROWS)
+    for k, j in enumerate(suspects):
+        flags = typed.column(k)
+        is_bool = pc.and_(pc.is_in(columns[j], value_set=words), pc.is_valid(flags))
+        columns[j] = pc.if_else(is_bool, pc.if_else(flags, "TRUE", "FALSE"), columns[j])
+    return columns
 
 
-def _cell_text(value: object) -> str:
-    if type(value) is str:
-        return value.strip()
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float):
-        if value.is_integer():
-            return str(int(value))
-        return repr(value)
-    return str(value).strip() if isinstance(value, str) else str(value)
+def _stripped_text(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The column with every text stripped and empty cells as "", and which of its cells are not empty."""
+    import pyarrow.compute as pc
+
+    # utf8_trim_whitespace removes the same characters as str.strip() (every code point checked
+    # with pyarrow 26; a test in tests/test_io.py keeps an eye on it). coalesce is several times
+    # faster than fill_null here.
+    text = pc.coalesce(pc.utf8_trim_whitespace(column), "")
+    return text, pc.greater(pc.binary_length(text), 0).to_numpy(zero_copy_only=False)
+
+
+def _first_line(exc: BaseException) -> str:
+    """fastexcel's messages add indented context lines (with the full path); the first line says what is wrong."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- writing
