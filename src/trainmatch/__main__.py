@@ -1,5 +1,5 @@
 """``python -m trainmatch`` runs the command line."""
 
-from trainmatch.cli import main
+from trainmatch.cli import run
 
-main()
+run()
