@@ -122,3 +122,41 @@ def test_assign_writes_the_same_files_with_and_without_the_helper(tmp_path: Path
             assert a == b
         else:
             assert (with_helper / name).read_bytes() == (alone / name).read_bytes(), name
+
+
+def test_charts_drawn_before_the_paths_are_the_ones_the_report_shows() -> None:
+    """early_chart_args (after cohorts) gives exactly the report's arguments for every chart but the hours."""
+    from trainmatch.io import read_survey
+    from trainmatch.pipeline import group_modules, load_plan, run_assignment
+    from trainmatch.programme import load_programme
+    from trainmatch.report import LATE_CHARTS, early_chart_args, report_data
+    from trainmatch.survey import import_survey
+
+    programme = load_programme()
+    imported = import_survey(read_survey(SAMPLE), programme)
+    early = {}
+
+    def after_cohorts(stage, reliability) -> None:
+        early.update(early_chart_args(stage.people, programme, cohorts=stage.cohorts, groups=stage.groups, fit_rows=stage.fit_report,
+                                      rejects=imported.rejects, reliability=reliability, n_read=imported.n_read))
+
+    result = run_assignment(imported, programme, load_plan(programme), k_range=(2, 3), seed=0, after_cohorts=after_cohorts)
+    final = report_data(result.people, result.steps, result.deferred, programme, cohorts=result.cohorts.cohorts,
+                        groups=group_modules(result.cohorts.groups, result.steps), fit_rows=result.cohorts.fit_report,
+                        rejects=imported.rejects, reliability=result.reliability, n_read=imported.n_read)["charts"]
+    assert set(early) == set(final) - set(LATE_CHARTS)
+    assert {"cohort_sizes", "cohort_profiles", "fit", "gaps", "groups_site", "reliability"} <= set(early)
+    for name, args in early.items():
+        assert json.dumps(args, sort_keys=True) == json.dumps(final[name], sort_keys=True), name
+
+
+def test_the_report_reuses_a_chart_drawn_with_the_same_arguments_only(sample_report: dict) -> None:
+    from trainmatch.report import Chart, chart_key, render_report_data
+
+    args = sample_report["charts"]["fit"]
+    marked = Chart("fit", "data:image/svg+xml;base64,DRAWN-BEFORE", "drawn before")
+    page = render_report_data(sample_report, drawn={chart_key("fit", args): marked})
+    assert "DRAWN-BEFORE" in page
+    changed = {**args, "chosen": None}
+    page = render_report_data(sample_report, drawn={chart_key("fit", changed): marked})
+    assert "DRAWN-BEFORE" not in page

@@ -517,7 +517,7 @@ def _assign(
     from .outputs import XLSX_AUTO_LIMIT, plans_table, write_assignment, write_json
     from .pipeline import group_modules, load_plan, run_assignment, run_record
     from .programme import load_programme
-    from .report import report_data
+    from .report import early_chart_args, report_data
 
     progress = Progress(quiet)
     say = (lambda text: None) if quiet else echo_err
@@ -536,8 +536,18 @@ def _assign(
         raise click.ClickException(f"All {imported.n_read} rows were rejected, so there is nothing to plan; fix the problems listed above.")
     # The file's text cells are not needed any more (run.json keeps its name and hash): free them before planning.
     raw = dataclasses.replace(raw, frame=raw.frame.iloc[:0])
+    def cohorts_ready(cohorts: Any, reliability: Any) -> None:
+        if helper.running:  # the helper draws most of the report while the paths are built
+            helper.draw_charts(
+                early_chart_args(
+                    cohorts.people, programme, cohorts=cohorts.cohorts, groups=cohorts.groups, fit_rows=cohorts.fit_report,
+                    rejects=imported.rejects, reliability=reliability, n_read=imported.n_read,
+                )
+            )
+
     result = run_assignment(
-        imported, programme, plan, saved=stage["saved"], k_range=stage["k_range"], seed=seed, progress=progress.stage, fit=helper.fit_cohorts
+        imported, programme, plan, saved=stage["saved"], k_range=stage["k_range"], seed=seed, progress=progress.stage,
+        fit=helper.fit_cohorts, after_cohorts=cohorts_ready,
     )
     clock["plan"] = time.perf_counter()
 

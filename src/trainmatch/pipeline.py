@@ -152,8 +152,14 @@ def run_assignment(
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
     fit: FitCohorts | None = None,
+    after_cohorts: Callable[[CohortStage, tuple[Reliability, ...]], None] | None = None,
 ) -> Assignment:
-    """Score, form cohorts, fire rules and build paths for the accepted people."""
+    """Score, form cohorts, fire rules and build paths for the accepted people.
+
+    ``fit`` fits the cohorts (see :func:`assign_cohorts`); ``after_cohorts`` is
+    called with the cohort stage and the reliabilities before the rules fire
+    (``assign`` uses it to have most of the report drawn meanwhile).
+    """
     timings: dict[str, float] = {}
 
     def stage(name: str) -> None:
@@ -167,6 +173,8 @@ def run_assignment(
     stage("cohorts")
     cohorts = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed, fit=fit)
     people = cohorts.people
+    if after_cohorts is not None:
+        after_cohorts(cohorts, reliability)
     stage("rules")
     needs = build_needs(people, programme)
     fired = evaluate(plan.rules, needs, people, programme)

@@ -15,8 +15,12 @@ never to a file. Jobs:
 
 * ``fit``: k-means cohorts of the array (people × domains); the result is
   :meth:`trainmatch.cohorts.CohortCentres.to_dict`.
+* ``charts``: :func:`trainmatch.report.draw_charts` of ``charts``, kept
+  for the report (the charts that do not need the paths are drawn while the
+  main process builds them); the result is the number drawn.
 * ``report``: :func:`trainmatch.report.render_report_data` of ``data``,
-  written as UTF-8 to ``path``; the result is the seconds it took.
+  reusing the charts drawn before, written as UTF-8 to ``path``; the result
+  is the seconds it took.
 
 If the helper cannot start or dies, :class:`Sidecar` does the job in the
 calling process instead, so a run never depends on it. Set
@@ -52,15 +56,26 @@ def _fit(request: dict[str, Any], X: "np.ndarray") -> Any:
     return fit_cohorts(X, k_range=tuple(request["k_range"]), seed=int(request["seed"])).to_dict()
 
 
+_DRAWN: dict[str, Any] = {}  # charts drawn by the "charts" job, by report.chart_key
+
+
+def _charts(request: dict[str, Any], X: "np.ndarray | None") -> Any:
+    from .report import chart_key, draw_charts
+
+    drawn = draw_charts(request["charts"])
+    _DRAWN.update({chart_key(name, request["charts"][name]): chart for name, chart in drawn.items()})
+    return len(drawn)
+
+
 def _report(request: dict[str, Any], X: "np.ndarray | None") -> Any:
     from .report import render_report_data
 
     started = time.perf_counter()
-    Path(request["path"]).write_text(render_report_data(request["data"]), encoding="utf-8")
+    Path(request["path"]).write_text(render_report_data(request["data"], drawn=_DRAWN), encoding="utf-8")
     return time.perf_counter() - started
 
 
-_JOBS: dict[str, Callable[[dict[str, Any], Any], Any]] = {"fit": _fit, "report": _report}
+_JOBS: dict[str, Callable[[dict[str, Any], Any], Any]] = {"fit": _fit, "charts": _charts, "report": _report}
 
 
 def _prepare_fit() -> None:
@@ -118,6 +133,10 @@ def serve(stdin: IO[bytes], stdout: IO[bytes], jobs: list[str]) -> None:
 
 def main(argv: list[str]) -> None:
     serve(sys.stdin.buffer, sys.stdout.buffer, argv)
+    sys.stdout.flush()
+    # Every reply is out: skip tearing down scikit-learn, SciPy and matplotlib (half a second the
+    # main process would wait for).
+    os._exit(0)
 
 
 # --------------------------------------------------------------------------- the main process's side
@@ -132,6 +151,7 @@ class Sidecar:
 
     def __init__(self, jobs: tuple[str, ...] = ("fit", "report")) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
+        self.unread = 0  # replies to jobs whose result nobody waits for (``draw_charts``)
         if os.environ.get("TRAINMATCH_SIDECAR", "1") == "0":
             return
         try:
@@ -143,6 +163,11 @@ class Sidecar:
             )
         except OSError:
             self.proc = None
+
+    @property
+    def running(self) -> bool:
+        """Whether there is a helper process (jobs are otherwise done in this one)."""
+        return self.proc is not None
 
     def __enter__(self) -> "Sidecar":
         return self
@@ -184,8 +209,12 @@ class Sidecar:
         if self.proc is None:
             return False, None
         try:
-            line = self.proc.stdout.readline()  # type: ignore[union-attr]
-            reply = json.loads(line) if line else None
+            for _ in range(self.unread + 1):  # the replies of earlier fire-and-forget jobs come first
+                line = self.proc.stdout.readline()  # type: ignore[union-attr]
+                reply = json.loads(line) if line else None
+                if reply is None:
+                    break
+            self.unread = 0
         except (OSError, ValueError):
             reply = None
         if reply is None:  # the helper died: carry on without it
@@ -208,6 +237,11 @@ class Sidecar:
         from .pipeline import fit_cohorts
 
         return fit_cohorts(X, k_range=k_range, seed=seed)
+
+    def draw_charts(self, charts: dict[str, dict[str, Any]]) -> None:
+        """Have the helper draw these charts now, for the report later (nothing happens without a helper)."""
+        if self._send({"job": "charts", "charts": charts}):
+            self.unread += 1
 
     def write_report(self, data: dict[str, Any], path: Path) -> Callable[[], float]:
         """Start rendering :func:`trainmatch.report.report_data`'s result into ``path``.
