@@ -79,21 +79,19 @@ CSV_CHUNK_ROWS = 262_144  # rows converted to Arrow at a time: bounds the extra 
 def write_csv_fast(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write ``frame`` (formulas neutralised) as UTF-8 CSV with pyarrow's writer, a block of rows at a time.
 
-    Converting a whole table of millions of rows to Arrow at once would hold a
-    second copy of it (its categoricals as full text) while it is written.
+    The table goes to Arrow once (categoricals stay dictionaries: no copy of
+    their text); each block is then cast to plain text and written, so the
+    full text of a table of millions of rows is never held twice.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    clean = neutralise_text(frame)
-    schema = pa.Schema.from_pandas(clean, preserve_index=False)
+    table = pa.Table.from_pandas(neutralise_text(frame), preserve_index=False)
     # Dictionary (categorical) columns are written as their values.
-    text = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f for f in schema])
-    options = pacsv.WriteOptions(quoting_style="needed")
-    with pacsv.CSVWriter(str(path), text, write_options=options) as writer:
-        for start in range(0, len(clean), CSV_CHUNK_ROWS):
-            part = pa.Table.from_pandas(clean.iloc[start : start + CSV_CHUNK_ROWS], schema=schema, preserve_index=False)
-            writer.write_table(part.cast(text))
+    text = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f for f in table.schema])
+    with pacsv.CSVWriter(str(path), text, write_options=pacsv.WriteOptions(quoting_style="needed")) as writer:
+        for start in range(0, table.num_rows, CSV_CHUNK_ROWS):
+            writer.write_table(table.slice(start, CSV_CHUNK_ROWS).cast(text))
     return Path(path)
 
 

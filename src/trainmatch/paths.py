@@ -163,7 +163,7 @@ class _Context:
     mod_hours: np.ndarray
 
 
-_CHUNK = 250_000
+_CHUNK = 125_000  # people planned at a time; two chunks run side by side
 
 
 def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catalogue", programme: "Programme", *,
