@@ -24,7 +24,6 @@ import bisect
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, ContextManager, Mapping, Sequence
 
 import numpy as np
@@ -39,15 +38,15 @@ STRONG_Z = 0.5
 _PREDICT_CHUNK = 131_072  # rows per block in predict: bounds memory at a few MB per block
 
 
-@lru_cache(maxsize=1)
-def _controller() -> ThreadpoolController:
-    return ThreadpoolController()
-
-
 def _one_thread() -> ContextManager[Any]:
     """Run OpenMP/BLAS single-threaded inside: the blocks here are small, and on a machine with a busy
-    core k-means' spinning OpenMP threads were measured 30× slower (4 s instead of 0.13 s per 7 k's)."""
-    return _controller().limit(limits=1)
+    core k-means' spinning OpenMP threads were measured 30× slower (4 s instead of 0.13 s per 7 k's).
+    One thread also makes k-means' sums, and so the centres, the same on every machine.
+
+    The libraries are looked up anew each time (a few ms): a controller made before scikit-learn
+    was imported would not know its OpenMP runtime and would leave k-means multi-threaded.
+    """
+    return ThreadpoolController().limit(limits=1)
 
 
 # --------------------------------------------------------------------------- fit report
