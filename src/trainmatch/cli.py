@@ -550,6 +550,9 @@ def _assign(
         fit=helper.fit_cohorts, after_cohorts=cohorts_ready,
     )
     clock["plan"] = time.perf_counter()
+    # The decoded answers are scored: keep only their ids (the accepted count), not a second copy of the survey.
+    imported = dataclasses.replace(imported, people=imported.people[["person_id"]])
+    result = dataclasses.replace(result, imported=imported)
 
     people = people_table(result.people, programme)
     plans = plans_table(result.steps)
