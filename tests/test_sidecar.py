@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -160,3 +161,47 @@ def test_the_report_reuses_a_chart_drawn_with_the_same_arguments_only(sample_rep
     changed = {**args, "chosen": None}
     page = render_report_data(sample_report, drawn={chart_key("fit", changed): marked})
     assert "DRAWN-BEFORE" not in page
+
+
+def test_paths_planned_while_the_cohorts_are_fitted_are_the_paths_planned_after() -> None:
+    """No default rule looks at the cohort, so run_assignment plans first and attaches the groups after."""
+    from trainmatch.io import read_survey
+    from trainmatch.paths import build_paths
+    from trainmatch.pipeline import load_plan, run_assignment
+    from trainmatch.programme import load_programme
+    from trainmatch.rules import build_needs, evaluate
+    from trainmatch.survey import import_survey
+
+    programme = load_programme()
+    plan = load_plan(programme)
+    assert not any("cohort" in rule.conditions for rule in plan.rules.rules)
+    imported = import_survey(read_survey(SAMPLE), programme)
+    result = run_assignment(imported, programme, plan, k_range=(2, 4), seed=5)
+    assert list(result.timings) == ["score", "rules", "paths", "cohorts"]  # planned before the cohorts were known
+    people = result.cohorts.people
+    after = build_paths(people, evaluate(plan.rules, build_needs(people, programme), people, programme), plan.catalogue, programme)
+    pd.testing.assert_frame_equal(result.steps, after.steps)
+    pd.testing.assert_frame_equal(result.deferred, after.deferred)
+    assert (result.steps["group"].astype(str) != "").any()
+
+
+def test_a_rule_on_the_cohort_waits_for_the_cohorts(tmp_path: Path) -> None:
+    from trainmatch.io import read_survey
+    from trainmatch.pipeline import load_plan, run_assignment
+    from trainmatch.programme import load_programme
+    from trainmatch.survey import import_survey
+
+    folder = tmp_path / "programme"
+    assert CliRunner().invoke(main, ["init", str(folder)]).exit_code == 0
+    rules = (folder / "rules.csv").read_text(encoding="utf-8").splitlines()
+    header = rules[0].split(",")
+    cells = rules[1].split(",")
+    cells[header.index("cohort")] = "C1"  # R01 only for the cohort that needs the most support
+    (folder / "rules.csv").write_text("\n".join([rules[0], ",".join(cells), *rules[2:]]) + "\n", encoding="utf-8")
+    programme = load_programme(folder)
+    imported = import_survey(read_survey(SAMPLE), programme)
+    result = run_assignment(imported, programme, load_plan(programme), k_range=(2, 4), seed=5)
+    assert list(result.timings) == ["score", "cohorts", "rules", "paths"]
+    fired = result.fired[result.fired["rule_id"] == cells[0]]
+    cohort = result.people.set_index("person_id")["cohort"]
+    assert len(fired) and set(cohort.loc[fired["person_id"].astype(str)]) == {"C1"}

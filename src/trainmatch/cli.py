@@ -547,7 +547,7 @@ def _assign(
 
     result = run_assignment(
         imported, programme, plan, saved=stage["saved"], k_range=stage["k_range"], seed=seed, progress=progress.stage,
-        fit=helper.fit_cohorts, after_cohorts=cohorts_ready,
+        start_fit=helper.start_fit, after_cohorts=cohorts_ready,
     )
     clock["plan"] = time.perf_counter()
     # The decoded answers are scored: keep only their ids (the accepted count), not a second copy of the survey.

@@ -291,9 +291,6 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
     titles = _Texts()
     title_matrix = np.asarray([[titles(m.title(lang)) for lang in langs] for m in catalogue.modules],
                               dtype=np.int64).reshape(len(catalogue.modules), len(langs))
-    g_codes, g_labels = text_codes(people, "group")
-    if "" not in g_labels:
-        g_labels.append("")
     group_fmt = np.asarray([f.group for f in programme.formats], dtype=bool)
     is_group = group_fmt[ctx.mod_fmt[mcode]]
     level_vals = cat(st_parts, "level")
@@ -305,7 +302,7 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
         "title": pd.Categorical.from_codes(title_matrix[mcode, lang_codes[who]], categories=titles.labels),
         "format": pd.Categorical.from_codes(ctx.mod_fmt[mcode], categories=fmt_ids),
         "hours": ctx.mod_hours[mcode],
-        "group": pd.Categorical.from_codes(np.where(is_group, g_codes[who], g_labels.index("")), categories=g_labels),
+        "group": _group_column(people, who, is_group),
         "reason": pd.Categorical.from_codes(cat(st_parts, "reason"), categories=texts),
         "rule_ids": pd.Categorical.from_codes(cat(st_parts, "rule_ids"), categories=texts),
         "domain": pd.Categorical.from_codes(cat(st_parts, "domain"), categories=list(domains)),
@@ -323,6 +320,38 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
         "rule_ids": pd.Categorical.from_codes(cat(de_parts, "rule_ids"), categories=texts),
     })
     return Paths(steps, deferred)
+
+
+def _group_column(people: "pd.DataFrame", who: np.ndarray, is_group: np.ndarray) -> "pd.Categorical":
+    """Each step's training group: the person's (``people.group``) on group-format steps, '' on the others."""
+    import pandas as pd
+
+    from .rules import text_codes
+
+    g_codes, g_labels = text_codes(people, "group")
+    if "" not in g_labels:
+        g_labels.append("")
+    return pd.Categorical.from_codes(np.where(is_group, g_codes[who], g_labels.index("")), categories=g_labels)
+
+
+def attach_groups(steps: "pd.DataFrame", people: "pd.DataFrame", programme: "Programme") -> "pd.DataFrame":
+    """``steps`` planned before the training groups were known, with ``group`` set as :func:`build_paths` sets it.
+
+    ``people`` are the same people in the same order, now with ``group``.
+    """
+    import pandas as pd
+
+    ids = people["person_id"] if isinstance(people["person_id"].dtype, pd.StringDtype) else people["person_id"].astype(str)
+    index = pd.Index(ids.reset_index(drop=True))
+    pid = steps["person_id"]
+    if isinstance(pid.dtype, pd.CategoricalDtype):  # the usual case: one lookup per person, not per step
+        who = index.get_indexer(pid.cat.categories)[pid.cat.codes.to_numpy()]
+    else:
+        who = index.get_indexer(pid.astype(str))
+    group_formats = [f.id for f in programme.formats if f.group]
+    out = steps.copy()
+    out["group"] = _group_column(people, who, steps["format"].isin(group_formats).to_numpy(dtype=bool))
+    return out
 
 
 def _level_text(programme: "Programme", level: float) -> str:

@@ -18,7 +18,7 @@ from .catalogue import Catalogue, load_catalogue
 from .cohorts import CohortCentres, FitReport, cohort_table, make_groups
 from .errors import DataError
 from .model_store import SavedModel
-from .paths import build_paths
+from .paths import Paths, attach_groups, build_paths
 from .programme import Programme
 from .rules import RuleTable, build_needs, evaluate, load_rules
 from .scoring import Reliability, cronbach_alpha, score, score_columns
@@ -26,8 +26,10 @@ from .io import RawSurvey
 from .survey import ImportResult
 
 
-class FitCohorts(Protocol):
-    def __call__(self, X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> CohortCentres: ...
+class StartFit(Protocol):
+    """Starts fitting cohorts on domain scores; the function it returns waits for the result."""
+
+    def __call__(self, X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> Callable[[], CohortCentres]: ...
 
 
 def fit_cohorts(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> CohortCentres:
@@ -35,6 +37,27 @@ def fit_cohorts(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> Cohort
     from .kmeans import CohortModel  # imports scikit-learn: seconds, so only when fitting here
 
     return CohortModel(k_range=k_range, random_state=seed).fit(X).centres()
+
+
+def fit_here(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> Callable[[], CohortCentres]:
+    """:class:`StartFit` in this process: fits at once."""
+    centres = fit_cohorts(X, k_range=k_range, seed=seed)
+    return lambda: centres
+
+
+def cohort_scores(people: pd.DataFrame, programme: Programme) -> np.ndarray:
+    """The domain scores cohorts are formed from (people × domains); DataError when they cannot be."""
+    if len(people) == 0:
+        raise DataError("No accepted people to form cohorts from: every row was rejected. Fix the problems listed and run again.")
+    X = people[score_columns(programme)].to_numpy(dtype="float64", na_value=float("nan"))
+    empty = [d.names.get("en", d.id) for j, d in enumerate(programme.domains) if np.isnan(X[:, j]).all()]
+    if empty:
+        raise DataError(
+            f"Cannot form cohorts: {', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no scores at all "
+            "(too few items answered by everybody). Check that the survey holds the domain's answers, "
+            "or remove the domain from the programme."
+        )
+    return X
 
 
 @dataclass(frozen=True)
@@ -57,23 +80,14 @@ def assign_cohorts(
     saved: SavedModel | None = None,
     k_range: tuple[int, int] = (2, 8),
     seed: int = 0,
-    fit: "FitCohorts | None" = None,
+    fitted: CohortCentres | None = None,
 ) -> CohortStage:
     """Fit cohorts on the scored people (or reuse a saved model) and split them into training groups.
 
-    ``fit`` fits the cohorts (default :func:`fit_cohorts`, in this process);
-    ``assign`` passes its helper process's, which has scikit-learn loaded already.
+    ``fitted``: cohorts already fitted on these people's :func:`cohort_scores`
+    (``run_assignment`` fits them while it builds the paths).
     """
-    if len(people) == 0:
-        raise DataError("No accepted people to form cohorts from: every row was rejected. Fix the problems listed and run again.")
-    X = people[score_columns(programme)].to_numpy(dtype="float64", na_value=float("nan"))
-    empty = [d.names.get("en", d.id) for j, d in enumerate(programme.domains) if np.isnan(X[:, j]).all()]
-    if empty:
-        raise DataError(
-            f"Cannot form cohorts: {', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no scores at all "
-            "(too few items answered by everybody). Check that the survey holds the domain's answers, "
-            "or remove the domain from the programme."
-        )
+    X = cohort_scores(people, programme)
     if saved is not None:
         if tuple(saved.domain_ids) != programme.domain_ids:
             raise DataError(
@@ -84,7 +98,7 @@ def assign_cohorts(
         report = saved.fit_report
         warnings: list[str] = []
     else:
-        model = (fit or fit_cohorts)(X, k_range=k_range, seed=seed)
+        model = fitted if fitted is not None else fit_cohorts(X, k_range=k_range, seed=seed)
         report = model.fit_report_
         warnings = list(report.warnings)
     names = [d.names.get("en", d.id) for d in programme.domains]
@@ -151,14 +165,18 @@ def run_assignment(
     k_range: tuple[int, int] = (2, 8),
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
-    fit: FitCohorts | None = None,
+    start_fit: StartFit | None = None,
     after_cohorts: Callable[[CohortStage, tuple[Reliability, ...]], None] | None = None,
 ) -> Assignment:
     """Score, form cohorts, fire rules and build paths for the accepted people.
 
-    ``fit`` fits the cohorts (see :func:`assign_cohorts`); ``after_cohorts`` is
-    called with the cohort stage and the reliabilities before the rules fire
-    (``assign`` uses it to have most of the report drawn meanwhile).
+    ``start_fit`` starts fitting the cohorts (default :func:`fit_here`;
+    ``assign`` passes its helper process's). When no rule looks at the
+    cohort, the rules fire and the paths are built while the fit runs, and
+    the training groups are attached to the steps afterwards; the result is
+    the same. ``after_cohorts`` is called with the cohort stage and the
+    reliabilities once the cohorts are known (``assign`` has most of the
+    report drawn meanwhile).
     """
     timings: dict[str, float] = {}
 
@@ -170,16 +188,32 @@ def run_assignment(
     stage("score")
     people = score(imported.people, programme)
     reliability = tuple(cronbach_alpha(imported.people, programme))
-    stage("cohorts")
-    cohorts = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed, fit=fit)
+
+    def form_cohorts(fitted: CohortCentres | None) -> CohortStage:
+        stage("cohorts")
+        made = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed, fitted=fitted)
+        if after_cohorts is not None:
+            after_cohorts(made, reliability)
+        return made
+
+    def fire_and_plan(people: pd.DataFrame) -> tuple[pd.DataFrame, Paths]:
+        stage("rules")
+        needs = build_needs(people, programme)
+        fired = evaluate(plan.rules, needs, people, programme)
+        stage("paths")
+        return fired, build_paths(people, fired, plan.catalogue, programme)
+
+    if saved is None and not any("cohort" in rule.conditions for rule in plan.rules.rules):
+        # No rule asks for the cohort: plan while the cohorts are fitted (on assign's second core).
+        fitted = (start_fit or fit_here)(cohort_scores(people, programme), k_range=k_range, seed=seed)
+        fired, paths = fire_and_plan(people)
+        cohorts = form_cohorts(fitted())
+        paths = Paths(attach_groups(paths.steps, cohorts.people, programme), paths.deferred)
+    else:
+        fitted = (start_fit or fit_here)(cohort_scores(people, programme), k_range=k_range, seed=seed) if saved is None else None
+        cohorts = form_cohorts(fitted() if fitted is not None else None)
+        fired, paths = fire_and_plan(cohorts.people)
     people = cohorts.people
-    if after_cohorts is not None:
-        after_cohorts(cohorts, reliability)
-    stage("rules")
-    needs = build_needs(people, programme)
-    fired = evaluate(plan.rules, needs, people, programme)
-    stage("paths")
-    paths = build_paths(people, fired, plan.catalogue, programme)
     people = people.assign(
         planned_hours=_hours_per_person(paths.steps, people),
         deferred_hours=_hours_per_person(paths.deferred, people),

@@ -226,17 +226,31 @@ class Sidecar:
             raise _ERRORS[reply["kind"]](reply["message"])
         return False, None  # an unexpected failure there: redo the job here, where it reports properly
 
+    def start_fit(self, X: "np.ndarray", *, k_range: tuple[int, int], seed: int) -> Callable[[], "CohortCentres"]:
+        """Start :func:`trainmatch.pipeline.fit_cohorts` in the helper; the function returned waits for the result.
+
+        The scores are written to the pipe from a thread: the helper may still be
+        importing scikit-learn, and this process has the rules and paths to do.
+        """
+        import threading
+
+        sent: list[bool] = []
+        writer = threading.Thread(target=lambda: sent.append(self._send({"job": "fit", "k_range": list(k_range), "seed": int(seed)}, X)))
+        writer.start()
+
+        def finish() -> "CohortCentres":
+            from .cohorts import CohortCentres
+            from .pipeline import fit_cohorts
+
+            writer.join()
+            done, result = self._receive() if sent and sent[0] else (False, None)
+            return CohortCentres.from_dict(result) if done else fit_cohorts(X, k_range=k_range, seed=seed)
+
+        return finish
+
     def fit_cohorts(self, X: "np.ndarray", *, k_range: tuple[int, int], seed: int) -> "CohortCentres":
-        """:func:`trainmatch.pipeline.fit_cohorts` in the helper."""
-        from .cohorts import CohortCentres
-
-        sent = self._send({"job": "fit", "k_range": list(k_range), "seed": int(seed)}, X)
-        done, result = self._receive() if sent else (False, None)
-        if done:
-            return CohortCentres.from_dict(result)
-        from .pipeline import fit_cohorts
-
-        return fit_cohorts(X, k_range=k_range, seed=seed)
+        """:func:`trainmatch.pipeline.fit_cohorts` in the helper (waits for it)."""
+        return self.start_fit(X, k_range=k_range, seed=seed)()
 
     def draw_charts(self, charts: dict[str, dict[str, Any]]) -> None:
         """Have the helper draw these charts now, for the report later (nothing happens without a helper)."""
