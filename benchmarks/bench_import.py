@@ -52,16 +52,11 @@ def write_xlsx_like_excel(frame, path: Path) -> None:
     import zipfile
     from xml.sax.saxutils import escape
 
-    def col_name(j: int) -> str:
-        name = ""
-        j += 1
-        while j:
-            j, r = divmod(j - 1, 26)
-            name = chr(65 + r) + name
-        return name
+    from trainmatch.xlsx import column_letter
+
 
     strings: dict[str, int] = {}
-    letters = [col_name(j) for j in range(frame.shape[1])]
+    letters = [column_letter(j) for j in range(frame.shape[1])]
     columns = [frame[c].astype(str).tolist() for c in frame.columns]
     tmp = path.with_suffix(".part")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:

@@ -476,49 +476,26 @@ def assign(
       trainmatch assign later.xlsx -o round2 --model models/round1 --lang fi
       trainmatch assign national.csv -o out --per-person none --no-xlsx --quiet
     """
+    import dataclasses
     import time
 
     from .sidecar import Sidecar
 
     clock = {"start": time.perf_counter()}
-    # First of all: the helper process imports scikit-learn and matplotlib on the second core while this one reads.
-    with Sidecar(jobs=("report",) if model_dir is not None else ("fit", "report")) as helper:
-        from .outputs import StagedFolder
-
-        staged = StagedFolder(output, force=force)
-        staged.check()  # fail before any work, not after it
-        _assign(helper, staged, survey, output, strict, per_person, xlsx, lang, quiet, model_dir, save_model, k_text, seed, programme_dir, sheet, encoding, clock)
-
-
-def _assign(
-    helper: Any,
-    staged: Any,
-    survey: Path,
-    output: Path,
-    strict: bool,
-    per_person: str,
-    xlsx: bool | None,
-    lang: str | None,
-    quiet: bool,
-    model_dir: Path | None,
-    save_model: Path | None,
-    k_text: str,
-    seed: int,
-    programme_dir: Path | None,
-    sheet: str | None,
-    encoding: str | None,
-    clock: dict[str, float],
-) -> None:
-    import dataclasses
-    import time
+    # First of all: the helper process imports scikit-learn and matplotlib on the second core while this
+    # one reads. It is stopped when the command ends, also on an error.
+    helper = Sidecar(jobs=("report",) if model_dir is not None else ("fit", "report"))
+    click.get_current_context().call_on_close(helper.close)
 
     from .exports import people_table
     from .letters import render_plans
-    from .outputs import XLSX_AUTO_LIMIT, plans_table, write_assignment, write_json
+    from .outputs import XLSX_AUTO_LIMIT, StagedFolder, plans_table, write_assignment, write_json
     from .pipeline import group_modules, load_plan, run_assignment, run_record
     from .programme import load_programme
     from .report import early_chart_args, report_data
 
+    staged = StagedFolder(output, force=force)
+    staged.check()  # fail before any work, not after it
     progress = Progress(quiet)
     say = (lambda text: None) if quiet else echo_err
     progress.stage("loading the programme")

@@ -180,10 +180,10 @@ class Sidecar:
             return
         proc, self.proc = self.proc, None
         try:
-            proc.stdin.close()  # type: ignore[union-attr]
-            proc.wait(timeout=5)
+            proc.stdin.close()  # type: ignore[union-attr]  # an idle helper ends at once on this
+            proc.wait(timeout=0.5)
         except (OSError, subprocess.TimeoutExpired):
-            proc.kill()
+            proc.kill()  # still importing or working (the run ended early): nothing of it is needed
             proc.wait()
 
     def _send(self, request: dict[str, Any], X: "np.ndarray | None" = None) -> bool:
