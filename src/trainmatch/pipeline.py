@@ -40,9 +40,15 @@ def fit_cohorts(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> Cohort
 
 
 def fit_here(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> Callable[[], CohortCentres]:
-    """:class:`StartFit` in this process: fits at once."""
-    centres = fit_cohorts(X, k_range=k_range, seed=seed)
-    return lambda: centres
+    """:class:`StartFit` in this process: the fit runs when its result is first asked for."""
+    done: list[CohortCentres] = []
+
+    def result() -> CohortCentres:
+        if not done:
+            done.append(fit_cohorts(X, k_range=k_range, seed=seed))
+        return done[0]
+
+    return result
 
 
 def cohort_scores(people: pd.DataFrame, programme: Programme) -> np.ndarray:
@@ -189,9 +195,9 @@ def run_assignment(
     people = score(imported.people, programme)
     reliability = tuple(cronbach_alpha(imported.people, programme))
 
-    def form_cohorts(fitted: CohortCentres | None) -> CohortStage:
-        stage("cohorts")
-        made = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed, fitted=fitted)
+    def form_cohorts(fitted: Callable[[], CohortCentres] | None) -> CohortStage:
+        stage("cohorts")  # before waiting for the fit: the wait counts as cohorts
+        made = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed, fitted=fitted() if fitted else None)
         if after_cohorts is not None:
             after_cohorts(made, reliability)
         return made
@@ -207,11 +213,11 @@ def run_assignment(
         # No rule asks for the cohort: plan while the cohorts are fitted (on assign's second core).
         fitted = (start_fit or fit_here)(cohort_scores(people, programme), k_range=k_range, seed=seed)
         fired, paths = fire_and_plan(people)
-        cohorts = form_cohorts(fitted())
+        cohorts = form_cohorts(fitted)
         paths = Paths(attach_groups(paths.steps, cohorts.people, programme), paths.deferred)
     else:
         fitted = (start_fit or fit_here)(cohort_scores(people, programme), k_range=k_range, seed=seed) if saved is None else None
-        cohorts = form_cohorts(fitted() if fitted is not None else None)
+        cohorts = form_cohorts(fitted)
         fired, paths = fire_and_plan(cohorts.people)
     people = cohorts.people
     people = people.assign(
