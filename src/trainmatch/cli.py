@@ -514,7 +514,7 @@ def assign(
     # The file's text cells are not needed any more (run.json keeps its name and hash): free them before planning.
     raw = dataclasses.replace(raw, frame=raw.frame.iloc[:0])
     def cohorts_ready(cohorts: Any, reliability: Any) -> None:
-        if helper.running:  # the helper draws most of the report while the paths are built
+        if helper.running:  # the helper draws most of the report while this process finishes the tables
             helper.draw_charts(
                 early_chart_args(
                     cohorts.people, programme, cohorts=cohorts.cohorts, groups=cohorts.groups, fit_rows=cohorts.fit_report,

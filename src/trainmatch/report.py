@@ -840,7 +840,8 @@ def early_chart_args(people: "pd.DataFrame", programme: Programme, **options: An
     """The arguments of every chart but :data:`LATE_CHARTS`, from the people once they have cohorts and groups.
 
     Equal to what :func:`report_data` gives for those charts after the paths
-    (nothing they show changes), so they can be drawn while the paths are built.
+    (nothing they show changes), so they can be drawn before the paths are done
+    (or, when the paths come first, while the tables are written).
     """
     import pandas as pd
 

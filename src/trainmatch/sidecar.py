@@ -16,8 +16,8 @@ never to a file. Jobs:
 * ``fit``: k-means cohorts of the array (people × domains); the result is
   :meth:`trainmatch.cohorts.CohortCentres.to_dict`.
 * ``charts``: :func:`trainmatch.report.draw_charts` of ``charts``, kept
-  for the report (the charts that do not need the paths are drawn while the
-  main process builds them); the result is the number drawn.
+  for the report (the charts that do not need the paths, drawn as soon as
+  the cohorts are known); the result is the number drawn.
 * ``report``: :func:`trainmatch.report.render_report_data` of ``data``,
   reusing the charts drawn before, written as UTF-8 to ``path``; the result
   is the seconds it took.
