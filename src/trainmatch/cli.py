@@ -481,6 +481,10 @@ def assign(
 
     from .sidecar import Sidecar
 
+    from .outputs import StagedFolder
+
+    staged = StagedFolder(output, force=force)
+    staged.check()  # fail before any work, not after it
     clock = {"start": time.perf_counter()}
     # First of all: the helper process imports scikit-learn and matplotlib on the second core while this
     # one reads. It is stopped when the command ends, also on an error.
@@ -489,13 +493,11 @@ def assign(
 
     from .exports import people_table
     from .letters import render_plans
-    from .outputs import XLSX_AUTO_LIMIT, StagedFolder, plans_table, write_assignment, write_json
+    from .outputs import XLSX_AUTO_LIMIT, plans_table, write_assignment, write_json
     from .pipeline import group_modules, load_plan, run_assignment, run_record
     from .programme import load_programme
     from .report import early_chart_args, report_data
 
-    staged = StagedFolder(output, force=force)
-    staged.check()  # fail before any work, not after it
     progress = Progress(quiet)
     say = (lambda text: None) if quiet else echo_err
     progress.stage("loading the programme")

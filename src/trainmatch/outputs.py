@@ -16,12 +16,12 @@ from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from .errors import UsageError
+
+if TYPE_CHECKING:  # imported where used: `assign` checks the output folder before pandas is loaded
+    import pandas as pd
 
 FORMULA_PATTERN = r"^[=+\-@\t\r]"
 EXCEL_MAX_ROWS = 1_048_576
@@ -35,6 +35,9 @@ def neutralise_text(frame: pd.DataFrame) -> pd.DataFrame:
     runs once per distinct value, and come back as categoricals, which the CSV
     writer streams without copying each string.
     """
+    import numpy as np
+    import pandas as pd
+
     out = {}
     for col in frame.columns:
         s = frame[col]
