@@ -233,7 +233,10 @@ def _chart(name: str, alt: str, draw: Callable[[Any], None], size: tuple[float, 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    with _chart_style(), matplotlib.rc_context({"svg.hashsalt": f"trainmatch-{name}"}):  # fixed ids → identical bytes; distinct per chart
+    with _chart_style():
+        # Fixed ids → identical bytes; distinct per chart. Set in place (the style context restores it):
+        # an rc_context per chart would copy and re-validate every setting.
+        matplotlib.rcParams["svg.hashsalt"] = f"trainmatch-{name}"
         fig = Figure(figsize=size)
         FigureCanvasAgg(fig)
         draw(fig)
