@@ -381,3 +381,8 @@ def _fit_warnings(chosen: int, k_range: tuple[int, int], sizes: np.ndarray, n: i
                 f"{100 * min_share:g}%. Consider a smaller k, or plan this cohort's training individually."
             )
     return out
+
+
+def fit_centres(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> CohortCentres:
+    """Fit :class:`CohortModel` on domain scores (people × domains) and keep its centres."""
+    return CohortModel(k_range=k_range, random_state=seed).fit(X).centres()

@@ -34,9 +34,9 @@ class StartFit(Protocol):
 
 def fit_cohorts(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> CohortCentres:
     """Fit :class:`~trainmatch.kmeans.CohortModel` on domain scores (people × domains) and keep its centres."""
-    from .kmeans import CohortModel  # imports scikit-learn: seconds, so only when fitting here
+    from .kmeans import fit_centres  # imports scikit-learn: seconds, so only when fitting here
 
-    return CohortModel(k_range=k_range, random_state=seed).fit(X).centres()
+    return fit_centres(X, k_range=k_range, seed=seed)
 
 
 def fit_here(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> Callable[[], CohortCentres]:

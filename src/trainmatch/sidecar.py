@@ -51,9 +51,9 @@ _ERRORS: dict[str, type[TrainmatchError]] = {"DataError": DataError, "UsageError
 
 
 def _fit(request: dict[str, Any], X: "np.ndarray") -> Any:
-    from .pipeline import fit_cohorts
+    from .kmeans import fit_centres  # not via pipeline: its imports (pyarrow and the rest) are not needed here
 
-    return fit_cohorts(X, k_range=tuple(request["k_range"]), seed=int(request["seed"])).to_dict()
+    return fit_centres(X, k_range=tuple(request["k_range"]), seed=int(request["seed"])).to_dict()
 
 
 _DRAWN: dict[str, Any] = {}  # charts drawn by the "charts" job, by report.chart_key
