@@ -306,6 +306,25 @@ def test_xlsx_booleans_stay_apart_from_the_numbers_1_and_0(tmp_path):
     assert raw.lines.tolist() == [2, 3, 4]  # a row whose only values are zeros is still a row
 
 
+def test_xlsx_numbers_keep_all_their_digits(tmp_path):
+    """fastexcel writes numbers with at most nine decimals; a typed 2.3333333333333335 must not become 2.333333333."""
+    import xlsxwriter
+
+    path = tmp_path / "d.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    ws = book.add_worksheet("Responses")
+    ws.write_row(0, 0, ["person_id", "hours", "note"])
+    ws.write_row(1, 0, [1, 7 / 3, "2.333333333"])  # text with nine decimals stays as typed
+    ws.write_row(2, 0, [2, 2.5, "x"])
+    ws.write_row(3, 0, [3, 0.123456789, "y"])  # a number with exactly nine decimals is unchanged
+    book.close()
+    raw = read_survey(path)
+    hours = raw.frame["hours"].tolist()
+    assert float(hours[0]) == float("%.16g" % (7 / 3)) and len(hours[0].split(".")[1]) > 9  # xlsxwriter stores 16 digits
+    assert hours[1:] == ["2.5", "0.123456789"]
+    assert raw.frame["note"].tolist() == ["2.333333333", "x", "y"]
+
+
 def test_xlsx_text_true_and_false_stay_text_beside_real_booleans(tmp_path):
     import xlsxwriter
 

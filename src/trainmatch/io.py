@@ -429,10 +429,11 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray,
         )
     try:
         # Every cell as text, in Rust: no Python object per cell. Empty cells are null; numbers
-        # have at most nine decimals and no trailing zeros (4512.0 reads "4512", 2.5 "2.5"), as
-        # Excel shows them; date-times read "2026-09-01 08:11:33"; booleans, see _restore_booleans.
+        # have no trailing zeros (4512.0 reads "4512", 2.5 "2.5") and at most nine decimals (see
+        # _restore_digits); date-times read "2026-09-01 08:11:33"; booleans, see _restore_booleans.
         table = book.load_sheet(chosen, dtypes="string", **_SHEET_ROWS)
         columns = _restore_booleans(book, chosen, table.schema.names, list(table.columns))
+        columns = _restore_digits(book, chosen, table.schema.names, columns)
     except fastexcel.FastExcelError as exc:
         raise SurveyError(Problem(name, f"is not a readable XLSX workbook ({_first_line(exc)}).", hint="Open and re-save it in Excel."))
     del table
@@ -497,6 +498,33 @@ def _restore_booleans(book: fastexcel.ExcelReader, sheet: str, names: list[str],
         flags = typed.column(k)
         is_bool = pc.and_(pc.is_in(columns[j], value_set=words), pc.is_valid(flags))
         columns[j] = pc.if_else(is_bool, pc.if_else(flags, "TRUE", "FALSE"), columns[j])
+    return columns
+
+
+_NINE_DECIMALS = r"^-?[0-9]+\.[0-9]{9}$"
+
+
+def _restore_digits(book: fastexcel.ExcelReader, sheet: str, names: list[str], columns: list[pa.Array]) -> list[pa.Array]:
+    """Give numbers that fastexcel cut to nine decimals all their digits back (2.3333333333333335, not 2.333333333).
+
+    Only columns with a cell of exactly nine decimals can hold such a number;
+    they are read once more as floats, and those cells are written from the
+    float in its shortest exact form. Survey numbers rarely have nine
+    decimals, so this second pass is rare. (A number below 5e-10 still reads
+    "0": telling it from a true 0 would mean a second pass over every column
+    with a 0 in it.)
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    suspects = [j for j, column in enumerate(columns) if pc.any(pc.match_substring_regex(column, _NINE_DECIMALS)).as_py()]
+    if not suspects:
+        return columns
+    typed = book.load_sheet(sheet, dtypes="float", use_columns=[names[j] for j in suspects], **_SHEET_ROWS)
+    for k, j in enumerate(suspects):
+        values = typed.column(k)
+        cut = pc.and_(pc.match_substring_regex(columns[j], _NINE_DECIMALS), pc.is_valid(values))
+        columns[j] = pc.if_else(cut, pc.cast(values, pa.string()), columns[j])
     return columns
 
 
