@@ -37,7 +37,7 @@ def test_the_helper_fits_exactly_the_cohorts_this_process_fits() -> None:
     X = scores()
     with Sidecar(jobs=("fit",)) as helper:
         assert helper.proc is not None, "the helper process did not start"
-        there = helper.fit_cohorts(X, k_range=(2, 5), seed=7)
+        there = helper.start_fit(X, k_range=(2, 5), seed=7)()
     here = fit_cohorts(X, k_range=(2, 5), seed=7)
     np.testing.assert_array_equal(there.cluster_centers_, here.cluster_centers_)
     np.testing.assert_array_equal(there.mean_, here.mean_)
@@ -49,7 +49,7 @@ def test_the_helper_fits_exactly_the_cohorts_this_process_fits() -> None:
 def test_a_data_error_in_the_helper_reaches_the_caller_with_its_message() -> None:
     same = np.tile([[3.0, 3.0, 3.0, 3.0, 3.0, 3.0]], (50, 1))
     with Sidecar(jobs=("fit",)) as helper, pytest.raises(DataError, match="same domain-score profile"):
-        helper.fit_cohorts(same, k_range=(2, 4), seed=0)
+        helper.start_fit(same, k_range=(2, 4), seed=0)()
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_a_helper_that_dies_costs_only_time(sample_report: dict, tmp_path: Path)
         assert helper.proc is not None
         helper.proc.kill()
         helper.proc.wait()
-        fitted = helper.fit_cohorts(X, k_range=(2, 4), seed=1)
+        fitted = helper.start_fit(X, k_range=(2, 4), seed=1)()
         assert helper.proc is None  # given up on, after the first failure
         assert helper.write_report(sample_report, tmp_path / "report.html")() > 0
     np.testing.assert_array_equal(fitted.cluster_centers_, fit_cohorts(X, k_range=(2, 4), seed=1).cluster_centers_)
@@ -101,7 +101,7 @@ def test_a_helper_that_cannot_start_is_not_needed(monkeypatch: pytest.MonkeyPatc
     X = scores(seed=2)
     with Sidecar() as helper:
         assert helper.proc is None
-        fitted = helper.fit_cohorts(X, k_range=(2, 4), seed=2)
+        fitted = helper.start_fit(X, k_range=(2, 4), seed=2)()
     assert fitted.n_clusters_ >= 2
 
 

@@ -594,7 +594,6 @@ def assign(
                 rejects=imported.rejects,
                 cohorts=result.cohorts.cohorts,
                 groups=groups,
-                report_html=None,
                 xlsx=write_xlsx,
                 plan_pages=pages,
                 n_plans=len(people),

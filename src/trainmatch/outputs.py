@@ -204,16 +204,16 @@ def write_assignment(
     rejects: pd.DataFrame,
     cohorts: pd.DataFrame,
     groups: pd.DataFrame,
-    report_html: str | Callable[[], str] | None,
     xlsx: bool,
     plan_pages: Iterable[tuple[str, str]] | None,
     n_plans: int = 0,
     progress: Callable[[str], None] | None = None,
     bar: Callable[[Iterable[Any], int], Any] | None = None,
 ) -> list[str]:
-    """Write the tables, workbook, report and plans of an `assign` run into ``folder``; returns the names written.
+    """Write the tables, workbook and plans of an `assign` run into ``folder``; returns the names written.
 
-    run.json is written by the caller last, once the timings of this step are known.
+    report.html comes from the helper process (:meth:`trainmatch.sidecar.Sidecar.write_report`),
+    run.json from the caller last, once the timings of this step are known.
     """
     from .letters import plan_filename
 
@@ -240,10 +240,5 @@ def write_assignment(
             for person_id, html in items:
                 (plan_dir / plan_filename(person_id)).write_text(html, encoding="utf-8")
         written.append("plans/")
-    if report_html is not None:
-        note("writing report.html")
-        html = report_html() if callable(report_html) else report_html
-        (folder / "report.html").write_text(html, encoding="utf-8")
-        written.append("report.html")
     return written
 

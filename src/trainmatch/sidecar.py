@@ -248,10 +248,6 @@ class Sidecar:
 
         return finish
 
-    def fit_cohorts(self, X: "np.ndarray", *, k_range: tuple[int, int], seed: int) -> "CohortCentres":
-        """:func:`trainmatch.pipeline.fit_cohorts` in the helper (waits for it)."""
-        return self.start_fit(X, k_range=k_range, seed=seed)()
-
     def draw_charts(self, charts: dict[str, dict[str, Any]]) -> None:
         """Have the helper draw these charts now, for the report later (nothing happens without a helper)."""
         if self._send({"job": "charts", "charts": charts}):
