@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from .errors import Problem, ProgrammeError
-from .programme import Programme, header_problems, read_table, suggest
+from .programme import Programme, header_problems, programme_table, suggest
 
 CATALOGUE_FILE = "catalogue.csv"
 ANY_DOMAIN = "-"
@@ -118,10 +118,7 @@ def find_cycle(graph: Mapping[str, tuple[str, ...]]) -> list[str] | None:
 def load_catalogue(programme: Programme) -> Catalogue:
     """Validate ``catalogue.csv`` of the programme and build a :class:`Catalogue`, or raise ProgrammeError."""
     name = CATALOGUE_FILE
-    if name not in programme.files:
-        raise ProgrammeError([Problem(name, "is missing from the programme folder.",
-                                      hint="Copy catalogue.csv from `trainmatch init DIR` and edit it.")])
-    header, rows = read_table(name, programme.files[name])
+    header, rows = programme_table(programme, name)
     problems: list[Problem] = []
     add = lambda msg, **kw: problems.append(Problem(name, msg, **kw))  # noqa: E731
 

@@ -219,6 +219,13 @@ def fingerprint_files(files: Mapping[str, bytes]) -> str:
     return h.hexdigest()[:16]
 
 
+def programme_table(programme: "Programme", name: str) -> tuple[list[str], list[dict[str, str]]]:
+    """Header and rows of one of the programme's CSV tables (catalogue, rules); ProgrammeError if it is missing."""
+    if name not in programme.files:
+        raise ProgrammeError([Problem(name, "is missing from the programme folder.", hint=f"Copy {name} from `trainmatch init DIR` and edit it.")])
+    return read_table(name, programme.files[name])
+
+
 def read_table(name: str, data: bytes) -> tuple[list[str], list[dict[str, str]]]:
     """Parse a small spreadsheet-saved CSV table: UTF-8 (BOM ok) or cp1252; `,` `;` or tab."""
     try:

@@ -401,13 +401,10 @@ def allowed_text(column: str, programme: "Programme") -> str:
 
 def load_rules(programme: "Programme", catalogue: "Catalogue") -> RuleTable:
     """Validate ``rules.csv`` of the programme against the catalogue; raise ProgrammeError listing every problem."""
-    from .programme import header_problems, read_table, suggest
+    from .programme import header_problems, programme_table, suggest
 
     name = RULES_FILE
-    if name not in programme.files:
-        raise ProgrammeError([Problem(name, "is missing from the programme folder.",
-                                      hint="Copy rules.csv from `trainmatch init DIR` and edit it.")])
-    header, rows = read_table(name, programme.files[name])
+    header, rows = programme_table(programme, name)
     problems: list[Problem] = []
     known = ["rule_id", *FACTS, *OUTCOMES]
     problems += header_problems(name, header, ("rule_id", "objective", "priority"), known,
