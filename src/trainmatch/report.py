@@ -547,52 +547,68 @@ def _objective_chart(rows: list[dict[str, Any]]) -> Chart:
     return _chart("hours-by-objective", alt, draw, (8.5, 1.2 + 0.3 * max(len(labels), 2)))
 
 
+def _ranked_bars(
+    name: str,
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    tick_labels: Sequence[str],
+    bar_texts: Sequence[str],
+    color: str,
+    title: str,
+    xlabel: str,
+    margin: float,
+    size: tuple[float, float],
+    alt: str,
+) -> Chart:
+    """Horizontal bars of counts, largest first, a text at each bar (groups by site, rejects by reason)."""
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        # Positions, not the (cut) labels: two labels that share their first characters stay two bars.
+        y = list(range(len(labels)))
+        bars = ax.barh(y, values, color=color)
+        ax.set_yticks(y, list(tick_labels))
+        _bar_labels(ax, bars, bar_texts)
+        ax.invert_yaxis()
+        _title(ax, title)
+        ax.set_xlabel(xlabel)
+        _integer_axis(ax.xaxis)
+        ax.margins(x=margin)
+        _place(fig, ax)
+
+    return _chart(name, alt, draw, size)
+
+
 def _site_chart(rows: list[dict[str, Any]]) -> Chart:
     import pandas as pd
 
     table = pd.DataFrame(rows, columns=["site", "groups", "members"])
     labels, counts = _top(table["site"].tolist(), table["groups"].astype(float).tolist(), other="other sites")
     _, members = _top(table["site"].tolist(), table["members"].astype(float).tolist(), other="other sites")
-
-    def draw(fig: Any) -> None:
-        ax = fig.add_subplot()
-        # Positions, not the (cut) names: two sites that share their first 40 characters stay two bars.
-        y = list(range(len(labels)))
-        bars = ax.barh(y, counts, color="#1f4e79")
-        ax.set_yticks(y, [_cut(s, 40) for s in labels])
-        _bar_labels(ax, bars, [f"{_count(c, 'group')} · {_count(m, 'person', 'people')}" for c, m in zip(counts, members)])
-        ax.invert_yaxis()
-        _title(ax, "Training groups by site")
-        ax.set_xlabel("training groups")
-        _integer_axis(ax.xaxis)
-        ax.margins(x=0.3)
-        _place(fig, ax)
-
-    alt = "Training groups by site: " + ", ".join(f"{s} {_count(c, 'group')}" for s, c in zip(labels, counts))
-    return _chart("groups-by-site", alt, draw, (8.0, 1.2 + 0.34 * max(len(labels), 2)))
+    return _ranked_bars(
+        "groups-by-site", labels, counts,
+        tick_labels=[_cut(s, 40) for s in labels],
+        bar_texts=[f"{_count(c, 'group')} · {_count(m, 'person', 'people')}" for c, m in zip(counts, members)],
+        color="#1f4e79", title="Training groups by site", xlabel="training groups", margin=0.3,
+        size=(8.0, 1.2 + 0.34 * max(len(labels), 2)),
+        alt="Training groups by site: " + ", ".join(f"{s} {_count(c, 'group')}" for s, c in zip(labels, counts)),
+    )
 
 
 def _rejects_chart(rows: list[dict[str, Any]]) -> Chart:
     import pandas as pd
 
     table = pd.DataFrame(rows, columns=["reason", "rows", "cells"])
-    labels, rows = _top(table["reason"].tolist(), table["rows"].astype(float).tolist(), other="other reasons")
-
-    def draw(fig: Any) -> None:
-        ax = fig.add_subplot()
-        y = list(range(len(labels)))
-        bars = ax.barh(y, rows, color="#c4412e")
-        ax.set_yticks(y, [_wrap(_cut(r, 90), 45) for r in labels])
-        _bar_labels(ax, bars, [f"{int(r):,}" for r in rows])
-        ax.invert_yaxis()
-        _title(ax, "Rejected rows by reason")
-        ax.set_xlabel("rows (a row with several problems counts under each)")
-        _integer_axis(ax.xaxis)
-        ax.margins(x=0.12)
-        _place(fig, ax)
-
-    alt = "Rejected rows by reason: " + "; ".join(f"{r}: {int(n):,}" for r, n in zip(labels, rows))
-    return _chart("rejects", alt, draw, (8.5, 1.2 + 0.5 * max(len(labels), 2)))
+    labels, counts = _top(table["reason"].tolist(), table["rows"].astype(float).tolist(), other="other reasons")
+    return _ranked_bars(
+        "rejects", labels, counts,
+        tick_labels=[_wrap(_cut(r, 90), 45) for r in labels],
+        bar_texts=[f"{int(r):,}" for r in counts],
+        color="#c4412e", title="Rejected rows by reason", xlabel="rows (a row with several problems counts under each)",
+        margin=0.12, size=(8.5, 1.2 + 0.5 * max(len(labels), 2)),
+        alt="Rejected rows by reason: " + "; ".join(f"{r}: {int(n):,}" for r, n in zip(labels, counts)),
+    )
 
 
 def _reliability_chart(domains: list[str], alphas: list[float | None], low: list[bool], warn: float) -> Chart:
