@@ -362,10 +362,13 @@ def _as_float_array(X: Any) -> np.ndarray:
     return np.asarray(X, dtype=np.float64)
 
 
-def cohort_table(model: "CohortCentres | Any", X: Any, domain_names: Sequence[str]) -> pd.DataFrame:
+def cohort_table(model: "CohortCentres | Any", X: Any, domain_names: Sequence[str], *, labels: np.ndarray | None = None) -> pd.DataFrame:
     """One row per cohort: ``cohort``, ``size``, ``share``, the mean score per domain (columns named by
-    ``domain_names``; missing scores left out of the mean) and ``description``."""
-    labels = model.predict(X)
+    ``domain_names``; missing scores left out of the mean) and ``description``.
+
+    ``labels``: ``model.predict(X)`` when the caller has it already.
+    """
+    labels = model.predict(X) if labels is None else labels
     values = _as_float_array(X)
     k = model.n_clusters_
     n = len(labels)

@@ -108,8 +108,9 @@ def assign_cohorts(
         report = model.fit_report_
         warnings = list(report.warnings)
     names = [d.names.get("en", d.id) for d in programme.domains]
-    labels = model.predict_cohort(X)
-    table = cohort_table(model, X, names)
+    index = model.predict(X)
+    labels = model.cohort_ids_[index]
+    table = cohort_table(model, X, names, labels=index)
     table = table.rename(columns={name: f"mean_{d}" for name, d in zip(names, programme.domain_ids)})
     table[[f"mean_{d}" for d in programme.domain_ids]] = table[[f"mean_{d}" for d in programme.domain_ids]].round(3)
     out = people.copy()
