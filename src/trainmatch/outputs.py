@@ -8,6 +8,7 @@ would run as a formula are neutralised in CSV and XLSX; numbers stay numbers.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -76,32 +77,96 @@ def _any_formula(s: pd.Series) -> bool:
     return bool(pc.any(pc.match_substring_regex(values, FORMULA_PATTERN)).as_py())
 
 
-CSV_CHUNK_ROWS = 262_144  # rows converted to Arrow at a time: bounds the extra memory of writing a table
+CSV_BLOCK_ROWS = 131_072  # rows formatted at a time: bounds the extra memory of writing a table
+CSV_WORKERS = 2  # threads formatting blocks; pyarrow's CSV writer and take release the GIL
 
 
-def write_csv_fast(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``frame`` (formulas neutralised) as UTF-8 CSV with pyarrow's writer, a block of rows at a time.
+def _csv_blocks(frame: pd.DataFrame) -> list[Callable[[], Any]]:
+    """One function per block of rows of ``frame`` (formulas neutralised) that formats it as CSV bytes.
 
-    The table goes to Arrow once (categoricals stay dictionaries: no copy of
-    their text); each block's categoricals are then decoded by ``take`` on
-    their values and written, so the full text of a table of millions of
-    rows is never held twice. (Casting a block of a dictionary column would
-    convert its whole dictionary every block: a million person ids, 13 times.)
+    Categoricals are never converted whole: each block's codes pick their
+    text from the categories with ``take`` (a million person ids as a
+    categorical cost more to convert than to write). Other columns go to
+    Arrow once, without copying Arrow-backed text.
     """
+    import numpy as np
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    table = pa.Table.from_pandas(neutralise_text(frame), preserve_index=False)
-    columns = []  # (dictionary values or None, indices or the plain column)
-    for field, column in zip(table.schema, table.columns):
-        array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-        columns.append((array.dictionary, array.indices) if pa.types.is_dictionary(field.type) else (None, array))
-    text = pa.schema([pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in table.schema])
-    with pacsv.CSVWriter(str(path), text, write_options=pacsv.WriteOptions(quoting_style="needed")) as writer:
-        for start in range(0, table.num_rows, CSV_CHUNK_ROWS):
-            block = [part.slice(start, CSV_CHUNK_ROWS) if values is None else values.take(part.slice(start, CSV_CHUNK_ROWS)) for values, part in columns]
-            writer.write_table(pa.Table.from_arrays(block, schema=text))
-    return Path(path)
+    rows = CSV_BLOCK_ROWS
+    clean = neutralise_text(frame)
+    parts: list[tuple[Any, Any]] = []  # (categories, codes) or (None, Arrow column)
+    fields = []
+    for i, name in enumerate(clean.columns):
+        s = clean.iloc[:, i]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            cats = s.cat.categories
+            values = pa.array(cats.array) if isinstance(cats.array, pd.arrays.ArrowStringArray) else pa.array(cats.to_numpy())
+            values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+            parts.append((values, s.cat.codes.to_numpy()))
+            fields.append(pa.field(str(name), values.type))
+        else:
+            column = pa.Table.from_pandas(clean.iloc[:, [i]], preserve_index=False).column(0)
+            parts.append((None, column))
+            fields.append(pa.field(str(name), column.type))
+    schema = pa.schema(fields)
+
+    def block(start: int, header: bool) -> Any:
+        arrays = []
+        for values, part in parts:
+            if values is None:
+                arrays.append(part.slice(start, rows))
+            else:
+                codes = part[start : start + rows]
+                arrays.append(pa.chunked_array([values.take(pa.array(codes, mask=codes < 0))], type=values.type))
+        sink = pa.BufferOutputStream()
+        options = pacsv.WriteOptions(include_header=header, quoting_style="needed")
+        pacsv.write_csv(pa.Table.from_arrays(arrays, schema=schema), sink, write_options=options)
+        return sink.getvalue()
+
+    starts = np.arange(0, max(len(clean), 1), rows)
+    return [functools.partial(block, int(start), start == 0) for start in starts]
+
+
+def write_csvs(tables: Mapping[str | Path, pd.DataFrame], *, workers: int = CSV_WORKERS) -> list[Path]:
+    """Write each frame (formulas neutralised) as UTF-8 CSV; blocks of rows are formatted on ``workers`` threads.
+
+    The blocks of all the tables go through one pool, in order, and are
+    written to their files in that order; at most ``2 * workers`` formatted
+    blocks wait in memory, so a table of millions of rows is never held
+    twice as text.
+    """
+    from collections import deque
+
+    paths = [Path(p) for p in tables]
+    jobs = [(path, fn) for path, frame in zip(paths, tables.values()) for fn in _csv_blocks(frame)]
+    files: dict[Path, Any] = {}
+    pending: deque[tuple[Path, Any]] = deque()
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for path, fn in jobs:
+                pending.append((path, pool.submit(fn)))
+                if len(pending) > 2 * workers:
+                    _write_block(files, *pending.popleft())
+            while pending:
+                _write_block(files, *pending.popleft())
+    finally:
+        for fh in files.values():
+            fh.close()
+    return paths
+
+
+def _write_block(files: dict[Path, Any], path: Path, future: Any) -> None:
+    data = future.result()
+    if path not in files:
+        files[path] = open(path, "wb")
+    files[path].write(data)
+
+
+def write_csv_fast(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write one frame (formulas neutralised) as UTF-8 CSV with pyarrow's writer: :func:`write_csvs` of one table."""
+    return write_csvs({path: frame})[0]
 
 
 def write_json(data: Mapping[str, Any], path: str | Path) -> Path:
@@ -224,10 +289,7 @@ def write_assignment(
     written = []
     tables = {"people.csv": people, "plans.csv": plans, "deferred.csv": deferred, "rejects.csv": rejects, "cohorts.csv": cohorts, "groups.csv": groups}
     note("writing " + ", ".join(tables))
-    # pyarrow's CSV writer releases the GIL: the big tables are written side by side.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for future in [pool.submit(write_csv_fast, frame, folder / name) for name, frame in tables.items()]:
-            future.result()
+    write_csvs({folder / name: frame for name, frame in tables.items()})
     written += list(tables)
     if xlsx:
         note("writing plans.xlsx")
