@@ -294,3 +294,20 @@ def test_explain_unknown_person_suggests_a_close_id():
     fired, paths = run(people)
     with pytest.raises(DataError, match=r"Unknown person_id 'p0000000'\. Did you mean 'P0000000'\?"):
         explain_person("p0000000", people, fired, paths, PROGRAMME)
+
+
+def test_group_modules_lists_each_groups_modules_once_in_catalogue_order():
+    from trainmatch.pipeline import group_modules
+
+    modules = pd.Categorical(["m1", "m3", "m2", "m1", "m3", "m2"], categories=["m1", "m2", "m3"])
+    steps = pd.DataFrame({"group": pd.Categorical(["G2", "G2", "", "G1", "G1", "G2"]), "module": modules})
+    groups = pd.DataFrame({"group": ["G1", "G2", "G3"]})
+    assert group_modules(groups, steps)["modules"].tolist() == ["m1;m3", "m1;m2;m3", ""]
+
+
+def test_group_modules_with_no_group_sessions_at_all():
+    from trainmatch.pipeline import group_modules
+
+    steps = pd.DataFrame({"group": pd.Categorical(["", ""]), "module": pd.Categorical(["a", "b"])})
+    assert group_modules(pd.DataFrame({"group": ["G1"]}), steps)["modules"].tolist() == [""]
+    assert group_modules(pd.DataFrame({"group": pd.Series([], dtype=object)}), steps.iloc[:0]).empty

@@ -253,17 +253,21 @@ def group_modules(groups: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
     """The group table with ``modules``: the group-format modules each group meets for."""
     group_codes, group_ids = _codes(steps["group"])
     module_codes, module_ids = _codes(steps["module"])
-    named = np.flatnonzero(np.asarray(group_ids, dtype=object) != "")
-    keep = np.isin(group_codes, named)
+    keep = group_codes >= 0
+    empty = np.flatnonzero(np.asarray(group_ids, dtype=object) == "")  # steps that are not group sessions
+    if len(empty):
+        keep &= group_codes != empty[0]
     width = max(len(module_ids), 1)
-    pairs = np.unique(group_codes[keep] * width + module_codes[keep])  # sorted by group, then catalogue order
+    # Distinct (group, module) pairs by hashing, then sorted: by group, then catalogue order.
+    pairs = np.sort(pd.unique(group_codes[keep] * width + module_codes[keep]))
     pair_groups = pairs // width
-    modules = np.asarray(module_ids, dtype=object)[pairs % width]
-    starts = np.flatnonzero(np.r_[True, pair_groups[1:] != pair_groups[:-1]])
+    modules = np.asarray(module_ids, dtype=object)[pairs % width].tolist()
+    starts = np.flatnonzero(np.diff(pair_groups, prepend=-1) != 0)  # where each group's pairs begin
     names = np.asarray(group_ids, dtype=object)[pair_groups[starts]]
-    joined = pd.Series([";".join(part) for part in np.split(modules, starts[1:])], index=names, dtype=object)
+    ends = [*starts[1:].tolist(), len(modules)]
+    joined = pd.Series([";".join(modules[a:b]) for a, b in zip(starts.tolist(), ends)], index=names, dtype=object)
     out = groups.copy()
-    out["modules"] = out["group"].map(joined).fillna("")
+    out["modules"] = joined.reindex(out["group"].to_numpy()).fillna("").to_numpy()
     return out
 
 
