@@ -26,10 +26,25 @@ from .io import RawSurvey
 from .survey import ImportResult
 
 
-class StartFit(Protocol):
-    """Starts fitting cohorts on domain scores; the function it returns waits for the result."""
+class PendingFit(Protocol):
+    """A fit that has been started: call it for the fitted cohorts."""
 
-    def __call__(self, X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> Callable[[], CohortCentres]: ...
+    def __call__(self) -> CohortCentres:
+        """The fitted cohorts (waits for them, or fits them here)."""
+        ...
+
+    def running_elsewhere(self) -> bool:
+        """Whether the fit is still running in another process, so that asking for it now would only wait."""
+        ...
+
+
+class StartFit(Protocol):
+    """Starts fitting cohorts on domain scores."""
+
+    def __call__(self, X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> PendingFit: ...
+
+
+WhileFitting = Callable[[pd.DataFrame, Paths, tuple[Reliability, ...], Callable[[], bool]], None]
 
 
 def fit_cohorts(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> CohortCentres:
@@ -39,16 +54,25 @@ def fit_cohorts(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> Cohort
     return fit_centres(X, k_range=k_range, seed=seed)
 
 
-def fit_here(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> Callable[[], CohortCentres]:
+class _FitHere:
+    """:class:`PendingFit` in this process: the fit runs when its result is first asked for."""
+
+    def __init__(self, X: np.ndarray, k_range: tuple[int, int], seed: int) -> None:
+        self.X, self.k_range, self.seed = X, k_range, seed
+        self.done: CohortCentres | None = None
+
+    def __call__(self) -> CohortCentres:
+        if self.done is None:
+            self.done = fit_cohorts(self.X, k_range=self.k_range, seed=self.seed)
+        return self.done
+
+    def running_elsewhere(self) -> bool:
+        return False
+
+
+def fit_here(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> PendingFit:
     """:class:`StartFit` in this process: the fit runs when its result is first asked for."""
-    done: list[CohortCentres] = []
-
-    def result() -> CohortCentres:
-        if not done:
-            done.append(fit_cohorts(X, k_range=k_range, seed=seed))
-        return done[0]
-
-    return result
+    return _FitHere(X, k_range, seed)
 
 
 def cohort_scores(people: pd.DataFrame, programme: Programme) -> np.ndarray:
@@ -174,6 +198,7 @@ def run_assignment(
     progress: Callable[[str], None] | None = None,
     start_fit: StartFit | None = None,
     after_cohorts: Callable[[CohortStage, tuple[Reliability, ...]], None] | None = None,
+    while_fitting: WhileFitting | None = None,
 ) -> Assignment:
     """Score, form cohorts, fire rules and build paths for the accepted people.
 
@@ -183,7 +208,11 @@ def run_assignment(
     the training groups are attached to the steps afterwards; the result is
     the same. ``after_cohorts`` is called with the cohort stage and the
     reliabilities once the cohorts are known (``assign`` has most of the
-    report drawn meanwhile).
+    report drawn meanwhile). ``while_fitting`` is called when the paths are
+    built but the fit still runs in another process, with the scored people,
+    the paths, the reliabilities and a function that tells whether the fit
+    is still running: work that needs no cohorts can be done instead of
+    waiting (``assign`` draws charts).
     """
     timings: dict[str, float] = {}
 
@@ -196,9 +225,11 @@ def run_assignment(
     people = score(imported.people, programme)
     reliability = tuple(cronbach_alpha(imported.people, programme))
 
-    def form_cohorts(fitted: Callable[[], CohortCentres] | None) -> CohortStage:
+    def form_cohorts(fitted: PendingFit | None, paths: Paths | None = None) -> CohortStage:
         stage("cohorts")  # before waiting for the fit: the wait counts as cohorts
-        made = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed, fitted=fitted() if fitted else None)
+        if fitted is not None and paths is not None and while_fitting is not None and fitted.running_elsewhere():
+            while_fitting(people, paths, reliability, fitted.running_elsewhere)
+        made = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed, fitted=fitted() if fitted is not None else None)
         if after_cohorts is not None:
             after_cohorts(made, reliability)
         return made
@@ -214,7 +245,7 @@ def run_assignment(
         # No rule asks for the cohort: plan while the cohorts are fitted (on assign's second core).
         fitted = (start_fit or fit_here)(cohort_scores(people, programme), k_range=k_range, seed=seed)
         fired, paths = fire_and_plan(people)
-        cohorts = form_cohorts(fitted)
+        cohorts = form_cohorts(fitted, paths)
         paths = Paths(attach_groups(paths.steps, cohorts.people, programme), paths.deferred)
     else:
         fitted = (start_fit or fit_here)(cohort_scores(people, programme), k_range=k_range, seed=seed) if saved is None else None

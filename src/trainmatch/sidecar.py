@@ -2,9 +2,12 @@
 
 Importing scikit-learn (with SciPy) and matplotlib takes about three seconds
 of one core, longer than the rest of a 100,000-person run. ``assign`` starts
-this helper first thing; it imports them while the main process reads,
-validates and scores the survey, then fits the cohorts, and later draws the
-report's charts while the main process writes the tables.
+this helper first thing; it imports scikit-learn while the main process
+reads, validates and scores the survey, then fits the cohorts while the main
+process builds the paths, and later draws the report's charts while the main
+process writes the tables. If the main process has its paths before the fit
+is done, it draws the charts that need no cohorts while it waits
+(:meth:`Sidecar.draw_while`) and hands them over with the report.
 
 Protocol, one job at a time: the main process writes a request as one line of
 JSON on the helper's stdin, followed by the raw bytes of a float64 array when
@@ -19,8 +22,9 @@ never to a file. Jobs:
   for the report (the charts that do not need the paths, drawn as soon as
   the cohorts are known); the result is the number drawn.
 * ``report``: :func:`trainmatch.report.render_report_data` of ``data``,
-  reusing the charts drawn before, written as UTF-8 to ``path``; the result
-  is the seconds it took.
+  reusing the charts drawn before and those in ``drawn`` (drawn by the main
+  process: ``{chart_key: {"name", "src", "alt"}}``), written as UTF-8 to
+  ``path``; the result is the seconds it took.
 
 If the helper cannot start or dies, :class:`Sidecar` does the job in the
 calling process instead, so a run never depends on it. Set
@@ -68,10 +72,11 @@ def _charts(request: dict[str, Any], X: "np.ndarray | None") -> Any:
 
 
 def _report(request: dict[str, Any], X: "np.ndarray | None") -> Any:
-    from .report import render_report_data
+    from .report import Chart, render_report_data
 
     started = time.perf_counter()
-    Path(request["path"]).write_text(render_report_data(request["data"], drawn=_DRAWN), encoding="utf-8")
+    drawn = {**_DRAWN, **{key: Chart(**chart) for key, chart in request.get("drawn", {}).items()}}
+    Path(request["path"]).write_text(render_report_data(request["data"], drawn=drawn), encoding="utf-8")
     return time.perf_counter() - started
 
 
@@ -152,6 +157,7 @@ class Sidecar:
     def __init__(self, jobs: tuple[str, ...] = ("fit", "report")) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         self.unread = 0  # replies to jobs whose result nobody waits for (``draw_charts``)
+        self.drawn: dict[str, Any] = {}  # charts drawn in this process (``draw_while``), by report.chart_key
         if os.environ.get("TRAINMATCH_SIDECAR", "1") == "0":
             return
         try:
@@ -226,50 +232,95 @@ class Sidecar:
             raise _ERRORS[reply["kind"]](reply["message"])
         return False, None  # an unexpected failure there: redo the job here, where it reports properly
 
-    def start_fit(self, X: "np.ndarray", *, k_range: tuple[int, int], seed: int) -> Callable[[], "CohortCentres"]:
-        """Start :func:`trainmatch.pipeline.fit_cohorts` in the helper; the function returned waits for the result.
+    def start_fit(self, X: "np.ndarray", *, k_range: tuple[int, int], seed: int) -> "_HelperFit":
+        """Start :func:`trainmatch.pipeline.fit_cohorts` in the helper: a :class:`trainmatch.pipeline.PendingFit`.
 
         The scores are written to the pipe from a thread: the helper may still be
         importing scikit-learn, and this process has the rules and paths to do.
         """
-        import threading
+        return _HelperFit(self, X, k_range, seed)
 
-        sent: list[bool] = []
-        writer = threading.Thread(target=lambda: sent.append(self._send({"job": "fit", "k_range": list(k_range), "seed": int(seed)}, X)))
-        writer.start()
+    def draw_while(self, charts: dict[str, dict[str, Any]], busy: Callable[[], bool]) -> None:
+        """Draw charts in this process, one at a time while ``busy()``: it would otherwise only wait for the helper.
 
-        def finish() -> "CohortCentres":
-            from .cohorts import CohortCentres
-            from .pipeline import fit_cohorts
+        They go to the helper with the report (:meth:`write_report`), and
+        :meth:`draw_charts` leaves them out.
+        """
+        from .report import draw_charts_while
 
-            writer.join()
-            done, result = self._receive() if sent and sent[0] else (False, None)
-            return CohortCentres.from_dict(result) if done else fit_cohorts(X, k_range=k_range, seed=seed)
-
-        return finish
+        self.drawn.update(draw_charts_while(charts, busy))
 
     def draw_charts(self, charts: dict[str, dict[str, Any]]) -> None:
-        """Have the helper draw these charts now, for the report later (nothing happens without a helper)."""
-        if self._send({"job": "charts", "charts": charts}):
+        """Have the helper draw these charts now (but those drawn here), for the report later.
+
+        Nothing happens without a helper.
+        """
+        from .report import chart_key
+
+        todo = {name: args for name, args in charts.items() if chart_key(name, args) not in self.drawn}
+        if todo and self._send({"job": "charts", "charts": todo}):
             self.unread += 1
 
     def write_report(self, data: dict[str, Any], path: Path) -> Callable[[], float]:
-        """Start rendering :func:`trainmatch.report.report_data`'s result into ``path``.
+        """Start rendering :func:`trainmatch.report.report_data`'s result into ``path``, with the charts drawn here.
 
         Returns a function that waits until the file is written and gives the
         seconds the rendering took; call it before the next job.
         """
-        request = {"job": "report", "data": data, "path": str(path)}
-        sent = self._send(request)
+        import dataclasses
+        import threading
+
+        drawn = {key: dataclasses.asdict(chart) for key, chart in self.drawn.items()}
+        request = {"job": "report", "data": data, "path": str(path), "drawn": drawn}
+        # From a thread: with the charts the request outgrows the pipe, and the helper may still be drawing.
+        sent: list[bool] = []
+        writer = threading.Thread(target=lambda: sent.append(self._send(request)))
+        writer.start()
 
         def finish() -> float:
-            done, result = self._receive() if sent else (False, None)
+            writer.join()
+            done, result = self._receive() if sent and sent[0] else (False, None)
             if done:
                 return float(result)
             # Here, through JSON too, so the page is the same byte for byte.
             return _report(json.loads(json.dumps(request)), None)
 
         return finish
+
+
+class _HelperFit:
+    """:class:`trainmatch.pipeline.PendingFit` in the helper: the scores go down the pipe from a thread."""
+
+    def __init__(self, helper: Sidecar, X: "np.ndarray", k_range: tuple[int, int], seed: int) -> None:
+        import threading
+
+        self.helper, self.X, self.k_range, self.seed = helper, X, k_range, seed
+        self.sent: list[bool] = []
+        request = {"job": "fit", "k_range": list(k_range), "seed": int(seed)}
+        self.writer = threading.Thread(target=lambda: self.sent.append(helper._send(request, X)))
+        self.writer.start()
+
+    def running_elsewhere(self) -> bool:
+        """True while the helper has the scores (or is being sent them) and has not answered."""
+        import select
+
+        if self.writer.is_alive():
+            return True
+        proc = self.helper.proc
+        if not (self.sent and self.sent[0]) or proc is None or self.helper.unread:
+            return False
+        try:
+            return not select.select([proc.stdout], [], [], 0)[0]  # a reply (or the end of a dead helper) is readable
+        except (OSError, ValueError):
+            return False
+
+    def __call__(self) -> "CohortCentres":
+        from .cohorts import CohortCentres
+        from .pipeline import fit_cohorts
+
+        self.writer.join()
+        done, result = self.helper._receive() if self.sent and self.sent[0] else (False, None)
+        return CohortCentres.from_dict(result) if done else fit_cohorts(self.X, k_range=self.k_range, seed=self.seed)
 
 
 if __name__ == "__main__":
