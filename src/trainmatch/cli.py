@@ -478,6 +478,7 @@ def assign(
     """
     import dataclasses
     import time
+    from concurrent.futures import ThreadPoolExecutor
 
     from .sidecar import Sidecar
 
@@ -554,23 +555,6 @@ def assign(
         options={"k": k_text, "per_person": per_person, "xlsx": write_xlsx, "lang": lang, "strict": strict, "duplicates": imported.duplicates},
         versions=_versions(),
     )
-    report_started = time.perf_counter()
-    report = report_data(
-        result.people,
-        result.steps,
-        result.deferred,
-        programme,
-        cohorts=result.cohorts.cohorts,
-        groups=groups,
-        fit_rows=result.cohorts.fit_report,
-        warnings=result.cohorts.warnings,
-        rejects=imported.rejects,
-        reliability=result.reliability,
-        n_read=imported.n_read,
-        run_info={"Input file": run_info["input"]["file"], "Programme": f"{programme.name} ({programme.fingerprint})", "Seed": str(seed)},
-    )
-    report_seconds = time.perf_counter() - report_started
-
     pages = None
     if per_person == "html":
         pages = render_plans(
@@ -587,25 +571,45 @@ def assign(
             catalogue=plan.catalogue,
         )
     progress.stage("writing the outputs")
-    with staged as tmp:
-        # The helper draws the report's charts while this process writes the tables.
+    # Both write into the staged folder: the pool is left (waiting for the tables) before the folder is moved.
+    with staged as tmp, ThreadPoolExecutor(max_workers=1) as writer:
+        # The tables are written on other threads (pyarrow's CSV writer mostly without the GIL) while the
+        # report is aggregated here; the helper then draws it.
+        tables = writer.submit(
+            write_assignment,
+            tmp,
+            people=people,
+            plans=plans,
+            deferred=result.deferred[["person_id", "objective", "module", "hours", "reason", "rule_ids"]],
+            rejects=imported.rejects,
+            cohorts=result.cohorts.cohorts,
+            groups=groups,
+            xlsx=write_xlsx,
+            plan_pages=pages,
+            n_plans=len(people),
+            progress=progress.stage,
+            bar=progress.bar,
+        )
+        report_started = time.perf_counter()
+        report = report_data(
+            result.people,
+            result.steps,
+            result.deferred,
+            programme,
+            cohorts=result.cohorts.cohorts,
+            groups=groups,
+            fit_rows=result.cohorts.fit_report,
+            warnings=result.cohorts.warnings,
+            rejects=imported.rejects,
+            reliability=result.reliability,
+            n_read=imported.n_read,
+            run_info={"Input file": run_info["input"]["file"], "Programme": f"{programme.name} ({programme.fingerprint})", "Seed": str(seed)},
+        )
+        report_seconds = time.perf_counter() - report_started
         report_written = helper.write_report(report, tmp / "report.html")
         try:
-            write_assignment(
-                tmp,
-                people=people,
-                plans=plans,
-                deferred=result.deferred[["person_id", "objective", "module", "hours", "reason", "rule_ids"]],
-                rejects=imported.rejects,
-                cohorts=result.cohorts.cohorts,
-                groups=groups,
-                xlsx=write_xlsx,
-                plan_pages=pages,
-                n_plans=len(people),
-                progress=progress.stage,
-                bar=progress.bar,
-            )
-        finally:  # the helper writes into the staged folder: let it finish before the folder is moved or removed
+            tables.result()
+        finally:  # the helper writes into the staged folder too: let it finish
             report_seconds += report_written()
         clock["write"] = time.perf_counter()
         seconds = {

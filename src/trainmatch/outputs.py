@@ -140,7 +140,8 @@ def write_csvs(tables: Mapping[str | Path, pd.DataFrame], *, workers: int = CSV_
     from collections import deque
 
     paths = [Path(p) for p in tables]
-    jobs = [(path, fn) for path, frame in zip(paths, tables.values()) for fn in _csv_blocks(frame)]
+    # A generator: the next table is prepared (here, with the GIL) while the blocks of this one are formatted.
+    jobs = ((path, fn) for path, frame in zip(paths, tables.values()) for fn in _csv_blocks(frame))
     files: dict[Path, Any] = {}
     pending: deque[tuple[Path, Any]] = deque()
     try:
