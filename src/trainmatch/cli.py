@@ -491,15 +491,14 @@ def assign(
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from .sidecar import Sidecar
-
     from .outputs import StagedFolder
+    from .sidecar import Sidecar
 
     staged = StagedFolder(output, force=force)
     staged.check()  # fail before any work, not after it
     clock = {"start": time.perf_counter()}
-    # First of all: the helper process imports scikit-learn and matplotlib on the second core while this
-    # one reads. It is stopped when the command ends, also on an error.
+    # First of all: the helper process imports scikit-learn on the second core while this one reads.
+    # It is stopped when the command ends, also on an error.
     helper = Sidecar(jobs=("report",) if model_dir is not None else ("fit", "report"))
     click.get_current_context().call_on_close(helper.close)
 
@@ -528,6 +527,7 @@ def assign(
     # The file's text cells are not needed any more (run.json keeps its name and hash): free them before planning.
     raw = dataclasses.replace(raw, frame=raw.frame.iloc[:0])
     _give_back_memory()
+
     def cohorts_ready(cohorts: Any, reliability: Any) -> None:
         if helper.running:  # the helper draws most of the report while this process finishes the tables
             helper.draw_charts(

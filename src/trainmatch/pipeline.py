@@ -241,14 +241,13 @@ def run_assignment(
         stage("paths")
         return fired, build_paths(people, fired, plan.catalogue, programme)
 
-    if saved is None and not any("cohort" in rule.conditions for rule in plan.rules.rules):
+    fitted = None if saved is not None else (start_fit or fit_here)(cohort_scores(people, programme), k_range=k_range, seed=seed)
+    if fitted is not None and not any("cohort" in rule.conditions for rule in plan.rules.rules):
         # No rule asks for the cohort: plan while the cohorts are fitted (on assign's second core).
-        fitted = (start_fit or fit_here)(cohort_scores(people, programme), k_range=k_range, seed=seed)
         fired, paths = fire_and_plan(people)
         cohorts = form_cohorts(fitted, paths)
         paths = Paths(attach_groups(paths.steps, cohorts.people, programme), paths.deferred)
     else:
-        fitted = (start_fit or fit_here)(cohort_scores(people, programme), k_range=k_range, seed=seed) if saved is None else None
         cohorts = form_cohorts(fitted)
         fired, paths = fire_and_plan(cohorts.people)
     people = cohorts.people
