@@ -195,6 +195,9 @@ def test_descriptions_default_to_domain_ids(fitted, tmp_path):
 
 
 def test_no_pickle_or_joblib_in_cohort_code():
-    for module in (model_store, trainmatch.cohorts):
+    import trainmatch.kmeans
+    import trainmatch.sidecar
+
+    for module in (model_store, trainmatch.cohorts, trainmatch.kmeans, trainmatch.sidecar):
         source = Path(module.__file__).read_text(encoding="utf-8")
         assert "import pickle" not in source and "joblib" not in source

@@ -187,6 +187,20 @@ def test_paths_are_deterministic():
     pd.testing.assert_frame_equal(a.deferred, b.deferred)
 
 
+def test_planning_in_chunks_side_by_side_gives_the_same_paths(monkeypatch):
+    """Above paths._CHUNK people the plan is built in chunks on two threads; texts are merged in order."""
+    import trainmatch.paths
+
+    people = make_people(PROGRAMME, 700, 4, cohorts=True)
+    whole = run(people)[1]
+    monkeypatch.setattr(trainmatch.paths, "_CHUNK", 97)  # 8 chunks, the last one short
+    chunked = run(people.copy())[1]
+    # The same values in every cell; the reason texts may be listed as categories in another order.
+    pd.testing.assert_frame_equal(chunked.steps, whole.steps, check_categorical=False)
+    pd.testing.assert_frame_equal(chunked.deferred, whole.deferred, check_categorical=False)
+    assert (chunked.steps["reason"].astype(str) == whole.steps["reason"].astype(str)).all()
+
+
 def two_people(**changes):
     from test_rules import small_people
 
