@@ -229,7 +229,7 @@ class CohortCentres:
         self.cohort_ids_ = np.array([str(c) for c in cohort_ids], dtype=object)
         self.fit_report_ = fit_report
         self.n_imputed_ = fit_report.n_imputed
-        self.params = dict(params)
+        self.params = _plain_params(params)
         self.shares_ = list(shares) if shares is not None else [None] * k
         if feature_names is not None:
             if len(feature_names) != d:
@@ -265,24 +265,39 @@ class CohortCentres:
             "cohort_ids": [str(c) for c in self.cohort_ids_],
             "shares": self.shares_,
             "fit_report": self.fit_report_.to_dict(),
-            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.params.items()},
+            "params": self.params_document(),
             "feature_names": None if names is None else [str(x) for x in names],
         }
 
+    def params_document(self) -> dict[str, Any]:
+        """:attr:`params` as JSON (``k_range`` a list)."""
+        return {**self.params, "k_range": list(self.params["k_range"])}
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "CohortCentres":
-        params = dict(data["params"])
-        params["k_range"] = tuple(int(k) for k in params["k_range"])
         return cls(
             mean=data["mean"],
             scale=data["scale"],
             centres=data["centres"],
             cohort_ids=data["cohort_ids"],
             fit_report=FitReport.from_dict(data["fit_report"]),
-            params=params,
+            params=data["params"],
             shares=data.get("shares"),
             feature_names=data.get("feature_names"),
         )
+
+
+def _plain_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The estimator's settings in plain types: ``k_range`` a pair of ints, ``random_state`` an int or None."""
+    rs = params["random_state"]
+    return {
+        "k_range": tuple(int(k) for k in params["k_range"]),
+        "random_state": int(rs) if isinstance(rs, (int, np.integer)) and not isinstance(rs, bool) else None,
+        "sample_size": int(params["sample_size"]),
+        "tie_tolerance": float(params["tie_tolerance"]),
+        "min_share": float(params["min_share"]),
+        "n_init": int(params["n_init"]),
+    }
 
 
 def describe_centres(centres: np.ndarray, domain_names: Sequence[str]) -> list[str]:

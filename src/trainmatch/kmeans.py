@@ -40,7 +40,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .cohorts import CohortCentres, FitReport, FitRow, _check_k_range, _nearest, _one_thread, _standardise, describe_centres
+from .cohorts import CohortCentres, FitReport, FitRow, _check_k_range, _nearest, _one_thread, _standardise
 from .errors import DataError, UsageError
 
 _SILHOUETTE_BLOCK = 2_000_000  # distance-matrix cells per block in the silhouette
@@ -196,6 +196,17 @@ class CohortModel(ClusterMixin, BaseEstimator):
             n_imputed=self.n_imputed_,
             tie_tolerance=float(self.tie_tolerance),
         )
+        # The fitted part on its own: predict() and describe() go through it, and it is what is saved.
+        self.centres_ = CohortCentres(
+            mean=mean,
+            scale=scale,
+            centres=centres,
+            cohort_ids=list(self.cohort_ids_),
+            fit_report=self.fit_report_,
+            params=self.get_params(),
+            shares=(sizes / n).tolist(),
+            feature_names=getattr(self, "feature_names_in_", None),
+        )
         return self
 
     def _check_params(self) -> None:
@@ -214,8 +225,7 @@ class CohortModel(ClusterMixin, BaseEstimator):
         """Index (0 = C1) of the nearest cohort centre for each row; missing scores count as the domain mean."""
         check_is_fitted(self, "cluster_centers_")
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
-        with _one_thread():
-            return _nearest(X, self.cluster_centers_, mean=self.mean_, scale=self.scale_)
+        return self.centres_.predict(X)
 
     def predict_cohort(self, X: Any) -> np.ndarray:
         """Cohort id (``"C1"``…) of each row, as an object array of str."""
@@ -224,30 +234,12 @@ class CohortModel(ClusterMixin, BaseEstimator):
     def describe(self, domain_names: Sequence[str]) -> list[str]:
         """A readable description of each cohort (C1 first) from its standardised centre."""
         check_is_fitted(self, "cluster_centers_")
-        return describe_centres(self.cluster_centers_, domain_names)
+        return self.centres_.describe(domain_names)
 
     def centres(self) -> CohortCentres:
         """The fitted cohorts without the estimator (for predicting and saving without scikit-learn)."""
         check_is_fitted(self, "cluster_centers_")
-        sizes = np.bincount(self.labels_, minlength=self.n_clusters_) if len(self.labels_) else np.zeros(self.n_clusters_)
-        rs = self.random_state
-        return CohortCentres(
-            mean=self.mean_,
-            scale=self.scale_,
-            centres=self.cluster_centers_,
-            cohort_ids=list(self.cohort_ids_),
-            fit_report=self.fit_report_,
-            params={
-                "k_range": tuple(int(k) for k in self.k_range),
-                "random_state": int(rs) if isinstance(rs, (int, np.integer)) and not isinstance(rs, bool) else None,
-                "sample_size": int(self.sample_size),
-                "tie_tolerance": float(self.tie_tolerance),
-                "min_share": float(self.min_share),
-                "n_init": int(self.n_init),
-            },
-            shares=(sizes / max(len(self.labels_), 1)).tolist(),
-            feature_names=getattr(self, "feature_names_in_", None),
-        )
+        return self.centres_
 
 
 def _column_names(model: CohortModel, d: int) -> list[str]:

@@ -79,7 +79,6 @@ def model_document(
     shares = model.shares_
     centre_scores = model.mean_ + model.cluster_centers_ * model.scale_
     feature_names = getattr(model, "feature_names_in_", None)
-    params = model.params
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -91,14 +90,7 @@ def model_document(
         "versions": _versions(),
         "domain_ids": [str(x) for x in domain_ids],
         "feature_names": None if feature_names is None else [str(x) for x in feature_names],
-        "parameters": {
-            "k_range": [int(k) for k in params["k_range"]],
-            "random_state": params["random_state"],
-            "sample_size": int(params["sample_size"]),
-            "tie_tolerance": float(params["tie_tolerance"]),
-            "min_share": float(params["min_share"]),
-            "n_init": int(params["n_init"]),
-        },
+        "parameters": model.params_document(),
         "k": int(model.n_clusters_),
         "standardisation": {"means": model.mean_.tolist(), "scales": model.scale_.tolist()},
         "centres": model.cluster_centers_.tolist(),
@@ -224,7 +216,6 @@ def load_model(folder: str | Path, *, programme_fingerprint: str) -> SavedModel:
 
 def _model_from_document(doc: dict[str, Any]) -> tuple[CohortCentres, tuple[str, ...], tuple[str, ...], FitReport]:
     """Rebuild fitted cohorts from ``model.json`` content; ValueError/KeyError when inconsistent."""
-    params = doc["parameters"]
     domain_ids = tuple(str(x) for x in doc["domain_ids"])
     d = len(domain_ids)
     k = int(doc["k"])
@@ -245,14 +236,7 @@ def _model_from_document(doc: dict[str, Any]) -> tuple[CohortCentres, tuple[str,
         centres=centres,
         cohort_ids=[str(c["id"]) for c in cohorts],
         fit_report=report,
-        params={
-            "k_range": tuple(int(k) for k in params["k_range"]),
-            "random_state": params["random_state"],
-            "sample_size": int(params["sample_size"]),
-            "tie_tolerance": float(params["tie_tolerance"]),
-            "min_share": float(params["min_share"]),
-            "n_init": int(params["n_init"]),
-        },
+        params=doc["parameters"],
         shares=[None if c.get("share") is None else float(c["share"]) for c in cohorts],
         feature_names=doc.get("feature_names"),
     )
