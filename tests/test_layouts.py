@@ -44,6 +44,11 @@ OPTIONS = {"video visits": "video", "video": "short", "chat, text and phone": "c
         ("  VIDEO\u00a0VISITS ", ", ", ["video"], None),  # case and non-breaking space
         ("Video visits, Fax", ", ", ["video"], "fax"),
         ("", ", ", [], None),
+        ("Video visits Chat", " ", ["video", "chat_only"], None),  # a separator of spaces only
+        ("Video visits AND Chat, text and phone", " AND ", ["video", "chat"], None),  # capitals in the separator
+        ("Video visits – Chat", " – ", ["video", "chat_only"], None),  # a typographic dash
+        ("Video visits\nChat", "\n", ["video", "chat_only"], None),  # one answer per line
+        ("Video visits and Fax", " and ", ["video"], "fax"),
     ],
 )
 def test_split_options_longest_first(answer, separator, ids, unknown):

@@ -362,19 +362,26 @@ def split_options(value: str, options: Mapping[str, str], separator: str) -> tup
     from .survey import normalise
 
     rest = normalise(value)
-    sep = separator.strip() or separator  # ", " and ";" alike; spaces around it are ignored
+    # The separator as the answer is normalised (case-folded, typographic dashes straightened): ", " and
+    # ";" alike, spaces around it ignored; a separator of spaces only is the one space left between words.
+    token = normalise(separator) or " "
     ordered = sorted(options, key=len, reverse=True)
     found: list[str] = []
     while rest:
         for opt in ordered:
             if rest.startswith(opt):
-                after = rest[len(opt):].lstrip()
-                if not after or after.startswith(sep):
+                after = rest[len(opt):]
+                following = after[1:] if token == " " and after.startswith(" ") else after.lstrip()
+                if not following.strip() or token == " " and after.startswith(" "):
                     found.append(options[opt])
-                    rest = after[len(sep):].lstrip() if after else ""
+                    rest = following.lstrip()
+                    break
+                if following.startswith(token):
+                    found.append(options[opt])
+                    rest = following[len(token):].lstrip()
                     break
         else:
-            return found, rest.split(sep, 1)[0].strip() or rest
+            return found, rest.split(token, 1)[0].strip() or rest
     return found, None
 
 
