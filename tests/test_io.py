@@ -325,6 +325,20 @@ def test_xlsx_numbers_keep_all_their_digits(tmp_path):
     assert raw.frame["note"].tolist() == ["2.333333333", "x", "y"]
 
 
+def test_xlsx_numbers_whose_cut_form_lost_its_zeros_keep_the_cut_form(tmp_path):
+    """The known limit of _restore_digits: fastexcel's nine-decimal form of these has fewer decimals."""
+    import xlsxwriter
+
+    path = tmp_path / "z.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    ws = book.add_worksheet("Responses")
+    ws.write_row(0, 0, ["person_id", "ict1"])
+    for i, value in enumerate([4.9999999999, 2.5000000001, 1e-10], start=1):
+        ws.write_row(i, 0, [str(i), value])
+    book.close()
+    assert read_survey(path).frame["ict1"].tolist() == ["5", "2.5", "0"]
+
+
 def test_xlsx_text_true_and_false_stay_text_beside_real_booleans(tmp_path):
     import xlsxwriter
 

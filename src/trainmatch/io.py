@@ -505,14 +505,15 @@ _NINE_DECIMALS = r"^-?[0-9]+\.[0-9]{9}$"
 
 
 def _restore_digits(book: fastexcel.ExcelReader, sheet: str, names: list[str], columns: list[pa.Array]) -> list[pa.Array]:
-    """Give numbers that fastexcel cut to nine decimals all their digits back (2.3333333333333335, not 2.333333333).
+    """Give numbers that fastexcel cut to nine decimals their digits back (2.3333333333333335, not 2.333333333).
 
-    Only columns with a cell of exactly nine decimals can hold such a number;
-    they are read once more as floats, and those cells are written from the
-    float in its shortest exact form. Survey numbers rarely have nine
-    decimals, so this second pass is rare. (A number below 5e-10 still reads
-    "0": telling it from a true 0 would mean a second pass over every column
-    with a 0 in it.)
+    Only columns with a cell of exactly nine decimals are read once more as
+    floats, and those cells are written from the float in its shortest exact
+    form. Survey numbers rarely have nine decimals, so this second pass is
+    rare. A number whose cut form lost its trailing zeros cannot be told
+    from a short one without reading every numeric column twice, and keeps
+    the cut form: 4.9999999999 reads "5", 2.5000000001 reads "2.5", a
+    number below 5e-10 reads "0" (tests/test_io.py pins this).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
