@@ -71,8 +71,11 @@ def test_parse_timestamps_formats_and_ambiguity():
     assert "no known format" in why
 
 
-def test_the_shipped_example_mapping_is_valid(default_programme):
-    assert b"[survey]" in mapping_example()
+def test_the_shipped_example_mapping_is_valid(default_programme, tmp_path):
+    path = tmp_path / "mapping.toml"
+    path.write_bytes(mapping_example())
+    mapping = load_mapping(path, default_programme)  # MappingError, listing every problem, if it were not
+    assert any(item.id in mapping.columns for item in default_programme.items)  # it maps the questionnaire, not just a header
 
 
 def test_mapping_problems_are_collected_with_their_keys(tmp_path, tiny_programme):

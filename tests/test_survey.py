@@ -315,4 +315,7 @@ def test_duplicates_policy_keeps_every_row_accounted_for(tiny_programme, frame, 
         keeper = int(reason.split("superseded by row ")[1].split(" ")[0])
         assert keeper != row
         ids = frame["person_id"].str.strip()
-        assert ids.iloc[keeper - 1] == ids.iloc[row - 1]  # the same person, a later submission
+        assert ids.iloc[keeper - 1] == ids.iloc[row - 1]  # the same person…
+        assert keeper not in set(superseded["row"])  # …whose kept submission is not superseded (planned, or rejected for its own cells)…
+        kept, earlier = (pd.Timestamp(frame["submitted_at"].iloc[r - 1]) for r in (keeper, row))
+        assert kept > earlier  # …and is the later one

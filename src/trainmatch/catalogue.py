@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from .errors import Problem, ProgrammeError
-from .programme import Programme, header_problems, programme_table, suggest
+from .programme import CATALOGUE_FILE, Programme, header_problems, programme_table, suggest
 
-CATALOGUE_FILE = "catalogue.csv"
 ANY_DOMAIN = "-"
 DELIVERIES = ("group", "individual")
 REQUIRED_COLUMNS = ("module_id", "objective", "domain", "level", "format", "hours", "delivery")

@@ -152,7 +152,7 @@ def detect_delimiter(sample: str) -> str:
     return best
 
 
-def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]] | None" = None) -> tuple[pd.DataFrame, np.ndarray, str, str, pd.Series, int]:
+def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]]") -> tuple[pd.DataFrame, np.ndarray, str, str, pd.Series, int]:
     name = str(path)
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
@@ -266,7 +266,7 @@ def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]] |
 
 
 def _read_regular_csv(
-    path: Path, enc: str, delim: str, skip: int, text_head: str, scan: "Future[tuple[str, int]] | None" = None
+    path: Path, enc: str, delim: str, skip: int, text_head: str, scan: "Future[tuple[str, int]]"
 ) -> tuple[pd.DataFrame, np.ndarray, int] | None:
     """Fast path: pyarrow's multi-threaded reader, for files whose every line is one complete record.
 
@@ -306,10 +306,8 @@ def _read_regular_csv(
     # (a trailing newline allowed) stays on the fast path.
     if enc.startswith("utf-16"):
         n_newlines = _count_bytes(path, "\n".encode("utf-16-le"))
-    elif scan is not None:
-        n_newlines = scan.result()[1]
     else:
-        n_newlines = _count_bytes(path, b"\n")
+        n_newlines = scan.result()[1]  # counted while the file was hashed
     if n_newlines - (skip + table.num_rows) not in (-1, 0):
         return None
     header = [str(table.column(j)[0].as_py()).lstrip("\ufeff").strip() for j in range(width)]

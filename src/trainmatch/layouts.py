@@ -44,8 +44,6 @@ LAYOUTS = (MS_FORMS, GOOGLE_FORMS, LIMESURVEY, QUALTRICS, REDCAP, PLAIN)
 MAPPING_EXAMPLE = "mapping-example.toml"
 
 
-
-
 def _key(text: str) -> str:
     """Header key: case-folded, without spaces, underscores, hyphens, dots or non-breaking spaces."""
     from .survey import normalise

@@ -30,7 +30,9 @@ TASKS_FILE = "tasks.csv"
 NO_REQUIREMENT = "-"
 # The files that make up a programme (and its fingerprint). Anything else in
 # the folder - notes, an example mapping, Excel's lock files - is not read.
-PROGRAMME_FILES = (SETTINGS_FILE, ITEMS_FILE, TASKS_FILE, "catalogue.csv", "rules.csv")
+CATALOGUE_FILE = "catalogue.csv"
+RULES_FILE = "rules.csv"
+PROGRAMME_FILES = (SETTINGS_FILE, ITEMS_FILE, TASKS_FILE, CATALOGUE_FILE, RULES_FILE)
 
 
 @dataclass(frozen=True)
@@ -205,8 +207,7 @@ def load_programme(folder: str | Path | None = None) -> Programme:
         return parse_programme(files, source=str(folder))
     except ProgrammeError as exc:
         # Name the files by their path, so that a user with several programme folders knows which one.
-        known = set(files) | {SETTINGS_FILE, ITEMS_FILE, TASKS_FILE}
-        problems = [replace(p, file=str(Path(folder) / p.file)) if p.file in known else p for p in exc.problems]
+        problems = [replace(p, file=str(Path(folder) / p.file)) if p.file in PROGRAMME_FILES else p for p in exc.problems]
         raise ProgrammeError(problems) from None
 
 

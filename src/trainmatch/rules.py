@@ -42,8 +42,6 @@ if TYPE_CHECKING:  # pandas is imported inside the functions that need it
     from .catalogue import Catalogue
     from .programme import Programme
 
-RULES_FILE = "rules.csv"
-
 # fact column -> kind of value
 FACTS: dict[str, str] = {
     "domain": "domain",
@@ -401,7 +399,7 @@ def allowed_text(column: str, programme: "Programme") -> str:
 
 def load_rules(programme: "Programme", catalogue: "Catalogue") -> RuleTable:
     """Validate ``rules.csv`` of the programme against the catalogue; raise ProgrammeError listing every problem."""
-    from .programme import header_problems, programme_table, suggest
+    from .programme import RULES_FILE, header_problems, programme_table, suggest
 
     name = RULES_FILE
     header, rows = programme_table(programme, name)

@@ -202,8 +202,11 @@ class _Cells:
         return pd.concat(self.parts, ignore_index=True)
 
 
-def _factorize(values: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Codes and distinct values of a text column; Arrow-backed columns use Arrow's dictionary encoding."""
+def _factorize(values: pd.Series, *, uniques: bool = True) -> tuple[np.ndarray, list[str] | None]:
+    """Codes and distinct values of a text column (the values left out, None, with ``uniques=False``).
+
+    Arrow-backed columns use Arrow's dictionary encoding.
+    """
     if isinstance(values.dtype, pd.ArrowDtype):
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -213,24 +216,12 @@ def _factorize(values: pd.Series) -> tuple[np.ndarray, list[str]]:
             # One dictionary for the whole column: unifying per-chunk dictionaries is slow for ids.
             array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
         if len(array) == 0:
-            return np.zeros(0, np.intp), []
+            return np.zeros(0, np.intp), [] if uniques else None
         encoded = pc.dictionary_encode(array)
-        return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()  # int32: half the memory traffic
-    codes, uniques = pd.factorize(values, sort=False)
-    return codes, list(uniques)
-
-
-def _group_codes(values: pd.Series) -> np.ndarray:
-    """Equal values get equal codes (like :func:`_factorize`, without building the list of distinct values)."""
-    if isinstance(values.dtype, pd.ArrowDtype):
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        array = pa.array(values.array)
-        if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
-        return pc.dictionary_encode(array).indices.to_numpy(zero_copy_only=False)
-    return pd.factorize(values, sort=False)[0]
+        codes = encoded.indices.to_numpy(zero_copy_only=False)  # int32: half the memory traffic
+        return codes, encoded.dictionary.to_pylist() if uniques else None
+    codes, distinct = pd.factorize(values, sort=False)
+    return codes, list(distinct) if uniques else None
 
 
 def _decode_parts(
@@ -456,7 +447,7 @@ def _id_checks(
 
     considered = ~empty
     considered[skip] = False  # rows already rejected as a whole (unfinished responses) are not copies
-    codes = _group_codes(ids)
+    codes = _factorize(ids, uniques=False)[0]
     counts = np.bincount(codes[considered], minlength=int(codes.max()) + 1 if len(codes) else 0)
     dup = considered & (counts[codes] > 1) if len(codes) else np.zeros(0, bool)
     superseded = 0
