@@ -467,9 +467,9 @@ def test_workbook_has_the_tables_with_frozen_headers_and_filters(bad_run: Simple
 
 
 def test_long_tables_continue_on_the_next_sheet(small_csv: Path, tmp_path: Path, quick_report: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    import trainmatch.outputs
+    import trainmatch.xlsx
 
-    monkeypatch.setattr(trainmatch.outputs, "EXCEL_MAX_ROWS", 25)
+    monkeypatch.setattr(trainmatch.xlsx, "MAX_ROWS", 25)
     out = tmp_path / "out"
     result = run("assign", small_csv, "-o", out, "--per-person", "none", *QUICK)
     assert result.exit_code == 0, result.output

@@ -24,8 +24,9 @@ def mixed_frame(n: int) -> pd.DataFrame:
         {
             "person_id": pd.Categorical(ids),
             "module": module,
-            "gap": pd.array(np.where(np.arange(n) % 4 == 0, None, np.arange(n) % 3), dtype="Int8"),
-            "hours": rng.integers(0, 400, n) / 4,
+            "gap": pd.array(np.where(np.arange(n) % 4 == 0, None, np.arange(n) % 3 - 1), dtype="Int8"),  # -1 too
+            "hours": rng.integers(-40, 400, n) / 4,  # negative numbers start with "-" and must stay numbers
+            "level": pd.Categorical(rng.choice([-2, 0, 3], n)),  # a numeric categorical
             "site": pd.array(rng.choice(["+358 site", "North", "Ääkköset"], n), dtype="str"),
             "note": np.array(rng.choice(["@mention", "plain", "tab\tinside"], n), dtype=object),
         }
@@ -39,7 +40,7 @@ def test_blocks_give_the_same_bytes_as_one_block(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(trainmatch.outputs, "CSV_BLOCK_ROWS", 3)
     cut = write_csv_fast(frame, tmp_path / "cut.csv").read_bytes()
     assert cut == whole
-    assert whole.splitlines()[0] == b'"person_id","module","gap","hours","site","note"'  # one header, however many blocks
+    assert whole.splitlines()[0] == b'"person_id","module","gap","hours","level","site","note"'  # one header, however many blocks
 
 
 def test_values_come_back_neutralised_with_numbers_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,8 +48,9 @@ def test_values_come_back_neutralised_with_numbers_kept(tmp_path: Path, monkeypa
     frame = mixed_frame(20)
     back = pd.read_csv(write_csv_fast(frame, tmp_path / "t.csv"), dtype={"person_id": str}, keep_default_na=False)
     assert back["person_id"].tolist() == list(frame["person_id"].astype(str))
-    assert back["hours"].tolist() == frame["hours"].tolist()
+    assert back["hours"].tolist() == frame["hours"].tolist() and (frame["hours"] < 0).any()
     assert back["gap"].astype(str).tolist() == ["" if pd.isna(v) else str(v) for v in frame["gap"]]
+    assert back["level"].tolist() == frame["level"].astype(int).tolist()
     expect_module = ["" if pd.isna(v) else ("'" + v if v.startswith("=") else v) for v in frame["module"]]
     assert back["module"].tolist() == expect_module
     assert back["site"].tolist() == ["'" + v if v.startswith("+") else v for v in frame["site"]]

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import trainmatch.outputs
+import trainmatch.xlsx
 from trainmatch import xlsx
 from trainmatch.outputs import WORKBOOK_CREATED, write_workbook
 
@@ -22,6 +23,8 @@ NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
 NASTY = [
     "a\x01b\x1fc",  # control characters: illegal in XML, escaped as _x0001_
     "_x0041_ stays literal",  # looks like an escape: must not decode to "A"
+    "_x0041\x01",  # … and before a control character, whose escape begins with "_"
+    "_x0041_x0042_",  # two that share an underscore
     "cr\rinside",
     "tab\tand\nnewline",
     "  leading and trailing  ",
@@ -222,7 +225,7 @@ def test_any_text_round_trips(tmp_path_factory: pytest.TempPathFactory, texts: l
 
 
 def test_long_tables_are_split_across_sheets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(trainmatch.outputs, "EXCEL_MAX_ROWS", 4)  # 3 data rows per sheet
+    monkeypatch.setattr(trainmatch.xlsx, "MAX_ROWS", 4)  # 3 data rows per sheet
     frame = pd.DataFrame({"id": [f"p{i}" for i in range(10)], "n": range(10)})
     path = tmp_path / "split.xlsx"
     seen: list[str] = []
@@ -239,7 +242,7 @@ def test_long_tables_are_split_across_sheets(tmp_path: Path, monkeypatch: pytest
 
 
 def test_long_sheet_names_are_cut_and_stay_distinct(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(trainmatch.outputs, "EXCEL_MAX_ROWS", 3)
+    monkeypatch.setattr(trainmatch.xlsx, "MAX_ROWS", 3)
     base = "a very long table name that Excel cannot hold"
     names = write_workbook({base: pd.DataFrame({"x": range(5)})}, tmp_path / "l.xlsx")
     assert names == [base[:31], base[:27] + " (2)", base[:27] + " (3)"]
@@ -277,6 +280,12 @@ def test_same_input_gives_the_same_bytes_with_fixed_dates(tmp_path: Path, mixed:
 def test_size_bound_covers_the_xml(mixed: pd.DataFrame) -> None:
     frame = pd.concat([mixed, pd.DataFrame({"person_id": NASTY})], ignore_index=True)
     sheet = xlsx._Sheet(trainmatch.outputs.neutralise_text(frame), selected=True)
+    assert sum(len(piece) for piece in sheet.xml()) <= sheet.size_bound()
+    # The longest numbers in every cell, over enough rows that the fixed slack is a small part: the
+    # bound must count each row's and cell's markup, not only the values.
+    n = 5000
+    widest = pd.DataFrame({"a": np.full(n, -1.2345678901234567e-300), "b": np.full(n, -9.876543210987654e299), "t": pd.Categorical(["x" * 20] * n)})
+    sheet = xlsx._Sheet(trainmatch.outputs.neutralise_text(widest), selected=True)
     assert sum(len(piece) for piece in sheet.xml()) <= sheet.size_bound()
 
 

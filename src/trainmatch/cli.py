@@ -383,7 +383,7 @@ def cohorts(
       trainmatch cohorts later.csv -o later-out --model models/round1
     """
     from .cohorts import format_fit_report
-    from .outputs import StagedFolder, write_csv_fast
+    from .outputs import StagedFolder, write_csvs
     from .scoring import score as score_people
     from .summary import text_table
 
@@ -394,10 +394,14 @@ def cohorts(
     people = score_people(result.people, programme)
     stage = _cohort_stage(people, programme, model_dir, save_model, k_text, seed)
     with staged as tmp:
-        write_csv_fast(stage.cohorts, tmp / "cohorts.csv")
-        write_csv_fast(stage.groups, tmp / "groups.csv")
-        write_csv_fast(stage.people[["person_id", "role", "site", "cohort", "group"]], tmp / "people.csv")
-        write_csv_fast(result.rejects, tmp / "rejects.csv")
+        write_csvs(
+            {
+                tmp / "cohorts.csv": stage.cohorts,
+                tmp / "groups.csv": stage.groups,
+                tmp / "people.csv": stage.people[["person_id", "role", "site", "cohort", "group"]],
+                tmp / "rejects.csv": result.rejects,
+            }
+        )
     _save_model(stage, programme, save_model)
     if stage.reused_model:
         echo_err(f"Assigned {len(people)} people to the {len(stage.cohorts)} cohorts of the saved model {model_dir}.")

@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # imported where used: `assign` checks the output folder befo
     import pandas as pd
 
 FORMULA_PATTERN = r"^[=+\-@\t\r]"
-EXCEL_MAX_ROWS = 1_048_576
 WORKBOOK_CREATED = datetime(2000, 1, 1)  # the "created" property of plans.xlsx: fixed, for identical outputs
 
 
@@ -227,9 +226,9 @@ def write_workbook(sheets: Mapping[str, pd.DataFrame], path: str | Path, *, prog
     A table longer than Excel's 1,048,576-row limit is split across sheets
     ``name``, ``name (2)``, …; nothing is truncated. Returns the sheet names.
     """
-    from .xlsx import MAX_NAME, write_xlsx
+    from . import xlsx
 
-    per_sheet = EXCEL_MAX_ROWS - 1  # read here, not at import: tests lower the limit
+    per_sheet = xlsx.MAX_ROWS - 1  # read here, not at import: tests lower the limit
     parts: list[tuple[str, pd.DataFrame]] = []
     for base, frame in sheets.items():
         clean = neutralise_text(frame)
@@ -237,7 +236,7 @@ def write_workbook(sheets: Mapping[str, pd.DataFrame], path: str | Path, *, prog
         for part in range(n_parts):
             suffix = "" if part == 0 else f" ({part + 1})"
             # Excel allows 31 characters: cut the base name, so that "… (2)" stays apart from the first part.
-            name = base[: MAX_NAME - len(suffix)] + suffix
+            name = base[: xlsx.MAX_NAME - len(suffix)] + suffix
             parts.append((name, clean.iloc[part * per_sheet : (part + 1) * per_sheet]))
 
     def note(name: str) -> None:
@@ -245,7 +244,7 @@ def write_workbook(sheets: Mapping[str, pd.DataFrame], path: str | Path, *, prog
             progress(f"workbook sheet {name}")
 
     # A fixed creation date (not the current time), so the same run gives the same bytes.
-    write_xlsx(str(path), parts, created=WORKBOOK_CREATED, on_sheet=note)
+    xlsx.write_xlsx(str(path), parts, created=WORKBOOK_CREATED, on_sheet=note)
     return [name for name, _ in parts]
 
 

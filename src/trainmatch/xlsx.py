@@ -44,7 +44,11 @@ _BAD_NAME = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
 # tab and newline are legal and stay. Lone surrogates only get here through the slow path (see _escape_slow).
 _CONTROL = "[\x00-\x08\x0b-\x1f\ufffe\uffff\ud800-\udfff]"
 _CONTROL_RE2 = r"[\x00-\x08\x0b-\x1f\x{FFFE}\x{FFFF}]"  # the same set in RE2 syntax, for pyarrow
-_LITERAL_ESCAPE = r"_x[0-9A-Fa-f]{4}_"  # text that a reader would decode: its "_" must itself be escaped
+# Text a reader could decode as an escape: its "_" is written as _x005F_. Any "_xHHHH" counts, not only
+# "_xHHHH_": after it may come a control character, whose own escape starts with "_"; an "_" escaped
+# needlessly still reads back as "_".
+_LITERAL_ESCAPE = r"_(x[0-9A-Fa-f]{4})"
+_ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"))  # "&" first
 
 _NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -309,11 +313,11 @@ def _escape(values: pa.Array) -> pa.Array:
         # Only texts over half the limit can exceed it in UTF-16 code units: cut those in Python.
         cut = [_cut(t) if is_long else t for t, is_long in zip(values.to_pylist(), long.to_pylist())]
         values = pa.array(cut, type=pa.string())
-    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;")):
+    for char, entity in _ENTITIES:
         values = pc.replace_substring(values, char, entity)
-    # Literal "_x0041_" must stay literal: its underscore is written as _x005F_ (done before the
-    # control characters, whose escapes would otherwise be escaped again).
-    values = pc.replace_substring_regex(values, f"({_LITERAL_ESCAPE})", r"_x005F\1")
+    # Literal "_x0041_" must stay literal (done before the control characters, whose escapes would
+    # otherwise be escaped again).
+    values = pc.replace_substring_regex(values, _LITERAL_ESCAPE, r"_x005F_\1")
     bad = pc.match_substring_regex(values, _CONTROL_RE2)
     if pc.any(bad).as_py():
         fixed = [_escape_controls(t) if is_bad else t for t, is_bad in zip(values.to_pylist(), bad.to_pylist())]
@@ -324,8 +328,7 @@ def _escape(values: pa.Array) -> pa.Array:
 def _escape_slow(text: str) -> str:
     """The same as _escape, for one text that pyarrow cannot take (it has lone surrogates)."""
     text = _cut(text)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    return _escape_controls(re.sub(f"({_LITERAL_ESCAPE})", r"_x005F\1", text))
+    return _escape_controls(re.sub(_LITERAL_ESCAPE, r"_x005F_\1", _attr(text)))
 
 
 def _escape_controls(text: str) -> str:
@@ -360,7 +363,10 @@ def _check_names(names: Sequence[str]) -> None:
 
 
 def _attr(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    """XML-escape a text (for attributes and element text alike)."""
+    for char, entity in _ENTITIES:
+        text = text.replace(char, entity)
+    return text
 
 
 def _content_types(n_sheets: int) -> str:
