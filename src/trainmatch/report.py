@@ -8,13 +8,15 @@ reason, and the reliability (Cronbach's alpha) of each domain.
 
 Everything is aggregated with pandas/numpy first; charts are drawn from the
 aggregates only, so a national-scale run costs little more than a small one.
-Charts are SVG drawn with matplotlib's object API (no pyplot, no GUI backend,
-no global state) and embedded as ``data:`` images: the page loads nothing from
+Charts are SVG drawn with matplotlib's object API (no pyplot, no GUI backend;
+matplotlib's settings are changed only inside :func:`_chart_style`, which
+restores them) and embedded as ``data:`` images: the page loads nothing from
 outside and needs no JavaScript. Output is byte-for-byte reproducible: the SVG
 hash salt is fixed per chart, the date metadata is dropped, and every table is
 sorted explicitly.
 
-Pure: :func:`render_report` returns a string; :mod:`trainmatch.io` writes it.
+Pure: :func:`render_report` (or :func:`report_data` then :func:`render_report_data`)
+returns a string; ``assign``'s helper process (:mod:`trainmatch.sidecar`) writes it.
 """
 
 from __future__ import annotations
@@ -151,24 +153,24 @@ def _chart_style() -> Iterator[None]:
 
 
 @functools.lru_cache(maxsize=None)
-def _advance(char: str, weight: str) -> float:
+def _advance(char: str) -> float:
     """Advance width of one character of DejaVu Sans, in points per point of font size."""
     from matplotlib import ft2font
     from matplotlib.font_manager import FontProperties, findfont, get_font
 
     no_hinting = ft2font.LoadFlags.NO_HINTING if hasattr(ft2font, "LoadFlags") else ft2font.LOAD_NO_HINTING  # matplotlib < 3.10
-    font = get_font(findfont(FontProperties(family="DejaVu Sans", weight=weight)))
+    font = get_font(findfont(FontProperties(family="DejaVu Sans")))
     font.set_size(100, 72)
     return font.load_char(ord(char), flags=no_hinting).linearHoriAdvance / 65536 / 100
 
 
-def _text_size(text: str, size: float, weight: str = "normal") -> tuple[float, float]:
+def _text_size(text: str, size: float) -> tuple[float, float]:
     """Width and height in points of (possibly multi-line) text, from the font's advance widths (no drawing).
 
     Kerning is ignored and 3% added, so the width errs on the wide side.
     """
     lines = str(text).split("\n")
-    width = max(sum(_advance(c, weight) for c in line) for line in lines) * size * 1.03
+    width = max(sum(_advance(c) for c in line) for line in lines) * size * 1.03
     return width, size * (1.2 * len(lines) + 0.1)
 
 
@@ -200,11 +202,10 @@ def _place(
     xsize: float = 9,
     ysize: float = 9,
     ylabel: bool = False,
-    xlabel: bool = True,
     bottom: float = 0.0,
     right: float = 0.0,
 ) -> None:
-    """Explicit margins (in place of a layout engine) from what the chart draws.
+    """Explicit margins (in place of a layout engine) from what the chart draws (an x label always).
 
     ``bottom``/``right``: extra points reserved below the x label / right of the
     axes (a legend, a colour bar). Measured twice: the tick labels may change
@@ -215,7 +216,7 @@ def _place(
         yw, _yh, _ = _tick_extent(ax.yaxis, ysize)
         _xw, xh, xhalf = _tick_extent(ax.xaxis, xsize)
         left = EDGE + (LABEL if ylabel else 0.0) + TICK + yw
-        low = EDGE + bottom + (LABEL if xlabel else 0.0) + TICK + xh
+        low = EDGE + bottom + LABEL + TICK + xh
         fig.subplots_adjust(
             left=min(left / w, 0.6),
             right=1 - max(EDGE + right, EDGE + xhalf) / w,
@@ -228,8 +229,8 @@ def _chart(name: str, alt: str, draw: Callable[[Any], None], size: tuple[float, 
     """Draw one chart with fixed, reproducible settings and embed it.
 
     Uses matplotlib's object API with a headless Agg canvas: no pyplot, no GUI
-    backend, nothing global touched (settings are scoped to :func:`_chart_style`,
-    entered once per report). ``draw`` places the axes itself (:func:`_place`):
+    backend. Settings are scoped to :func:`_chart_style` (entered once per
+    report; entering it here again costs nothing), which restores them after. ``draw`` places the axes itself (:func:`_place`):
     no layout engine, which would lay out all the text several times over.
     """
     import matplotlib
