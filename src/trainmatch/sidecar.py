@@ -271,7 +271,9 @@ class Sidecar:
         import threading
 
         drawn = {key: dataclasses.asdict(chart) for key, chart in self.drawn.items()}
-        request = {"job": "report", "data": data, "path": str(path), "drawn": drawn}
+        # Through JSON here: data that JSON cannot hold fails in this thread (with a message), not in the
+        # sending thread; and the helper and this process render the very same data, byte for byte.
+        request = json.loads(json.dumps({"job": "report", "data": data, "path": str(path), "drawn": drawn}))
         # From a thread: with the charts the request outgrows the pipe, and the helper may still be drawing.
         sent: list[bool] = []
         writer = threading.Thread(target=lambda: sent.append(self._send(request)))
@@ -282,8 +284,7 @@ class Sidecar:
             done, result = self._receive() if sent and sent[0] else (False, None)
             if done:
                 return float(result)
-            # Here, through JSON too, so the page is the same byte for byte.
-            return _report(json.loads(json.dumps(request)), None)
+            return _report(request, None)  # here instead
 
         return finish
 
