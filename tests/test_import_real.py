@@ -307,3 +307,39 @@ def test_init_writes_an_example_mapping_that_loads(cli, tmp_path, default_progra
     assert mapping.tool == "Webropol" and mapping.columns["person_id"] == "Henkilönumero"
     again = cli("init", tmp_path / "prog2", "--mapping", tmp_path / "my-tool.toml")
     assert again.exit_code == 2 and "--force" in again.output
+
+
+# --------------------------------------------------------------------------- freeing the text while decoding
+
+RELEASED = [
+    ("ms_forms.xlsx", {}),
+    ("google_forms.csv", {}),
+    ("google_forms.csv", {"duplicates": "reject"}),
+    ("limesurvey.csv", {}),
+    ("qualtrics.csv", {}),
+    ("redcap.csv", {}),
+    ("webropol.csv", {"mapping": "webropol.toml"}),
+    ("pipe.csv", {}),
+    ("excel_resaved.xlsx", {"sheet": "Vastaukset"}),
+    ("labels.csv", {}),
+    ("excel_ids.csv", {}),
+    ("duplicates.csv", {}),
+]
+
+
+@pytest.mark.parametrize(("name", "options"), RELEASED, ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o in RELEASED])
+def test_freeing_the_text_while_decoding_changes_no_result(tiny_programme, name, options):
+    """`assign` frees each text column once decoded (release_text): people, rejects and warnings are the same."""
+    options = dict(options)
+    if "mapping" in options:
+        options["mapping"] = load_mapping(EXPORTS / options["mapping"], tiny_programme)
+    sheet = options.pop("sheet", None)
+    kept = import_survey(read_survey(EXPORTS / name, sheet=sheet), tiny_programme, **options)
+    raw = read_survey(EXPORTS / name, sheet=sheet)
+    released = import_survey(raw, tiny_programme, release_text=True, **options)
+    assert raw.frame.shape[1] == 0  # the caller's cells are gone, not copied
+    for table in ("people", "rejects", "warnings"):
+        pd.testing.assert_frame_equal(getattr(released, table), getattr(kept, table))
+    assert (released.n_read, released.n_superseded, released.timestamp, released.layout, released.matched, released.ignored, released.notes) == (
+        kept.n_read, kept.n_superseded, kept.timestamp, kept.layout, kept.matched, kept.ignored, kept.notes
+    )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -293,6 +295,22 @@ def test_every_row_is_accepted_or_rejected_exactly_once(tiny_programme, frame):
     assert (result.rejects["reason"].str.len() > 0).all()
     # The reject's line belongs to its row.
     assert (result.rejects["line"] == result.rejects["row"] + 1).all()
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frame=surveys(), policy=st.sampled_from(["keep-latest", "reject"]), arrow=st.booleans())
+def test_freeing_the_text_while_decoding_gives_the_same_result(tiny_programme, frame, policy, arrow):
+    """release_text (what `assign` uses) frees each column once decoded; nothing else may change."""
+    frame = frame.assign(submitted_at="2026-09-01 08:00", email="someone@example.org")
+    kept = import_survey(raw_from(frame), tiny_programme, duplicates=policy)
+    raw = raw_from(frame)
+    if arrow:  # the CSV fast path's Arrow-backed text
+        raw = dataclasses.replace(raw, frame=frame.astype(pd.ArrowDtype(pa.string())))
+    released = import_survey(raw, tiny_programme, duplicates=policy, release_text=True)
+    assert raw.frame.shape[1] == 0
+    for table in ("people", "rejects", "warnings"):
+        pd.testing.assert_frame_equal(getattr(released, table), getattr(kept, table))
+    assert released.timestamp == kept.timestamp and released.n_superseded == kept.n_superseded
 
 
 STAMPS = st.sampled_from(["2026-09-01 08:00", "2026-09-01 08:00", "2026-09-02 10:30", "2026-09-03 07:15", "", "soon"])

@@ -208,9 +208,14 @@ def _read_and_import(path: Path, programme: Any, sheet: str | None, encoding: st
     """Read a survey and validate it against the programme, honouring --mapping and --duplicates.
 
     The mapping file is checked before the survey is read. ``clock["read"]``,
-    when given, is set once the file is read (before validation).
+    when given, is set once the file is read (before validation). The text
+    cells are freed as they are decoded: the survey returned has its header
+    and no cells (the commands need only its name, header, format and hash).
     """
+    import dataclasses
     import time
+
+    import pandas as pd
 
     from .io import read_survey
     from .layouts import load_mapping
@@ -222,7 +227,9 @@ def _read_and_import(path: Path, programme: Any, sheet: str | None, encoding: st
     raw = read_survey(path, sheet=sheet, encoding=encoding)
     if clock is not None:
         clock["read"] = time.perf_counter()
-    return raw, import_survey(raw, programme, mapping=mapping, duplicates=options.get("duplicates", "keep-latest"))
+    header = raw.frame.columns
+    imported = import_survey(raw, programme, mapping=mapping, duplicates=options.get("duplicates", "keep-latest"), release_text=True)
+    return dataclasses.replace(raw, frame=pd.DataFrame(columns=header)), imported
 
 
 def _load_survey(path: Path, programme_dir: Path | None, sheet: str | None, encoding: str | None):  # noqa: ANN202
@@ -528,8 +535,7 @@ def assign(
         raise click.ClickException(f"--strict: {imported.n_rejected} of {imported.n_read} rows were rejected, so nothing was written.")
     if imported.n_accepted == 0:
         raise click.ClickException(f"All {imported.n_read} rows were rejected, so there is nothing to plan; fix the problems listed above.")
-    # The file's text cells are not needed any more (run.json keeps its name and hash): free them before planning.
-    raw = dataclasses.replace(raw, frame=raw.frame.iloc[:0])
+    # The file's text cells were freed during validation: return their memory to the system before planning.
     _give_back_memory()
 
     def cohorts_ready(cohorts: Any, reliability: Any) -> None:

@@ -394,6 +394,7 @@ def _row_lists(group_keys: np.ndarray, rows: np.ndarray, show: int = 3) -> pd.Se
 
 
 DUPLICATE_POLICIES = ("keep-latest", "reject")
+_GIVE_BACK_BYTES = 64 << 20  # with release_text: return freed text memory to the system every 64 MiB
 
 
 def _mangled(ids: pd.Series) -> np.ndarray:
@@ -517,6 +518,7 @@ def import_survey(
     *,
     mapping: "ColumnMapping | None" = None,
     duplicates: str = "keep-latest",
+    release_text: bool = False,
 ) -> ImportResult:
     """Validate and decode a raw survey against the programme.
 
@@ -525,6 +527,12 @@ def import_survey(
     ``"keep-latest"`` (the default) keeps the latest submission of an id when
     the file has submission times, and rejects every copy when it has none or
     they tie; ``"reject"`` always rejects every copy.
+
+    ``release_text=True`` is for callers that need the text cells no more:
+    the columns the programme does not use are freed at once and the others
+    as soon as each is decoded, so the text cells and the decoded answers are
+    never both whole in memory. ``raw.frame`` is then left without columns;
+    keep ``raw.frame.columns`` beforehand if the header is needed.
     """
     from .layouts import convert
 
@@ -533,35 +541,57 @@ def import_survey(
 
         raise UsageError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}; got {duplicates!r}.")
     conv = convert(raw, programme, mapping)
-    raw = conv.raw
+    original, raw = raw, conv.raw
     if len(raw.frame) == 0:
         raise SurveyError(Problem(raw.path, "has header rows but no answers.", hint="Check that the export includes the responses, not only the questions."))
     matched, ignored, personal, absent = match_columns(raw, programme, conv.personal, conv.layout)
     ignored = [h for h in ignored if h not in conv.consumed]
-    frame = raw.frame
-    n = len(frame)
+    n, width = raw.frame.shape
     cols = programme.columns
     cells = _Cells()
     out: dict[str, object] = {}
     for pos, name, values, reasons in conv.bad:
         cells.add(np.asarray(pos, dtype=np.int64), name, values, reasons)
 
+    stamp_column = conv.timestamp
+    if stamp_column is None:
+        stamp_column = next((h for h in ignored if _header_key(h) in _TIMESTAMP_KEYS), None)
+    if duplicates != "keep-latest" or stamp_column not in raw.frame.columns:
+        stamp_column = None
+    # The text of the columns used, by header: with release_text, the only reference to each.
+    texts = {h: raw.frame[h] for h in (*matched.values(), *([stamp_column] if stamp_column else []))}
+    if release_text:
+        for frame in {id(f): f for f in (original.frame, raw.frame)}.values():
+            for h in list(dict.fromkeys(frame.columns)):
+                del frame[h]
+
     def column(name: str) -> pd.Series:
-        return frame[matched[name]]
+        return texts[matched[name]]
+
+    freed = [0]  # bytes of text freed since memory was last given back
+
+    def done_with(header: str) -> None:
+        if release_text:
+            freed[0] += int(texts.pop(header).memory_usage(deep=False, index=False))
+            if freed[0] >= _GIVE_BACK_BYTES:
+                # Arrow's allocator keeps freed memory for reuse; the decoded answers are numpy's, so hand it back.
+                import pyarrow as pa
+
+                pa.default_memory_pool().release_unused()
+                freed[0] = 0
 
     # person id: text, trimmed, leading zeros intact
     raw_ids = column(cols.id)
     ids = _strip(raw_ids)
-    raw_stamps = None
-    stamp_column = conv.timestamp
-    if stamp_column is None:
-        stamp_column = next((h for h in ignored if _header_key(h) in _TIMESTAMP_KEYS), None)
+    raw_stamps = texts[stamp_column] if stamp_column else None
     notes = list(conv.notes)
-    if duplicates == "keep-latest" and stamp_column is not None and stamp_column in frame.columns:
-        raw_stamps = frame[stamp_column]
     warn, n_superseded, stamp_why = _id_checks(
         raw_ids, ids, cells, cols.id, conv.excluded, duplicates, raw_stamps, stamp_column, conv.timestamp_format
     )
+    del raw_ids, raw_stamps
+    done_with(matched[cols.id])
+    if stamp_column:
+        done_with(stamp_column)
     if stamp_why:
         notes.append(f"submission times in {stamp_column!r} are not used: {stamp_why}")
     overflow = getattr(raw, "overflow", None)
@@ -571,7 +601,7 @@ def import_survey(
             overflow.index.to_numpy(dtype=np.int64),
             OVERFLOW_COLUMN,
             overflow.to_numpy(dtype=object),
-            f"The row has more values than the header has columns ({raw.frame.shape[1]}): a cell probably holds "
+            f"The row has more values than the header has columns ({width}): a cell probably holds "
             f"the delimiter {delim} without quotes, which shifts every cell after it. Quote that cell or remove the extra values.",
         )
     out["row"] = np.arange(1, n + 1, dtype=np.int64)
@@ -582,6 +612,7 @@ def import_survey(
     order = ["person_id", "row", "site"]  # the people frame's column order
     if cols.site in matched:
         out["site"] = _str_column(_strip(column(cols.site)))
+        done_with(matched[cols.site])
     else:
         out["site"] = _str_column(np.full(n, "", dtype=object))
     lang_aliases = {k: v for k, v in LANGUAGE_NAMES.items() if k in programme.languages}
@@ -609,28 +640,31 @@ def import_survey(
     item_at = {item.id: j for j, item in enumerate(programme.items)}
     task_at = {f"task_{task.id}": j for j, task in enumerate(programme.tasks)}
 
-    def run(job: tuple[str, str, Callable, object]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        codes, decoded_u, pos, reasons = _decode_parts(column(job[0]), job[2], job[3])
-        key = job[1]
+    def run(job: tuple[str, str, Callable, object]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Decode one column into its place; returns its bad cells (positions, reasons, values)."""
+        name, key, decode_one, dtype = job
+        values = column(name)
+        codes, decoded_u, pos, reasons = _decode_parts(values, decode_one, dtype)
         if key in item_at:
             np.take(decoded_u, codes, out=items[:, item_at[key]])
         elif key in task_at:
             np.take(decoded_u, codes, out=ticks[:, task_at[key]])
-        return codes, decoded_u, pos, reasons
+        elif dtype is object:
+            out[key] = _str_column(decoded_u, codes)
+        else:
+            out[key] = decoded_u[codes]
+        bad_values = _take(values, pos)
+        del values, codes  # the codes may hold Arrow memory: nothing of a decoded column is kept but its result
+        done_with(matched[name])
+        return pos, reasons, bad_values
 
     # Arrow's dictionary encoding and numpy's take release the GIL: columns are decoded in parallel.
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
         decoded = list(pool.map(run, jobs))
-    for (name, key, _dec, dtype), (codes, decoded_u, pos, reasons) in zip(jobs, decoded):
-        cells.add(pos, matched[name], _take(column(name), pos), reasons)
-        if key in item_at or key in task_at:
-            continue
-        elif dtype is object:
-            out[key] = _str_column(decoded_u, codes)
-        else:
-            out[key] = decoded_u[codes]
+    for (name, _key, _dec, _dtype), (pos, reasons, bad_values) in zip(jobs, decoded):
+        cells.add(pos, matched[name], bad_values, reasons)
 
     out["person_id"] = _str_column(ids)
     base = pd.DataFrame({key: out[key] for key in order}, copy=False)
@@ -675,7 +709,7 @@ def import_survey(
         notes=tuple(notes),
         layout=conv.layout,
         duplicates=duplicates,
-        timestamp=stamp_column if raw_stamps is not None and not stamp_why else None,
+        timestamp=stamp_column if stamp_column and not stamp_why else None,
         n_superseded=n_superseded,
         warnings=warnings,
     )
