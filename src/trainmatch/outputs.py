@@ -76,7 +76,7 @@ def _any_formula(s: pd.Series) -> bool:
     return bool(pc.any(pc.match_substring_regex(values, FORMULA_PATTERN)).as_py())
 
 
-CSV_BLOCK_ROWS = 131_072  # rows formatted at a time: bounds the extra memory of writing a table
+CSV_BLOCK_ROWS = 32_768  # rows formatted at a time: bounds the extra memory of writing a table
 CSV_WORKERS = 2  # threads formatting blocks; pyarrow's CSV writer and take release the GIL
 
 
