@@ -19,6 +19,14 @@ the page cache's dirty pages written out (os.sync), so that one run's 1.5 GB
 of output does not slow the writing of the next. It ends with the scaling
 ratios between sizes, the `trainmatch --help` start-up time, and each target
 with PASS or MISS. The output is Markdown, ready for benchmarks/README.md.
+
+Before timing, trainmatch's modules are compiled to bytecode, as `pip
+install` does: an editable checkout run with PYTHONDONTWRITEBYTECODE=1 (as on
+the benchmark machine) would otherwise compile every module in both
+processes on every run (0.1-0.2 s that no installed copy pays). The output
+also gives a speed check of the machine (a fixed pure-Python loop, timed
+before and after), because a shared machine's speed moves by tens of per
+cent within minutes: compare figures only from runs with similar checks.
 """
 
 from __future__ import annotations
@@ -116,6 +124,26 @@ def io_floor(survey: Path, out: Path) -> float:
         return time.perf_counter() - start  # not counting the removal of the copy
 
 
+def compile_bytecode() -> None:
+    """Compile trainmatch's modules as `pip install` does (written even under PYTHONDONTWRITEBYTECODE)."""
+    import compileall
+    import importlib.util
+
+    spec = importlib.util.find_spec("trainmatch")
+    for folder in spec.submodule_search_locations if spec and spec.submodule_search_locations else []:
+        compileall.compile_dir(folder, quiet=1)
+
+
+def speed_check(runs: int = 5) -> float:
+    """Milliseconds a fixed pure-Python loop takes (median of ``runs``): how fast the machine is right now."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        sum(range(10_000_000))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
 def help_seconds(runs: int = 7) -> float:
     exe = Path(sys.executable).with_name("trainmatch")
     cmd = [str(exe), "--help"] if exe.exists() else [*trainmatch_command(), "--help"]
@@ -135,6 +163,8 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
+    compile_bytecode()
+    speed_before = speed_check()
     results = {}
     work = Path(tempfile.mkdtemp(prefix="trainmatch-bench-"))
     try:
@@ -161,9 +191,11 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     help_s = help_seconds()
+    speed_after = speed_check()
 
     print(f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"Command: `python benchmarks/run.py --sizes {args.sizes} --runs {args.runs} --seed {args.seed}`\n")
+    print(f"Command: `python benchmarks/run.py --sizes {args.sizes} --runs {args.runs} --seed {args.seed}`")
+    print(f"Speed check (`sum(range(10_000_000))`, median of 5): {speed_before:.0f} ms before the runs, {speed_after:.0f} ms after\n")
     print("| people | input MB | median wall s | peak MB | people/s | I/O floor s | × floor |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for n, r in results.items():
