@@ -313,6 +313,18 @@ def test_freeing_the_text_while_decoding_gives_the_same_result(tiny_programme, f
     assert released.timestamp == kept.timestamp and released.n_superseded == kept.n_superseded
 
 
+def test_a_mapped_submission_time_that_is_also_a_programme_column(tiny_programme, tmp_path):
+    """A mapping may name a programme column as the submission time: both read it, text freed or not."""
+    from trainmatch.layouts import load_mapping
+
+    (tmp_path / "m.toml").write_text('[survey]\ntool = "Test"\ntimestamp = "site"\n', encoding="utf-8")
+    mapping = load_mapping(tmp_path / "m.toml", tiny_programme)
+    results = [import_survey(read_survey(SURVEYS / "tiny.csv"), tiny_programme, mapping=mapping, release_text=r) for r in (False, True)]
+    for result in results:
+        assert result.timestamp == "site" and result.n_accepted == 4
+    pd.testing.assert_frame_equal(results[0].people, results[1].people)
+
+
 STAMPS = st.sampled_from(["2026-09-01 08:00", "2026-09-01 08:00", "2026-09-02 10:30", "2026-09-03 07:15", "", "soon"])
 
 

@@ -568,7 +568,7 @@ def import_survey(
     def column(name: str) -> pd.Series:
         return texts[matched[name]]
 
-    freed = [0]  # bytes of text freed since memory was last given back
+    freed = [0]  # bytes of text freed since memory was last given back (a rough count: workers add to it unlocked)
 
     def done_with(header: str) -> None:
         if release_text:
@@ -590,7 +590,7 @@ def import_survey(
     )
     del raw_ids, raw_stamps
     done_with(matched[cols.id])
-    if stamp_column:
+    if stamp_column and stamp_column not in matched.values():
         done_with(stamp_column)
     if stamp_why:
         notes.append(f"submission times in {stamp_column!r} are not used: {stamp_why}")
