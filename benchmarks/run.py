@@ -24,8 +24,8 @@ Before timing, trainmatch's modules are compiled to bytecode, as `pip
 install` does: an editable checkout run with PYTHONDONTWRITEBYTECODE=1 (as on
 the benchmark machine) would otherwise compile every module in both
 processes on every run (0.1-0.2 s that no installed copy pays). The output
-also gives a speed check of the machine (a fixed pure-Python loop, timed
-before and after), because a shared machine's speed moves by tens of per
+also gives a speed check of the machine (a fixed workload, timed before and
+after the runs), because a shared machine's speed moves by tens of per
 cent within minutes: compare figures only from runs with similar checks.
 """
 
@@ -135,13 +135,17 @@ def compile_bytecode() -> None:
 
 
 def speed_check(runs: int = 5) -> float:
-    """Milliseconds a fixed pure-Python loop takes (median of ``runs``): how fast the machine is right now."""
+    """Seconds a fixed workload takes (median of ``runs``): how fast the machine is right now.
+
+    The workload is a new Python process importing scikit-learn (the helper's
+    first job): CPU, memory and file reads, like the start of every run.
+    """
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        sum(range(10_000_000))
+        subprocess.run([sys.executable, "-c", "import sklearn.base"], check=True)
         times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+    return statistics.median(times)
 
 
 def help_seconds(runs: int = 7) -> float:
@@ -195,7 +199,7 @@ def main() -> None:
 
     print(f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"Command: `python benchmarks/run.py --sizes {args.sizes} --runs {args.runs} --seed {args.seed}`")
-    print(f"Speed check (`sum(range(10_000_000))`, median of 5): {speed_before:.0f} ms before the runs, {speed_after:.0f} ms after\n")
+    print(f"Speed check (`python -c \"import sklearn.base\"`, median of 5): {speed_before:.2f} s before the runs, {speed_after:.2f} s after\n")
     print("| people | input MB | median wall s | peak MB | people/s | I/O floor s | × floor |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for n, r in results.items():
