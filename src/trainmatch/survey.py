@@ -394,7 +394,7 @@ def _row_lists(group_keys: np.ndarray, rows: np.ndarray, show: int = 3) -> pd.Se
 
 
 DUPLICATE_POLICIES = ("keep-latest", "reject")
-_GIVE_BACK_BYTES = 64 << 20  # with release_text: return freed text memory to the system every 64 MiB
+_GIVE_BACKS = 8  # with release_text: freed text memory is returned to the system after each eighth of the text
 
 
 def _mangled(ids: pd.Series) -> np.ndarray:
@@ -569,11 +569,12 @@ def import_survey(
         return texts[matched[name]]
 
     freed = [0]  # bytes of text freed since memory was last given back (a rough count: workers add to it unlocked)
+    give_back = sum(int(t.memory_usage(deep=False, index=False)) for t in texts.values()) / _GIVE_BACKS
 
     def done_with(header: str) -> None:
         if release_text:
             freed[0] += int(texts.pop(header).memory_usage(deep=False, index=False))
-            if freed[0] >= _GIVE_BACK_BYTES:
+            if freed[0] >= give_back:
                 # Arrow's allocator keeps freed memory for reuse; the decoded answers are numpy's, so hand it back.
                 import pyarrow as pa
 
