@@ -565,8 +565,8 @@ def test_report_keeps_sites_with_the_same_beginning_apart() -> None:
     from trainmatch.report import _site_chart
 
     same = "mixed: Keskussairaala, Kotihoito Pohjoinen, "
-    table = pd.DataFrame({"site": [same + "Itä", same + "Länsi", "Keskussairaala"], "groups": [1, 2, 3], "members": [8, 16, 24]})
-    svg = base64.b64decode(_site_chart(table).src.split(",", 1)[1]).decode("utf-8")
+    rows = [{"site": same + "Itä", "groups": 1, "members": 8}, {"site": same + "Länsi", "groups": 2, "members": 16}, {"site": "Keskussairaala", "groups": 3, "members": 24}]
+    svg = base64.b64decode(_site_chart(rows).src.split(",", 1)[1]).decode("utf-8")
     tops = [float(y) for y in re.findall(r'<path d="M [0-9.]+ ([0-9.]+) [^"]*"[^>]*style="fill: #1f4e79', svg)]
     assert len(set(tops)) == 3  # three bars at three heights, not two on top of each other
 

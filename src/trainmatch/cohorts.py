@@ -23,14 +23,17 @@ from __future__ import annotations
 import bisect
 import math
 import re
+import sys
 from dataclasses import dataclass
-from typing import Any, ContextManager, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from .errors import UsageError
+
+if TYPE_CHECKING:  # imported where tables are made: `assign`'s helper process fits without pandas
+    import pandas as pd
 
 STRONG_Z = 0.5
 """|standardised centre| at or above this makes a domain a strength (+) or a gap (−)."""
@@ -239,7 +242,7 @@ class CohortCentres:
     def predict(self, X: Any) -> np.ndarray:
         """Index (0 = C1) of the nearest cohort centre for each row; missing scores count as the domain mean."""
         names = getattr(self, "feature_names_in_", None)
-        if isinstance(X, pd.DataFrame) and names is not None and list(X.columns) != list(names):
+        if _is_frame(X) and names is not None and list(X.columns) != list(names):
             raise UsageError(f"The cohorts were fitted on columns {', '.join(names)}; got {', '.join(map(str, X.columns))}.")
         values = _as_float_array(X)
         if values.ndim != 2 or values.shape[1] != self.n_features_in_:
@@ -371,8 +374,14 @@ def describe_profile(z: Sequence[float], domain_names: Sequence[str], threshold:
     return "; ".join(parts) if parts else "close to average across domains"
 
 
+def _is_frame(X: Any) -> bool:
+    """Whether ``X`` is a pandas DataFrame, without importing pandas (a DataFrame means pandas is loaded)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(X, pd.DataFrame)
+
+
 def _as_float_array(X: Any) -> np.ndarray:
-    if isinstance(X, pd.DataFrame):
+    if _is_frame(X):
         return X.to_numpy(dtype=np.float64, na_value=np.nan)
     return np.asarray(X, dtype=np.float64)
 
@@ -383,6 +392,8 @@ def cohort_table(model: "CohortCentres | Any", X: Any, domain_names: Sequence[st
 
     ``labels``: ``model.predict(X)`` when the caller has it already.
     """
+    import pandas as pd
+
     labels = model.predict(X) if labels is None else labels
     values = _as_float_array(X)
     k = model.n_clusters_
@@ -439,6 +450,8 @@ def make_groups(
     ``"mixed: A, B"`` —, ``members``, ``undersized``) and the problems as text.
     Groups are numbered within a cohort by their first member in (site, input) order.
     """
+    import pandas as pd
+
     if isinstance(min_size, bool) or isinstance(max_size, bool) or not (1 <= int(min_size) <= int(max_size)):
         raise UsageError(f"Group sizes need 1 ≤ min_size ≤ max_size. Got min_size={min_size!r}, max_size={max_size!r}.")
     if len(cohorts) != len(sites):

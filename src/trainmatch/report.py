@@ -475,19 +475,18 @@ def _heatmap_chart(ids: list[str], domains: list[str], means: list[list[float | 
 
 def _gap_chart(domains: list[str], counts: list[list[int]]) -> Chart:
     import numpy as np
-    import pandas as pd
 
-    gaps = pd.DataFrame(counts, index=domains, columns=[c for c, _ in GAP_CATEGORIES])
+    gaps = np.array(counts, dtype=float).reshape(len(domains), len(GAP_CATEGORIES))  # domains × gap categories
 
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
-        y = np.arange(len(gaps))
-        left = np.zeros(len(gaps))
-        for cat, color in GAP_CATEGORIES:
-            vals = gaps[cat].to_numpy(dtype=float)
+        y = np.arange(len(domains))
+        left = np.zeros(len(domains))
+        for j, (cat, color) in enumerate(GAP_CATEGORIES):
+            vals = gaps[:, j]
             ax.barh(y, vals, left=left, color=color, label=cat, edgecolor="white", linewidth=0.5)
             left += vals
-        ax.set_yticks(y, [_wrap(n, 30) for n in gaps.index])
+        ax.set_yticks(y, [_wrap(n, 30) for n in domains])
         ax.invert_yaxis()
         _title(ax, "Required vs current level, by domain")
         ax.set_xlabel("people")
@@ -499,39 +498,36 @@ def _gap_chart(domains: list[str], counts: list[list[int]]) -> Chart:
         ax.legend(ncols=3, fontsize=8, loc="lower center", bbox_to_anchor=((box.x0 + box.x1) / 2, EDGE / h), bbox_transform=fig.transFigure, frameon=False)
 
     alt = "Stacked bars of people per gap category for each domain. " + "; ".join(
-        f"{d}: " + ", ".join(f"{c} {int(v):,}" for c, v in row.items()) for d, row in gaps.iterrows()
+        f"{d}: " + ", ".join(f"{c} {int(v):,}" for (c, _), v in zip(GAP_CATEGORIES, row)) for d, row in zip(domains, gaps)
     )
-    return _chart("gaps", alt, draw, (8.5, 1.6 + 0.42 * max(len(gaps), 2)))
+    return _chart("gaps", alt, draw, (8.5, 1.6 + 0.42 * max(len(domains), 2)))
 
 
 def _format_chart(rows: list[dict[str, Any]]) -> Chart:
-    import pandas as pd
-
-    table = pd.DataFrame(rows, columns=["format", "group", "steps", "hours", "share"])
+    formats = [r["format"] for r in rows]
+    hours = [float(r["hours"]) for r in rows]
 
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
-        colors = ["#1f4e79" if g == "group" else "#6a9ed1" for g in table["group"]]
-        bars = ax.barh([_wrap(f, 26) for f in table["format"]], table["hours"].to_numpy(dtype=float), color=colors)
-        _bar_labels(ax, bars, [f"{h:,.0f} h · {s:,} steps" for h, s in zip(table["hours"], table["steps"])])
+        colors = ["#1f4e79" if r["group"] == "group" else "#6a9ed1" for r in rows]
+        bars = ax.barh([_wrap(f, 26) for f in formats], hours, color=colors)
+        _bar_labels(ax, bars, [f"{h:,.0f} h · {int(r['steps']):,} steps" for h, r in zip(hours, rows)])
         ax.invert_yaxis()
         _title(ax, "Planned hours by format (dark: group formats)")
         ax.set_xlabel("planned hours")
         ax.margins(x=0.25)
         _place(fig, ax)
 
-    alt = "Planned hours by format: " + ", ".join(f"{f} {h:,.1f} h" for f, h in zip(table["format"], table["hours"]))
-    return _chart("hours-by-format", alt, draw, (8.0, 1.2 + 0.38 * max(len(table), 2)))
+    alt = "Planned hours by format: " + ", ".join(f"{f} {h:,.1f} h" for f, h in zip(formats, hours))
+    return _chart("hours-by-format", alt, draw, (8.0, 1.2 + 0.38 * max(len(rows), 2)))
 
 
 def _objective_chart(rows: list[dict[str, Any]]) -> Chart:
     import numpy as np
-    import pandas as pd
 
-    table = pd.DataFrame(rows, columns=["objective", "steps", "planned_hours", "deferred", "deferred_hours"])
-
-    labels, planned = _top(table["objective"].tolist(), table["planned_hours"].tolist(), other="other objectives")
-    _, deferred = _top(table["objective"].tolist(), table["deferred_hours"].tolist(), other="other objectives")
+    objectives = [r["objective"] for r in rows]
+    labels, planned = _top(objectives, [r["planned_hours"] for r in rows], other="other objectives")
+    _, deferred = _top(objectives, [r["deferred_hours"] for r in rows], other="other objectives")
 
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
@@ -585,11 +581,9 @@ def _ranked_bars(
 
 
 def _site_chart(rows: list[dict[str, Any]]) -> Chart:
-    import pandas as pd
-
-    table = pd.DataFrame(rows, columns=["site", "groups", "members"])
-    labels, counts = _top(table["site"].tolist(), table["groups"].astype(float).tolist(), other="other sites")
-    _, members = _top(table["site"].tolist(), table["members"].astype(float).tolist(), other="other sites")
+    sites = [r["site"] for r in rows]
+    labels, counts = _top(sites, [float(r["groups"]) for r in rows], other="other sites")
+    _, members = _top(sites, [float(r["members"]) for r in rows], other="other sites")
     return _ranked_bars(
         "groups-by-site", labels, counts,
         tick_labels=[_cut(s, 40) for s in labels],
@@ -601,10 +595,7 @@ def _site_chart(rows: list[dict[str, Any]]) -> Chart:
 
 
 def _rejects_chart(rows: list[dict[str, Any]]) -> Chart:
-    import pandas as pd
-
-    table = pd.DataFrame(rows, columns=["reason", "rows", "cells"])
-    labels, counts = _top(table["reason"].tolist(), table["rows"].astype(float).tolist(), other="other reasons")
+    labels, counts = _top([r["reason"] for r in rows], [float(r["rows"]) for r in rows], other="other reasons")
     return _ranked_bars(
         "rejects", labels, counts,
         tick_labels=[_wrap(_cut(r, 90), 45) for r in labels],
