@@ -614,8 +614,8 @@ def make_groups(
         a = int(first_site_idx[g])
         site_label[g] = "mixed: " + ", ".join(map(texts.__getitem__, flat[a : a + int(n_site_in_group[g])]))
 
-    result = np.empty(n, dtype=object)
-    result[order] = group_ids[gkey]
+    person_group = np.empty(n, dtype=np.int64)
+    person_group[order] = gkey
     groups = pd.DataFrame(
         {
             "group": group_ids[g_order],
@@ -625,7 +625,9 @@ def make_groups(
             "undersized": sizes[g_order] < lo,
         }
     )
-    return pd.Series(result, index=cohorts.index, name="group"), groups, problems
+    from .survey import text_column
+
+    return pd.Series(text_column(group_ids, person_group), index=cohorts.index, name="group"), groups, problems
 
 
 def _snap_cuts(pool_sites: np.ndarray, P: int, g: int, lo: int, hi: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from .programme import Programme
 from .rules import RuleTable, build_needs, evaluate, load_rules
 from .scoring import Reliability, cronbach_alpha, score, score_columns
 from .io import RawSurvey
-from .survey import ImportResult
+from .survey import ImportResult, text_column
 
 
 class PendingFit(Protocol):
@@ -133,16 +133,15 @@ def assign_cohorts(
         warnings = list(report.warnings)
     names = [d.names.get("en", d.id) for d in programme.domains]
     index = model.predict(X)
-    labels = model.cohort_ids_[index]
     table = cohort_table(model, X, names, labels=index)
     table = table.rename(columns={name: f"mean_{d}" for name, d in zip(names, programme.domain_ids)})
     table[[f"mean_{d}" for d in programme.domain_ids]] = table[[f"mean_{d}" for d in programme.domain_ids]].round(3)
     out = people.copy()
-    out["cohort"] = labels
+    out["cohort"] = text_column(model.cohort_ids_, index)
     group_ids, groups, problems = make_groups(
         out["cohort"], out["site"], min_size=programme.group_min_size, max_size=programme.group_max_size
     )
-    out["group"] = group_ids.to_numpy()
+    out["group"] = group_ids.array  # Arrow text, as made (to_numpy would make a Python string per person)
     return CohortStage(
         people=out,
         cohorts=table,
