@@ -141,7 +141,7 @@ class _WithoutPandas:
 
     scikit-learn imports pandas when it can (an optional dependency of
     theirs, for DataFrame input); the helper gets numpy arrays and JSON, and
-    refusing pandas takes about 0.4 s off its start, which the main process
+    refusing pandas takes about 0.3 s off its start, which the main process
     otherwise waits for. A job that did need pandas would fail here and be
     redone in the main process (:attr:`Sidecar.redone`).
     """
