@@ -84,7 +84,7 @@ def test_the_helper_draws_the_same_report_as_this_process(sample_report: dict, t
 
 
 def test_nothing_the_helper_does_needs_pandas(sample_report: dict, tmp_path: Path) -> None:
-    """The helper refuses pandas (it would cost 0.4 s of its start): the fit and the whole report work without it."""
+    """The helper refuses pandas (it would cost 0.3 s of its start): the fit and the whole report work without it."""
     data = tmp_path / "report.json"
     data.write_text(json.dumps(sample_report), encoding="utf-8")
     code = (
