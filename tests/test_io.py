@@ -317,12 +317,16 @@ def test_xlsx_numbers_keep_all_their_digits(tmp_path):
     ws.write_row(1, 0, [1, 7 / 3, "2.333333333"])  # text with nine decimals stays as typed
     ws.write_row(2, 0, [2, 2.5, "x"])
     ws.write_row(3, 0, [3, 0.123456789, "y"])  # a number with exactly nine decimals is unchanged
+    # Text cells that a float read would change (trailing zeros, a leading zero) stay as typed; a number
+    # that would need an exponent keeps its nine-decimal form.
+    ws.write_row(4, 0, [4, 1e-9, "1.100000000"])
+    ws.write_row(5, 0, [5, -2 / 3, "01.123456789"])
     book.close()
     raw = read_survey(path)
     hours = raw.frame["hours"].tolist()
     assert float(hours[0]) == float("%.16g" % (7 / 3)) and len(hours[0].split(".")[1]) > 9  # xlsxwriter stores 16 digits
-    assert hours[1:] == ["2.5", "0.123456789"]
-    assert raw.frame["note"].tolist() == ["2.333333333", "x", "y"]
+    assert hours[1:] == ["2.5", "0.123456789", "0.000000001", repr(-2 / 3)]
+    assert raw.frame["note"].tolist() == ["2.333333333", "x", "y", "1.100000000", "01.123456789"]
 
 
 def test_xlsx_numbers_whose_cut_form_lost_its_zeros_keep_the_cut_form(tmp_path):

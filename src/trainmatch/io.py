@@ -499,19 +499,25 @@ def _restore_booleans(book: fastexcel.ExcelReader, sheet: str, names: list[str],
     return columns
 
 
-_NINE_DECIMALS = r"^-?[0-9]+\.[0-9]{9}$"
+# fastexcel's form of a number cut to nine decimals: trailing zeros are dropped, so it never ends in 0.
+_NINE_DECIMALS = r"^-?[0-9]+\.[0-9]{8}[1-9]$"
 
 
 def _restore_digits(book: fastexcel.ExcelReader, sheet: str, names: list[str], columns: list[pa.Array]) -> list[pa.Array]:
     """Give numbers that fastexcel cut to nine decimals their digits back (2.3333333333333335, not 2.333333333).
 
     Only columns with a cell of exactly nine decimals are read once more as
-    floats, and those cells are written from the float in its shortest exact
-    form. Survey numbers rarely have nine decimals, so this second pass is
-    rare. A number whose cut form lost its trailing zeros cannot be told
-    from a short one without reading every numeric column twice, and keeps
-    the cut form: 4.9999999999 reads "5", 2.5000000001 reads "2.5", a
-    number below 5e-10 reads "0" (tests/test_io.py pins this).
+    floats. A cell is written from the float in its shortest exact form only
+    when its text is that float written with nine decimals: the float read
+    parses text cells too, and a text cell typed ``01.123456789`` or
+    ``1.100000000`` stays as typed. Floats that need an exponent (1e-09) keep
+    the nine-decimal form. Survey numbers rarely have nine decimals, so this
+    second pass is rare. A number whose cut form lost its trailing zeros
+    cannot be told from a short one without reading every numeric column
+    twice, and keeps the cut form: 4.9999999999 reads "5", 2.5000000001 reads
+    "2.5", a number below 5e-10 reads "0" (tests/test_io.py pins this). A
+    text cell of nine decimals and more than 15 significant digits is read
+    as the nearest float, as a number cell of the same digits would be.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -521,9 +527,15 @@ def _restore_digits(book: fastexcel.ExcelReader, sheet: str, names: list[str], c
         return columns
     typed = book.load_sheet(sheet, dtypes="float", use_columns=[names[j] for j in suspects], **_SHEET_ROWS)
     for k, j in enumerate(suspects):
-        values = typed.column(k)
-        cut = pc.and_(pc.match_substring_regex(columns[j], _NINE_DECIMALS), pc.is_valid(values))
-        columns[j] = pc.if_else(cut, pc.cast(values, pa.string()), columns[j])
+        column, floats = columns[j], typed.column(k)
+        cut = pc.fill_null(pc.and_(pc.match_substring_regex(column, _NINE_DECIMALS), pc.is_valid(floats)), False)
+        rows = pa.array(np.flatnonzero(cut.to_numpy(zero_copy_only=False)))
+        # Per cut cell only (rare): the float must give back exactly this text with nine decimals.
+        restored = [
+            repr(v) if f"{v:.9f}" == t and "e" not in repr(v) else t
+            for t, v in zip(column.take(rows).to_pylist(), floats.take(rows).to_pylist())
+        ]
+        columns[j] = pc.replace_with_mask(column, cut, pa.array(restored, type=column.type))
     return columns
 
 
