@@ -547,14 +547,9 @@ def assign(
                 )
             )
 
-    def while_fitting(people: Any, paths: Any, reliability: Any, busy: Callable[[], bool]) -> None:
-        # Nothing to do here but wait for the helper's fit: draw the charts that need no cohorts meanwhile.
-        charts = report_data(people, paths.steps, paths.deferred, programme, rejects=imported.rejects, reliability=reliability)["charts"]
-        helper.draw_while(charts, busy)
-
     result = run_assignment(
         imported, programme, plan, saved=stage["saved"], k_range=stage["k_range"], seed=seed, progress=progress.stage,
-        start_fit=helper.start_fit, after_cohorts=cohorts_ready, while_fitting=while_fitting if helper.running else None,
+        start_fit=helper.start_fit, after_cohorts=cohorts_ready,
     )
     clock["plan"] = time.perf_counter()
     # The decoded answers are scored: keep only their ids (the accepted count), not a second copy of the survey.

@@ -6,6 +6,7 @@ read → validate → score → cohorts → rules → paths. These functions are
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,25 +27,14 @@ from .io import RawSurvey
 from .survey import ImportResult, text_column
 
 
-class PendingFit(Protocol):
-    """A fit that has been started: call it for the fitted cohorts."""
-
-    def __call__(self) -> CohortCentres:
-        """The fitted cohorts (waits for them, or fits them here)."""
-        ...
-
-    def running_elsewhere(self) -> bool:
-        """Whether the fit is still running in another process, so that asking for it now would only wait."""
-        ...
+PendingFit = Callable[[], CohortCentres]
+"""A fit that has been started: call it for the fitted cohorts (it waits for them, or fits them then)."""
 
 
 class StartFit(Protocol):
     """Starts fitting cohorts on domain scores."""
 
     def __call__(self, X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> PendingFit: ...
-
-
-WhileFitting = Callable[[pd.DataFrame, Paths, tuple[Reliability, ...], Callable[[], bool]], None]
 
 
 def fit_cohorts(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> CohortCentres:
@@ -54,25 +44,9 @@ def fit_cohorts(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> Cohort
     return fit_centres(X, k_range=k_range, seed=seed)
 
 
-class _FitHere:
-    """:class:`PendingFit` in this process: the fit runs when its result is first asked for."""
-
-    def __init__(self, X: np.ndarray, k_range: tuple[int, int], seed: int) -> None:
-        self.X, self.k_range, self.seed = X, k_range, seed
-        self.done: CohortCentres | None = None
-
-    def __call__(self) -> CohortCentres:
-        if self.done is None:
-            self.done = fit_cohorts(self.X, k_range=self.k_range, seed=self.seed)
-        return self.done
-
-    def running_elsewhere(self) -> bool:
-        return False
-
-
 def fit_here(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> PendingFit:
-    """:class:`StartFit` in this process: the fit runs when its result is first asked for."""
-    return _FitHere(X, k_range, seed)
+    """:class:`StartFit` in this process: the fit runs when its result is asked for."""
+    return functools.partial(fit_cohorts, X, k_range=k_range, seed=seed)
 
 
 def cohort_scores(people: pd.DataFrame, programme: Programme) -> np.ndarray:
@@ -197,7 +171,6 @@ def run_assignment(
     progress: Callable[[str], None] | None = None,
     start_fit: StartFit | None = None,
     after_cohorts: Callable[[CohortStage, tuple[Reliability, ...]], None] | None = None,
-    while_fitting: WhileFitting | None = None,
 ) -> Assignment:
     """Score, form cohorts, fire rules and build paths for the accepted people.
 
@@ -207,11 +180,7 @@ def run_assignment(
     the training groups are attached to the steps afterwards; the result is
     the same. ``after_cohorts`` is called with the cohort stage and the
     reliabilities once the cohorts are known (``assign`` has most of the
-    report drawn meanwhile). ``while_fitting`` is called when the paths are
-    built but the fit still runs in another process, with the scored people,
-    the paths, the reliabilities and a function that tells whether the fit
-    is still running: work that needs no cohorts can be done instead of
-    waiting (``assign`` draws charts).
+    report drawn meanwhile).
     """
     timings: dict[str, float] = {}
 
@@ -224,10 +193,8 @@ def run_assignment(
     people = score(imported.people, programme)
     reliability = tuple(cronbach_alpha(imported.people, programme))
 
-    def form_cohorts(fitted: PendingFit | None, paths: Paths | None = None) -> CohortStage:
+    def form_cohorts(fitted: PendingFit | None) -> CohortStage:
         stage("cohorts")  # before waiting for the fit: the wait counts as cohorts
-        if fitted is not None and paths is not None and while_fitting is not None and fitted.running_elsewhere():
-            while_fitting(people, paths, reliability, fitted.running_elsewhere)
         made = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed, fitted=fitted() if fitted is not None else None)
         if after_cohorts is not None:
             after_cohorts(made, reliability)
@@ -241,10 +208,10 @@ def run_assignment(
         return fired, build_paths(people, fired, plan.catalogue, programme)
 
     fitted = None if saved is not None else (start_fit or fit_here)(cohort_scores(people, programme), k_range=k_range, seed=seed)
-    if fitted is not None and not any("cohort" in rule.conditions for rule in plan.rules.rules):
+    if fitted is not None and not plan.rules.uses("cohort"):
         # No rule asks for the cohort: plan while the cohorts are fitted (on assign's second core).
         fired, paths = fire_and_plan(people)
-        cohorts = form_cohorts(fitted, paths)
+        cohorts = form_cohorts(fitted)
         paths = Paths(attach_groups(paths.steps, cohorts.people, programme), paths.deferred)
     else:
         cohorts = form_cohorts(fitted)

@@ -875,21 +875,6 @@ def draw_charts(charts: Mapping[str, Mapping[str, Any]]) -> dict[str, Chart]:
         return {name: _DRAW[name](**args) for name, args in charts.items()}
 
 
-def draw_charts_while(charts: Mapping[str, Mapping[str, Any]], keep_going: Callable[[], bool]) -> dict[str, Chart]:
-    """Draw charts one at a time while ``keep_going()`` holds (the first always), by :func:`chart_key`.
-
-    For work done while waiting on something else; the result goes to
-    :func:`render_report_data` as ``drawn``.
-    """
-    drawn = {}
-    with _chart_style():
-        for name, args in charts.items():
-            drawn[chart_key(name, args)] = _DRAW[name](**args)
-            if not keep_going():
-                break
-    return drawn
-
-
 def render_report_data(data: Mapping[str, Any], drawn: Mapping[str, Chart] | None = None) -> str:
     """Draw the charts of :func:`report_data`'s result and fill the report template: the HTML page.
 

@@ -138,6 +138,10 @@ class RuleTable:
     def rule_ids(self) -> tuple[str, ...]:
         return tuple(r.id for r in self.rules)
 
+    def uses(self, fact: str) -> bool:
+        """Whether any rule has a condition on ``fact`` (e.g. ``"cohort"``: then the rules wait for the cohorts)."""
+        return any(fact in rule.conditions for rule in self.rules)
+
 
 # --------------------------------------------------------------------------- tokenizer and parser
 

@@ -5,9 +5,7 @@ of one core, longer than the rest of a 100,000-person run. ``assign`` starts
 this helper first thing; it imports scikit-learn while the main process
 reads, validates and scores the survey, then fits the cohorts while the main
 process builds the paths, and later draws the report's charts while the main
-process writes the tables. If the main process has its paths before the fit
-is done, it draws the charts that need no cohorts while it waits
-(:meth:`Sidecar.draw_while`) and hands them over with the report.
+process writes the tables.
 
 Protocol, one job at a time: the main process writes a request as one line of
 JSON on the helper's stdin, followed by the raw bytes of a float64 array when
@@ -22,9 +20,8 @@ never to a file. Jobs:
   for the report (the charts that do not need the paths, drawn as soon as
   the cohorts are known); the result is the number drawn.
 * ``report``: :func:`trainmatch.report.render_report_data` of ``data``,
-  reusing the charts drawn before and those in ``drawn`` (drawn by the main
-  process: ``{chart_key: {"name", "src", "alt"}}``), written as UTF-8 to
-  ``path``; the result is the seconds it took.
+  reusing the charts drawn before, written as UTF-8 to ``path``; the result
+  is the seconds it took.
 
 If the helper cannot start or dies, :class:`Sidecar` does the job in the
 calling process instead, so a run never depends on it. Set
@@ -37,6 +34,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable
@@ -72,11 +70,10 @@ def _charts(request: dict[str, Any], X: "np.ndarray | None") -> Any:
 
 
 def _report(request: dict[str, Any], X: "np.ndarray | None") -> Any:
-    from .report import Chart, render_report_data
+    from .report import render_report_data
 
     started = time.perf_counter()
-    drawn = {**_DRAWN, **{key: Chart(**chart) for key, chart in request.get("drawn", {}).items()}}
-    Path(request["path"]).write_text(render_report_data(request["data"], drawn=drawn), encoding="utf-8")
+    Path(request["path"]).write_text(render_report_data(request["data"], drawn=_DRAWN), encoding="utf-8")
     return time.perf_counter() - started
 
 
@@ -174,7 +171,7 @@ class Sidecar:
     def __init__(self, jobs: tuple[str, ...] = ("fit", "report")) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         self.unread = 0  # replies to jobs whose result nobody waits for (``draw_charts``)
-        self.drawn: dict[str, Any] = {}  # charts drawn in this process (``draw_while``), by report.chart_key
+        self.senders: list[threading.Thread] = []  # threads writing a job to the helper (``_send_from_thread``)
         self.redone: list[str] = []  # jobs ("fit", "report") the helper could not do, done in this process instead
         if os.environ.get("TRAINMATCH_SIDECAR", "1") == "0":
             return
@@ -200,9 +197,14 @@ class Sidecar:
         self.close()
 
     def close(self) -> None:
+        """Stop the helper; also while a job is still being sent to it (the run ended early, e.g. on an error)."""
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
+        if any(sender.is_alive() for sender in self.senders):
+            proc.kill()  # the sender is blocked until the helper reads: end it, so that its write fails at once
+        for sender in self.senders:
+            sender.join()
         try:
             proc.stdin.close()  # type: ignore[union-attr]  # an idle helper ends at once on this
             proc.wait(timeout=0.5)
@@ -211,22 +213,41 @@ class Sidecar:
             proc.wait()
 
     def _send(self, request: dict[str, Any], X: "np.ndarray | None" = None) -> bool:
-        """Hand a job to the helper; False when there is no working helper."""
-        if self.proc is None:
+        """Hand a job to the helper; False when there is no working helper (the job is then done here)."""
+        proc = self.proc  # once: close() may run meanwhile when this is a sender thread
+        if proc is None:
             return False
         try:
             if X is not None:
                 request = {**request, "shape": list(X.shape)}
-            self.proc.stdin.write(json.dumps(request).encode("utf-8") + b"\n")  # type: ignore[union-attr]
+            proc.stdin.write(json.dumps(request).encode("utf-8") + b"\n")  # type: ignore[union-attr]
             if X is not None:
                 import numpy as np
 
-                self.proc.stdin.write(np.ascontiguousarray(X, dtype="<f8").data)  # type: ignore[union-attr]
-            self.proc.stdin.flush()  # type: ignore[union-attr]
+                proc.stdin.write(np.ascontiguousarray(X, dtype="<f8").data)  # type: ignore[union-attr]
+            proc.stdin.flush()  # type: ignore[union-attr]
             return True
-        except OSError:
-            self.close()
+        except (OSError, ValueError):  # a dead helper, or one stopped by close()
             return False
+
+    def _send_from_thread(self, request: dict[str, Any], X: "np.ndarray | None" = None) -> Callable[[], bool]:
+        """:meth:`_send` from a thread, for jobs larger than the pipe while the helper is still busy.
+
+        Returns a function that waits until the job is written and says whether it was.
+        """
+        sent: list[bool] = []
+        sender = threading.Thread(target=lambda: sent.append(self._send(request, X)), daemon=True)
+        self.senders.append(sender)
+        sender.start()
+
+        def wait() -> bool:
+            sender.join()
+            if not (sent and sent[0]):
+                self.close()  # the helper is gone: give up on it (here, not in the sender thread)
+                return False
+            return True
+
+        return wait
 
     def _receive(self) -> tuple[bool, Any]:
         """(True, result) of the job handed over last, or (False, None) if the helper could not do it."""
@@ -250,100 +271,55 @@ class Sidecar:
             raise _ERRORS[reply["kind"]](reply["message"])
         return False, None  # an unexpected failure there: redo the job here, where it reports properly
 
-    def start_fit(self, X: "np.ndarray", *, k_range: tuple[int, int], seed: int) -> "_HelperFit":
+    def start_fit(self, X: "np.ndarray", *, k_range: tuple[int, int], seed: int) -> Callable[[], "CohortCentres"]:
         """Start :func:`trainmatch.pipeline.fit_cohorts` in the helper: a :class:`trainmatch.pipeline.PendingFit`.
 
         The scores are written to the pipe from a thread: the helper may still be
         importing scikit-learn, and this process has the rules and paths to do.
         """
-        return _HelperFit(self, X, k_range, seed)
+        sent = self._send_from_thread({"job": "fit", "k_range": list(k_range), "seed": int(seed)}, X)
 
-    def draw_while(self, charts: dict[str, dict[str, Any]], busy: Callable[[], bool]) -> None:
-        """Draw charts in this process, one at a time while ``busy()``: it would otherwise only wait for the helper.
+        def fitted() -> "CohortCentres":
+            from .cohorts import CohortCentres
+            from .pipeline import fit_cohorts
 
-        They go to the helper with the report (:meth:`write_report`), and
-        :meth:`draw_charts` leaves them out.
-        """
-        from .report import draw_charts_while
+            done, result = self._receive() if sent() else (False, None)
+            if done:
+                return CohortCentres.from_dict(result)
+            self.redone.append("fit")
+            return fit_cohorts(X, k_range=k_range, seed=seed)
 
-        self.drawn.update(draw_charts_while(charts, busy))
+        return fitted
 
     def draw_charts(self, charts: dict[str, dict[str, Any]]) -> None:
-        """Have the helper draw these charts now (but those drawn here), for the report later.
-
-        Nothing happens without a helper.
-        """
-        from .report import chart_key
-
-        todo = {name: args for name, args in charts.items() if chart_key(name, args) not in self.drawn}
-        if todo and self._send({"job": "charts", "charts": todo}):
+        """Have the helper draw these charts now, for the report later. Nothing happens without a helper."""
+        if not charts or self.proc is None:
+            return
+        if self._send({"job": "charts", "charts": charts}):
             self.unread += 1
+        else:
+            self.close()  # the helper is gone: the report is drawn here
 
     def write_report(self, data: dict[str, Any], path: Path) -> Callable[[], float]:
-        """Start rendering :func:`trainmatch.report.report_data`'s result into ``path``, with the charts drawn here.
+        """Start rendering :func:`trainmatch.report.report_data`'s result into ``path``.
 
         Returns a function that waits until the file is written and gives the
         seconds the rendering took; call it before the next job.
         """
-        import dataclasses
-        import threading
-
-        drawn = {key: dataclasses.asdict(chart) for key, chart in self.drawn.items()}
         # Through JSON here: data that JSON cannot hold fails in this thread (with a message), not in the
         # sending thread; and the helper and this process render the very same data, byte for byte.
-        request = json.loads(json.dumps({"job": "report", "data": data, "path": str(path), "drawn": drawn}))
-        # From a thread: with the charts the request outgrows the pipe, and the helper may still be drawing.
-        sent: list[bool] = []
-        writer = threading.Thread(target=lambda: sent.append(self._send(request)))
-        writer.start()
+        request = json.loads(json.dumps({"job": "report", "data": data, "path": str(path)}))
+        # From a thread: the request may outgrow the pipe while the helper is still drawing.
+        sent = self._send_from_thread(request)
 
         def finish() -> float:
-            writer.join()
-            done, result = self._receive() if sent and sent[0] else (False, None)
+            done, result = self._receive() if sent() else (False, None)
             if done:
                 return float(result)
             self.redone.append("report")
             return _report(request, None)  # here instead
 
         return finish
-
-
-class _HelperFit:
-    """:class:`trainmatch.pipeline.PendingFit` in the helper: the scores go down the pipe from a thread."""
-
-    def __init__(self, helper: Sidecar, X: "np.ndarray", k_range: tuple[int, int], seed: int) -> None:
-        import threading
-
-        self.helper, self.X, self.k_range, self.seed = helper, X, k_range, seed
-        self.sent: list[bool] = []
-        request = {"job": "fit", "k_range": list(k_range), "seed": int(seed)}
-        self.writer = threading.Thread(target=lambda: self.sent.append(helper._send(request, X)))
-        self.writer.start()
-
-    def running_elsewhere(self) -> bool:
-        """True while the helper has the scores (or is being sent them) and has not answered."""
-        import select
-
-        if self.writer.is_alive():
-            return True
-        proc = self.helper.proc
-        if not (self.sent and self.sent[0]) or proc is None or self.helper.unread:
-            return False
-        try:
-            return not select.select([proc.stdout], [], [], 0)[0]  # a reply (or the end of a dead helper) is readable
-        except (OSError, ValueError):
-            return False
-
-    def __call__(self) -> "CohortCentres":
-        from .cohorts import CohortCentres
-        from .pipeline import fit_cohorts
-
-        self.writer.join()
-        done, result = self.helper._receive() if self.sent and self.sent[0] else (False, None)
-        if done:
-            return CohortCentres.from_dict(result)
-        self.helper.redone.append("fit")
-        return fit_cohorts(self.X, k_range=self.k_range, seed=self.seed)
 
 
 if __name__ == "__main__":
