@@ -516,6 +516,7 @@ def assign(
     from .exports import people_table
     from .letters import render_plans
     from .outputs import XLSX_AUTO_LIMIT, plans_table, write_assignment, write_json
+    from .paths import DEFERRED_COLUMNS
     from .pipeline import group_modules, load_plan, run_assignment, run_record
     from .programme import load_programme
     from .report import early_chart_args, report_data
@@ -598,7 +599,7 @@ def assign(
             tmp,
             people=people,
             plans=plans,
-            deferred=result.deferred[["person_id", "objective", "module", "hours", "reason", "rule_ids"]],
+            deferred=result.deferred[list(DEFERRED_COLUMNS)],
             rejects=imported.rejects,
             cohorts=result.cohorts.cohorts,
             groups=groups,

@@ -250,7 +250,6 @@ def write_workbook(sheets: Mapping[str, pd.DataFrame], path: str | Path, *, prog
 
 XLSX_AUTO_LIMIT = 20_000  # people: above this the workbook is written only on request
 PLAN_COLUMNS = ["person_id", "step", "objective", "module", "title", "format", "hours", "group", "reason", "rule_ids", "domain"]
-DEFERRED_COLUMNS = ["person_id", "objective", "module", "hours", "reason", "rule_ids"]
 
 
 def plans_table(steps: pd.DataFrame) -> pd.DataFrame:

@@ -348,6 +348,8 @@ def attach_groups(steps: "pd.DataFrame", people: "pd.DataFrame", programme: "Pro
         who = index.get_indexer(pid.cat.categories)[pid.cat.codes.to_numpy()]
     else:
         who = index.get_indexer(pid.astype(str))
+    if (who < 0).any():  # every step belongs to one of these people; a miss would take another person's group
+        raise ValueError(f"{int((who < 0).sum())} steps belong to no person of the cohort stage.")
     group_formats = [f.id for f in programme.formats if f.group]
     out = steps.copy()
     out["group"] = _group_column(people, who, steps["format"].isin(group_formats).to_numpy(dtype=bool))
