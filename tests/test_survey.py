@@ -313,6 +313,36 @@ def test_freeing_the_text_while_decoding_gives_the_same_result(tiny_programme, f
     assert released.timestamp == kept.timestamp and released.n_superseded == kept.n_superseded
 
 
+@pytest.mark.parametrize("release", [False, True])
+def test_release_text_frees_each_column_as_it_is_decoded(tiny_programme, monkeypatch, release):
+    """What release_text is for: the text cells shrink while the columns are decoded, not only at the end."""
+    import trainmatch.survey as survey
+
+    n = 20_000
+    frame = pd.DataFrame({"person_id": [f"P{i:06d}" for i in range(n)], "role": "nurse", "hours_available": "8"})
+    for item in ("ict1", "ict2", "ict3", "rem1", "rem2", "rem3"):
+        frame[item] = "3"
+    for task in ("video_visits", "ehr_documentation", "chat_service"):
+        frame[task] = "1"
+    raw = dataclasses.replace(raw_from(frame), frame=frame.astype(pd.ArrowDtype(pa.string())))
+    seen: list[int] = []
+    decode = survey._decode_parts
+
+    def traced(*args, **kwargs):
+        seen.append(pa.total_allocated_bytes())  # Arrow memory alive as each column starts decoding
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(survey, "_decode_parts", traced)
+    answers = sum(raw.frame[c].array.nbytes for c in raw.frame.columns[3:])  # the 9 item and task columns
+    result = import_survey(raw, tiny_programme, release_text=release)
+    assert result.n_accepted == n
+    drop = max(seen) - seen[-1]  # Arrow memory freed between the busiest moment and the last column's start
+    if release:
+        assert drop > 0.5 * answers, (drop, answers)  # most answer columns were gone before the last one was decoded
+    else:
+        assert drop < 0.1 * answers, (drop, answers)
+
+
 def test_a_mapped_submission_time_that_is_also_a_programme_column(tiny_programme, tmp_path):
     """A mapping may name a programme column as the submission time: both read it, text freed or not."""
     from trainmatch.layouts import load_mapping
