@@ -330,7 +330,11 @@ def test_xlsx_numbers_keep_all_their_digits(tmp_path):
 
 
 def test_xlsx_numbers_whose_cut_form_lost_its_zeros_keep_the_cut_form(tmp_path):
-    """The known limit of _restore_digits: fastexcel's nine-decimal form of these has fewer decimals."""
+    """The known limit of _restore_digits: fastexcel's nine-decimal form of these has fewer decimals.
+
+    So an answer typed 4.9999999999 in Excel is read as the code 5 and accepted, where the exact value
+    would be rejected as not a whole code; in CSV it is rejected.
+    """
     import xlsxwriter
 
     path = tmp_path / "z.xlsx"
