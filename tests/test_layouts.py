@@ -49,6 +49,7 @@ OPTIONS = {"video visits": "video", "video": "short", "chat, text and phone": "c
         ("Video visits – Chat", " – ", ["video", "chat_only"], None),  # a typographic dash
         ("Video visits\nChat", "\n", ["video", "chat_only"], None),  # one answer per line
         ("Video visits and Fax", " and ", ["video"], "fax"),
+        ("Video visits Fax machine", " ", ["video"], "fax machine"),  # with spaces as separator, the whole rest
     ],
 )
 def test_split_options_longest_first(answer, separator, ids, unknown):

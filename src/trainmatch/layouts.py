@@ -367,19 +367,21 @@ def split_options(value: str, options: Mapping[str, str], separator: str) -> tup
     found: list[str] = []
     while rest:
         for opt in ordered:
-            if rest.startswith(opt):
-                after = rest[len(opt):]
-                following = after[1:] if token == " " and after.startswith(" ") else after.lstrip()
-                if not following.strip() or token == " " and after.startswith(" "):
-                    found.append(options[opt])
-                    rest = following.lstrip()
-                    break
-                if following.startswith(token):
-                    found.append(options[opt])
-                    rest = following[len(token):].lstrip()
-                    break
+            if not rest.startswith(opt):
+                continue
+            after = rest[len(opt):]
+            if token == " ":  # the option must end at a space or at the end
+                ends, following = not after or after.startswith(" "), after.lstrip()
+            else:
+                tail = after.lstrip()
+                ends, following = not tail or tail.startswith(token), tail[len(token):].lstrip()
+            if ends:
+                found.append(options[opt])
+                rest = following
+                break
         else:
-            return found, rest.split(token, 1)[0].strip() or rest
+            # Options hold spaces, so with a space separator the rest as a whole is what is not an option.
+            return found, rest if token == " " else rest.split(token, 1)[0].strip() or rest
     return found, None
 
 
