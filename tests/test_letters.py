@@ -70,18 +70,29 @@ def make_steps(rows: list[tuple]) -> pd.DataFrame:
                 "hours": float(hours),
                 "group": group,
                 "reason": f"rule R0{step}: {domain} gap — current {level}, required {required}",
+                "rule_ids": f"R0{step}",
+                "kind": "need",
                 "domain": domain,
                 "level": level,
                 "required": required,
+                "prerequisite_of": "",
             }
         )
-    return pd.DataFrame(out, columns=["person_id", "step", "objective", "module", "title", "format", "hours", "group", "reason", "domain", "level", "required"])
+    return pd.DataFrame(out, columns=["person_id", "step", "objective", "module", "title", "format", "hours", "group", "reason",
+                                      "rule_ids", "kind", "domain", "level", "required", "prerequisite_of"])
 
 
 def make_deferred(rows: list[tuple]) -> pd.DataFrame:
-    cols = ["person_id", "objective", "module", "title", "hours", "reason"]
+    """Deferred frame from (person_id, objective, hours, why) tuples: why is the hours left (a number, deferred
+    for the budget) or the objective of the deferred prerequisite; the need is security, foundation → advanced."""
+    cols = ["person_id", "objective", "module", "title", "hours", "reason", "kind", "domain", "level", "required",
+            "deferred_because", "hours_left", "blocked_by"]
     return pd.DataFrame(
-        [{"person_id": p, "objective": o, "module": f"{o}.elearning", "title": f"Deferred {o}", "hours": float(h), "reason": r} for p, o, h, r in rows],
+        [{"person_id": p, "objective": o, "module": f"{o}.elearning", "title": f"Deferred {o}", "hours": float(h),
+          "reason": "(English reason for the tables)", "kind": "need", "domain": "security", "level": 1, "required": 3,
+          "deferred_because": "prerequisite" if isinstance(why, str) else "budget",
+          "hours_left": float("nan") if isinstance(why, str) else float(why), "blocked_by": why if isinstance(why, str) else ""}
+         for p, o, h, why in rows],
         columns=cols,
     )
 
@@ -107,7 +118,7 @@ def trio(programme: Programme) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
             ("fi-1", 3, "ehr.advanced", "quick_guide", 0.5, "", "ehr", 2, 3),
         ]
     )
-    deferred = make_deferred([("en-3", "security.advanced", 6, "does not fit the time budget (12 h)")])
+    deferred = make_deferred([("en-3", "security.advanced", 6, 1.5)])
     return people, steps, deferred
 
 
@@ -208,7 +219,8 @@ def test_deferred_listed_with_reason_and_budget(programme: Programme, trio: tupl
     plans = render_all(programme, people, steps, deferred)
     html = plans["en-3"]
     assert "Deferred to a later period" in html
-    assert "Deferred security.advanced" in html and "does not fit the time budget (12 h)" in html
+    assert "Deferred security.advanced" in html
+    assert "Did not fit into the time left in this period (1.5 h). Information security and ethics: now Foundation, required Advanced" in html
     assert "standard 12 hours" in html  # hours not given → default budget
     assert "Deferred to a later period" not in plans["fi-1"]
 
@@ -240,6 +252,7 @@ def test_malicious_cells_are_escaped(programme: Programme) -> None:
     steps["title"] = evil
     steps["reason"] = evil
     deferred = make_deferred([(evil, evil, 1, evil)])
+    deferred["reason"] = evil
     [(pid, html)] = list(render_plans(people, steps, deferred, programme, organisation=evil, support_contact=evil))
     assert pid == evil
     assert "<script" not in html
@@ -374,3 +387,39 @@ def test_render_many_plans_quickly(programme: Programme) -> None:
     elapsed = time.perf_counter() - start
     assert count == n
     print(f"\nrendered {n} plans ({len(steps)} steps) in {elapsed:.3f}s = {n / elapsed:,.0f} plans/s")
+
+
+def test_reasons_are_rendered_from_their_facts_not_from_the_english_text(programme: Programme, trio: tuple) -> None:
+    """Each plan sentence comes from the reason's fields; the English text of the tables is never read back."""
+    from trainmatch.pipeline import load_plan
+
+    catalogue = load_plan(programme).catalogue
+    people, steps, _ = trio
+    steps = steps.copy()
+    prerequisite = steps["objective"] == "remote_care.intermediate"
+    steps.loc[prerequisite, ["kind", "prerequisite_of", "required"]] = ["prerequisite", "remote_care.advanced", 2]
+    deferred = make_deferred([("fi-1", "security.advanced", 6, "security.intermediate"), ("sv-2", "security.advanced", 6, 0.5)])
+    plans = render_all(programme, people, steps, deferred, catalogue=catalogue)
+    garbled = render_all(programme, people, steps.assign(reason="x"), deferred.assign(reason="x"), catalogue=catalogue)
+    strip = lambda html: re.sub(r' title="[^"]*"', "", html)  # the English text is kept only as a tooltip
+    assert {k: strip(v) for k, v in plans.items()} == {k: strip(v) for k, v in garbled.items()}
+    fi, sv = plans["fi-1"], plans["sv-2"]
+    before = catalogue.objectives["security.intermediate"].modules[0].titles["fi"].rsplit(" (", 1)[0]
+    assert f"Edellyttää ensin koulutusta {before}, joka siirrettiin myöhemmäksi. Tietoturva" in fi
+    advanced = catalogue.objectives["remote_care.advanced"].modules[0].titles["fi"].rsplit(" (", 1)[0]
+    assert f"(pohjaksi koulutukselle {advanced})" in fi
+    assert "(sääntö R01)" not in fi and "(sääntö R02)" in fi  # a prerequisite names what it prepares for, a need its rule
+    assert "Rymdes inte inom den tid som återstår under perioden (0,5 h)." in sv
+
+
+def test_every_language_file_has_the_same_texts_and_fields() -> None:
+    """data/letters/<lang>.toml: a translation may reword a text but not drop it or its {fields}."""
+    import string
+
+    def fields(text: str) -> set[str]:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+    english = TEXT["en"]
+    for lang, texts in TEXT.items():
+        assert set(texts) == set(english), lang
+        assert {k: fields(v) for k, v in texts.items()} == {k: fields(v) for k, v in english.items()}, lang

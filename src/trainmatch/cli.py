@@ -502,10 +502,9 @@ def assign(
     helper = Sidecar(jobs=("report",) if model_dir is not None else ("fit", "report"))
     click.get_current_context().call_on_close(helper.close)
 
-    from .exports import people_table
+    from .exports import deferred_table, people_table, plans_table
     from .letters import render_plans
-    from .outputs import XLSX_AUTO_LIMIT, plans_table, write_assignment, write_json
-    from .paths import DEFERRED_COLUMNS
+    from .outputs import XLSX_AUTO_LIMIT, write_assignment, write_json
     from .pipeline import group_modules, load_plan, run_assignment, run_record
     from .programme import load_programme
     from .report import early_chart_args, report_data
@@ -546,7 +545,7 @@ def assign(
     result = dataclasses.replace(result, imported=imported)
 
     people = people_table(result.people, programme)
-    plans = plans_table(result.steps)
+    plans = plans_table(result.steps, programme)
     groups = group_modules(result.cohorts.groups, result.steps)
     write_xlsx = xlsx if xlsx is not None else len(people) <= XLSX_AUTO_LIMIT
     run_info = run_record(
@@ -586,7 +585,7 @@ def assign(
             tmp,
             people=people,
             plans=plans,
-            deferred=result.deferred[list(DEFERRED_COLUMNS)],
+            deferred=deferred_table(result.deferred, programme),
             rejects=imported.rejects,
             cohorts=result.cohorts.cohorts,
             groups=groups,

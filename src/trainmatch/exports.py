@@ -38,3 +38,28 @@ def people_table(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
         if extra in people.columns:
             out[extra] = people[extra]
     return out
+
+
+def _reason_facts(frame: pd.DataFrame, programme: Programme) -> pd.DataFrame:
+    """The reason's facts of steps or deferred items with levels as level ids, as people.csv shows them."""
+    out = frame.copy()
+    out["level"] = level_ids(frame["level"], programme)
+    out["required"] = level_ids(frame["required"], programme, none="none")
+    out["hours"] = out["hours"].astype(float).round(2)
+    return out
+
+
+def plans_table(steps: pd.DataFrame, programme: Programme) -> pd.DataFrame:
+    """plans.csv: one row per step with its reason as text and as facts, hours rounded to 0.01."""
+    from .paths import STEP_COLUMNS
+
+    return _reason_facts(steps[[c for c in STEP_COLUMNS if c != "priority"]], programme)
+
+
+def deferred_table(deferred: pd.DataFrame, programme: Programme) -> pd.DataFrame:
+    """deferred.csv: one row per deferred objective with its reason as text and as facts."""
+    from .paths import DEFERRED_COLUMNS
+
+    out = _reason_facts(deferred[list(DEFERRED_COLUMNS)], programme)
+    out["hours_left"] = out["hours_left"].round(2)
+    return out

@@ -35,299 +35,35 @@ if TYPE_CHECKING:  # numpy, pandas and jinja2 are imported inside the functions 
 
 PLAN_TEMPLATE = "plan.html.j2"
 
-# Text of the letter, per language (fi, sv, en). ``{…}`` fields are filled in by :class:`_Language`
-# once per run, or per person for hours and weeks; the rest is filled into the template at compile time.
-TEXT: Mapping[str, Mapping[str, str]] = {
-    "en": {
-        "title": "Your personal training plan",
-        "organisation": "Our organisation",
-        "greeting": "Dear colleague,",
-        "intro": (
-            "{organisation} is bringing digital services into everyday work. So that everyone gets the "
-            "know-how they need, we asked staff to assess their digital competence. This plan is based "
-            "on your answers and on the work tasks you told us about."
-        ),
-        "person_id": "Person ID",
-        "role": "Role",
-        "site": "Site",
-        "group": "Training group",
-        "period": "Plan period",
-        "weeks_n": "{n} weeks",
-        "why_heading": "Why this training",
-        "why_tasks": "In your work you use or take part in:",
-        "why_no_tasks": (
-            "You did not mark any of the listed digital services or work tasks, so your plan is based "
-            "on your own assessment only."
-        ),
-        "why_levels": (
-            "Each of these requires a certain level of competence in each area. The table compares "
-            "your current level, from your answers, with the level your tasks require."
-        ),
-        "col_domain": "Area",
-        "col_current": "Your level now",
-        "col_required": "Required for your tasks",
-        "col_status": "Status",
-        "status_gap": "to develop",
-        "status_ok": "meets the requirement",
-        "status_missing": "to be reassessed",
-        "status_none": "not required",
-        "not_assessed": "not assessed",
-        "reassess": (
-            "We could not assess your level in {domains} because too few questions were answered. "
-            "You will be asked to answer those questions again."
-        ),
-        "plan_heading": "Your plan, step by step",
-        "plan_intro": (
-            "The steps are in the order we suggest you take them: earlier steps prepare you for later "
-            "ones. The plan period is {weeks} weeks and the plan takes {hours} hours in total."
-        ),
-        "budget_given": "You told us you have {available} hours for training.",
-        "budget_default": "You did not say how much time you have, so we reserved the standard {available} hours.",
-        "col_step": "Step",
-        "col_training": "Training",
-        "col_format": "Format",
-        "col_hours": "Hours",
-        "col_when": "When",
-        "col_why": "Why",
-        "week": "week {a}",
-        "weeks": "weeks {a}–{b}",
-        "reason": "{domain}: now {current}, required {required}",
-        "rule": "rule {rule}",
-        "group_session": "Group session with your training group {group} ({where}).",
-        "members": "{n} participants",
-        "total": "Total",
-        "no_steps": (
-            "Your current competence meets what your tasks require, so no training is planned for you "
-            "in this period. You are welcome to use the materials in the training catalogue."
-        ),
-        "no_steps_deferred": (
-            "None of the training fitted into the time available in this period; see below what was "
-            "deferred."
-        ),
-        "deferred_heading": "Deferred to a later period",
-        "deferred_intro": (
-            "These would also help you but did not fit into this plan. Nothing is forgotten: they are "
-            "kept for your next plan."
-        ),
-        "col_reason": "Reason",
-        "deferred_budget": "Did not fit into the time left in this period ({hours} h).",
-        "deferred_prerequisite": "Comes after {title}, which was deferred.",
-        "support_heading": "Support",
-        "support": (
-            "If you have questions about your plan or need help getting started, contact {contact}. "
-            "Agree the timing of the training with your manager so that it fits into your working hours."
-        ),
-        "support_default": "the training coordinator",
-        "feedback_heading": "Feedback",
-        "feedback_url": "After each step, tell us what worked and what did not:",
-        "feedback_no_url": "After each step, tell your support contact what worked and what did not.",
-        "followup": (
-            "After the plan period you will be asked to answer a short follow-up survey, so that we can "
-            "see what changed and improve the training."
-        ),
-        "closing": "With best wishes,",
-        "footer": "Based on the competence survey ({programme}).",
-    },
-    "fi": {
-        "title": "Henkilökohtainen koulutussuunnitelmasi",
-        "organisation": "Organisaatiomme",
-        "greeting": "Hyvä kollega,",
-        "intro": (
-            "{organisation} ottaa digitaalisia palveluja osaksi päivittäistä työtä. Jotta jokainen saa "
-            "tarvitsemansa osaamisen, pyysimme henkilöstöä arvioimaan digitaalista osaamistaan. Tämä "
-            "suunnitelma perustuu vastauksiisi ja kertomiisi työtehtäviin."
-        ),
-        "person_id": "Vastaajatunnus",
-        "role": "Ammattiryhmä",
-        "site": "Toimipiste",
-        "group": "Koulutusryhmä",
-        "period": "Suunnitelmakausi",
-        "weeks_n": "{n} viikkoa",
-        "why_heading": "Miksi tämä koulutus",
-        "why_tasks": "Työssäsi käytät seuraavia palveluja tai teet seuraavia tehtäviä:",
-        "why_no_tasks": (
-            "Et merkinnyt mitään luetelluista digitaalisista palveluista tai työtehtävistä, joten "
-            "suunnitelmasi perustuu pelkästään omaan arvioosi."
-        ),
-        "why_levels": (
-            "Nämä edellyttävät tiettyä osaamisen tasoa kullakin osa-alueella. Taulukossa verrataan "
-            "vastaustesi perusteella arvioitua nykyistä tasoasi tehtäviesi vaatimaan tasoon."
-        ),
-        "col_domain": "Osa-alue",
-        "col_current": "Nykyinen tasosi",
-        "col_required": "Tehtäviesi vaatima taso",
-        "col_status": "Tilanne",
-        "status_gap": "kehitettävää",
-        "status_ok": "vastaa vaatimusta",
-        "status_missing": "arvioidaan uudelleen",
-        "status_none": "ei vaadita",
-        "not_assessed": "ei arvioitu",
-        "reassess": (
-            "Osaamistasoasi ei voitu arvioida osa-alueilla {domains}, koska liian moneen kysymykseen "
-            "jäi vastaamatta. Sinua pyydetään vastaamaan näihin kysymyksiin uudelleen."
-        ),
-        "plan_heading": "Suunnitelmasi vaihe vaiheelta",
-        "plan_intro": (
-            "Vaiheet ovat siinä järjestyksessä, jossa suosittelemme suorittamaan ne: aiemmat vaiheet "
-            "valmistavat myöhempiin. Suunnitelmakausi on {weeks} viikkoa, ja suunnitelma vie yhteensä "
-            "{hours} tuntia."
-        ),
-        "budget_given": "Kerroit, että koulutukseen on käytettävissäsi {available} tuntia.",
-        "budget_default": (
-            "Et kertonut, paljonko aikaa sinulla on, joten varasimme sinulle tavanomaiset {available} tuntia."
-        ),
-        "col_step": "Vaihe",
-        "col_training": "Koulutus",
-        "col_format": "Toteutustapa",
-        "col_hours": "Tunnit",
-        "col_when": "Ajankohta",
-        "col_why": "Peruste",
-        "week": "viikko {a}",
-        "weeks": "viikot {a}–{b}",
-        "reason": "{domain}: nyt {current}, vaaditaan {required}",
-        "rule": "sääntö {rule}",
-        "group_session": "Ryhmätoteutus koulutusryhmäsi {group} kanssa ({where}).",
-        "members": "{n} osallistujaa",
-        "total": "Yhteensä",
-        "no_steps": (
-            "Nykyinen osaamisesi vastaa tehtäviesi vaatimuksia, joten sinulle ei ole suunniteltu "
-            "koulutusta tälle kaudelle. Voit silti hyödyntää koulutustarjonnan materiaaleja."
-        ),
-        "no_steps_deferred": (
-            "Mikään koulutus ei mahtunut tämän kauden käytettävissä olevaan aikaan; alla näet, mitä "
-            "siirrettiin myöhemmäksi."
-        ),
-        "deferred_heading": "Siirretty myöhemmälle kaudelle",
-        "deferred_intro": (
-            "Myös nämä hyödyttäisivät sinua, mutta ne eivät mahtuneet tähän suunnitelmaan. Niitä ei "
-            "unohdeta: ne siirtyvät seuraavaan suunnitelmaasi."
-        ),
-        "col_reason": "Syy",
-        "deferred_budget": "Ei mahtunut tämän kauden jäljellä olevaan aikaan ({hours} h).",
-        "deferred_prerequisite": "Edellyttää ensin koulutusta {title}, joka siirrettiin myöhemmäksi.",
-        "support_heading": "Tuki",
-        "support": (
-            "Jos sinulla on kysyttävää suunnitelmasta tai tarvitset apua alkuun pääsemisessä, ota "
-            "yhteyttä: {contact}. Sovi koulutusten ajankohdista esihenkilösi kanssa, jotta ne mahtuvat "
-            "työaikaasi."
-        ),
-        "support_default": "koulutuskoordinaattori",
-        "feedback_heading": "Palaute",
-        "feedback_url": "Kerro jokaisen vaiheen jälkeen, mikä toimi ja mikä ei:",
-        "feedback_no_url": "Kerro jokaisen vaiheen jälkeen tukihenkilöllesi, mikä toimi ja mikä ei.",
-        "followup": (
-            "Suunnitelmakauden jälkeen pyydämme sinua vastaamaan lyhyeen seurantakyselyyn, jotta näemme, "
-            "mikä muuttui, ja voimme kehittää koulutusta."
-        ),
-        "closing": "Ystävällisin terveisin",
-        "footer": "Laadittu osaamiskartoituksen perusteella ({programme}).",
-    },
-    "sv": {
-        "title": "Din personliga utbildningsplan",
-        "organisation": "Vår organisation",
-        "greeting": "Bästa kollega,",
-        "intro": (
-            "{organisation} inför digitala tjänster i det dagliga arbetet. För att alla ska få den "
-            "kunskap de behöver bad vi personalen att bedöma sin digitala kompetens. Den här planen "
-            "bygger på dina svar och på de arbetsuppgifter du berättade om."
-        ),
-        "person_id": "Person-id",
-        "role": "Yrkesroll",
-        "site": "Enhet",
-        "group": "Utbildningsgrupp",
-        "period": "Planperiod",
-        "weeks_n": "{n} veckor",
-        "why_heading": "Varför den här utbildningen",
-        "why_tasks": "I ditt arbete använder du eller deltar i:",
-        "why_no_tasks": (
-            "Du markerade inga av de angivna digitala tjänsterna eller arbetsuppgifterna, så din plan "
-            "bygger enbart på din egen bedömning."
-        ),
-        "why_levels": (
-            "Dessa kräver en viss kompetensnivå inom varje område. Tabellen jämför din nuvarande nivå, "
-            "enligt dina svar, med den nivå som dina uppgifter kräver."
-        ),
-        "col_domain": "Område",
-        "col_current": "Din nivå nu",
-        "col_required": "Krävs för dina uppgifter",
-        "col_status": "Läge",
-        "status_gap": "att utveckla",
-        "status_ok": "motsvarar kravet",
-        "status_missing": "bedöms på nytt",
-        "status_none": "krävs inte",
-        "not_assessed": "inte bedömd",
-        "reassess": (
-            "Vi kunde inte bedöma din nivå inom {domains} eftersom för få frågor besvarades. Du kommer "
-            "att bli ombedd att besvara de frågorna på nytt."
-        ),
-        "plan_heading": "Din plan steg för steg",
-        "plan_intro": (
-            "Stegen står i den ordning vi föreslår att du tar dem: de tidigare stegen förbereder dig för "
-            "de senare. Planperioden är {weeks} veckor och planen tar sammanlagt {hours} timmar."
-        ),
-        "budget_given": "Du angav att du har {available} timmar för utbildning.",
-        "budget_default": (
-            "Du angav inte hur mycket tid du har, så vi har reserverat standardtiden {available} timmar."
-        ),
-        "col_step": "Steg",
-        "col_training": "Utbildning",
-        "col_format": "Form",
-        "col_hours": "Timmar",
-        "col_when": "När",
-        "col_why": "Varför",
-        "week": "vecka {a}",
-        "weeks": "veckorna {a}–{b}",
-        "reason": "{domain}: nu {current}, krävs {required}",
-        "rule": "regel {rule}",
-        "group_session": "Gruppträff med din utbildningsgrupp {group} ({where}).",
-        "members": "{n} deltagare",
-        "total": "Totalt",
-        "no_steps": (
-            "Din nuvarande kompetens motsvarar det som dina uppgifter kräver, så ingen utbildning har "
-            "planerats för dig under den här perioden. Du får gärna använda materialet i utbildningsutbudet."
-        ),
-        "no_steps_deferred": (
-            "Ingen utbildning rymdes inom den tid som finns under perioden; nedan ser du vad som sköts upp."
-        ),
-        "deferred_heading": "Uppskjutet till en senare period",
-        "deferred_intro": (
-            "Även detta skulle vara till nytta för dig men rymdes inte i den här planen. Inget glöms "
-            "bort: det sparas till din nästa plan."
-        ),
-        "col_reason": "Orsak",
-        "deferred_budget": "Rymdes inte inom den tid som återstår under perioden ({hours} h).",
-        "deferred_prerequisite": "Förutsätter först {title}, som sköts upp.",
-        "support_heading": "Stöd",
-        "support": (
-            "Om du har frågor om planen eller behöver hjälp att komma igång, kontakta {contact}. Kom "
-            "överens med din chef om tidpunkterna så att utbildningen ryms inom arbetstiden."
-        ),
-        "support_default": "utbildningskoordinatorn",
-        "feedback_heading": "Respons",
-        "feedback_url": "Berätta efter varje steg vad som fungerade och vad som inte gjorde det:",
-        "feedback_no_url": "Berätta efter varje steg för din stödperson vad som fungerade och vad som inte gjorde det.",
-        "followup": (
-            "Efter planperioden ber vi dig svara på en kort uppföljningsenkät så att vi kan se vad som "
-            "förändrats och förbättra utbildningen."
-        ),
-        "closing": "Med vänliga hälsningar",
-        "footer": "Utarbetad utifrån kompetenskartläggningen ({programme}).",
-    },
-}
+LANGUAGES = ("en", "fi", "sv")
 
-# "rule R08 (ehr: …)", "rule R01, R02 (…); R05 (…)" (as trainmatch.paths writes them) or "rule R08: …"
-_RULE_ID = re.compile(r"\brule\s+([A-Za-z0-9_.\-]+(?:\s*,\s*[A-Za-z0-9_.\-]+)*)\s*[:(]", re.IGNORECASE)
-# Deferred reasons as trainmatch.paths writes them (English, with ids); a plan shows them in the person's language.
-_DEFERRED_BUDGET = re.compile(r"exceeds the remaining budget of ([0-9.]+) h; needed for (.*)", re.DOTALL)
-_DEFERRED_PREREQUISITE = re.compile(r"its prerequisite (\S+) is deferred; needed for (.*)", re.DOTALL)
-_NEED = re.compile(r"\(([A-Za-z0-9_\-]+): (?:([A-Za-z0-9_\-]+), gap -?\d+|score missing); tasks require ([A-Za-z0-9_\-]+)\)")
+
+def _load_texts() -> dict[str, dict[str, str]]:
+    """The letter's texts per language, from data/letters/<lang>.toml (``{…}`` fields are filled in by
+    :class:`_Language` once per run, or per person for hours and weeks; the rest is filled into the
+    template at compile time)."""
+    import tomllib
+    from importlib.resources import files
+
+    folder = files("trainmatch") / "data" / "letters"
+    return {lang: tomllib.loads((folder / f"{lang}.toml").read_text(encoding="utf-8")) for lang in LANGUAGES}
+
+
+TEXT: Mapping[str, Mapping[str, str]] = _load_texts()
+
 _LINK = re.compile(r"(?:https?://|mailto:)\S+$", re.IGNORECASE)
 _EMAIL = re.compile(r"[^@\s:/<>\"']+@[^@\s:/<>\"']+\.[A-Za-z]{2,}$")
 _SAFE_ID = re.compile(r"[a-z0-9_\-]{1,100}")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_\-]+")
 
-STEP_COLUMNS = ("step", "objective", "module", "title", "format", "hours", "group", "reason", "domain", "level", "required")
-DEFERRED_COLUMNS = ("objective", "module", "title", "hours", "reason")
+# The facts each reason sentence is rendered from, in the order _Language.reason / deferred_reason take them.
+_STEP_REASON = ("domain", "level", "required", "rule_ids", "prerequisite_of")
+_DEFERRED_REASON = ("deferred_because", "hours_left", "blocked_by", "kind", "domain", "level", "required")
+# A plan renders each reason from its facts (trainmatch.paths.REASON_COLUMNS), never from the English text.
+STEP_COLUMNS = ("step", "objective", "module", "title", "format", "hours", "group", "reason", "rule_ids",
+                "kind", "domain", "level", "required", "prerequisite_of")
+DEFERRED_COLUMNS = ("objective", "module", "title", "hours", "kind", "domain", "level", "required",
+                    "deferred_because", "hours_left", "blocked_by")
 
 
 # --------------------------------------------------------------------------- file names
@@ -552,34 +288,31 @@ class _Language:
             table.append(by_level)
         return table
 
-    def reason(self, domain: str, level: int, required: int, raw: str) -> str:
-        """Why a step is in the plan, in this language; the raw reason when the step has no domain."""
-        if domain not in self.domains:
-            return raw
+    def reason(self, domain: str, level: int, required: int, rule_ids: str = "", before: str = "") -> str:
+        """Why a step is in the plan, in this language: the domain with the person's level and the level
+        required, then the rules that asked for it, or the training it prepares for (``before``, a title)."""
         t = self.t
+        if domain not in self.domains:
+            return t["prerequisite_for"].format(title=before) if before else ""
         current = self.level(level) if level > 0 else t["not_assessed"]
         why = t["reason"].format(domain=self.domains[domain], current=current, required=self.level(required))
-        rule = _RULE_ID.search(raw)
-        if rule:
-            why += " (" + t["rule"].format(rule=rule.group(1)) + ")"
+        if before:
+            why += " (" + t["prerequisite_for"].format(title=before) + ")"
+        elif rule_ids:
+            why += " (" + t["rule"].format(rule=rule_ids.replace(";", ", ")) + ")"
         return why
 
-    def deferred_reason(self, raw: str, objective_title: Callable[[str], str]) -> str:
-        """Why an item was deferred, in this language (the time left, or a deferred prerequisite, and the
-        need behind it); the raw reason when it is not one that trainmatch.paths writes."""
+    def deferred_reason(self, because: str, hours_left: float, blocked_by: str, kind: str, domain: str,
+                        level: int, required: int) -> str:
+        """Why an item was deferred, in this language: the time left, or the deferred prerequisite
+        (``blocked_by``, a title), then the person's own need behind it."""
         t = self.t
-        budget = _DEFERRED_BUDGET.fullmatch(raw)
-        blocked = None if budget else _DEFERRED_PREREQUISITE.fullmatch(raw)
-        if budget:
-            text = t["deferred_budget"].format(hours=format_hours(float(budget.group(1)), self.lang))
-        elif blocked:
-            text = t["deferred_prerequisite"].format(title=objective_title(blocked.group(1)))
+        if because == "prerequisite":
+            text = t["deferred_prerequisite"].format(title=blocked_by)
         else:
-            return raw
-        need = _NEED.search((budget or blocked).group(2))  # type: ignore[union-attr]
-        if need and need.group(1) in self.domains:
-            level, required = self.level_index.get(need.group(2) or "", 0), self.level_index.get(need.group(3), 0)
-            text += " " + self.reason(need.group(1), level, required, "")
+            text = t["deferred_budget"].format(hours=format_hours(hours_left, self.lang))
+        if kind == "need" and domain in self.domains:
+            text += " " + self.reason(domain, level, required)
         return text
 
     def where(self, group: str, site: str, members: int) -> str:
@@ -693,7 +426,7 @@ class _PlanWriter:
         st, step_start, step_stop = self.steps.block(b0, b1)
         sc = _columns(st, STEP_COLUMNS, numeric=("hours",), integer=("step", "level", "required"))
         df, def_start, def_stop = self.deferred.block(b0, b1)
-        dc = _columns(df, DEFERRED_COLUMNS, numeric=("hours",))
+        dc = _columns(df, DEFERRED_COLUMNS, numeric=("hours", "hours_left"), integer=("level", "required"))
 
         ids = _text_list(P["person_id"])
         language = _text_list(P["language"]) if "language" in P else [""] * n
@@ -727,7 +460,7 @@ class _PlanWriter:
             s0, s1 = step_start[i], step_stop[i]
             my_steps, planned = self._steps(L, sc, s0, s1, site[i])
             my_deferred = [  # (title, hours, reason)
-                (self._title(dc["module"][k], dc["title"][k], lang) or dc["objective"][k], _hours_text(dc["hours"][k], lang), self._deferred_reason(L, dc["reason"][k]))
+                (self._title(dc["module"][k], dc["title"][k], lang) or dc["objective"][k], _hours_text(dc["hours"][k], lang), self._deferred_reason(L, dc, k))
                 for k in range(def_start[i], def_stop[i])
             ]
             given = hours[i] == hours[i]
@@ -758,13 +491,15 @@ class _PlanWriter:
             )
             yield ids[i], html
 
-    def _deferred_reason(self, L: _Language, raw: str) -> str:
-        key = (L.lang, raw)
+    def _deferred_reason(self, L: _Language, dc: Mapping[str, list[Any]], k: int) -> str:
+        key = (L.lang, *(dc[c][k] for c in _DEFERRED_REASON))
         text = self.deferred_reasons.get(key)
         if text is None:
             if len(self.deferred_reasons) > 100_000:  # bounded memory on national-scale runs
                 self.deferred_reasons.clear()
-            text = self.deferred_reasons[key] = L.deferred_reason(raw, lambda objective: self._objective_title(objective, L.lang))
+            because, hours_left, blocked_by, kind, domain, level, required = key[1:]
+            blocked = self._objective_title(blocked_by, L.lang) if blocked_by else ""
+            text = self.deferred_reasons[key] = L.deferred_reason(because, hours_left, blocked, kind, domain, level, required)
         return text
 
     def _objective_title(self, objective: str, lang: str) -> str:
@@ -792,13 +527,14 @@ class _PlanWriter:
             ]
         out = []
         for k in range(s0, s1):
-            domain, level, required, reason = sc["domain"][k], sc["level"][k], sc["required"][k], sc["reason"][k]
-            rkey = (lang, domain, level, required, reason)
+            rkey = (lang, *(sc[c][k] for c in _STEP_REASON))
             why = self.reasons.get(rkey)
             if why is None:
                 if len(self.reasons) > 100_000:
                     self.reasons.clear()
-                why = self.reasons[rkey] = L.reason(domain, level, required, reason)
+                domain, level, required, rule_ids, before = rkey[1:]
+                why = self.reasons[rkey] = L.reason(domain, level, required, rule_ids, self._objective_title(before, lang) if before else "")
+            reason = sc["reason"][k]
             g = sc["group"][k]
             where = ""
             if g:

@@ -249,16 +249,6 @@ def write_workbook(sheets: Mapping[str, pd.DataFrame], path: str | Path, *, prog
 
 
 XLSX_AUTO_LIMIT = 20_000  # people: above this the workbook is written only on request
-PLAN_COLUMNS = ["person_id", "step", "objective", "module", "title", "format", "hours", "group", "reason", "rule_ids", "domain"]
-
-
-def plans_table(steps: pd.DataFrame) -> pd.DataFrame:
-    """plans.csv: one row per step, hours rounded to 0.01."""
-    out = steps[PLAN_COLUMNS].copy()
-    out["hours"] = out["hours"].astype(float).round(2)
-    return out
-
-
 def write_assignment(
     folder: Path,
     *,

@@ -36,9 +36,18 @@ if TYPE_CHECKING:
     from .catalogue import Catalogue
     from .programme import Programme
 
+# The facts a reason is rendered from (a sentence per language, never parsed back): whether the
+# objective meets a need of the person's own or is a prerequisite pulled in for another objective,
+# the domain with the person's level, the level required and the gap (NA when the score is missing),
+# and the objective it is a prerequisite of.
+REASON_COLUMNS = ("kind", "domain", "level", "required", "gap", "prerequisite_of")
+REASON_KINDS = ("need", "prerequisite")
+# Why an objective was deferred: no module fits the hours left, or its prerequisite was deferred.
+DEFERRAL_KINDS = ("budget", "prerequisite")
 STEP_COLUMNS = ("person_id", "step", "objective", "module", "title", "format", "hours", "group", "reason",
-                "rule_ids", "domain", "level", "required", "priority")
-DEFERRED_COLUMNS = ("person_id", "objective", "module", "hours", "reason", "rule_ids")
+                "rule_ids", *REASON_COLUMNS, "priority")
+DEFERRED_COLUMNS = ("person_id", "objective", "module", "hours", "reason", "rule_ids", *REASON_COLUMNS,
+                    "deferred_because", "hours_left", "blocked_by")
 _EPS = 1e-9
 
 
@@ -293,7 +302,20 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
                               dtype=np.int64).reshape(len(catalogue.modules), len(langs))
     group_fmt = np.asarray([f.group for f in programme.formats], dtype=bool)
     is_group = group_fmt[ctx.mod_fmt[mcode]]
-    level_vals = cat(st_parts, "level")
+
+    def reason_fields(parts: list[dict[str, np.ndarray]]) -> dict[str, Any]:
+        """The facts behind each row's reason, as columns (see REASON_COLUMNS)."""
+        level, required, via = cat(parts, "level"), cat(parts, "required"), cat(parts, "via")
+        no_level = level < 0
+        return {
+            "kind": pd.Categorical.from_codes((via >= 0).astype(np.int8), categories=list(REASON_KINDS)),
+            "domain": pd.Categorical.from_codes(cat(parts, "domain"), categories=list(domains)),
+            "level": pd.arrays.IntegerArray(np.maximum(level, 0).astype(np.int8), no_level),
+            "required": required.astype(np.int8),
+            "gap": pd.arrays.IntegerArray((required - np.maximum(level, 0)).astype(np.int8), no_level),
+            "prerequisite_of": pd.Categorical.from_codes(via, categories=objective_ids),
+        }
+
     steps = pd.DataFrame({
         "person_id": person_ids(who),
         "step": cat(st_parts, "step").astype(np.int16),
@@ -305,9 +327,7 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
         "group": _group_column(people, who, is_group),
         "reason": pd.Categorical.from_codes(cat(st_parts, "reason"), categories=texts),
         "rule_ids": pd.Categorical.from_codes(cat(st_parts, "rule_ids"), categories=texts),
-        "domain": pd.Categorical.from_codes(cat(st_parts, "domain"), categories=list(domains)),
-        "level": pd.arrays.IntegerArray(np.maximum(level_vals, 0).astype(np.int8), level_vals < 0),
-        "required": cat(st_parts, "required").astype(np.int8),
+        **reason_fields(st_parts),
         "priority": cat(st_parts, "priority").astype(np.int16),
     })
     dmod = cat(de_parts, "module")
@@ -318,6 +338,10 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
         "hours": ctx.mod_hours[dmod],
         "reason": pd.Categorical.from_codes(cat(de_parts, "reason"), categories=texts),
         "rule_ids": pd.Categorical.from_codes(cat(de_parts, "rule_ids"), categories=texts),
+        **reason_fields(de_parts),
+        "deferred_because": pd.Categorical.from_codes(cat(de_parts, "late_kind") - 1, categories=list(DEFERRAL_KINDS)),
+        "hours_left": np.where(cat(de_parts, "late_kind") == 1, cat(de_parts, "hours_left"), np.nan),
+        "blocked_by": pd.Categorical.from_codes(cat(de_parts, "blocked_by"), categories=objective_ids),
     })
     return Paths(steps, deferred)
 
@@ -531,7 +555,7 @@ def _plan_chunk(ctx: _Context, lp: np.ndarray, dom: np.ndarray, rc: np.ndarray, 
         r_why[pulled] = np.asarray(whys, dtype=i64)[k]
     r_dom = np.where(is_needed, n_primary[r_root] if n_pairs else 0, ctx.obj_domain[r_obj])
     safe_dom = np.maximum(r_dom, 0)
-    r_level = lv_code[r_person, safe_dom]
+    r_level = np.where(r_dom >= 0, lv_code[r_person, safe_dom], -1)
     r_req = np.where(is_needed, required[r_person, safe_dom], ctx.obj_level[r_obj])
 
     # ---- one pass over path positions: a module that fits, is new to the path, and is preferred
@@ -600,9 +624,11 @@ def _plan_chunk(ctx: _Context, lp: np.ndarray, dom: np.ndarray, rc: np.ndarray, 
     before = (cs - inc)[pstart] if len(pstart) else np.zeros(0, dtype=i64)
     step_no = cs - np.repeat(before, counts)
     si = np.flatnonzero(inc)
+    r_via = np.full(n_rows, -1, dtype=i64)  # the objective a pulled-in prerequisite is needed for
+    r_via[pulled] = via
     st = {"who": r_person[si], "step": step_no[si], "obj": r_obj[si], "module": module[si],
           "reason": r_reason[si], "rule_ids": r_rules[si], "domain": r_dom[si], "level": r_level[si],
-          "required": r_req[si], "priority": r_prio[si]}
+          "required": r_req[si], "priority": r_prio[si], "via": r_via[si]}
     di = np.flatnonzero(~inc)
     kind, rem, block, whyc = late_kind[di], late_rem[di], late_block[di], r_why[di]
     dreason = np.zeros(len(di), dtype=i64)
@@ -614,7 +640,9 @@ def _plan_chunk(ctx: _Context, lp: np.ndarray, dom: np.ndarray, rc: np.ndarray, 
                             else budget_reason(rem[f] / 100)) + "; needed for " + labels[int(whyc[f])])
                  for f in firsts]
         dreason = np.asarray(codes, dtype=i64)[k]
-    de = {"who": r_person[di], "obj": r_obj[di], "module": late_mod[di], "reason": dreason, "rule_ids": r_rules[di]}
+    de = {"who": r_person[di], "obj": r_obj[di], "module": late_mod[di], "reason": dreason, "rule_ids": r_rules[di],
+          "domain": r_dom[di], "level": r_level[di], "required": r_req[di], "via": r_via[di],
+          "late_kind": kind, "hours_left": rem / 100, "blocked_by": block}
     return st, de
 
 
