@@ -103,3 +103,11 @@ def cli() -> Callable[..., Result]:
         return result
 
     return run
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="Rewrite tests/golden/output/ from a fresh run instead of comparing with it (review the diff, then commit).",
+    )

@@ -1,0 +1,61 @@
+"""Golden output: a fresh `assign` of tests/golden/survey.csv must equal tests/golden/output/ file by file.
+
+The survey (42 rows) covers rejected rows (an answer off the scale, an unknown role, an empty id), a
+duplicate id (the later answer kept), a domain with too few answers (reassess), answers given as
+labels and "don't know", a site that looks like a spreadsheet formula, a person who ticked no task,
+all three languages and none, and every training format as a preference. Any change to any output
+file shows here as a diff; after an intended change regenerate the folder with
+
+    .venv/bin/pytest tests/test_golden.py --update-golden
+
+and commit it with the change. Two things are not compared: run.json's seconds and library versions
+(they differ between runs and machines, and are left out of the stored copy), and the drawing inside
+the report's SVG charts, which belongs to the installed matplotlib (each chart's figure, caption and data
+table are compared).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+GOLDEN = Path(__file__).parent / "golden"
+EXPECTED = GOLDEN / "output"
+_CHART = re.compile(rb'src="data:image/svg\+xml;base64,[A-Za-z0-9+/=]*"')
+
+
+def _stable(path: Path) -> bytes:
+    """The file's bytes as compared: run.json without seconds and versions, report.html without the chart images."""
+    data = path.read_bytes()
+    if path.name == "run.json":
+        doc = json.loads(data)
+        doc.pop("seconds", None)
+        doc.pop("versions", None)
+        return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    if path.name == "report.html":
+        return _CHART.sub(b'src="(chart)"', data)
+    return data
+
+
+def _files(folder: Path) -> dict[str, Path]:
+    return {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_fresh_run_equals_the_golden_output(cli, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    out = tmp_path / "out"
+    result = cli("assign", GOLDEN / "survey.csv", "-o", out, "--seed", "0", "--quiet")
+    assert result.exit_code == 0, result.output
+    fresh = _files(out)
+    if request.config.getoption("--update-golden"):
+        shutil.rmtree(EXPECTED, ignore_errors=True)
+        shutil.copytree(out, EXPECTED)
+        (EXPECTED / "run.json").write_bytes(_stable(out / "run.json"))
+        pytest.skip(f"rewrote {EXPECTED}; review `git diff` and commit it")
+    expected = _files(EXPECTED)
+    assert sorted(fresh) == sorted(expected), "files added or missing"
+    changed = [name for name in expected if _stable(fresh[name]) != _stable(expected[name])]
+    assert not changed, f"outputs differ from tests/golden/output/: {changed}"
