@@ -176,14 +176,9 @@ def _stub_report(*args: object, **kwargs: object) -> str:
 
 @pytest.fixture
 def quick_report(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Skip the charts (seconds of matplotlib) in runs that test something else.
-
-    The stub replaces the drawing in this process, so the run keeps its work here
-    (TRAINMATCH_SIDECAR=0) instead of handing the report to the helper process.
-    """
+    """Skip the charts (seconds of matplotlib) in runs that test something else."""
     import trainmatch.report
 
-    monkeypatch.setenv("TRAINMATCH_SIDECAR", "0")
     monkeypatch.setattr(trainmatch.report, "render_report_data", _stub_report)
 
 
@@ -256,7 +251,6 @@ def test_nothing_is_lost_on_random_surveys(n: int, seed: int, edits: list[tuple[
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
         import trainmatch.report
 
-        mp.setenv("TRAINMATCH_SIDECAR", "0")
         mp.setattr(trainmatch.report, "render_report_data", _stub_report)
         path = Path(tmp) / "survey.csv"
         survey.to_csv(path, index=False)

@@ -49,7 +49,6 @@ def assigned(survey: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) 
 
     out = tmp_path_factory.mktemp("assigned") / "out"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TRAINMATCH_SIDECAR", "0")
         mp.setattr(trainmatch.report, "render_report_data", lambda *a, **k: "<!DOCTYPE html><title>stub</title>")
         result = run("assign", survey.path, "-o", out, "--per-person", "none", "--no-xlsx", *SEED)
     assert result.exit_code == 0, result.output

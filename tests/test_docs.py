@@ -43,3 +43,20 @@ def test_command_help_has_description_and_example(command: str) -> None:
     assert result.exit_code == 0
     assert main.commands[command].help and len(main.commands[command].help.split()) > 8
     assert "Example" in result.output
+
+
+def test_the_readme_library_example_runs(tmp_path: Path) -> None:
+    """The README's notebook example, run as written by Python from a copy of the repository's sample data."""
+    import shutil
+    import subprocess
+    import sys
+
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Library use"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    shutil.copytree(README.parent / "sample_data", tmp_path / "sample_data")
+    (tmp_path / "example.py").write_text(code, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-I", "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("300 people planned, 0 rows rejected")
+    assert (tmp_path / "plans-out" / "people.csv").is_file()

@@ -194,10 +194,13 @@ def test_descriptions_default_to_domain_ids(fitted, tmp_path):
     assert saved.descriptions == tuple(fitted.describe(DOMAINS))
 
 
-def test_no_pickle_or_joblib_in_cohort_code():
-    import trainmatch.kmeans
-    import trainmatch.sidecar
+def test_no_pickle_joblib_or_eval_anywhere_in_the_package():
+    import re
 
-    for module in (model_store, trainmatch.cohorts, trainmatch.kmeans, trainmatch.sidecar):
-        source = Path(module.__file__).read_text(encoding="utf-8")
-        assert "import pickle" not in source and "joblib" not in source
+    import trainmatch
+
+    banned = re.compile(r"\bimport pickle\b|\bjoblib\b|\bpickle\.loads?\(|(?<![\w.])(eval|exec)\(")
+    sources = sorted(Path(trainmatch.__file__).parent.rglob("*.py"))
+    assert len(sources) > 10
+    offenders = [f"{p.name}: {m.group(0)}" for p in sources for m in banned.finditer(p.read_text(encoding="utf-8"))]
+    assert offenders == []

@@ -1,8 +1,14 @@
 """trainmatch: competence-assessment survey → cohorts → individualised training plans.
 
-The public API, for notebooks and scripts (the CLI is a thin layer over it)::
+The public API, for notebooks and scripts (the CLI is a thin layer over it).
+One call runs what one command runs (:mod:`trainmatch.jobs`)::
 
     import trainmatch as tm
+    run = tm.assign("survey.csv", "round1", seed=0)   # = trainmatch assign survey.csv -o round1
+    run.people, run.plans, run.counts
+
+and each stage of the data flow is a call of its own::
+
     programme = tm.load_programme()            # or tm.load_programme("my-programme")
     plan = tm.load_plan(programme)             # catalogue + rules, validated
     imported = tm.import_survey(tm.read_survey("survey.csv"), programme)
@@ -21,6 +27,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "assign": "jobs",
+    "validate": "jobs",
+    "explain": "jobs",
+    "AssignRun": "jobs",
     "load_programme": "programme",
     "Programme": "programme",
     "read_survey": "io",

@@ -62,18 +62,7 @@ def programme_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def survey_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--sheet and --encoding (passed to the command), --mapping and --duplicates (kept for _load_survey)."""
-
-    command = func
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, mapping: Path | None = None, duplicates: str = "keep-latest", **kwargs: Any) -> Any:
-        ctx = click.get_current_context(silent=True)
-        if ctx is not None:
-            ctx.meta["trainmatch.survey"] = {"mapping": mapping, "duplicates": duplicates}
-        return command(*args, **kwargs)
-
-    func = wrapper
+    """--sheet, --encoding, --mapping and --duplicates: how to read the survey, passed on to the job."""
     func = click.option(
         "--duplicates",
         type=click.Choice(["keep-latest", "reject"]),
@@ -193,46 +182,23 @@ def synth(n: int, seed: int, output: Path, truth: Path | None, programme_dir: Pa
         click.echo(f"Wrote the planted profiles to {truth}.")
 
 
-def _read_and_import(path: Path, programme: Any, sheet: str | None, encoding: str | None, clock: dict[str, float] | None = None):  # noqa: ANN202
-    """Read a survey and validate it against the programme, honouring --mapping and --duplicates.
-
-    The mapping file is checked before the survey is read. ``clock["read"]``,
-    when given, is set once the file is read (before validation). The text
-    cells are freed as they are decoded: the survey returned has its header
-    and no cells (the commands need only its name, header, format and hash).
-    """
-    import dataclasses
-    import time
-
-    import pandas as pd
-
-    from .io import read_survey
-    from .layouts import load_mapping
-    from .survey import import_survey
-
-    ctx = click.get_current_context(silent=True)
-    options = ctx.meta.get("trainmatch.survey", {}) if ctx is not None else {}
-    mapping = load_mapping(options["mapping"], programme) if options.get("mapping") else None
-    raw = read_survey(path, sheet=sheet, encoding=encoding)
-    if clock is not None:
-        clock["read"] = time.perf_counter()
-    header = raw.frame.columns
-    imported = import_survey(raw, programme, mapping=mapping, duplicates=options.get("duplicates", "keep-latest"), release_text=True)
-    return dataclasses.replace(raw, frame=pd.DataFrame(columns=header)), imported
-
-
-def _load_survey(path: Path, programme_dir: Path | None, sheet: str | None, encoding: str | None):  # noqa: ANN202
-    from .programme import load_programme
-
-    programme = load_programme(programme_dir)
-    return (programme, *_read_and_import(path, programme, sheet, encoding))
-
-
-def _summary(raw: Any, result: Any, show: int = 10) -> None:
-    """Print what was read and the first problems to stderr."""
+def _summary(checked: Any, show: int = 10) -> None:
+    """What was read and the first problems, on stderr."""
     from .summary import import_summary
 
-    echo_err(import_summary(raw, result, show=show))
+    echo_err(import_summary(checked.raw, checked.imported, show=show))
+
+
+def _job(run: Callable[[], Any], show: int = 10) -> Any:
+    """Run a job; when rejected rows stop it, show what was read and the problems before its message."""
+    from .jobs import RowsRejected
+    from .summary import import_summary
+
+    try:
+        return run()
+    except RowsRejected as exc:
+        echo_err(import_summary(exc.raw, exc.imported, show=show))
+        raise
 
 
 @main.command(context_settings=CONTEXT)
@@ -242,7 +208,7 @@ def _summary(raw: Any, result: Any, show: int = 10) -> None:
 @programme_option
 @survey_options
 @handle_errors
-def validate(survey: Path, errors_out: Path | None, show: int, programme_dir: Path | None, sheet: str | None, encoding: str | None) -> None:
+def validate(survey: Path, errors_out: Path | None, show: int, programme_dir: Path | None, **reading: Any) -> None:
     """Check a survey file against the programme without writing results.
 
     Prints rows read, columns matched, ignored and dropped, and problems by
@@ -253,12 +219,12 @@ def validate(survey: Path, errors_out: Path | None, show: int, programme_dir: Pa
     Example:
       trainmatch validate survey.csv --errors-out problems.csv
     """
-    from .io import write_csv
+    from .jobs import validate as validate_survey
 
-    programme, raw, result = _load_survey(survey, programme_dir, sheet, encoding)
-    _summary(raw, result, show=show)
+    checked = validate_survey(survey, programme=programme_dir, errors_out=errors_out, **reading)
+    _summary(checked, show=show)
+    result = checked.imported
     if errors_out is not None:
-        write_csv(result.rejects, errors_out)
         echo_err(f"Wrote {len(result.rejects)} problem(s) to {errors_out}.")
     if result.n_rejected:
         raise click.ClickException(f"{result.n_rejected} of {result.n_read} rows would be rejected; see the problems above.")
@@ -272,7 +238,7 @@ def validate(survey: Path, errors_out: Path | None, show: int, programme_dir: Pa
 @programme_option
 @survey_options
 @handle_errors
-def score(survey: Path, output: Path, rejects_out: Path | None, programme_dir: Path | None, sheet: str | None, encoding: str | None) -> None:
+def score(survey: Path, output: Path, rejects_out: Path | None, programme_dir: Path | None, **reading: Any) -> None:
     """Score each person's digital competence against what their work needs.
 
     Writes one row per accepted person: per domain the score (mean of the
@@ -284,64 +250,31 @@ def score(survey: Path, output: Path, rejects_out: Path | None, programme_dir: P
     Example:
       trainmatch score survey.csv -o scores.csv --rejects-out rejects.csv
     """
-    from .io import write_csv
-    from .exports import people_table
+    from .jobs import score as score_survey
     from .summary import reliability_table
-    from .scoring import cronbach_alpha
-    from .scoring import score as score_people
 
-    programme, raw, result = _load_survey(survey, programme_dir, sheet, encoding)
-    _summary(raw, result)
-    if result.n_accepted == 0:
-        raise click.ClickException(f"All {result.n_read} rows were rejected, so there is nothing to score; fix the problems listed above.")
-    people = score_people(result.people, programme)
-    write_csv(people_table(people, programme), output)
-    if rejects_out is not None:
-        write_csv(result.rejects, rejects_out)
-    echo_err(reliability_table(cronbach_alpha(result.people, programme), programme))
-    echo_err(f"Wrote scores of {len(people)} people to {output}.")
-    if result.n_rejected:
-        echo_err(f"Warning: {result.n_rejected} row(s) were rejected and not scored" + ("." if rejects_out else "; use --rejects-out to list them."))
+    scored = _job(lambda: score_survey(survey, output, programme=programme_dir, rejects_out=rejects_out, **reading))
+    _summary(scored.survey)
+    echo_err(reliability_table(scored.reliability, scored.survey.programme))
+    echo_err(f"Wrote scores of {len(scored.people)} people to {output}.")
+    rejected = scored.survey.imported.n_rejected
+    if rejected:
+        echo_err(f"Warning: {rejected} row(s) were rejected and not scored" + ("." if rejects_out else "; use --rejects-out to list them."))
 
 
 def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option("--seed", type=int, default=0, show_default=True, help="Random seed for the cohort fit.")(func)
-    func = click.option("--k", "k_text", default="2-8", show_default=True, help="Range of cohort counts to try, e.g. 2-8 or 4.")(func)
+    func = click.option("--k", "k", default="2-8", show_default=True, help="Range of cohort counts to try, e.g. 2-8 or 4.")(func)
     func = click.option(
         "--save-model", type=click.Path(file_okay=False, path_type=Path), default=None, help="Save the fitted cohort model to this folder."
     )(func)
     func = click.option(
         "--model",
-        "model_dir",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
         help="Assign people to the cohorts of a saved model instead of fitting.",
     )(func)
     return func
-
-
-def _cohort_stage(people: Any, programme: Any, model_dir: Path | None, save_model: Path | None, k_text: str, seed: int) -> Any:
-    """Fit or reuse the cohort model for the `cohorts` command."""
-    from .pipeline import assign_cohorts
-
-    options = _cohort_stage_options(model_dir, save_model, k_text, programme)
-    return assign_cohorts(people, programme, saved=options["saved"], k_range=options["k_range"], seed=seed)
-
-
-def _save_model(stage: Any, programme: Any, save_model: Path | None) -> None:
-    if save_model is None:
-        return
-    from .model_store import save_model as save
-
-    save(
-        stage.model,
-        save_model,
-        programme_fingerprint=programme.fingerprint,
-        domain_ids=programme.domain_ids,
-        fit_report=stage.fit_report,
-        domain_names=[d.names.get("en", d.id) for d in programme.domains],
-    )
-    echo_err(f"Saved the cohort model to {save_model}/.")
 
 
 @main.command(context_settings=CONTEXT)
@@ -352,18 +285,7 @@ def _save_model(stage: Any, programme: Any, save_model: Path | None) -> None:
 @programme_option
 @survey_options
 @handle_errors
-def cohorts(
-    survey: Path,
-    output: Path,
-    force: bool,
-    model_dir: Path | None,
-    save_model: Path | None,
-    k_text: str,
-    seed: int,
-    programme_dir: Path | None,
-    sheet: str | None,
-    encoding: str | None,
-) -> None:
+def cohorts(survey: Path, output: Path, programme_dir: Path | None, **options: Any) -> None:
     """Group people with similar competence profiles into cohorts and training groups.
 
     Standardised domain profiles are clustered with k-means; k is chosen from
@@ -379,28 +301,16 @@ def cohorts(
       trainmatch cohorts later.csv -o later-out --model models/round1
     """
     from .cohorts import format_fit_report
-    from .outputs import StagedFolder, write_csvs
-    from .scoring import score as score_people
+    from .jobs import cohorts as cohort_survey
     from .summary import text_table
 
-    staged = StagedFolder(output, force=force)
-    staged.check()
-    programme, raw, result = _load_survey(survey, programme_dir, sheet, encoding)
-    _summary(raw, result, show=5)
-    people = score_people(result.people, programme)
-    stage = _cohort_stage(people, programme, model_dir, save_model, k_text, seed)
-    with staged as tmp:
-        write_csvs(
-            {
-                tmp / "cohorts.csv": stage.cohorts,
-                tmp / "groups.csv": stage.groups,
-                tmp / "people.csv": stage.people[["person_id", "role", "site", "cohort", "group"]],
-                tmp / "rejects.csv": result.rejects,
-            }
-        )
-    _save_model(stage, programme, save_model)
+    done = cohort_survey(survey, output, programme=programme_dir, **options)
+    stage = done.stage
+    _summary(done.survey, show=5)
+    if options["save_model"] is not None:
+        echo_err(f"Saved the cohort model to {options['save_model']}/.")
     if stage.reused_model:
-        echo_err(f"Assigned {len(people)} people to the {len(stage.cohorts)} cohorts of the saved model {model_dir}.")
+        echo_err(f"Assigned {len(stage.people)} people to the {len(stage.cohorts)} cohorts of the saved model {options['model']}.")
     else:
         echo_err(format_fit_report(stage.fit_report))
     for warning in stage.warnings:
@@ -429,18 +339,6 @@ class Progress:
         return click.progressbar(items, length=length, label="plans", file=sys.stderr, update_min_steps=max(1, length // 1000))
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": sys.version.split()[0]}
-    for name in ("trainmatch", "numpy", "pandas", "scikit-learn", "pyarrow", "jinja2", "matplotlib", "fastexcel"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:  # pragma: no cover - an editable dev install
-            out[name] = "unknown"
-    return out
-
-
 @main.command(context_settings=CONTEXT)
 @click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write (refused if it exists, unless --force).")
@@ -454,23 +352,7 @@ def _versions() -> dict[str, str]:
 @programme_option
 @survey_options
 @handle_errors
-def assign(
-    survey: Path,
-    output: Path,
-    force: bool,
-    strict: bool,
-    per_person: str,
-    xlsx: bool | None,
-    lang: str | None,
-    quiet: bool,
-    model_dir: Path | None,
-    save_model: Path | None,
-    k_text: str,
-    seed: int,
-    programme_dir: Path | None,
-    sheet: str | None,
-    encoding: str | None,
-) -> None:
+def assign(survey: Path, output: Path, programme_dir: Path | None, quiet: bool, **options: Any) -> None:
     """Run the whole pipeline: plans per person, tables for the LMS, and a report for HR.
 
     Reads and validates the survey, scores competence against each person's
@@ -487,155 +369,25 @@ def assign(
       trainmatch assign later.xlsx -o round2 --model models/round1 --lang fi
       trainmatch assign national.csv -o out --per-person none --no-xlsx --quiet
     """
-    import dataclasses
-    import time
-    from concurrent.futures import ThreadPoolExecutor
+    from .jobs import assign as assign_survey
 
-    from .outputs import StagedFolder
-    from .sidecar import Sidecar
-
-    staged = StagedFolder(output, force=force)
-    staged.check()  # fail before any work, not after it
-    clock = {"start": time.perf_counter()}
-    # First of all: the helper process imports scikit-learn on the second core while this one reads.
-    # It is stopped when the command ends, also on an error.
-    helper = Sidecar(jobs=("report",) if model_dir is not None else ("fit", "report"))
-    click.get_current_context().call_on_close(helper.close)
-
-    from .exports import deferred_table, people_table, plans_table
-    from .letters import render_plans
-    from .outputs import XLSX_AUTO_LIMIT, write_assignment, write_json
-    from .pipeline import group_modules, load_plan, run_assignment, run_record
-    from .programme import load_programme
-    from .report import early_chart_args, report_data
-    from .survey import give_back_memory
-
-    progress = Progress(quiet)
-    say = (lambda text: None) if quiet else echo_err
-    progress.stage("loading the programme")
-    programme = load_programme(programme_dir)
-    plan = load_plan(programme)
-    stage = _cohort_stage_options(model_dir, save_model, k_text, programme)
-    progress.stage("reading the survey")
-    raw, imported = _read_and_import(survey, programme, sheet, encoding, clock)
-    clock["validate"] = time.perf_counter()
+    show = 10 if options["strict"] else 5
+    run = _job(lambda: assign_survey(survey, output, programme=programme_dir, progress=Progress(quiet), **options), show=show)
     if not quiet:
-        _summary(raw, imported, show=10 if strict else 5)
-    if strict and imported.n_rejected:
-        raise click.ClickException(f"--strict: {imported.n_rejected} of {imported.n_read} rows were rejected, so nothing was written.")
-    if imported.n_accepted == 0:
-        raise click.ClickException(f"All {imported.n_read} rows were rejected, so there is nothing to plan; fix the problems listed above.")
-    def cohorts_ready(cohorts: Any, reliability: Any) -> None:
-        if helper.running:  # the helper draws most of the report while this process finishes the tables
-            helper.draw_charts(
-                early_chart_args(
-                    cohorts.people, programme, cohorts=cohorts.cohorts, groups=cohorts.groups, fit_rows=cohorts.fit_report,
-                    rejects=imported.rejects, reliability=reliability, n_read=imported.n_read,
-                )
-            )
-
-    result = run_assignment(
-        imported, programme, plan, saved=stage["saved"], k_range=stage["k_range"], seed=seed, progress=progress.stage,
-        start_fit=helper.start_fit, after_cohorts=cohorts_ready,
-    )
-    clock["plan"] = time.perf_counter()
-    # The decoded answers are scored: keep only their ids (the accepted count), not a second copy of the survey.
-    imported = dataclasses.replace(imported, people=imported.people[["person_id"]])
-    give_back_memory()
-    result = dataclasses.replace(result, imported=imported)
-
-    people = people_table(result.people, programme)
-    plans = plans_table(result.steps, programme)
-    groups = group_modules(result.cohorts.groups, result.steps)
-    write_xlsx = xlsx if xlsx is not None else len(people) <= XLSX_AUTO_LIMIT
-    run_info = run_record(
-        raw,
-        imported,
-        result,
-        programme,
-        n_steps=len(plans),
-        n_groups=len(groups),
-        seed=seed,
-        model={"reused": str(model_dir) if model_dir else None, "saved": str(save_model) if save_model else None},
-        options={"k": k_text, "per_person": per_person, "xlsx": write_xlsx, "lang": lang, "strict": strict, "duplicates": imported.duplicates},
-        versions=_versions(),
-    )
-    pages = None
-    if per_person == "html":
-        pages = render_plans(
-            result.people,
-            result.steps,
-            result.deferred,
-            programme,
-            default_lang=lang or programme.default_language,
-            organisation=programme.organisation,
-            support_contact=programme.support_contact,
-            feedback_url=programme.feedback or None,
-            plan_weeks=programme.plan_weeks,
-            groups=groups,
-            catalogue=plan.catalogue,
-        )
-    progress.stage("writing the outputs")
-    # Both write into the staged folder: the pool is left (waiting for the tables) before the folder is moved.
-    with staged as tmp, ThreadPoolExecutor(max_workers=1) as writer:
-        # The tables are written on other threads (pyarrow's CSV writer mostly without the GIL) while the
-        # report is aggregated here; the helper then draws it.
-        tables = writer.submit(
-            write_assignment,
-            tmp,
-            people=people,
-            plans=plans,
-            deferred=deferred_table(result.deferred, programme),
-            rejects=imported.rejects,
-            cohorts=result.cohorts.cohorts,
-            groups=groups,
-            xlsx=write_xlsx,
-            plan_pages=pages,
-            n_plans=len(people),
-            progress=progress.stage,
-            bar=progress.bar,
-        )
-        report_started = time.perf_counter()
-        report = report_data(
-            result.people,
-            result.steps,
-            result.deferred,
-            programme,
-            cohorts=result.cohorts.cohorts,
-            groups=groups,
-            fit_rows=result.cohorts.fit_report,
-            warnings=result.cohorts.warnings,
-            rejects=imported.rejects,
-            reliability=result.reliability,
-            n_read=imported.n_read,
-            run_info={"Input file": run_info["input"]["file"], "Programme": f"{programme.name} ({programme.fingerprint})", "Seed": str(seed)},
-        )
-        report_seconds = time.perf_counter() - report_started
-        report_written = helper.write_report(report, tmp / "report.html")
-        try:
-            tables.result()
-        finally:  # the helper writes into the staged folder too: let it finish
-            report_seconds += report_written()
-        clock["write"] = time.perf_counter()
-        seconds = {
-            "read": clock["read"] - clock["start"],
-            "validate": clock["validate"] - clock["read"],
-            **result.timings,
-            "report": report_seconds,
-            "write": clock["write"] - clock["plan"],
-            "total": clock["write"] - clock["start"],
-        }
-        write_json({**run_info, "seconds": {k: round(v, 3) for k, v in seconds.items()}}, tmp / "run.json")
-    _save_model(result.cohorts, programme, save_model)
-    for warning in result.cohorts.warnings:
+        _summary(run.survey, show=show)
+    if options["save_model"] is not None:
+        echo_err(f"Saved the cohort model to {options['save_model']}/.")
+    for warning in run.warnings:
         echo_err(f"Warning: {warning}")
-    if imported.n_rejected:
-        echo_err(f"Warning: {imported.n_rejected} of {imported.n_read} rows were rejected; see {output / 'rejects.csv'}.")
-    say(
-        f"Planned {len(people)} people in {len(result.cohorts.cohorts)} cohorts and {len(groups)} groups: "
-        f"{len(plans)} steps, {people['planned_hours'].sum():,.1f} h planned, {people['deferred_hours'].sum():,.1f} h deferred."
-    )
-    say(f"Wrote {output}/ in {seconds['total']:.1f} s.")
+    counts = run.counts
+    if counts["rejected"]:
+        echo_err(f"Warning: {counts['rejected']} of {counts['rows_read']} rows were rejected; see {output / 'rejects.csv'}.")
+    if not quiet:
+        echo_err(
+            f"Planned {counts['accepted']} people in {counts['cohorts']} cohorts and {counts['groups']} groups: "
+            f"{counts['steps']} steps, {run.people['planned_hours'].sum():,.1f} h planned, {run.people['deferred_hours'].sum():,.1f} h deferred."
+        )
+        echo_err(f"Wrote {output}/ in {run.record['seconds']['total']:.1f} s.")
 
 
 @main.command(context_settings=CONTEXT)
@@ -646,18 +398,7 @@ def assign(
 @programme_option
 @survey_options
 @handle_errors
-def explain(
-    survey: Path,
-    person_id: str,
-    lang: str,
-    model_dir: Path | None,
-    save_model: Path | None,
-    k_text: str,
-    seed: int,
-    programme_dir: Path | None,
-    sheet: str | None,
-    encoding: str | None,
-) -> None:
+def explain(survey: Path, person_id: str, programme_dir: Path | None, save_model: Path | None, **options: Any) -> None:
     """Explain one person's plan: their facts, the rules that fired, and the path.
 
     Runs the same pipeline as `assign` (use the same --seed, --k and --model
@@ -672,44 +413,11 @@ def explain(
       trainmatch explain survey.csv --person 000123
       trainmatch explain survey.csv --person 000123 --model models/round1 --lang fi
     """
-    from .paths import Paths, explain_person
-    from .pipeline import load_plan, run_assignment
-    from .programme import load_programme
+    from .jobs import explain as explain_person
 
     if save_model is not None:
         raise click.UsageError("explain does not save models; use --model to reuse one, or `trainmatch assign --save-model`.")
-    programme = load_programme(programme_dir)
-    plan = load_plan(programme)
-    options = _cohort_stage_options(model_dir, None, k_text, programme)
-    if not person_id.strip():
-        raise click.BadParameter("must not be empty; give the person_id as written in the survey.", param_hint="--person")
-    _, imported = _read_and_import(survey, programme, sheet, encoding)
-    accepted = (imported.people["person_id"].astype(str) == person_id.strip()).any()
-    rejected = imported.rejects[imported.rejects["person_id"].astype(str) == person_id.strip()]
-    if len(rejected) and not accepted:  # a superseded copy of an accepted person is not an error
-        rows = sorted({int(row) for row in rejected["row"]})
-        where = f"Row {rows[0]}" if len(rows) == 1 else "Rows " + ", ".join(map(str, rows))
-        lines = [f"{where} (person {person_id.strip()}) {'was' if len(rows) == 1 else 'were'} rejected, so there is no plan:"]
-        lines += [f"  row {int(r.row)}, column {r.column!r}, value {r.value!r}: {r.reason}" for r in rejected.itertuples()]
-        raise click.ClickException("\n".join(lines))
-    result = run_assignment(imported, programme, plan, saved=options["saved"], k_range=options["k_range"], seed=seed)
-    paths = Paths(result.steps, result.deferred)
-    click.echo(explain_person(person_id.strip(), result.people, result.fired, paths, programme, lang=lang))
-
-
-def _cohort_stage_options(model_dir: Path | None, save_model: Path | None, k_text: str, programme: Any) -> dict[str, Any]:
-    """Validate --model/--save-model/--k and load a saved model (shared by `cohorts` and `assign`)."""
-    from .cohorts import parse_k_range
-    from .model_store import load_model
-
-    if model_dir is not None and save_model is not None:
-        raise click.UsageError("Use either --model (reuse a saved model) or --save-model (fit and save), not both.")
-    try:
-        k_range = parse_k_range(k_text)
-    except Exception as exc:
-        raise click.BadParameter(str(exc), param_hint="--k") from None
-    saved = load_model(model_dir, programme_fingerprint=programme.fingerprint) if model_dir is not None else None
-    return {"saved": saved, "k_range": k_range}
+    click.echo(explain_person(survey, person_id, programme=programme_dir, **options))
 
 
 def run() -> None:

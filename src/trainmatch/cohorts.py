@@ -32,7 +32,7 @@ from threadpoolctl import ThreadpoolController
 
 from .errors import UsageError
 
-if TYPE_CHECKING:  # imported where tables are made: `assign`'s helper process fits without pandas
+if TYPE_CHECKING:  # imported where tables are made
     import pandas as pd
 
 STRONG_Z = 0.5

@@ -1,10 +1,10 @@
 """Fitting cohorts: :class:`CohortModel`, a scikit-learn estimator over standardised domain scores.
 
-Kept apart from :mod:`trainmatch.cohorts` because importing scikit-learn (and
-SciPy with it) takes seconds; ``assign`` imports this module in its helper
-process (:mod:`trainmatch.sidecar`) while the main process reads the survey.
+The fit is its own concern: :mod:`trainmatch.cohorts` holds the fitted centres
+that assign people, the fit report and the training groups, and never needs
+scikit-learn.
 
-Method (DESIGN.md, step 4):
+Method:
 
 * **Standardise.** Each domain score is centred on the population mean and
   divided by the population standard deviation (ddof=0); both are stored on the

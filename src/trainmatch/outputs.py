@@ -266,8 +266,7 @@ def write_assignment(
 ) -> list[str]:
     """Write the tables, workbook and plans of an `assign` run into ``folder``; returns the names written.
 
-    report.html comes from the helper process (:meth:`trainmatch.sidecar.Sidecar.write_report`),
-    run.json from the caller last, once the timings of this step are known.
+    report.html and run.json are written by the caller (:func:`trainmatch.jobs.assign`) after them.
     """
     from .letters import plan_filename
 

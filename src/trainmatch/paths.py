@@ -358,28 +358,6 @@ def _group_column(people: "pd.DataFrame", who: np.ndarray, is_group: np.ndarray)
     return pd.Categorical.from_codes(np.where(is_group, g_codes[who], g_labels.index("")), categories=g_labels)
 
 
-def attach_groups(steps: "pd.DataFrame", people: "pd.DataFrame", programme: "Programme") -> "pd.DataFrame":
-    """``steps`` planned before the training groups were known, with ``group`` set as :func:`build_paths` sets it.
-
-    ``people`` are the same people in the same order, now with ``group``.
-    """
-    import pandas as pd
-
-    ids = people["person_id"] if isinstance(people["person_id"].dtype, pd.StringDtype) else people["person_id"].astype(str)
-    index = pd.Index(ids.reset_index(drop=True))
-    pid = steps["person_id"]
-    if isinstance(pid.dtype, pd.CategoricalDtype):  # the usual case: one lookup per person, not per step
-        who = index.get_indexer(pid.cat.categories)[pid.cat.codes.to_numpy()]
-    else:
-        who = index.get_indexer(pid.astype(str))
-    if (who < 0).any():  # every step belongs to one of these people; a miss would take another person's group
-        raise ValueError(f"{int((who < 0).sum())} steps belong to no person of the cohort stage.")
-    group_formats = [f.id for f in programme.formats if f.group]
-    out = steps.copy()
-    out["group"] = _group_column(people, who, steps["format"].isin(group_formats).to_numpy(dtype=bool))
-    return out
-
-
 def _level_text(programme: "Programme", level: float) -> str:
     return "not assessed" if level != level or level < 1 else programme.level_ids[int(level) - 1]
 

@@ -6,11 +6,10 @@ read → validate → score → cohorts → rules → paths. These functions are
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,7 @@ from .catalogue import Catalogue, load_catalogue
 from .cohorts import CohortCentres, FitReport, cohort_table, make_groups
 from .errors import DataError
 from .model_store import SavedModel
-from .paths import Paths, attach_groups, build_paths
+from .paths import build_paths
 from .programme import Programme
 from .rules import RuleTable, build_needs, evaluate, load_rules
 from .scoring import Reliability, cronbach_alpha, score, score_columns
@@ -27,26 +26,11 @@ from .io import RawSurvey
 from .survey import ImportResult, text_column
 
 
-PendingFit = Callable[[], CohortCentres]
-"""A fit that has been started: call it for the fitted cohorts (it waits for them, or fits them then)."""
-
-
-class StartFit(Protocol):
-    """Starts fitting cohorts on domain scores."""
-
-    def __call__(self, X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> PendingFit: ...
-
-
 def fit_cohorts(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> CohortCentres:
     """Fit :class:`~trainmatch.kmeans.CohortModel` on domain scores (people × domains) and keep its centres."""
-    from .kmeans import fit_centres  # imports scikit-learn: seconds, so only when fitting here
+    from .kmeans import fit_centres  # imports scikit-learn: about a second, so only when fitting
 
     return fit_centres(X, k_range=k_range, seed=seed)
-
-
-def fit_here(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> PendingFit:
-    """:class:`StartFit` in this process: the fit runs when its result is asked for."""
-    return functools.partial(fit_cohorts, X, k_range=k_range, seed=seed)
 
 
 def cohort_scores(people: pd.DataFrame, programme: Programme) -> np.ndarray:
@@ -84,13 +68,8 @@ def assign_cohorts(
     saved: SavedModel | None = None,
     k_range: tuple[int, int] = (2, 8),
     seed: int = 0,
-    fitted: CohortCentres | None = None,
 ) -> CohortStage:
-    """Fit cohorts on the scored people (or reuse a saved model) and split them into training groups.
-
-    ``fitted``: cohorts already fitted on these people's :func:`cohort_scores`
-    (``run_assignment`` fits them while it builds the paths).
-    """
+    """Fit cohorts on the scored people (or reuse a saved model) and split them into training groups."""
     X = cohort_scores(people, programme)
     if saved is not None:
         if tuple(saved.domain_ids) != programme.domain_ids:
@@ -102,7 +81,7 @@ def assign_cohorts(
         report = saved.fit_report
         warnings: list[str] = []
     else:
-        model = fitted if fitted is not None else fit_cohorts(X, k_range=k_range, seed=seed)
+        model = fit_cohorts(X, k_range=k_range, seed=seed)
         report = model.fit_report_
         warnings = list(report.warnings)
     names = [d.names.get("en", d.id) for d in programme.domains]
@@ -169,19 +148,8 @@ def run_assignment(
     k_range: tuple[int, int] = (2, 8),
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
-    start_fit: StartFit | None = None,
-    after_cohorts: Callable[[CohortStage, tuple[Reliability, ...]], None] | None = None,
 ) -> Assignment:
-    """Score, form cohorts, fire rules and build paths for the accepted people.
-
-    ``start_fit`` starts fitting the cohorts (default :func:`fit_here`;
-    ``assign`` passes its helper process's). When no rule looks at the
-    cohort, the rules fire and the paths are built while the fit runs, and
-    the training groups are attached to the steps afterwards; the result is
-    the same. ``after_cohorts`` is called with the cohort stage and the
-    reliabilities once the cohorts are known (``assign`` has most of the
-    report drawn meanwhile).
-    """
+    """Score, form cohorts (or reuse ``saved``), fire rules and build paths for the accepted people."""
     timings: dict[str, float] = {}
 
     def stage(name: str) -> None:
@@ -192,31 +160,13 @@ def run_assignment(
     stage("score")
     people = score(imported.people, programme)
     reliability = tuple(cronbach_alpha(imported.people, programme))
-
-    def form_cohorts(fitted: PendingFit | None) -> CohortStage:
-        stage("cohorts")  # before waiting for the fit: the wait counts as cohorts
-        made = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed, fitted=fitted() if fitted is not None else None)
-        if after_cohorts is not None:
-            after_cohorts(made, reliability)
-        return made
-
-    def fire_and_plan(people: pd.DataFrame) -> tuple[pd.DataFrame, Paths]:
-        stage("rules")
-        needs = build_needs(people, programme)
-        fired = evaluate(plan.rules, needs, people, programme)
-        stage("paths")
-        return fired, build_paths(people, fired, plan.catalogue, programme)
-
-    fitted = None if saved is not None else (start_fit or fit_here)(cohort_scores(people, programme), k_range=k_range, seed=seed)
-    if fitted is not None and not plan.rules.uses("cohort"):
-        # No rule asks for the cohort: plan while the cohorts are fitted (on assign's second core).
-        fired, paths = fire_and_plan(people)
-        cohorts = form_cohorts(fitted)
-        paths = Paths(attach_groups(paths.steps, cohorts.people, programme), paths.deferred)
-    else:
-        cohorts = form_cohorts(fitted)
-        fired, paths = fire_and_plan(cohorts.people)
+    stage("cohorts")
+    cohorts = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed)
     people = cohorts.people
+    stage("rules")
+    fired = evaluate(plan.rules, build_needs(people, programme), people, programme)
+    stage("paths")
+    paths = build_paths(people, fired, plan.catalogue, programme)
     people = people.assign(
         planned_hours=_hours_per_person(paths.steps, people),
         deferred_hours=_hours_per_person(paths.deferred, people),

@@ -16,7 +16,7 @@ hash salt is fixed per chart, the date metadata is dropped, and every table is
 sorted explicitly.
 
 Pure: :func:`render_report` (or :func:`report_data` then :func:`render_report_data`)
-returns a string; ``assign``'s helper process (:mod:`trainmatch.sidecar`) writes it.
+returns a string; the ``assign`` job writes it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import contextlib
 import dataclasses
 import functools
 import io
-import json
 import math
 import textwrap
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -707,8 +706,7 @@ def report_data(
 
     The result holds the text tables and, under ``charts``, the arguments of
     each chart; :func:`render_report_data` draws the charts and fills the
-    template. ``assign`` hands it to its helper process, which has matplotlib
-    loaded, so the charts are drawn on the second core.
+    template.
     """
     domain_names = [_english(d.names, d.id) for d in programme.domains]
     charts: dict[str, dict[str, Any]] = {}
@@ -847,44 +845,15 @@ _DRAW: dict[str, Callable[..., Chart]] = {
 }
 
 
-LATE_CHARTS = ("hours_format", "hours_objective")  # the charts that need the paths; the others only need the cohorts
-
-
-def early_chart_args(people: "pd.DataFrame", programme: Programme, **options: Any) -> dict[str, dict[str, Any]]:
-    """The arguments of every chart but :data:`LATE_CHARTS`, from the people once they have cohorts and groups.
-
-    Equal to what :func:`report_data` gives for those charts after the paths
-    (nothing they show changes), so they can be drawn before the paths are done
-    (or, when the paths come first, while the tables are written).
-    """
-    import pandas as pd
-
-    no_steps = pd.DataFrame({"person_id": [], "objective": [], "format": [], "hours": []})
-    charts = report_data(people, no_steps, no_steps, programme, **options)["charts"]
-    return {name: args for name, args in charts.items() if name not in LATE_CHARTS}
-
-
-def chart_key(name: str, args: Mapping[str, Any]) -> str:
-    """Identifies a drawing: the chart and its exact arguments."""
-    return name + ":" + json.dumps(args, sort_keys=True)
-
-
 def draw_charts(charts: Mapping[str, Mapping[str, Any]]) -> dict[str, Chart]:
     """Draw charts given as ``{name: arguments}`` (the ``charts`` of :func:`report_data`)."""
     with _chart_style():  # the chart settings, once for all the charts
         return {name: _DRAW[name](**args) for name, args in charts.items()}
 
 
-def render_report_data(data: Mapping[str, Any], drawn: Mapping[str, Chart] | None = None) -> str:
-    """Draw the charts of :func:`report_data`'s result and fill the report template: the HTML page.
-
-    ``drawn`` holds charts drawn before, by :func:`chart_key`; a chart whose
-    key is there is not drawn again.
-    """
-    drawn = drawn or {}
-    todo = {name: args for name, args in data["charts"].items() if chart_key(name, args) not in drawn}
-    new = draw_charts(todo)
-    charts = {name: new[name] if name in new else drawn[chart_key(name, args)] for name, args in data["charts"].items()}
+def render_report_data(data: Mapping[str, Any]) -> str:
+    """Draw the charts of :func:`report_data`'s result and fill the report template: the HTML page."""
+    charts = draw_charts(data["charts"])
     template = template_environment().get_template(REPORT_TEMPLATE)
     return template.render(
         title=data["title"],

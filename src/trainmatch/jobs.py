@@ -1,0 +1,482 @@
+"""The jobs the commands run, as library calls: one call runs what one command runs.
+
+Each job reads its inputs, runs the pipeline (:mod:`trainmatch.pipeline`) and
+writes its outputs, and returns what it made as DataFrames with its counts;
+the CLI only parses options, calls the job and prints. A notebook user calls
+the same functions::
+
+    import trainmatch as tm
+    run = tm.assign("survey.csv", "round1", seed=0)
+    run.people, run.plans, run.counts
+
+Errors are the library's own (:mod:`trainmatch.errors`): ``UsageError`` for
+arguments that cannot work (the CLI's exit 2) and the others for bad files or
+data (exit 1). Bad rows never stop a job: they are returned as ``rejects``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
+
+from .errors import DataError, UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .io import RawSurvey
+    from .model_store import SavedModel
+    from .pipeline import CohortStage
+    from .programme import Programme
+    from .scoring import Reliability
+    from .survey import ImportResult
+
+class Progress(Protocol):
+    """What a job reports while it runs: stage names, and a bar over the per-person plans."""
+
+    def stage(self, name: str) -> None: ...
+
+    def bar(self, items: Iterable[Any], length: int) -> Any: ...
+
+
+class RowsRejected(DataError):
+    """A job could not go on because of rejected rows (all of them, or any with ``strict``)."""
+
+    def __init__(self, message: str, raw: "RawSurvey", imported: "ImportResult"):
+        super().__init__(message)
+        self.raw = raw
+        self.imported = imported
+
+
+@dataclass(frozen=True)
+class Survey:
+    """A survey file read and validated against a programme."""
+
+    programme: "Programme"
+    raw: "RawSurvey"  # the file's facts; its frame holds the header only (the cells are freed once decoded)
+    imported: "ImportResult"
+    seconds: dict[str, float] = field(default_factory=dict)  # reading the file, and validating its cells
+
+
+def read_and_import(
+    survey: str | Path,
+    programme: "Programme | str | Path | None" = None,
+    *,
+    mapping: str | Path | None = None,
+    duplicates: str = "keep-latest",
+    sheet: str | None = None,
+    encoding: str | None = None,
+) -> Survey:
+    """Load the programme (a loaded one, a folder, or None for the built-in one) and the mapping file,
+    then read the survey and validate every cell. The text cells are freed as they are decoded."""
+    import dataclasses
+
+    import pandas as pd
+
+    from .io import read_survey
+    from .layouts import load_mapping
+    from .programme import Programme, load_programme
+    from .survey import import_survey
+
+    if duplicates not in ("keep-latest", "reject"):
+        raise UsageError(f"duplicates must be 'keep-latest' or 'reject', got {duplicates!r}.")
+    if not isinstance(programme, Programme):
+        programme = load_programme(programme)
+    loaded_mapping = load_mapping(mapping, programme) if mapping is not None else None
+    started = time.perf_counter()
+    raw = read_survey(survey, sheet=sheet, encoding=encoding)
+    read = time.perf_counter()
+    header = raw.frame.columns
+    imported = import_survey(raw, programme, mapping=loaded_mapping, duplicates=duplicates, release_text=True)
+    seconds = {"read": read - started, "validate": time.perf_counter() - read}
+    return Survey(programme, dataclasses.replace(raw, frame=pd.DataFrame(columns=header)), imported, seconds)
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def validate(
+    survey: str | Path,
+    *,
+    programme: "Programme | str | Path | None" = None,
+    errors_out: str | Path | None = None,
+    mapping: str | Path | None = None,
+    duplicates: str = "keep-latest",
+    sheet: str | None = None,
+    encoding: str | None = None,
+) -> Survey:
+    """Check a survey against the programme; ``errors_out`` gets every problem (CSV)."""
+    from .io import write_csv
+
+    checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding)
+    if errors_out is not None:
+        write_csv(checked.imported.rejects, errors_out)
+    return checked
+
+
+# --------------------------------------------------------------------------- score
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What :func:`score` wrote: one row per accepted person, and the reliability of each domain."""
+
+    survey: Survey
+    people: "pd.DataFrame"
+    reliability: tuple["Reliability", ...]
+
+
+def score(
+    survey: str | Path,
+    output: str | Path,
+    *,
+    programme: "Programme | str | Path | None" = None,
+    rejects_out: str | Path | None = None,
+    mapping: str | Path | None = None,
+    duplicates: str = "keep-latest",
+    sheet: str | None = None,
+    encoding: str | None = None,
+) -> Scored:
+    """Score each accepted person per domain (score, level, required level, gap) and write ``output`` (CSV)."""
+    from .exports import people_table
+    from .io import write_csv
+    from .scoring import cronbach_alpha
+    from .scoring import score as score_people
+
+    checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding)
+    imported = checked.imported
+    if imported.n_accepted == 0:
+        raise RowsRejected(f"All {imported.n_read} rows were rejected, so there is nothing to score; fix the problems listed above.",
+                           checked.raw, imported)
+    people = people_table(score_people(imported.people, checked.programme), checked.programme)
+    write_csv(people, output)
+    if rejects_out is not None:
+        write_csv(imported.rejects, rejects_out)
+    return Scored(checked, people, tuple(cronbach_alpha(imported.people, checked.programme)))
+
+
+# --------------------------------------------------------------------------- cohorts
+
+
+def parse_model_options(programme: "Programme", model: str | Path | None, save_model: str | Path | None,
+                        k: str) -> tuple["SavedModel | None", tuple[int, int]]:
+    """Check ``model``/``save_model``/``k`` and load a saved model: (saved model or None, k range)."""
+    from .cohorts import parse_k_range
+    from .model_store import load_model
+
+    if model is not None and save_model is not None:
+        raise UsageError("Use either --model (reuse a saved model) or --save-model (fit and save), not both.")
+    try:
+        k_range = parse_k_range(k)
+    except Exception as exc:
+        raise UsageError(f"Invalid value for '--k': {exc}") from None
+    saved = load_model(model, programme_fingerprint=programme.fingerprint) if model is not None else None
+    return saved, k_range
+
+
+def _save_model(stage: "CohortStage", programme: "Programme", folder: str | Path) -> None:
+    from .model_store import save_model
+
+    save_model(
+        stage.model,
+        folder,
+        programme_fingerprint=programme.fingerprint,
+        domain_ids=programme.domain_ids,
+        fit_report=stage.fit_report,
+        domain_names=[d.names.get("en", d.id) for d in programme.domains],
+    )
+
+
+@dataclass(frozen=True)
+class Cohorts:
+    """What :func:`cohorts` wrote: the cohort stage (people with cohort and group, tables, fit report)."""
+
+    survey: Survey
+    stage: "CohortStage"
+
+
+def cohorts(
+    survey: str | Path,
+    output: str | Path,
+    *,
+    programme: "Programme | str | Path | None" = None,
+    model: str | Path | None = None,
+    save_model: str | Path | None = None,
+    k: str = "2-8",
+    seed: int = 0,
+    force: bool = False,
+    mapping: str | Path | None = None,
+    duplicates: str = "keep-latest",
+    sheet: str | None = None,
+    encoding: str | None = None,
+) -> Cohorts:
+    """Form cohorts and training groups and write cohorts.csv, groups.csv, people.csv and rejects.csv to ``output``."""
+    from .outputs import StagedFolder, write_csvs
+    from .pipeline import assign_cohorts
+    from .programme import Programme, load_programme
+    from .scoring import score as score_people
+
+    staged = StagedFolder(output, force=force)
+    staged.check()
+    if not isinstance(programme, Programme):
+        programme = load_programme(programme)
+    saved, k_range = parse_model_options(programme, model, save_model, k)
+    checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding)
+    people = score_people(checked.imported.people, programme)
+    stage = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed)
+    with staged as tmp:
+        write_csvs({
+            tmp / "cohorts.csv": stage.cohorts,
+            tmp / "groups.csv": stage.groups,
+            tmp / "people.csv": stage.people[["person_id", "role", "site", "cohort", "group"]],
+            tmp / "rejects.csv": checked.imported.rejects,
+        })
+    if save_model is not None:
+        _save_model(stage, programme, save_model)
+    return Cohorts(checked, stage)
+
+
+# --------------------------------------------------------------------------- assign
+
+
+@dataclass(frozen=True)
+class AssignRun:
+    """What :func:`assign` wrote to ``output``, as the tables of its files."""
+
+    output: Path
+    survey: Survey
+    people: "pd.DataFrame"  # people.csv
+    plans: "pd.DataFrame"  # plans.csv
+    deferred: "pd.DataFrame"  # deferred.csv
+    rejects: "pd.DataFrame"  # rejects.csv
+    cohorts: "pd.DataFrame"  # cohorts.csv
+    groups: "pd.DataFrame"  # groups.csv
+    record: dict[str, Any]  # run.json: counts (read, accepted, rejected, reconciled), programme, options, seconds
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        return self.record["counts"]
+
+
+def _import_in_background(*modules: str) -> None:
+    """Import ``modules`` on another thread. scikit-learn and matplotlib take about a second each to
+    import; reading the survey mostly runs outside the GIL (pyarrow), so the imports overlap with it."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the stage that needs it imports it again and reports the problem there
+                return
+
+    threading.Thread(target=load, name="trainmatch-imports", daemon=True).start()
+
+
+def assign(
+    survey: str | Path,
+    output: str | Path,
+    *,
+    programme: "Programme | str | Path | None" = None,
+    model: str | Path | None = None,
+    save_model: str | Path | None = None,
+    k: str = "2-8",
+    seed: int = 0,
+    strict: bool = False,
+    force: bool = False,
+    per_person: str = "html",
+    xlsx: bool | None = None,
+    lang: str | None = None,
+    mapping: str | Path | None = None,
+    duplicates: str = "keep-latest",
+    sheet: str | None = None,
+    encoding: str | None = None,
+    progress: Progress | None = None,
+) -> AssignRun:
+    """The main job: plans per person, tables for the LMS, a report for HR, all in ``output``.
+
+    Reads and validates the survey, scores competence against each person's
+    tasks, forms cohorts and training groups (or reuses the saved ``model``),
+    fires the programme's rules and builds each person's path. ``output`` gets
+    people.csv, plans.csv, deferred.csv, rejects.csv, cohorts.csv, groups.csv,
+    run.json, report.html, plans.xlsx (``xlsx``: default up to 20,000 people)
+    and, with ``per_person="html"``, plans/ with one letter per person. The
+    folder is written to a staging folder and moved into place only when
+    complete; an existing one is replaced only with ``force``. Every input row
+    is in people.csv or rejects.csv; with ``strict`` any rejected row stops
+    the job before anything is written.
+    """
+    from .outputs import StagedFolder
+    from .programme import Programme, load_programme
+
+    if per_person not in ("html", "none"):
+        raise UsageError(f"per_person must be 'html' or 'none', got {per_person!r}.")
+    if lang not in (None, "fi", "sv", "en"):
+        raise UsageError(f"lang must be one of fi, sv, en, got {lang!r}.")
+    started = time.perf_counter()
+    staged = StagedFolder(output, force=force)
+    staged.check()  # fail before any work, not after it
+    _import_in_background(*(["trainmatch.report"] if model is not None else ["trainmatch.kmeans", "trainmatch.report"]))
+
+    def stage(name: str) -> None:
+        if progress is not None:
+            progress.stage(name)
+
+    stage("loading the programme")
+    if not isinstance(programme, Programme):
+        programme = load_programme(programme)
+    from .pipeline import load_plan
+
+    plan = load_plan(programme)
+    saved, k_range = parse_model_options(programme, model, save_model, k)
+    stage("reading the survey")
+    checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding)
+    imported = checked.imported
+    if strict and imported.n_rejected:
+        raise RowsRejected(f"--strict: {imported.n_rejected} of {imported.n_read} rows were rejected, so nothing was written.",
+                           checked.raw, imported)
+    if imported.n_accepted == 0:
+        raise RowsRejected(f"All {imported.n_read} rows were rejected, so there is nothing to plan; fix the problems listed above.",
+                           checked.raw, imported)
+    return _plan_and_write(checked, plan, staged, saved=saved, k_range=k_range, seed=seed, per_person=per_person, xlsx=xlsx,
+                           lang=lang, model=model, save_model=save_model, k=k, strict=strict, stage=stage, progress=progress,
+                           started=started)
+
+
+def _versions() -> dict[str, str]:
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for name in ("trainmatch", "numpy", "pandas", "scikit-learn", "pyarrow", "jinja2", "matplotlib", "fastexcel"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - an editable dev install
+            out[name] = "unknown"
+    return out
+
+
+def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedModel | None", k_range: tuple[int, int],
+                    seed: int, per_person: str, xlsx: bool | None, lang: str | None, model: Any, save_model: Any, k: str,
+                    strict: bool, stage: Any, progress: Progress | None, started: float) -> AssignRun:
+    """:func:`assign` once the survey is read: plan everyone, then write every file into the staged folder."""
+    import dataclasses
+
+    from . import outputs
+    from .exports import deferred_table, people_table, plans_table
+    from .letters import render_plans
+    from .outputs import write_assignment, write_json
+    from .pipeline import group_modules, run_assignment, run_record
+    from .report import render_report_data, report_data
+    from .survey import give_back_memory
+
+    programme, raw, imported = checked.programme, checked.raw, checked.imported
+    result = run_assignment(imported, programme, plan, saved=saved, k_range=k_range, seed=seed, progress=stage)
+    clock = {"plan": time.perf_counter()}
+    # The decoded answers are scored: keep only their ids (the accepted count), not a second copy of the survey.
+    imported = dataclasses.replace(imported, people=imported.people[["person_id"]])
+    give_back_memory()
+    result = dataclasses.replace(result, imported=imported)
+
+    people = people_table(result.people, programme)
+    plans = plans_table(result.steps, programme)
+    deferred = deferred_table(result.deferred, programme)
+    groups = group_modules(result.cohorts.groups, result.steps)
+    write_xlsx = xlsx if xlsx is not None else len(people) <= outputs.XLSX_AUTO_LIMIT
+    record = run_record(
+        raw, imported, result, programme, n_steps=len(plans), n_groups=len(groups), seed=seed,
+        model={"reused": str(model) if model is not None else None, "saved": str(save_model) if save_model is not None else None},
+        options={"k": k, "per_person": per_person, "xlsx": write_xlsx, "lang": lang, "strict": strict, "duplicates": imported.duplicates},
+        versions=_versions(),
+    )
+    pages = None
+    if per_person == "html":
+        pages = render_plans(
+            result.people, result.steps, result.deferred, programme, default_lang=lang or programme.default_language,
+            organisation=programme.organisation, support_contact=programme.support_contact,
+            feedback_url=programme.feedback or None, plan_weeks=programme.plan_weeks, groups=groups, catalogue=plan.catalogue,
+        )
+    stage("writing the outputs")
+    with staged as tmp:
+        write_assignment(
+            tmp, people=people, plans=plans, deferred=deferred, rejects=imported.rejects, cohorts=result.cohorts.cohorts,
+            groups=groups, xlsx=write_xlsx, plan_pages=pages, n_plans=len(people), progress=stage,
+            bar=progress.bar if progress is not None else None,
+        )
+        clock["tables"] = time.perf_counter()
+        stage("writing the report")
+        report = report_data(
+            result.people, result.steps, result.deferred, programme, cohorts=result.cohorts.cohorts, groups=groups,
+            fit_rows=result.cohorts.fit_report, warnings=result.cohorts.warnings, rejects=imported.rejects,
+            reliability=result.reliability, n_read=imported.n_read,
+            run_info={"Input file": record["input"]["file"], "Programme": f"{programme.name} ({programme.fingerprint})", "Seed": str(seed)},
+        )
+        (tmp / "report.html").write_text(render_report_data(report), encoding="utf-8")
+        clock["write"] = time.perf_counter()
+        seconds = {
+            **checked.seconds,
+            **result.timings,
+            "write": clock["tables"] - clock["plan"],
+            "report": clock["write"] - clock["tables"],
+            "total": clock["write"] - started,
+        }
+        record = {**record, "seconds": {name: round(value, 3) for name, value in seconds.items()}}
+        write_json(record, tmp / "run.json")
+    if save_model is not None:
+        _save_model(result.cohorts, programme, save_model)
+    return AssignRun(
+        output=Path(staged.target), survey=dataclasses.replace(checked, imported=imported), people=people, plans=plans,
+        deferred=deferred, rejects=imported.rejects, cohorts=result.cohorts.cohorts, groups=groups, record=record,
+        warnings=tuple(result.cohorts.warnings),
+    )
+
+
+# --------------------------------------------------------------------------- explain
+
+
+def explain(
+    survey: str | Path,
+    person_id: str,
+    *,
+    programme: "Programme | str | Path | None" = None,
+    model: str | Path | None = None,
+    k: str = "2-8",
+    seed: int = 0,
+    lang: str = "en",
+    mapping: str | Path | None = None,
+    duplicates: str = "keep-latest",
+    sheet: str | None = None,
+    encoding: str | None = None,
+) -> str:
+    """One person's plan explained as text: facts, the rules that fired, the path and what was deferred.
+
+    Runs the same pipeline as :func:`assign` (the same ``seed``, ``k`` and
+    ``model`` give the same cohorts). A person whose row was rejected gets a
+    DataError listing the reasons; an unknown id suggests the closest one.
+    """
+    from .paths import Paths, explain_person
+    from .pipeline import load_plan, run_assignment
+    from .programme import Programme, load_programme
+
+    person_id = str(person_id).strip()
+    if not person_id:
+        raise UsageError("Invalid value for '--person': must not be empty; give the person_id as written in the survey.")
+    if not isinstance(programme, Programme):
+        programme = load_programme(programme)
+    plan = load_plan(programme)
+    saved, k_range = parse_model_options(programme, model, None, k)
+    imported = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding).imported
+    accepted = (imported.people["person_id"].astype(str) == person_id).any()
+    rejected = imported.rejects[imported.rejects["person_id"].astype(str) == person_id]
+    if len(rejected) and not accepted:  # a superseded copy of an accepted person is not an error
+        rows = sorted({int(row) for row in rejected["row"]})
+        where = f"Row {rows[0]}" if len(rows) == 1 else "Rows " + ", ".join(map(str, rows))
+        lines = [f"{where} (person {person_id}) {'was' if len(rows) == 1 else 'were'} rejected, so there is no plan:"]
+        lines += [f"  row {int(r.row)}, column {r.column!r}, value {r.value!r}: {r.reason}" for r in rejected.itertuples()]
+        raise DataError("\n".join(lines))
+    result = run_assignment(imported, programme, plan, saved=saved, k_range=k_range, seed=seed)
+    return explain_person(person_id, result.people, result.fired, Paths(result.steps, result.deferred), programme, lang=lang)
