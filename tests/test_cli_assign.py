@@ -556,11 +556,11 @@ def test_report_keeps_sites_with_the_same_beginning_apart() -> None:
     """Site names are cut to 40 characters on the chart; sites that share those stay separate bars."""
     import base64
 
-    from trainmatch.report import _site_chart
+    from trainmatch.report import draw_charts
 
     same = "mixed: Keskussairaala, Kotihoito Pohjoinen, "
     rows = [{"site": same + "Itä", "groups": 1, "members": 8}, {"site": same + "Länsi", "groups": 2, "members": 16}, {"site": "Keskussairaala", "groups": 3, "members": 24}]
-    svg = base64.b64decode(_site_chart(rows).src.split(",", 1)[1]).decode("utf-8")
+    svg = base64.b64decode(draw_charts({"groups_site": {"rows": rows}})["groups_site"].src.split(",", 1)[1]).decode("utf-8")
     tops = [float(y) for y in re.findall(r'<path d="M [0-9.]+ ([0-9.]+) [^"]*"[^>]*style="fill: #1f4e79', svg)]
     assert len(set(tops)) == 3  # three bars at three heights, not two on top of each other
 
