@@ -275,7 +275,7 @@ def test_duplicates_reject_policy(tiny_programme):
 def test_cli_validate_with_mapping_and_duplicates(cli, tmp_path):
     result = cli("validate", EXPORTS / "webropol.csv", "--mapping", EXPORTS / "webropol.toml", *TINY_OPT)
     assert result.exit_code == 0, result.output
-    assert "Detected layout: Webropol" in result.output
+    assert "Layout from the mapping file: Webropol" in result.output and "Detected layout" not in result.output
     assert "personal data dropped (1): Vastaajan nimi" in result.output
     assert "Aino" not in result.output
     out = tmp_path / "rejects.csv"

@@ -1005,6 +1005,8 @@ def _redcap(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[st
                                f"The instrument {instrument!r}, which holds the answers, is not marked Complete in REDCap "
                                "(0 = Incomplete, 1 = Unverified, 2 = Complete). "
                                "Only complete records are used; complete or verify the record in REDCap."))
+    stamps = [f"{headers[j][: -len('_complete')]}_timestamp" for j in holding]
+    ts = next((h for h in stamps if h in frame.columns), ts)  # the submission time of the questionnaire itself
     if len(ends) > len(holding):
         others = ", ".join(repr(headers[e][: -len("_complete")]) for e in ends if e not in holding)
         notes.append(f"completion is read from {', '.join(repr(headers[j]) for j in holding)}; other instruments ({others}) are not checked")
@@ -1078,7 +1080,8 @@ def _apply_mapping(
         made[cols.id] = (mapping.generate_ids + pd.Series(np.arange(1, n + 1)).astype(str)).to_numpy(dtype=object)
     # A column already named like a mapped or made target, but not the mapped one, would compete with it.
     current = list(frame.columns)
-    aside = {j: h + " (not used: mapped elsewhere)" for j, h in enumerate(current) if (h in mapping.columns or h in made) and j not in renames}
+    aside = {j: h + " (not used: mapped elsewhere)" for j, h in enumerate(current) if h in mapping.columns and j not in renames}
+    aside |= {j: h + " (not used: set by the mapping file)" for j, h in enumerate(current) if h in made and j not in renames}
     frame = _rename(frame, aside | renames).copy(deep=False)
     for target, values in made.items():
         frame[target] = values
@@ -1108,7 +1111,8 @@ def _apply_mapping(
         if target == "tasks":
             ticked, pos, vals, reasons = _split_column(values, options, multi.separator, multi.column)
             for task in programme.tasks:
-                frame[task.id] = np.where(ticked.get(task.id, np.zeros(len(frame), bool)), "1", "0").astype(object)
+                if task.id not in made:  # a task declared a constant or not asked keeps that value
+                    frame[task.id] = np.where(ticked.get(task.id, np.zeros(len(frame), bool)), "1", "0").astype(object)
             bad.append((pos, multi.column, vals, reasons))
         else:
             frame[programme.columns.formats] = _joined(values, options, multi.separator, programme)
