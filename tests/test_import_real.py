@@ -324,6 +324,11 @@ RELEASED = [
     ("labels.csv", {}),
     ("excel_ids.csv", {}),
     ("duplicates.csv", {}),
+    ("redcap_instruments.csv", {"mapping": "redcap_instruments.toml"}),
+    ("limesurvey_fulltext.csv", {"mapping": "limesurvey_fulltext.toml"}),
+    ("surveymonkey.csv", {"mapping": "surveymonkey.toml"}),
+    ("qualtrics_7point.csv", {"mapping": "qualtrics_7point.toml"}),
+    ("google_forms_noid.csv", {"mapping": "google_forms_noid.toml"}),
 ]
 
 

@@ -335,9 +335,11 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
     for target, v in table("constants").items():
         where = f"constants.{target}"
         allowed = [cols.role, cols.site, cols.language, cols.hours, cols.formats] + task_ids
-        if target not in allowed:
+        if target in item_ids:
+            add("is an item: items are answers, never the same for everyone.", where, v, hint="List items not asked in survey.not_asked.")
+        elif target not in allowed:
             add("is not a programme column that can be the same for everyone (role, site, language, hours, formats or a task id).",
-                where, hint=suggest(target, allowed) or ("Items are answers, never constants; list items not asked in survey.not_asked." if target in item_ids else None))
+                where, hint=suggest(target, allowed))
         elif target in columns or (target == cols.id and generate_ids is not None):
             add("is also mapped in [columns]; keep one of the two.", where, v)
         elif target in task_ids:
