@@ -366,3 +366,22 @@ def test_a_domain_with_too_few_items_asked_is_reported(tiny_programme, tmp_path)
     assert any("only 1 of 3 items asked and a score needs 2 answered, so no one gets a score there" in n for n in result.notes)
     scored = score(result.people, tiny_programme)
     assert scored["score_remote"].isna().all() and scored["score_ict"].notna().all()
+
+
+def test_one_item_in_two_columns(tiny_programme, tmp_path):
+    """A questionnaire with a column per language version: each person answers in one of them."""
+    rows = [["person_id", "role", "Q1 (suomi)", "Q1 (svenska)", *ITEMS[1:], *TASKS],
+            ["0001", "nurse", "5", "", "4", "4", "4", "4", "4", "1", "0", "0"],
+            ["0002", "nurse", "", "2", "4", "4", "4", "4", "4", "1", "0", "0"],
+            ["0003", "nurse", "", "", "4", "4", "4", "4", "4", "1", "0", "0"],
+            ["0004", "nurse", "3", "4", "4", "4", "4", "4", "4", "1", "0", "0"]]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    (tmp_path / "s.csv").write_text(buffer.getvalue(), encoding="utf-8")
+    (tmp_path / "m.toml").write_text('[columns]\nict1 = ["Q1 (suomi)", "Q1 (svenska)"]\n', encoding="utf-8")
+    result = import_survey(read_survey(tmp_path / "s.csv"), tiny_programme, mapping=load_mapping(tmp_path / "m.toml", tiny_programme))
+    people = result.people.set_index("person_id")["ict1"]
+    assert people["0001"] == 5.0 and people["0002"] == 2.0 and np.isnan(people["0003"])
+    assert result.rejects[["row", "column", "value"]].values.tolist() == [[4, "ict1", "Q1 (suomi): 3 | Q1 (svenska): 4"]]
+    assert "Answered differently in the columns that the mapping file combines into 'ict1'" in result.rejects["reason"].iloc[0]
+    assert not [h for h in result.ignored if "Q1" in h]

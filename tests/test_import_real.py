@@ -304,7 +304,7 @@ def test_init_writes_an_example_mapping_that_loads(cli, tmp_path, default_progra
     result = cli("init", tmp_path / "prog", "--mapping", tmp_path / "my-tool.toml")
     assert result.exit_code == 0, result.output
     mapping = load_mapping(tmp_path / "my-tool.toml", default_programme)
-    assert mapping.tool == "Webropol" and mapping.columns["person_id"].header == "Henkilönumero"
+    assert mapping.tool == "Webropol" and mapping.columns["person_id"][0].header == "Henkilönumero"
     again = cli("init", tmp_path / "prog2", "--mapping", tmp_path / "my-tool.toml")
     assert again.exit_code == 2 and "--force" in again.output
 

@@ -125,7 +125,7 @@ class ColumnMapping:
     timestamp: str | None
     timestamp_format: str | None
     personal: tuple[str, ...]
-    columns: Mapping[str, Source]  # programme column, item id or task id -> where it is in the export
+    columns: Mapping[str, tuple[Source, ...]]  # programme column, item id or task id -> where it is in the export (one or more columns)
     scale: ColumnScale  # [scale]: for every item column without its own
     values: Mapping[str, Mapping[str, str]]  # programme column -> {tool answer -> value}
     multi: tuple[MultiSelect, ...]
@@ -290,7 +290,7 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
     person = [cols.id, cols.role, cols.site, cols.language, cols.hours, cols.formats]
     item_ids, task_ids = [i.id for i in programme.items], [t.id for t in programme.tasks]
     targets = person + item_ids + task_ids
-    columns: dict[str, Source] = {}
+    columns: dict[str, tuple[Source, ...]] = {}
     scales: dict[str, ColumnScale] = {}
     generate_ids: str | None = None
     seen: dict[Source, str] = {}
@@ -320,14 +320,27 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
                     add("scales are for item columns only.", f"{where}.scale", hint=f"Use [values.{target}] for answers of a person column.")
                 else:
                     scales[target] = scale_of(spec["scale"], f"{where}.scale")
-        src = source(spec, where)
-        if src is None:
+        if isinstance(spec, list):
+            # The same question in several columns (a version per language, or per branch of the
+            # questionnaire): each person answers in one of them.
+            if len(spec) < 2 or target == cols.id:
+                add("a list needs two or more columns, each person answering in one of them (not for the person id).", where, spec)
+                continue
+            found = [source(one, f"{where}[{k}]") for k, one in enumerate(spec, 1)]
+            if any(f is None for f in found):
+                continue
+            srcs = tuple(found)
+        else:
+            src = source(spec, where)
+            if src is None:
+                continue
+            srcs = (src,)
+        clash = [src for src in srcs if src in seen]
+        if clash:
+            add(f"the column is already mapped to {seen[clash[0]]!r}.", where, str(clash[0]))
             continue
-        if src in seen:
-            add(f"the column is already mapped to {seen[src]!r}.", where, str(src))
-            continue
-        columns[target] = src
-        seen[src] = target
+        columns[target] = srcs
+        seen |= {src: target for src in srcs}
 
     scale = scale_of(table("scale"), "scale")
     constants: dict[str, str] = {}
@@ -672,7 +685,9 @@ def convert(raw: RawSurvey, programme: Programme, mapping: ColumnMapping | None 
     items = {i.id for i in programme.items}
     mapped_items = set()
     if mapping is not None:
-        mapped_items = {_locate(src, headers, sub_headers, raw.path, mapping, f"columns.{t}") for t, src in mapping.columns.items() if t in items}
+        mapped_items = {
+            _locate(src, headers, sub_headers, raw.path, mapping, f"columns.{t}") for t, srcs in mapping.columns.items() if t in items for src in srcs
+        }
     conv = {
         MS_FORMS: _ms_forms,
         GOOGLE_FORMS: _google_forms,
@@ -1071,7 +1086,8 @@ def _apply_mapping(
     def at(src: Source, key: str) -> int:
         return _locate(src, headers, sub_headers, raw.path, mapping, key)
 
-    renames = {at(src, f"columns.{t}"): t for t, src in mapping.columns.items()}
+    renames = {at(srcs[0], f"columns.{t}"): t for t, srcs in mapping.columns.items() if len(srcs) == 1}
+    combined = {t: [at(src, f"columns.{t}") for src in srcs] for t, srcs in mapping.columns.items() if len(srcs) > 1}
     # Columns made by the mapping (constants, items and tasks not asked, generated ids).
     made: dict[str, np.ndarray] = {}
     for target, value in mapping.constants.items():
@@ -1082,12 +1098,16 @@ def _apply_mapping(
         made[cols.id] = (mapping.generate_ids + pd.Series(np.arange(1, n + 1)).astype(str)).to_numpy(dtype=object)
     # A column already named like a mapped or made target, but not the mapped one, would compete with it.
     current = list(frame.columns)
+    bad = list(conv.bad)
+    for target, positions in combined.items():
+        made[target], conflicts = _one_of(frame, positions, target)
+        bad.append(conflicts)
     aside = {j: h + " (not used: mapped elsewhere)" for j, h in enumerate(current) if h in mapping.columns and j not in renames}
     aside |= {j: h + " (not used: set by the mapping file)" for j, h in enumerate(current) if h in made and j not in renames}
+    aside |= {j: current[j] + f" (combined into {t})" for t, positions in combined.items() for j in positions}
     frame = _rename(frame, aside | renames).copy(deep=False)
     for target, values in made.items():
         frame[target] = values
-    bad = list(conv.bad)
     notes = list(conv.notes) + [f"columns mapped by {mapping.path}"]
     notes += _not_asked_notes(mapping, programme)
     if mapping.generate_ids is not None:
@@ -1152,9 +1172,27 @@ def _apply_mapping(
         excluded=excluded,
         completion=completion,
         notes=tuple(notes),
-        consumed=conv.consumed + tuple(m.column for m in mapping.multi),
+        consumed=conv.consumed + tuple(m.column for m in mapping.multi) + tuple(aside[j] for positions in combined.values() for j in positions),
         decoders=decoders,
     )
+
+
+def _one_of(frame: pd.DataFrame, positions: list[int], target: str) -> tuple[np.ndarray, tuple[np.ndarray, str, np.ndarray, np.ndarray]]:
+    """One column from several that ask the same question: each row's answer from the column it is in.
+
+    A row with different answers in two of them is a cell error (never a guess).
+    """
+    texts = np.column_stack([frame.iloc[:, j].astype(str).str.strip().to_numpy(dtype=object) for j in positions])
+    filled = texts != ""
+    first = filled.argmax(axis=1)
+    values = texts[np.arange(len(texts)), first]
+    differ = (filled & (texts != values[:, None])).any(axis=1)
+    pos = np.flatnonzero(differ)
+    headers = [str(frame.columns[j]) for j in positions]
+    shown = np.asarray([" | ".join(f"{h}: {v}" for h, v, f in zip(headers, row, on) if f) for row, on in zip(texts[pos], filled[pos])], dtype=object)
+    reason = (f"Answered differently in the columns that the mapping file combines into {target!r}; "
+              "each person must answer in one of them. Correct or clear one of the answers.")
+    return values, (pos, target, shown, np.full(len(pos), reason, dtype=object))
 
 
 def _not_asked_notes(mapping: ColumnMapping, programme: Programme) -> list[str]:
