@@ -385,3 +385,16 @@ def test_one_item_in_two_columns(tiny_programme, tmp_path):
     assert result.rejects[["row", "column", "value"]].values.tolist() == [[4, "ict1", "Q1 (suomi): 3 | Q1 (svenska): 4"]]
     assert "Answered differently in the columns that the mapping file combines into 'ict1'" in result.rejects["reason"].iloc[0]
     assert not [h for h in result.ignored if "Q1" in h]
+
+
+def test_a_columns_own_scale_decodes_codes_labels_and_not_applicable(tiny_programme):
+    from trainmatch.layouts import ColumnScale, scale_decoder
+
+    rescale = scale_decoder(tiny_programme, ColumnScale({}, source_range=(0, 10), key="columns.rem3.scale"))
+    assert rescale("10") == (5.0, None) and rescale(" 0 ") == (1.0, None) and rescale("5") == (3.0, None)
+    assert math.isnan(rescale("N/A")[0]) and rescale("N/A")[1] is None  # not applicable: no answer
+    assert rescale("Agree") == (4.0, None)  # the programme's labels still read
+    assert "outside this column's scale 0–10 (columns.rem3.scale.from" in rescale("11")[1]
+    table = scale_decoder(tiny_programme, ColumnScale({"yes": 5.0, "no": 1.0, "n/a": 3.0}, missing=("99",), reverse=True))
+    assert table("Yes") == (5.0, None) and table("N/A") == (3.0, None)  # a code the mapping gives wins
+    assert math.isnan(table("99")[0]) and table("2") == (4.0, None)  # reversed bare code

@@ -4,16 +4,23 @@ Every survey tool writes its own kind of file: Microsoft Forms puts the
 statement of each Likert row in the header and joins multi-select answers with
 ``;``; Google Forms writes ``Question [Row]`` grid headers and joins checkbox
 answers with ``", "``; LimeSurvey writes ``Q1[SQ001]`` headers, answer codes
-``A1``…``A5`` and ``Y``/empty multiple-choice columns; Qualtrics writes three
-header rows; REDCap writes raw codes and one ``field___code`` column per
-checkbox option. :func:`detect_layout` recognises the tool from the header row
-and a few cells (a pure function), and :func:`convert` renames and reshapes the
-columns into the programme's wide format, so that :func:`trainmatch.survey.import_survey`
+``A1``…``A5`` and ``Y``/empty multiple-choice columns (or full question texts
+and answers); Qualtrics writes up to three header rows; REDCap writes raw codes,
+one ``field___code`` column per checkbox option and an ``<instrument>_complete``
+status after each instrument's fields; SurveyMonkey heads a question's first
+column only and labels each column in a second header row.
+:func:`detect_layout` recognises the tool from the header row and a few cells
+(a pure function), and :func:`convert` removes the header rows beyond the first
+(in that one place), then renames and reshapes the columns into the
+programme's wide format, so that :func:`trainmatch.survey.import_survey`
 matches and validates every export the same way, once.
 
-For any other tool, a mapping file (TOML, ``--mapping FILE``; ``trainmatch
-init`` writes an example) says which header holds which programme column and
-how the tool's codes read. It is checked strictly when loaded: unknown keys
+For any other tool, or to finish what a layout cannot know, a mapping file
+(TOML, ``--mapping FILE``; ``trainmatch init`` writes an example) says where
+each programme column is (by header, sub-header row or position, or several
+columns), how each item's codes read (own codes, missing answers, a linear
+rescale), what is the same for everyone, what was not asked, how ids are made
+and which rows are complete. It is checked strictly when loaded: unknown keys
 and targets are reported together with their location.
 
 Conversion never guesses: a header is renamed only when its tool syntax names
@@ -53,6 +60,7 @@ def _key(text: str) -> str:
 
 
 def _norm(text: str) -> str:
+    """A cell or code for comparison: case-folded, spaces collapsed, typographic quotes straightened."""
     from .survey import normalise
 
     return normalise(text)
@@ -84,7 +92,7 @@ class Source:
 
     header: str | None = None
     row: int = 1  # 1 = the first header row; 2 = the sub-header row under it (SurveyMonkey, Qualtrics)
-    number: int | None = None  # 1-based position, counting every column of the file
+    number: int | None = None  # 1-based position among the columns read (one with neither header nor value is not read)
 
     def __str__(self) -> str:
         if self.number is not None:
@@ -96,7 +104,7 @@ class Source:
 class ColumnScale:
     """How one item column's answers read on the programme's scale (the mapping file's own codes)."""
 
-    codes: Mapping[str, float]  # normalised tool code or label -> programme value (NaN: missing)
+    codes: Mapping[str, float]  # normalised tool code or label -> value on the programme's scale
     missing: tuple[str, ...] = ()
     reverse: bool = False
     source_range: tuple[int, int] | None = None  # `from = [1, 7]`: rescaled linearly onto the programme's scale
@@ -662,10 +670,8 @@ def _is_multi(values: pd.Series, options: Mapping[str, str], separator: str) -> 
     return all(split_options(str(u), options, separator)[1] is None for u in given)
 
 
-def _with_frame(raw: RawSurvey, frame: pd.DataFrame, keep: np.ndarray | None = None) -> RawSurvey:
-    if keep is None:
-        return replace(raw, frame=frame)
-    return replace(raw, frame=frame.iloc[keep].reset_index(drop=True), lines=raw.lines[keep])
+def _with_frame(raw: RawSurvey, frame: pd.DataFrame) -> RawSurvey:
+    return replace(raw, frame=frame)
 
 
 def convert(raw: RawSurvey, programme: Programme, mapping: ColumnMapping | None = None) -> Converted:
@@ -1245,6 +1251,10 @@ def _check_range(values: pd.Series, scale: ColumnScale, item: str, path: str, ma
             )
 
 
+# "Not applicable" answers some tools add beside a scale: no answer, never a score (a mapping's codes may say otherwise).
+_NOT_APPLICABLE = ("n/a", "na", "not applicable", "does not apply")
+
+
 def scale_decoder(programme: Programme, scale: ColumnScale) -> Callable[[str], tuple[float, str | None]]:
     """Decoder for one item column with the mapping file's own codes: its table first, then
     numeric codes (rescaled linearly from ``from`` or reversed), then the programme's codes and labels."""
@@ -1253,7 +1263,7 @@ def scale_decoder(programme: Programme, scale: ColumnScale) -> Callable[[str], t
     base = likert_decoder(programme)
     lo, hi = programme.scale_min, programme.scale_max
     table = dict(scale.codes)
-    missing = {_norm(m) for m in scale.missing}
+    missing = {_norm(m) for m in scale.missing} | {m for m in _NOT_APPLICABLE if m not in table}
     number = re.compile(r"^[+-]?\d+(?:[.,]0+)?$")
 
     def decode(raw: str) -> tuple[float, str | None]:
