@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from conftest import DATA, TINY
-from trainmatch.errors import MappingError, SurveyError
+from trainmatch.errors import MappingError
 from trainmatch.io import read_survey
 from trainmatch.layouts import LIMESURVEY, QUALTRICS, SURVEYMONKEY, detect_layout, load_mapping
 from trainmatch.summary import import_summary

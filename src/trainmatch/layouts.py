@@ -689,7 +689,7 @@ def convert(raw: RawSurvey, programme: Programme, mapping: ColumnMapping | None 
     raw = _drop_header_rows(raw, extra)
     targets = _Targets(programme)
     items = {i.id for i in programme.items}
-    mapped_items = set()
+    mapped_items: set[int] = set()
     if mapping is not None:
         mapped_items = {
             _locate(src, headers, sub_headers, raw.path, mapping, f"columns.{t}") for t, srcs in mapping.columns.items() if t in items for src in srcs
@@ -849,7 +849,7 @@ def _timestamp(frame: pd.DataFrame, *names: str) -> str | None:
     return None
 
 
-def _ms_forms(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: set[int] = frozenset()) -> Converted:
+def _ms_forms(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: Iterable[int] = ()) -> Converted:
     frame = raw.frame
     renames = {}
     for j, h in enumerate(frame.columns):
@@ -875,7 +875,7 @@ def _rename_grid_rows(frame: pd.DataFrame, targets: _Targets) -> pd.DataFrame:
     return _rename(frame, renames)
 
 
-def _google_forms(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: set[int] = frozenset()) -> Converted:
+def _google_forms(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: Iterable[int] = ()) -> Converted:
     frame = raw.frame
     frame = _rename_grid_rows(frame, targets)
     personal = tuple(h for h in frame.columns if _key(h) in {"emailaddress", "sähköpostiosoite", "epostadress", "email"})
@@ -891,7 +891,7 @@ def _google_forms(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Seque
 _LIME_CODE = re.compile(r"^A(\d+)$")
 
 
-def _limesurvey(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: set[int] = frozenset()) -> Converted:
+def _limesurvey(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: Iterable[int] = ()) -> Converted:
     programme = targets.programme
     frame = raw.frame.copy(deep=False)
     frame = _rename_grid_rows(frame, targets)
@@ -932,7 +932,7 @@ _QUALTRICS_META = {
 }
 
 
-def _qualtrics(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: set[int] = frozenset()) -> Converted:
+def _qualtrics(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: Iterable[int] = ()) -> Converted:
     frame = raw.frame
     # Header row 2, when the export has it, holds the question texts ("How much … - statement"); the
     # header rows were removed by convert.
@@ -968,7 +968,7 @@ def _qualtrics(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence
     return Converted(_with_frame(raw, frame), QUALTRICS, ts, None, personal, excluded=excluded, completion=tuple(completion))
 
 
-def _redcap(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: set[int] = frozenset()) -> Converted:
+def _redcap(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: Iterable[int] = ()) -> Converted:
     programme = targets.programme
     cols = programme.columns
     frame = raw.frame
@@ -1041,7 +1041,7 @@ _SM_META = {"respondentid", "collectorid", "startdate", "enddate", "ipaddress", 
 _SM_RESPONSE = {"response", "openendedresponse", ""}
 
 
-def _surveymonkey(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: set[int] = frozenset()) -> Converted:
+def _surveymonkey(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: Iterable[int] = ()) -> Converted:
     """SurveyMonkey: a question's text heads its first column only; header row 2 labels each
     column (matrix rows, checkbox options, or "Response"). A ticked checkbox holds the option's text."""
     frame = raw.frame

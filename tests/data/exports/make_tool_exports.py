@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from make_exports import DK, FORMAT_EN, ITEMS, LABEL_EN, PEOPLE, TASK_EN, TASKS, TEXT_EN, csv_text, label
+from make_exports import FORMAT_EN, LABEL_EN, PEOPLE, TASK_EN, TASKS, TEXT_EN, csv_text, label
 
 HERE = Path(__file__).parent
 
