@@ -16,6 +16,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import DATA, TINY
 from trainmatch.errors import MappingError
@@ -31,6 +33,7 @@ import make_tool_exports  # noqa: E402
 
 TINY_OPT = ("--programme", str(TINY))
 ITEMS = make_exports.ITEMS
+TEXT = make_exports.TEXT_EN
 TASKS = make_exports.TASKS
 NAN = float("nan")
 
@@ -398,3 +401,61 @@ def test_a_columns_own_scale_decodes_codes_labels_and_not_applicable(tiny_progra
     table = scale_decoder(tiny_programme, ColumnScale({"yes": 5.0, "no": 1.0, "n/a": 3.0}, missing=("99",), reverse=True))
     assert table("Yes") == (5.0, None) and table("N/A") == (3.0, None)  # a code the mapping gives wins
     assert math.isnan(table("99")[0]) and table("2") == (4.0, None)  # reversed bare code
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    qualtrics=st.booleans(),
+    extra=st.integers(0, 3),
+    declare=st.booleans(),
+    with_mapping=st.booleans(),
+    answers=st.lists(st.sampled_from(["4", "", "9", "x"]), min_size=1, max_size=12),
+    blank_after=st.sets(st.integers(0, 11), max_size=3),
+    xlsx=st.booleans(),
+)
+def test_header_rows_plus_rows_read_are_the_records(
+    tiny_programme, tmp_path_factory, qualtrics, extra, declare, with_mapping, answers, blank_after, xlsx
+):
+    """Invariant: whatever the header rows (a layout's own, or the mapping's) and the answers,
+    every data record is in people or rejects, and the reader's record count adds up."""
+    folder = tmp_path_factory.mktemp("h")
+    meta = ["StartDate", "EndDate", "Finished", "ResponseId"] if qualtrics else []
+    header = [*meta, "person_id", "role", *ITEMS, *TASKS]
+    if qualtrics:
+        extra = min(extra, 2)  # Qualtrics: question texts, then ImportIds
+        texts = ["Start Date", "End Date", "Finished", "Response ID", "Person", "Role", *TEXT, *TASKS]
+        ids = [f'{{"ImportId":"QID{j}"}}' for j in range(len(header))]
+        rows = [header, *[texts, ids][:extra]]
+    else:
+        rows = [header] + [[f"Q{k}.{j}" for j in range(len(header))] for k in range(extra)]
+    for n, a in enumerate(answers):
+        stamp = ["2026-09-01 08:00:00", "2026-09-01 08:10:00", "True", f"R_{n}"] if qualtrics else []
+        rows.append([*stamp, f"{n:04d}", "nurse", a, "3", "3", "3", "3", "3", "1", "0", ""])
+        if n in blank_after:
+            rows.append([""] * len(header))  # a blank record between answers is not a person
+    path = folder / ("s.xlsx" if xlsx else "s.csv")
+    if xlsx:
+        import xlsxwriter
+
+        book = xlsxwriter.Workbook(str(path))
+        sheet = book.add_worksheet()
+        for i, row in enumerate(rows):
+            for j, v in enumerate(row):
+                if v:
+                    sheet.write_string(i, j, v)
+        book.close()
+    else:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        path.write_text(buffer.getvalue(), encoding="utf-8")
+    declare = declare or not qualtrics  # a file of no known tool says its header rows in the mapping; Qualtrics may
+    (folder / "m.toml").write_text(f"[survey]\nheader_rows = {1 + extra}\n" if declare else "[survey]\n", encoding="utf-8")
+    mapping = load_mapping(folder / "m.toml", tiny_programme) if declare or with_mapping else None
+    raw = read_survey(path)
+    result = import_survey(raw, tiny_programme, mapping=mapping)
+    assert raw.records == 1 + extra + len(answers)
+    assert result.header_rows == 1 + extra
+    assert result.n_read == len(answers)
+    rows_seen = sorted([*result.people["row"].tolist(), *result.rejects["row"].unique().tolist()])
+    assert rows_seen == list(range(1, len(answers) + 1))
+    assert set(result.people["person_id"]) == {f"{n:04d}" for n, a in enumerate(answers) if a in ("4", "")}
