@@ -170,6 +170,40 @@ def test_every_data_row_is_in_people_or_rejects(tiny_programme, name, mapping, r
     assert sorted([*result.people["row"].tolist(), *result.rejects["row"].unique().tolist()]) == list(range(1, rows + 1))
 
 
+def as_xlsx(source, target) -> None:
+    """The export saved as a workbook: every record as read (header rows too), every cell as text."""
+    import xlsxwriter
+
+    raw = read_survey(source)
+    book = xlsxwriter.Workbook(str(target))
+    sheet = book.add_worksheet("Export")
+    for j, h in enumerate(raw.frame.columns):
+        if h:
+            sheet.write_string(0, j, h)
+    for i, row in enumerate(raw.frame.astype(str).itertuples(index=False), 1):
+        for j, v in enumerate(row):
+            if v:
+                sheet.write_string(i, j, v)
+    book.close()
+
+
+@pytest.mark.parametrize(("name", "mapping", "rows"), [d for d in DATA_ROWS if d[0].endswith(".csv")], ids=[d[0] for d in DATA_ROWS if d[0].endswith(".csv")])
+@pytest.mark.parametrize("variant", ["xlsx", "with a mapping file"])
+def test_every_data_row_is_in_people_or_rejects_as_xlsx_and_with_a_mapping(tiny_programme, tmp_path, name, mapping, rows, variant):
+    path = EXPORTS / name
+    if variant == "xlsx":
+        path = tmp_path / (name[:-4] + ".xlsx")
+        as_xlsx(EXPORTS / name, path)
+        m = load_mapping(EXPORTS / mapping, tiny_programme) if mapping else None
+    else:
+        text = (EXPORTS / mapping).read_text(encoding="utf-8") if mapping else '[survey]\ntool = "Any"\n'
+        (tmp_path / "m.toml").write_text(text, encoding="utf-8")
+        m = load_mapping(tmp_path / "m.toml", tiny_programme)
+    result = import_survey(read_survey(path), tiny_programme, mapping=m)
+    assert result.n_read == rows
+    assert sorted([*result.people["row"].tolist(), *result.rejects["row"].unique().tolist()]) == list(range(1, rows + 1))
+
+
 def qualtrics_rows(header_rows: int) -> list[list[str]]:
     rows = list(csv.reader(io.StringIO((EXPORTS / "qualtrics.csv").read_text(encoding="utf-8-sig"))))
     if header_rows == 3:
