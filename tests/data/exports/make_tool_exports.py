@@ -5,11 +5,12 @@ export). The same four people of make_exports.py answer, on the tiny programme
 (items ict1–3, rem1–3; tasks video_visits, ehr_documentation, chat_service):
 
 - redcap_instruments.csv + .toml: a REDCap project with a screening form
-  before the questionnaire ("CSV (raw data)": each instrument's fields, then
-  its ``<instrument>_complete``); the project names its fields ``dig_1`` …,
-  roles as codes 1/2, checkbox codes ``services___1`` …. Person 0002's
-  screening is Incomplete (0) but the questionnaire Complete (2): accepted.
-  Record 0005 has a complete screening and an empty, Incomplete questionnaire.
+  (consent, role, site) before the questionnaire ("CSV (raw data)": each
+  instrument's fields, then its ``<instrument>_complete``); the project names
+  its fields ``dig_1`` …, roles as codes 1/2, checkbox codes ``services___1``
+  …. Person 0002's screening is Incomplete (0) but the questionnaire Complete
+  (2): accepted. Record 0005 has a complete screening and an empty, Incomplete
+  questionnaire: rejected for that alone.
 - limesurvey_fulltext.csv + .toml: LimeSurvey "Export responses" with
   "Full question text" headings and full answers (Response ID, Date submitted,
   Last page, Start language, …; ``Question [subquestion]``; multiple choice
@@ -59,17 +60,18 @@ def write(name: str, text: str, encoding: str = "utf-8") -> None:
 
 
 def redcap_instruments() -> None:
-    header = ["record_id", "screening_timestamp", "consent", "works_clinically", "screening_complete",
-              "digital_competence_timestamp", "role", "site", "language", *[f"dig_{k}" for k in range(1, 7)],
+    header = ["record_id", "screening_timestamp", "consent", "role", "site", "screening_complete",
+              "digital_competence_timestamp", "language", *[f"dig_{k}" for k in range(1, 7)],
               "services___1", "services___2", "services___3", "hours_available", "formats___elearning", "formats___workshop",
               "digital_competence_complete"]
     rows = [header]
     for n, (pid, rid, _role, site, lang, answers, ticks, hours, formats, _name, _email) in enumerate(PEOPLE, 1):
         screening = "0" if pid == "0002" else "2"
-        rows.append([pid, f"2026-08-2{n} 09:00:00", "1", "1", screening, f"2026-09-0{n} 08:1{n}:00", ROLE_CODES[rid], site, lang,
+        rows.append([pid, f"2026-08-2{n} 09:00:00", "1", ROLE_CODES[rid], site, screening, f"2026-09-0{n} 08:1{n}:00", lang,
                      *[("" if a == 0 else "-99" if a == -1 else str(a)) for a in answers], *[str(t) for t in ticks],
                      hours.replace(",", "."), "1" if "elearning" in formats else "0", "1" if "workshop" in formats else "0", "2"])
-    rows.append(["0005", "2026-08-25 09:00:00", "1", "1", "2", "[not completed]", "", "", "", "", "", "", "", "", "",
+    # Screened (role and site known), questionnaire never filled in: Incomplete and empty.
+    rows.append(["0005", "2026-08-25 09:00:00", "1", "1", "Keskussairaala", "2", "[not completed]", "", "", "", "", "", "", "",
                  "0", "0", "0", "", "0", "0", "0"])
     write("redcap_instruments.csv", csv_text(rows, end="\n"))
     write("redcap_instruments.toml", """# REDCap project with its own field names (dig_1 …) and raw codes.
