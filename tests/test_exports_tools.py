@@ -370,7 +370,7 @@ def test_new_mapping_keys_are_validated_with_their_keys(tmp_path, tiny_programme
         '[columns]\nperson_id = { generate = "hash" }\nict1 = { header = "Q1", row = 3 }\nict2 = { column_number = 0 }\n'
         'rem1 = { header = "Q4", scale = { from = [7, 1] } }\nrole = { header = "R", scale = { from = [1, 7] } }\nrem2 = { heading = "Q5" }\n'
         '[scale]\ncodes = { "N/A" = 0 }\n'
-        '[constants]\nward = "5"\nrole = "surgeon"\nvideo_visits = "maybe"\nict3 = "4"\n',
+        '[constants]\nward = "5"\nrole = "surgeon"\nvideo_visits = "maybe"\nict3 = "4"\npreferred_formats = "workshop;webinars"\n',
         encoding="utf-8",
     )
     with pytest.raises(MappingError) as info:
@@ -379,7 +379,7 @@ def test_new_mapping_keys_are_validated_with_their_keys(tmp_path, tiny_programme
     assert keys == [
         "columns.person_id.generate", "columns.ict1.row", "columns.ict2.column_number", "columns.rem1.scale.from", "columns.role.scale",
         "columns.rem2.heading", "columns.rem2", "scale.codes.N/A", "constants.ward", "constants.role", "constants.video_visits",
-        "constants.ict3", "survey.not_asked", "survey.complete.values",
+        "constants.ict3", "constants.preferred_formats", "survey.not_asked", "survey.complete.values",
     ]
     text = str(info.value)
     assert "Did you mean 'header'?" in text  # rem2.heading

@@ -212,7 +212,7 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
         return tuple(str(x) for x in v)
 
     survey = table("survey")
-    tool = text("survey", "tool", "mapping file") or "mapping file"
+    tool = text("survey", "tool") or p.name  # the summary shows it: "Layout from the mapping file: …"
     header_rows = survey.get("header_rows")
     if header_rows is not None and (isinstance(header_rows, bool) or not isinstance(header_rows, int) or not 1 <= header_rows <= 10):
         add("must be a whole number from 1 to 10.", "survey.header_rows", header_rows)
@@ -351,6 +351,7 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
         seen |= {src: target for src in srcs}
 
     scale = scale_of(table("scale"), "scale")
+    format_ids = [f.id for f in programme.formats]
     constants: dict[str, str] = {}
     roles = [r.id for r in programme.roles]
     for target, v in table("constants").items():
@@ -379,6 +380,9 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
             add("is not a role id of the programme.", where, v, hint=suggest(v, roles))
         elif target == cols.language and v not in programme.languages:
             add("is not a language of the programme.", where, v, hint=suggest(v, programme.languages))
+        elif target == cols.formats and any(f.strip() not in format_ids for f in v.split(";")):
+            wrong = next(f.strip() for f in v.split(";") if f.strip() not in format_ids)
+            add("must be format ids separated by \";\".", where, wrong, hint=suggest(wrong, format_ids))
         else:
             constants[target] = v.strip()
 
@@ -429,7 +433,6 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
             values[target] = {str(k): v for k, v in entries.items()}
 
     multi: list[MultiSelect] = []
-    format_ids = [f.id for f in programme.formats]
     for n, entry in enumerate(data.get("multi", []) if isinstance(data.get("multi"), list) else [], 1):
         where = f"multi[{n}]"
         if not isinstance(entry, dict):
