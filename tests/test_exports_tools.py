@@ -347,7 +347,7 @@ def test_summary_names_where_the_layout_came_from(tiny_programme):
 BAD_AT_IMPORT = [
     ("surveymonkey.csv", '[columns]\nict1 = "My work devices"\n', "has no column 'My work devices'", "columns.ict1"),
     ("webropol.csv", '[columns]\nict1 = { header = "Osaan käynnistää laitteet.", row = 2 }\n', "has 1 header row(s), so no header row 2", "columns.ict1"),
-    ("qualtrics_7point.csv", '[survey]\nheader_rows = 3\n[scale]\nfrom = [1, 5]\n', "holds the answer '7' in the column mapped to 'ict1', outside the range 1–5", "scale.from"),
+    ("qualtrics_7point.csv", '[survey]\nheader_rows = 3\n[scale]\nfrom = [1, 5]\n', "row 1, column 'Q1_1': holds the answer '7' in the column mapped to 'ict1', outside the range 1–5", "scale.from"),
     ("surveymonkey.csv", '[survey]\ncomplete = { column = "Status", values = ["Complete"] }\n', "has no column 'Status'", "survey.complete"),
     ("surveymonkey.csv", '[columns]\nict1 = { column_number = 99 }\n', "has 24 columns, so no column number 99", "columns.ict1"),
 ]

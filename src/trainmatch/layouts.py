@@ -1129,7 +1129,9 @@ def _apply_mapping(
         scale = mapping.scales.get(item.id, mapping.scale)
         if not scale.active or item.id not in frame.columns or item.id in mapping.not_asked or not isinstance(frame[item.id], pd.Series):
             continue
-        _check_range(frame[item.id], scale, item.id, raw.path, mapping)
+        j = list(frame.columns).index(item.id)
+        header = headers[j] if j < len(headers) and headers[j] else item.id  # as the export names it (columns keep their places)
+        _check_range(frame[item.id], scale, item.id, header, raw.path, mapping)
         decoders[item.id] = scale_decoder(programme, scale)
     for target, table in mapping.values.items():
         if target in frame.columns:
@@ -1228,17 +1230,18 @@ def _not_asked_notes(mapping: ColumnMapping, programme: Programme) -> list[str]:
     return notes
 
 
-def _check_range(values: pd.Series, scale: ColumnScale, item: str, path: str, mapping: ColumnMapping) -> None:
+def _check_range(values: pd.Series, scale: ColumnScale, item: str, header: str, path: str, mapping: ColumnMapping) -> None:
     """A rescaled column's numeric codes must lie in its `from` range: otherwise the range, not the cell, is wrong."""
     from .errors import SurveyError
 
     if scale.source_range is None:
         return
     a, b = scale.source_range
-    _, uniques = _codes(values)
-    for u in uniques:
+    codes, uniques = _codes(values)
+    missing = {_norm(m) for m in scale.missing}
+    for k, u in enumerate(uniques):
         t = _norm(str(u))
-        if t in scale.codes or t in {_norm(m) for m in scale.missing}:
+        if t in scale.codes or t in missing:
             continue
         m = re.fullmatch(r"[+-]?\d+(?:[.,]0+)?", t)
         if m and not a <= float(t.replace(",", ".")) <= b:
@@ -1247,7 +1250,8 @@ def _check_range(values: pd.Series, scale: ColumnScale, item: str, path: str, ma
                     path,
                     f"holds the answer {str(u).strip()!r} in the column mapped to {item!r}, outside the range {a}–{b} that the mapping file "
                     f"{mapping.path} gives at {scale.key}.from.",
-                    column=item,
+                    row=int(np.flatnonzero(codes == k)[0]) + 1,
+                    column=header,
                     value=str(u).strip(),
                     hint="Set from to the tool's lowest and highest answer code (e.g. [1, 7] or [0, 10]), or list codes such as 99 in missing.",
                 )
