@@ -493,3 +493,13 @@ def test_header_rows_plus_rows_read_are_the_records(
     rows_seen = sorted([*result.people["row"].tolist(), *result.rejects["row"].unique().tolist()])
     assert rows_seen == list(range(1, len(answers) + 1))
     assert set(result.people["person_id"]) == {f"{n:04d}" for n, a in enumerate(answers) if a in ("4", "")}
+
+
+def test_a_mappings_own_codes_read_limesurveys_answer_codes_as_written(tiny_programme, tmp_path):
+    """LimeSurvey's A1…A5 are read as 1…5 unless the mapping says what they mean (here, the other way round)."""
+    (tmp_path / "m.toml").write_text('[scale]\ncodes = { A1 = 5, A2 = 4, A3 = 3, A4 = 2, A5 = 1 }\n', encoding="utf-8")
+    result = import_survey(read_survey(EXPORTS / "limesurvey.csv"), tiny_programme, mapping=load_mapping(tmp_path / "m.toml", tiny_programme))
+    plain = import_survey(read_survey(EXPORTS / "limesurvey.csv"), tiny_programme)
+    mine, theirs = result.people.set_index("person_id")[ITEMS], plain.people.set_index("person_id").loc[result.people["person_id"], ITEMS]
+    answered = mine.notna().to_numpy()
+    assert (mine.to_numpy()[answered] == 6 - theirs.to_numpy()[answered]).all() and answered.sum() > 10

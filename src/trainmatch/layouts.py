@@ -567,6 +567,7 @@ class _Targets:
                 if t:
                     self.by_text[_text_key(t)] = task.id
         self.tasks = {t.id for t in programme.tasks}
+        self.own_scale: set[str] = set()  # items read with the mapping file's own codes
         self.task_options = _options({t.id: (t.id, *t.names.values()) for t in programme.tasks})
         self.format_options = _options({f.id: (f.id, *f.names.values()) for f in programme.formats})
 
@@ -694,6 +695,8 @@ def convert(raw: RawSurvey, programme: Programme, mapping: ColumnMapping | None 
     items = {i.id for i in programme.items}
     mapped_items: set[int] = set()
     if mapping is not None:
+        # Items whose codes the mapping file reads: a layout leaves their answers as written.
+        targets.own_scale = {i for i in items if mapping.scales.get(i, mapping.scale).active}
         mapped_items = {
             _locate(src, headers, sub_headers, raw.path, mapping, f"columns.{t}") for t, srcs in mapping.columns.items() if t in items for src in srcs
         }
@@ -904,7 +907,7 @@ def _limesurvey(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequenc
         col = frame[h] if isinstance(frame[h], pd.Series) else None
         if col is None:
             continue
-        if h in items and _all_match(col, _LIME_CODE, programme.missing_codes):
+        if h in items and h not in targets.own_scale and _all_match(col, _LIME_CODE, programme.missing_codes):
             # Answer codes A1…An are the scale's positions: A1 = the lowest answer.
             lo = programme.scale_min
             table = {f"A{k}": str(lo + k - 1) for k in range(1, programme.scale_max - lo + 2)}
