@@ -275,7 +275,7 @@ def test_duplicates_reject_policy(tiny_programme):
 def test_cli_validate_with_mapping_and_duplicates(cli, tmp_path):
     result = cli("validate", EXPORTS / "webropol.csv", "--mapping", EXPORTS / "webropol.toml", *TINY_OPT)
     assert result.exit_code == 0, result.output
-    assert "Detected layout: Webropol" in result.output
+    assert "Layout from the mapping file: Webropol" in result.output and "Detected layout" not in result.output
     assert "personal data dropped (1): Vastaajan nimi" in result.output
     assert "Aino" not in result.output
     out = tmp_path / "rejects.csv"
@@ -304,7 +304,7 @@ def test_init_writes_an_example_mapping_that_loads(cli, tmp_path, default_progra
     result = cli("init", tmp_path / "prog", "--mapping", tmp_path / "my-tool.toml")
     assert result.exit_code == 0, result.output
     mapping = load_mapping(tmp_path / "my-tool.toml", default_programme)
-    assert mapping.tool == "Webropol" and mapping.columns["person_id"] == "Henkilönumero"
+    assert mapping.tool == "Webropol" and mapping.columns["person_id"][0].header == "Henkilönumero"
     again = cli("init", tmp_path / "prog2", "--mapping", tmp_path / "my-tool.toml")
     assert again.exit_code == 2 and "--force" in again.output
 
@@ -324,6 +324,11 @@ RELEASED = [
     ("labels.csv", {}),
     ("excel_ids.csv", {}),
     ("duplicates.csv", {}),
+    ("redcap_instruments.csv", {"mapping": "redcap_instruments.toml"}),
+    ("limesurvey_fulltext.csv", {"mapping": "limesurvey_fulltext.toml"}),
+    ("surveymonkey.csv", {"mapping": "surveymonkey.toml"}),
+    ("qualtrics_7point.csv", {"mapping": "qualtrics_7point.toml"}),
+    ("google_forms_noid.csv", {"mapping": "google_forms_noid.toml"}),
 ]
 
 

@@ -56,6 +56,9 @@ class RawSurvey:
     # holding the delimiter unquoted shifts the cells after it; such rows are rejected).
     overflow: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
     skipped_empty: int = 0  # blank rows (or rows of bare delimiters) that were not read as people
+    # Records of the file with any text, header rows included, as the parser counted them (not
+    # from ``frame``): the import checks that header rows + rows read add up to it (nothing lost).
+    records: int = -1
 
 
 def _hash_and_count_lines(path: Path) -> tuple[str, int]:
@@ -92,12 +95,12 @@ def read_survey(path: str | Path, *, sheet: str | None = None, encoding: str | N
 def _read_survey(path: Path, name: str, suffix: str, sheet: str | None, encoding: str | None, scan: "Future[tuple[str, int]]") -> RawSurvey:
     overflow, skipped = pd.Series(dtype=object), 0
     if suffix in (".xlsx", ".xlsm"):
-        frame, lines, sheet_name, skipped = _read_xlsx(path, sheet)
+        frame, lines, sheet_name, skipped, records = _read_xlsx(path, sheet)
         enc, delim, kind = None, None, "xlsx"
     elif suffix == ".xls":
         raise SurveyError(Problem(name, "is an old binary Excel file (.xls).", hint="Save it as .xlsx or CSV in Excel and try again."))
     else:
-        frame, lines, enc, delim, overflow, skipped = _read_csv(path, encoding, scan)
+        frame, lines, enc, delim, overflow, skipped, records = _read_csv(path, encoding, scan)
         sheet_name, kind = None, "csv"
     if frame.shape[1] == 0:
         raise SurveyError(Problem(name, "has no header row.", hint="The first row must name the columns."))
@@ -105,7 +108,7 @@ def _read_survey(path: Path, name: str, suffix: str, sheet: str | None, encoding
         raise SurveyError(
             Problem(name, "has a header row but no answers.", hint="Check that the export includes the responses, not only the questions.")
         )
-    return RawSurvey(name, frame, lines, kind, enc, delim, sheet_name, scan.result()[0], overflow, skipped)
+    return RawSurvey(name, frame, lines, kind, enc, delim, sheet_name, scan.result()[0], overflow, skipped, records)
 
 
 # --------------------------------------------------------------------------- CSV
@@ -152,7 +155,7 @@ def detect_delimiter(sample: str) -> str:
     return best
 
 
-def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]]") -> tuple[pd.DataFrame, np.ndarray, str, str, pd.Series, int]:
+def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]]") -> tuple[pd.DataFrame, np.ndarray, str, str, pd.Series, int, int]:
     name = str(path)
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
@@ -174,8 +177,8 @@ def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]]")
         delim = detect_delimiter(text_head)
     fast = _read_regular_csv(path, enc, delim, skip, text_head, scan)
     if fast is not None:
-        frame, lines, skipped = fast
-        return frame, lines, enc, delim, pd.Series(dtype=object), skipped
+        frame, lines, skipped, records = fast
+        return frame, lines, enc, delim, pd.Series(dtype=object), skipped, records
     options = dict(
         sep=delim,
         encoding=enc,
@@ -262,12 +265,12 @@ def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]]")
             overflow = pd.Series(text.str.rstrip(delim).to_numpy(dtype=object), index=np.flatnonzero(has))
     frame = _drop_empty_unnamed(frame)
     skipped = int(body[-1] - header_pos - len(body)) if len(body) else 0  # blank rows between answers
-    return frame, starts[body], enc, delim, overflow, skipped
+    return frame, starts[body], enc, delim, overflow, skipped, len(records)
 
 
 def _read_regular_csv(
     path: Path, enc: str, delim: str, skip: int, text_head: str, scan: "Future[tuple[str, int]]"
-) -> tuple[pd.DataFrame, np.ndarray, int] | None:
+) -> tuple[pd.DataFrame, np.ndarray, int, int] | None:
     """Fast path: pyarrow's multi-threaded reader, for files whose every line is one complete record.
 
     Returns None when the file is irregular in any way (a blank line, a row
@@ -323,7 +326,7 @@ def _read_regular_csv(
     frame.columns = header
     frame = _drop_empty_unnamed(frame)
     lines = (2 + skip + records).astype(np.int64)  # the header is line 1 + skip
-    return frame, lines, skipped
+    return frame, lines, skipped, table.num_rows - skipped
 
 
 def _count_bytes(path: Path, pattern: bytes, block: int = 1 << 24) -> int:
@@ -407,7 +410,7 @@ _SHEET_ROWS = {"header_row": None, "skip_rows": 0, "eager": True}
 _BOOL_WORDS = ("true", "false")
 
 
-def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray, str, int]:
+def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray, str, int, int]:
     import fastexcel
     import pyarrow as pa
 
@@ -454,7 +457,7 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray,
     # The header is the first row with any text; rows after it that are all empty are not people.
     nonempty = np.flatnonzero(row_filled)
     if len(nonempty) == 0:
-        return pd.DataFrame(), np.zeros(0, dtype=np.int64), chosen, 0
+        return pd.DataFrame(), np.zeros(0, dtype=np.int64), chosen, 0, 0
     start = int(nonempty[0])
     body = nonempty[1:]
     header = [column[start].as_py() for column in columns]
@@ -471,7 +474,7 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray,
     # Trailing empty rows are usually just formatting; count only those between answers.
     last = int(lines[-1]) if len(lines) else start + 1
     skipped = (last - (start + 1)) - len(lines)
-    return frame, lines, chosen, skipped
+    return frame, lines, chosen, skipped, len(nonempty)
 
 
 def _restore_booleans(book: fastexcel.ExcelReader, sheet: str, names: list[str], columns: list[pa.Array]) -> list[pa.Array]:

@@ -4,16 +4,23 @@ Every survey tool writes its own kind of file: Microsoft Forms puts the
 statement of each Likert row in the header and joins multi-select answers with
 ``;``; Google Forms writes ``Question [Row]`` grid headers and joins checkbox
 answers with ``", "``; LimeSurvey writes ``Q1[SQ001]`` headers, answer codes
-``A1``…``A5`` and ``Y``/empty multiple-choice columns; Qualtrics writes three
-header rows; REDCap writes raw codes and one ``field___code`` column per
-checkbox option. :func:`detect_layout` recognises the tool from the header row
-and a few cells (a pure function), and :func:`convert` renames and reshapes the
-columns into the programme's wide format, so that :func:`trainmatch.survey.import_survey`
+``A1``…``A5`` and ``Y``/empty multiple-choice columns (or full question texts
+and answers); Qualtrics writes up to three header rows; REDCap writes raw codes,
+one ``field___code`` column per checkbox option and an ``<instrument>_complete``
+status after each instrument's fields; SurveyMonkey heads a question's first
+column only and labels each column in a second header row.
+:func:`detect_layout` recognises the tool from the header row and a few cells
+(a pure function), and :func:`convert` removes the header rows beyond the first
+(in that one place), then renames and reshapes the columns into the
+programme's wide format, so that :func:`trainmatch.survey.import_survey`
 matches and validates every export the same way, once.
 
-For any other tool, a mapping file (TOML, ``--mapping FILE``; ``trainmatch
-init`` writes an example) says which header holds which programme column and
-how the tool's codes read. It is checked strictly when loaded: unknown keys
+For any other tool, or to finish what a layout cannot know, a mapping file
+(TOML, ``--mapping FILE``; ``trainmatch init`` writes an example) says where
+each programme column is (by header, sub-header row or position, or several
+columns), how each item's codes read (own codes, missing answers, a linear
+rescale), what is the same for everyone, what was not asked, how ids are made
+and which rows are complete. It is checked strictly when loaded: unknown keys
 and targets are reported together with their location.
 
 Conversion never guesses: a header is renamed only when its tool syntax names
@@ -29,7 +36,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,7 +47,8 @@ from .programme import Programme
 
 PLAIN = "plain"  # the programme's own columns, as `trainmatch synth` writes them
 MS_FORMS, GOOGLE_FORMS, LIMESURVEY, QUALTRICS, REDCAP = "Microsoft Forms", "Google Forms", "LimeSurvey", "Qualtrics", "REDCap"
-LAYOUTS = (MS_FORMS, GOOGLE_FORMS, LIMESURVEY, QUALTRICS, REDCAP, PLAIN)
+SURVEYMONKEY = "SurveyMonkey"
+LAYOUTS = (MS_FORMS, GOOGLE_FORMS, LIMESURVEY, QUALTRICS, REDCAP, SURVEYMONKEY, PLAIN)
 MAPPING_EXAMPLE = "mapping-example.toml"
 
 
@@ -49,6 +57,13 @@ def _key(text: str) -> str:
     from .survey import normalise
 
     return re.sub(r"[\s_\-.]+", "", normalise(text))
+
+
+def _norm(text: str) -> str:
+    """A cell or code for comparison: case-folded, spaces collapsed, typographic quotes straightened."""
+    from .survey import normalise
+
+    return normalise(text)
 
 
 def _text_key(text: str) -> str:
@@ -72,30 +87,75 @@ class MultiSelect:
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where a mapped column is in the export: by its header in header row ``row``, or by position."""
+
+    header: str | None = None
+    row: int = 1  # 1 = the first header row; 2 = the sub-header row under it (SurveyMonkey, Qualtrics)
+    number: int | None = None  # 1-based position among the columns read (one with neither header nor value is not read)
+
+    def __str__(self) -> str:
+        if self.number is not None:
+            return f"column number {self.number}"
+        return repr(self.header) + (f" in header row {self.row}" if self.row > 1 else "")
+
+
+@dataclass(frozen=True)
+class ColumnScale:
+    """How one item column's answers read on the programme's scale (the mapping file's own codes)."""
+
+    codes: Mapping[str, float]  # normalised tool code or label -> value on the programme's scale
+    missing: tuple[str, ...] = ()
+    reverse: bool = False
+    source_range: tuple[int, int] | None = None  # `from = [1, 7]`: rescaled linearly onto the programme's scale
+    key: str = "scale"  # where in the mapping file it is set, for messages
+
+    @property
+    def active(self) -> bool:
+        return bool(self.codes or self.missing or self.reverse or self.source_range)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """`[survey] complete`: only rows whose ``source`` column holds one of ``values`` are used."""
+
+    source: Source
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ColumnMapping:
     """A validated column-mapping file."""
 
     path: str
     tool: str
-    header_rows: int
+    header_rows: int | None  # None: not given (1, or what a recognised layout finds)
     timestamp: str | None
     timestamp_format: str | None
     personal: tuple[str, ...]
-    columns: Mapping[str, str]  # programme column, item id or task id -> header in the export
-    scale_codes: Mapping[str, str]  # tool code -> programme scale code (as text)
-    reverse: bool
-    missing: tuple[str, ...]
+    columns: Mapping[str, tuple[Source, ...]]  # programme column, item id or task id -> where it is in the export (one or more columns)
+    scale: ColumnScale  # [scale]: for every item column without its own
     values: Mapping[str, Mapping[str, str]]  # programme column -> {tool answer -> value}
     multi: tuple[MultiSelect, ...]
+    scales: Mapping[str, ColumnScale] = field(default_factory=dict)  # item id -> its column's own scale
+    constants: Mapping[str, str] = field(default_factory=dict)  # programme column or task id -> the value for everyone
+    not_asked: tuple[str, ...] = ()  # items (scored from the others) and tasks (counted as "no") the survey did not ask
+    generate_ids: str | None = None  # prefix of ids made from the row number, when the export has none
+    complete: Completion | None = None
 
 
+_SCALE_KEYS = {"codes", "reverse", "missing", "from"}
 _MAPPING_SCHEMA: dict[str, set[str]] = {
-    "survey": {"tool", "header_rows", "timestamp", "timestamp_format", "personal"},
+    "survey": {"tool", "header_rows", "timestamp", "timestamp_format", "personal", "complete", "not_asked"},
     "columns": set(),  # free keys: targets, checked against the programme
-    "scale": {"codes", "reverse", "missing"},
+    "scale": _SCALE_KEYS,
     "values": set(),
     "multi": {"column", "separator", "options", "target"},
+    "constants": set(),  # free keys: programme columns and task ids
 }
+_SOURCE_KEYS = {"header", "row", "column_number"}
+_COLUMN_KEYS = _SOURCE_KEYS | {"scale"}
+_ID_KEYS = {"generate", "prefix"}
 
 
 def mapping_example() -> bytes:
@@ -152,48 +212,207 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
         return tuple(str(x) for x in v)
 
     survey = table("survey")
-    tool = text("survey", "tool", "mapping file") or "mapping file"
-    header_rows = survey.get("header_rows", 1)
-    if isinstance(header_rows, bool) or not isinstance(header_rows, int) or not 1 <= header_rows <= 10:
+    tool = text("survey", "tool") or p.name  # the summary shows it: "Layout from the mapping file: …"
+    header_rows = survey.get("header_rows")
+    if header_rows is not None and (isinstance(header_rows, bool) or not isinstance(header_rows, int) or not 1 <= header_rows <= 10):
         add("must be a whole number from 1 to 10.", "survey.header_rows", header_rows)
-        header_rows = 1
+        header_rows = None
     timestamp_format = text("survey", "timestamp_format")
     if timestamp_format is not None and "%" not in timestamp_format:
         add("must be a strftime pattern such as \"%d.%m.%Y %H:%M\".", "survey.timestamp_format", timestamp_format)
 
+    def source(spec: Any, where: str) -> Source | None:
+        """A column address: "Header", or { header = "…", row = 2 }, or { column_number = 7 }."""
+        if isinstance(spec, str):
+            if not spec.strip():
+                add("must be the header text of a column in the export.", where, spec)
+                return None
+            return Source(spec.strip())
+        if not isinstance(spec, dict):
+            add("must be a header in quotes, or a table like { header = \"…\", row = 2 } or { column_number = 7 }.", where, spec)
+            return None
+        header, row, number = spec.get("header"), spec.get("row", 1), spec.get("column_number")
+        if (header is None) == (number is None):
+            add("needs exactly one of header = \"…\" or column_number = N.", where, hint="A blank header (a matrix question's sub-question) is addressed by its sub-header with row = 2, or by column_number.")
+            return None
+        if number is not None:
+            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+                add("must be a whole number from 1 (the first column of the export).", f"{where}.column_number", number)
+                return None
+            if "row" in spec:
+                add("goes with header, not with column_number.", f"{where}.row")
+                return None
+            return Source(number=number)
+        if not isinstance(header, str) or not header.strip():
+            add("must be the header text of a column in the export.", f"{where}.header", header)
+            return None
+        if isinstance(row, bool) or not isinstance(row, int) or not 1 <= row <= 10:
+            add("must be the header row that holds this text: 1 (the first), 2 (the sub-header row) …", f"{where}.row", row)
+            return None
+        if header_rows is not None and row > header_rows:
+            add(f"is beyond the {header_rows} header row(s) that survey.header_rows declares.", f"{where}.row", row, hint="Raise survey.header_rows, or address the column by its first-row header or column_number.")
+            return None
+        return Source(header.strip(), row)
+
+    def scale_of(spec: Any, where: str) -> ColumnScale:
+        """[scale] or a column's own `scale = { … }`: codes, missing, reverse, from."""
+        if not isinstance(spec, dict):
+            add("must be a table like { from = [1, 7] } or { codes = { \"A1\" = 1 } }.", where, spec)
+            return ColumnScale({}, key=where)
+        for key in spec:
+            if key not in _SCALE_KEYS:
+                add("unknown key.", f"{where}.{key}", hint=suggest(key, _SCALE_KEYS))
+        codes: dict[str, float] = {}
+        raw_codes = spec.get("codes", {})
+        lo, hi = programme.scale_min, programme.scale_max
+        if not isinstance(raw_codes, dict):
+            add("must be a table like { A1 = 1, A2 = 2 }.", f"{where}.codes", raw_codes)
+        else:
+            for code, to in raw_codes.items():
+                if isinstance(to, bool) or not isinstance(to, (int, float)) or not lo <= to <= hi:
+                    add(f"must be a value of the programme's scale {lo}–{hi}.", f"{where}.codes.{code}", to,
+                        hint="List answers that mean \"no answer\" in missing instead.")
+                else:
+                    codes[_norm(str(code))] = float(to)
+        reverse = spec.get("reverse", False)
+        if not isinstance(reverse, bool):
+            add("must be true or false.", f"{where}.reverse", reverse)
+            reverse = False
+        raw_missing = spec.get("missing", [])
+        missing: tuple[str, ...] = ()
+        if not isinstance(raw_missing, list) or not all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in raw_missing):
+            add("must be a list of texts, e.g. [\"99\", \"N/A\"].", f"{where}.missing", raw_missing)
+        else:
+            missing = tuple(str(x) for x in raw_missing)
+        span = spec.get("from")
+        source_range = None
+        if span is not None:
+            if (not isinstance(span, list) or len(span) != 2 or any(isinstance(x, bool) or not isinstance(x, int) for x in span)
+                    or span[0] >= span[1]):
+                add("must be the tool's lowest and highest code, e.g. [1, 7] or [0, 10].", f"{where}.from", span)
+            else:
+                source_range = (span[0], span[1])
+        return ColumnScale(codes, missing, reverse, source_range, where)
+
     cols = programme.columns
     person = [cols.id, cols.role, cols.site, cols.language, cols.hours, cols.formats]
-    targets = person + [i.id for i in programme.items] + [t.id for t in programme.tasks]
-    columns: dict[str, str] = {}
-    seen_headers: dict[str, str] = {}
-    for target, header in table("columns").items():
+    item_ids, task_ids = [i.id for i in programme.items], [t.id for t in programme.tasks]
+    targets = person + item_ids + task_ids
+    columns: dict[str, tuple[Source, ...]] = {}
+    scales: dict[str, ColumnScale] = {}
+    generate_ids: str | None = None
+    seen: dict[Source, str] = {}
+    for target, spec in table("columns").items():
         where = f"columns.{target}"
         if target not in targets:
             add("is not a column, item or task of the programme.", where, hint=suggest(target, targets))
-        elif not isinstance(header, str) or not header.strip():
-            add("must be the header text of a column in the export.", where, header)
-        elif header.strip() in seen_headers:
-            add(f"the header is already mapped to {seen_headers[header.strip()]!r}.", where, header)
-        else:
-            columns[target] = header.strip()
-            seen_headers[header.strip()] = target
-
-    scale = table("scale")
-    codes_raw = scale.get("codes", {})
-    scale_codes: dict[str, str] = {}
-    if not isinstance(codes_raw, dict):
-        add("must be a table like { A1 = 1, A2 = 2 }.", "scale.codes", codes_raw)
-    else:
-        for code, to in codes_raw.items():
-            if isinstance(to, bool) or not isinstance(to, int) or not programme.scale_min <= to <= programme.scale_max:
-                add(f"must be a code of the programme's scale {programme.scale_min}–{programme.scale_max}.", f"scale.codes.{code}", to)
+            continue
+        if target == cols.id and isinstance(spec, dict) and "generate" in spec:
+            for key in spec:
+                if key not in _ID_KEYS:
+                    add("unknown key.", f"{where}.{key}", hint=suggest(key, _ID_KEYS))
+            prefix = spec.get("prefix", "")
+            if spec["generate"] != "row":
+                add("must be \"row\": ids are made from the row number.", f"{where}.generate", spec["generate"])
+            elif not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z0-9_-]{0,20}", prefix):
+                add("must be up to 20 letters, digits, - or _.", f"{where}.prefix", prefix, hint="e.g. prefix = \"GF\"")
             else:
-                scale_codes[str(code)] = str(to)
-    reverse = scale.get("reverse", False)
-    if not isinstance(reverse, bool):
-        add("must be true or false.", "scale.reverse", reverse)
-        reverse = False
-    missing = text_list("scale", "missing")
+                generate_ids = prefix
+            continue
+        if isinstance(spec, dict):
+            for key in spec:
+                if key not in _COLUMN_KEYS:
+                    add("unknown key.", f"{where}.{key}", hint=suggest(key, _COLUMN_KEYS))
+            if "scale" in spec:
+                if target not in item_ids:
+                    add("scales are for item columns only.", f"{where}.scale", hint=f"Use [values.{target}] for answers of a person column.")
+                else:
+                    scales[target] = scale_of(spec["scale"], f"{where}.scale")
+        if isinstance(spec, list):
+            # The same question in several columns (a version per language, or per branch of the
+            # questionnaire): each person answers in one of them.
+            if len(spec) < 2 or target == cols.id:
+                add("a list needs two or more columns, each person answering in one of them (not for the person id).", where, spec)
+                continue
+            found = [source(one, f"{where}[{k}]") for k, one in enumerate(spec, 1)]
+            if any(f is None for f in found):
+                continue
+            srcs = tuple(found)
+        else:
+            src = source(spec, where)
+            if src is None:
+                continue
+            srcs = (src,)
+        clash = [src for src in srcs if src in seen]
+        if clash:
+            add(f"the column is already mapped to {seen[clash[0]]!r}.", where, str(clash[0]))
+            continue
+        columns[target] = srcs
+        seen |= {src: target for src in srcs}
+
+    scale = scale_of(table("scale"), "scale")
+    format_ids = [f.id for f in programme.formats]
+    constants: dict[str, str] = {}
+    roles = [r.id for r in programme.roles]
+    for target, v in table("constants").items():
+        where = f"constants.{target}"
+        allowed = [cols.role, cols.site, cols.language, cols.hours, cols.formats] + task_ids
+        if target in item_ids:
+            add("is an item: items are answers, never the same for everyone.", where, v, hint="List items not asked in survey.not_asked.")
+        elif target not in allowed:
+            add("is not a programme column that can be the same for everyone (role, site, language, hours, formats or a task id).",
+                where, hint=suggest(target, allowed))
+        elif target in columns or (target == cols.id and generate_ids is not None):
+            add("is also mapped in [columns]; keep one of the two.", where, v)
+        elif target in task_ids:
+            if not isinstance(v, bool):
+                add("must be true (everyone does this task) or false (no one does).", where, v)
+            else:
+                constants[target] = "1" if v else "0"
+        elif target == cols.hours:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= programme.max_hours:
+                add(f"must be a number of hours from 0 to {programme.max_hours:g}.", where, v)
+            else:
+                constants[target] = str(v)
+        elif not isinstance(v, str) or not v.strip():
+            add("must be text in quotes.", where, v)
+        elif target == cols.role and v not in roles:
+            add("is not a role id of the programme.", where, v, hint=suggest(v, roles))
+        elif target == cols.language and v not in programme.languages:
+            add("is not a language of the programme.", where, v, hint=suggest(v, programme.languages))
+        elif target == cols.formats and any(f.strip() not in format_ids for f in v.split(";")):
+            wrong = next(f.strip() for f in v.split(";") if f.strip() not in format_ids)
+            add("must be format ids separated by \";\".", where, wrong, hint=suggest(wrong, format_ids))
+        else:
+            constants[target] = v.strip()
+
+    not_asked: list[str] = []
+    for ident in text_list("survey", "not_asked"):
+        where = "survey.not_asked"
+        if ident not in item_ids + task_ids:
+            add("is not an item or task id of the programme.", where, ident, hint=suggest(ident, item_ids + task_ids))
+        elif ident in columns or ident in constants:
+            add("is also mapped in [columns] or [constants]; keep one of them.", where, ident)
+        else:
+            not_asked.append(ident)
+
+    complete = None
+    raw_complete = survey.get("complete")
+    if raw_complete is not None:
+        where = "survey.complete"
+        if not isinstance(raw_complete, dict):
+            add("must be a table like { column = \"Status\", values = [\"Complete\"] }.", where, raw_complete)
+        else:
+            for key in raw_complete:
+                if key not in {"column", "row", "column_number", "values"}:
+                    add("unknown key.", f"{where}.{key}", hint=suggest(key, {"column", "row", "column_number", "values"}))
+            spec = {("header" if k == "column" else k): v for k, v in raw_complete.items() if k != "values"}
+            src = source(spec, where)
+            vals = raw_complete.get("values")
+            if not isinstance(vals, list) or not vals or not all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in vals):
+                add("must list the values that mark a complete response, e.g. [\"Complete\"] or [\"2\"].", f"{where}.values", vals)
+            elif src is not None:
+                complete = Completion(src, tuple(str(x) for x in vals))
 
     values: dict[str, dict[str, str]] = {}
     for target, entries in table("values").items():
@@ -204,7 +423,6 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
             add("must be a table like { \"1\" = \"nurse\" }.", where)
         else:
             if target == cols.role:
-                roles = [r.id for r in programme.roles]
                 for code, v in entries.items():
                     if v not in roles:
                         add("is not a role of the programme.", f"{where}.{code}", v, hint=suggest(v, roles))
@@ -215,7 +433,6 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
             values[target] = {str(k): v for k, v in entries.items()}
 
     multi: list[MultiSelect] = []
-    task_ids, format_ids = [t.id for t in programme.tasks], [f.id for f in programme.formats]
     for n, entry in enumerate(data.get("multi", []) if isinstance(data.get("multi"), list) else [], 1):
         where = f"multi[{n}]"
         if not isinstance(entry, dict):
@@ -254,11 +471,14 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
         timestamp_format=timestamp_format,
         personal=text_list("survey", "personal"),
         columns=columns,
-        scale_codes=scale_codes,
-        reverse=reverse,
-        missing=missing,
+        scale=scale,
         values=values,
         multi=tuple(multi),
+        scales=scales,
+        constants=constants,
+        not_asked=tuple(not_asked),
+        generate_ids=generate_ids,
+        complete=complete,
     )
 
 
@@ -267,8 +487,16 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
 
 _MS_FORMS_HEAD = [("id", "tunnus"), ("starttime", "aloitusaika", "starttid"), ("completiontime", "valmistumisaika", "slutfört", "sluttid")]
 _GOOGLE_TIMESTAMP = ("timestamp", "aikaleima", "tidstämpel", "tidsstämpel")
-_LIMESURVEY = {"id", "submitdate", "lastpage", "startlanguage"}
+# LimeSurvey's first columns, with question-code headings or full-text headings (English, German);
+# the submit date is empty for an incomplete response.
+_LIMESURVEY_HEADS = (
+    ("id", "submitdate", "lastpage", "startlanguage"),
+    ("responseid", "datesubmitted", "lastpage", "startlanguage"),
+    ("antwortid", "datumabgeschickt", "letzteseite", "startsprache"),
+)
+_LIMESURVEY_SUBMITTED = ("submitdate", "Date submitted", "Datum Abgeschickt")
 _QUALTRICS = {"startdate", "enddate", "finished", "responseid"}
+_SURVEYMONKEY = {"respondentid", "collectorid", "startdate", "enddate"}
 _GRID = re.compile(r"^(?P<question>.*\S)\s*\[(?P<row>[^\[\]]+)\]\s*$")
 
 
@@ -285,8 +513,10 @@ def detect_layout(headers: Sequence[str], first_rows: Sequence[Sequence[str]] = 
         return MS_FORMS
     if keys and keys[0] in _GOOGLE_TIMESTAMP:
         return GOOGLE_FORMS
-    if _LIMESURVEY <= keyset:
+    if any(set(head) <= keyset for head in _LIMESURVEY_HEADS):
         return LIMESURVEY
+    if _SURVEYMONKEY <= keyset:
+        return SURVEYMONKEY
     if keys and (keys[0] == "recordid" or any(h.startswith("redcap_") for h in headers)):
         return REDCAP
     if any("___" in h for h in headers) and any(h.endswith("_complete") for h in headers):
@@ -310,6 +540,10 @@ class Converted:
     excluded: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # rows rejected as a whole (unfinished)
     notes: tuple[str, ...] = ()
     consumed: tuple[str, ...] = ()  # source headers turned into programme columns (not "ignored")
+    completion: tuple[tuple[np.ndarray, str, np.ndarray, str | np.ndarray], ...] = ()  # incomplete responses, as ``bad``
+    header_rows: int = 1  # header rows of the file (removed before conversion, in one place: convert)
+    layout_source: str = "detected"  # "detected" from the header, or "mapping" (named by the mapping file)
+    decoders: Mapping[str, Callable[[str], tuple[float, str | None]]] = field(default_factory=dict)  # item id -> its own decoder
 
 
 class _Targets:
@@ -333,6 +567,7 @@ class _Targets:
                 if t:
                     self.by_text[_text_key(t)] = task.id
         self.tasks = {t.id for t in programme.tasks}
+        self.own_scale: set[str] = set()  # items read with the mapping file's own codes
         self.task_options = _options({t.id: (t.id, *t.names.values()) for t in programme.tasks})
         self.format_options = _options({f.id: (f.id, *f.names.values()) for f in programme.formats})
 
@@ -439,29 +674,128 @@ def _is_multi(values: pd.Series, options: Mapping[str, str], separator: str) -> 
     return all(split_options(str(u), options, separator)[1] is None for u in given)
 
 
-def _with_frame(raw: RawSurvey, frame: pd.DataFrame, keep: np.ndarray | None = None) -> RawSurvey:
-    if keep is None:
-        return replace(raw, frame=frame)
-    return replace(raw, frame=frame.iloc[keep].reset_index(drop=True), lines=raw.lines[keep])
+def _with_frame(raw: RawSurvey, frame: pd.DataFrame) -> RawSurvey:
+    return replace(raw, frame=frame)
 
 
 def convert(raw: RawSurvey, programme: Programme, mapping: ColumnMapping | None = None) -> Converted:
-    """Recognise the export's layout and rename/reshape its columns to the programme's."""
+    """Recognise the export's layout and rename/reshape its columns to the programme's.
+
+    Header rows beyond the first are removed here and only here, before any
+    conversion: either those the layout shows by its own syntax (Qualtrics,
+    SurveyMonkey) or the mapping file's ``header_rows``, never both.
+    """
     headers = list(raw.frame.columns)
     head_rows = [[str(v) for v in raw.frame.iloc[i].tolist()] for i in range(min(2, len(raw.frame)))]
     layout = detect_layout(headers, head_rows)
+    extra = _extra_header_rows(layout, raw, mapping)
+    sub_headers = [[str(v).strip() for v in raw.frame.iloc[i].tolist()] for i in range(min(extra, len(raw.frame)))]
+    raw = _drop_header_rows(raw, extra)
     targets = _Targets(programme)
+    items = {i.id for i in programme.items}
+    mapped_items: set[int] = set()
+    if mapping is not None:
+        # Items whose codes the mapping file reads: a layout leaves their answers as written.
+        targets.own_scale = {i for i in items if mapping.scales.get(i, mapping.scale).active}
+        mapped_items = {
+            _locate(src, headers, sub_headers, raw.path, mapping, f"columns.{t}") for t, srcs in mapping.columns.items() if t in items for src in srcs
+        }
     conv = {
         MS_FORMS: _ms_forms,
         GOOGLE_FORMS: _google_forms,
         LIMESURVEY: _limesurvey,
         QUALTRICS: _qualtrics,
         REDCAP: _redcap,
+        SURVEYMONKEY: _surveymonkey,
     }.get(layout)
-    result = conv(raw, targets) if conv else Converted(raw, PLAIN)
+    result = conv(raw, targets, sub_headers, mapped_items) if conv else Converted(raw, PLAIN)
+    result = replace(result, header_rows=1 + extra)
     if mapping is not None:
-        result = _apply_mapping(result, mapping, programme, targets)
+        result = _apply_mapping(result, mapping, programme, targets, headers, sub_headers)
     return result
+
+
+def _layout_header_rows(layout: str, frame: pd.DataFrame) -> int | None:
+    """Header rows after the first that the layout's own syntax shows; None for layouts without such rows."""
+    keys = [_key(h) for h in frame.columns]
+    if layout == QUALTRICS:
+        # Row 2: question texts ("Start Date" under StartDate); row 3: {"ImportId": …}. Either may be absent.
+        first = frame.iloc[:2, keys.index("startdate")].astype(str).str.strip().tolist()
+        if first and _key(first[0]) == "startdate":
+            return 2 if len(first) > 1 and first[1].startswith("{") else 1
+        return 1 if first and first[0].startswith("{") else 0
+    if layout == SURVEYMONKEY:
+        # Row 2 labels each matrix row and checkbox option; it has no respondent id.
+        return 1 if len(frame) and not str(frame.iloc[0, keys.index("respondentid")]).strip() else 0
+    return None
+
+
+def _extra_header_rows(layout: str, raw: RawSurvey, mapping: ColumnMapping | None) -> int:
+    """How many rows after the header row are headers too: the layout's, or the mapping file's, never both."""
+    from .errors import SurveyError
+
+    own = _layout_header_rows(layout, raw.frame)
+    declared = mapping.header_rows if mapping is not None else None
+    if own is None:
+        return (declared or 1) - 1
+    if declared is not None and declared != 1 + own:
+        raise SurveyError(
+            Problem(
+                raw.path,
+                f"has {1 + own} header row(s), as its {layout} layout shows, but the mapping file {mapping.path} says "
+                f"header_rows = {declared} (key survey.header_rows).",
+                value=str(declared),
+                hint=f"Remove header_rows from the mapping file: {layout} header rows are recognised from their contents, "
+                "and a wrong count would read answers as headers or headers as people.",
+            )
+        )
+    return own
+
+
+def _drop_header_rows(raw: RawSurvey, extra: int) -> RawSurvey:
+    """The survey without its first ``extra`` rows (header rows): record positions, lines and overflow move up."""
+    if extra == 0:
+        return raw
+    overflow = raw.overflow
+    if len(overflow):
+        overflow = overflow[overflow.index >= extra]
+        overflow.index = overflow.index - extra
+    return replace(raw, frame=raw.frame.iloc[extra:].reset_index(drop=True), lines=raw.lines[extra:], overflow=overflow)
+
+
+def _locate(src: Source, headers: Sequence[str], sub_headers: Sequence[Sequence[str]], path: str, mapping: ColumnMapping, key: str) -> int:
+    """Position of the column a mapping file addresses; SurveyError naming the key when there is none or several."""
+    from difflib import get_close_matches
+
+    from .errors import SurveyError
+
+    def fail(message: str, hint: str) -> SurveyError:
+        return SurveyError(Problem(path, f"{message} (the mapping file {mapping.path} names it at {key}).", column=src.header, hint=hint))
+
+    if src.number is not None:
+        if src.number > len(headers):
+            raise fail(f"has {len(headers)} columns, so no column number {src.number}", "Count the columns from 1 at the left, as Excel's A, B, C ….")
+        return src.number - 1
+    if src.row == 1:
+        texts = [h.strip() for h in headers]
+    elif src.row - 2 < len(sub_headers):
+        texts = list(sub_headers[src.row - 2])
+    else:
+        raise fail(
+            f"has {1 + len(sub_headers)} header row(s), so no header row {src.row}",
+            "Give survey.header_rows in the mapping file, or address the column by its first-row header or column_number.",
+        )
+    hits = [j for j, t in enumerate(texts) if t == src.header]
+    if not hits:
+        close = get_close_matches(src.header, [t for t in texts if t], n=1, cutoff=0.6)
+        where = "" if src.row == 1 else f" in header row {src.row}"
+        raise fail(f"has no column {src.header!r}{where}", (f"Did you mean {close[0]!r}? " if close else "") + "Fix the header in the mapping file to match the export exactly.")
+    if len(hits) > 1:
+        raise fail(
+            f"has {len(hits)} columns headed {src.header!r} in header row {src.row} (columns {', '.join(str(j + 1) for j in hits[:5])})",
+            "Address the one you mean by column_number = N.",
+        )
+    return hits[0]
 
 
 def _rename(frame: pd.DataFrame, renames: Mapping[int, str]) -> pd.DataFrame:
@@ -521,7 +855,7 @@ def _timestamp(frame: pd.DataFrame, *names: str) -> str | None:
     return None
 
 
-def _ms_forms(raw: RawSurvey, targets: _Targets) -> Converted:
+def _ms_forms(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: Iterable[int] = ()) -> Converted:
     frame = raw.frame
     renames = {}
     for j, h in enumerate(frame.columns):
@@ -547,7 +881,7 @@ def _rename_grid_rows(frame: pd.DataFrame, targets: _Targets) -> pd.DataFrame:
     return _rename(frame, renames)
 
 
-def _google_forms(raw: RawSurvey, targets: _Targets) -> Converted:
+def _google_forms(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: Iterable[int] = ()) -> Converted:
     frame = raw.frame
     frame = _rename_grid_rows(frame, targets)
     personal = tuple(h for h in frame.columns if _key(h) in {"emailaddress", "sähköpostiosoite", "epostadress", "email"})
@@ -563,7 +897,7 @@ def _google_forms(raw: RawSurvey, targets: _Targets) -> Converted:
 _LIME_CODE = re.compile(r"^A(\d+)$")
 
 
-def _limesurvey(raw: RawSurvey, targets: _Targets) -> Converted:
+def _limesurvey(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: Iterable[int] = ()) -> Converted:
     programme = targets.programme
     frame = raw.frame.copy(deep=False)
     frame = _rename_grid_rows(frame, targets)
@@ -573,27 +907,28 @@ def _limesurvey(raw: RawSurvey, targets: _Targets) -> Converted:
         col = frame[h] if isinstance(frame[h], pd.Series) else None
         if col is None:
             continue
-        if h in items and _all_match(col, _LIME_CODE, programme.missing_codes):
+        if h in items and h not in targets.own_scale and _all_match(col, _LIME_CODE, programme.missing_codes):
             # Answer codes A1…An are the scale's positions: A1 = the lowest answer.
             lo = programme.scale_min
             table = {f"A{k}": str(lo + k - 1) for k in range(1, programme.scale_max - lo + 2)}
             frame[h] = _map_values(col, table)
             notes.append("answer codes A1…A%d read as %d…%d" % (programme.scale_max - lo + 1, lo, programme.scale_max))
         elif h in targets.tasks:
-            # Multiple choice: "Y" when ticked, empty when not.
+            # Multiple choice: "Y" when ticked, empty when not ("Yes" with full-text answers).
             frame[h] = _map_values(col, {"Y": "1", "N": "0"})
-    personal = tuple(h for h in frame.columns if _key(h) in {"ipaddr", "refurl", "email", "firstname", "lastname", "token"})
-    ts = _timestamp(frame, "submitdate")
+    personal = tuple(h for h in frame.columns if _key(h) in {"ipaddr", "ipaddress", "refurl", "referrerurl", "email", "firstname", "lastname", "token", "accesscode"})
+    ts = _timestamp(frame, *_LIMESURVEY_SUBMITTED)
     excluded = np.zeros(0, np.int64)
-    bad = []
+    completion = []
     if ts is not None:
         unsubmitted = np.flatnonzero((frame[ts].astype(str).str.strip() == "").to_numpy())
         if len(unsubmitted):
             excluded = unsubmitted
-            bad.append((unsubmitted, ts, np.full(len(unsubmitted), "", object),
-                        "Incomplete response: LimeSurvey has no submit date for it (the person left the survey before the end). "
-                        "Incomplete responses are not used; export only completed responses, or ask the person to finish."))
-    return Converted(_with_frame(raw, frame), LIMESURVEY, ts, None, personal, tuple(bad), excluded, tuple(dict.fromkeys(notes)))
+            completion.append((unsubmitted, ts, np.full(len(unsubmitted), "", object),
+                               "Incomplete response: LimeSurvey has no submit date for it (the person left the survey before the end). "
+                               "Incomplete responses are not used; export only completed responses, or ask the person to finish."))
+    return Converted(_with_frame(raw, frame), LIMESURVEY, ts, None, personal, excluded=excluded, notes=tuple(dict.fromkeys(notes)),
+                     completion=tuple(completion))
 
 
 _QUALTRICS_META = {
@@ -603,20 +938,14 @@ _QUALTRICS_META = {
 }
 
 
-def _qualtrics(raw: RawSurvey, targets: _Targets) -> Converted:
+def _qualtrics(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: Iterable[int] = ()) -> Converted:
     frame = raw.frame
-    start = [h for h in frame.columns if _key(h) == "startdate"][0]
-    # Header rows 2 and 3: question texts, then {"ImportId": …}. They are headers, never people.
-    first = frame[start].astype(str).head(2).tolist()
-    n_head = 0
-    texts: list[str] = [""] * frame.shape[1]
-    if first and _key(first[0]) == "startdate":
-        n_head = 1
-        texts = [str(v) for v in frame.iloc[0].tolist()]
-        if len(first) > 1 and first[1].lstrip().startswith("{"):
-            n_head = 2
-    elif first and first[0].lstrip().startswith("{"):
-        n_head = 1
+    # Header row 2, when the export has it, holds the question texts ("How much … - statement"); the
+    # header rows were removed by convert.
+    start = [_key(h) for h in frame.columns].index("startdate")
+    texts: Sequence[str] = [""] * frame.shape[1]
+    if sub_headers and _key(sub_headers[0][start]) == "startdate":
+        texts = sub_headers[0]
     renames = {}
     for j, h in enumerate(frame.columns):
         if _key(h) in _QUALTRICS_META:
@@ -626,12 +955,9 @@ def _qualtrics(raw: RawSurvey, targets: _Targets) -> Converted:
         if hit and _key(h) != _key(hit):
             renames[j] = hit
     frame = _rename(frame, renames)
-    keep = np.arange(n_head, len(frame))
-    frame = frame.iloc[keep].reset_index(drop=True)
-    raw2 = replace(raw, frame=frame, lines=raw.lines[keep], skipped_empty=raw.skipped_empty)
     personal = tuple(h for h in frame.columns if _key(h) in {"ipaddress", "recipientlastname", "recipientfirstname", "recipientemail", "locationlatitude", "locationlongitude"})
     finished = _timestamp(frame, "Finished")
-    bad = []
+    completion = []
     excluded = np.zeros(0, np.int64)
     if finished is not None:
         flag = frame[finished].astype(str).str.strip().str.casefold()
@@ -643,17 +969,19 @@ def _qualtrics(raw: RawSurvey, targets: _Targets) -> Converted:
                        + ". Unfinished responses are not used (stated policy); close them in Qualtrics or export finished responses only.")
             reasons = reasons.to_numpy(dtype=object)
             excluded = unfinished
-            bad.append((unfinished, finished, frame[finished].iloc[unfinished].astype(object).to_numpy(dtype=object), reasons))
+            completion.append((unfinished, finished, frame[finished].iloc[unfinished].astype(object).to_numpy(dtype=object), reasons))
     ts = _timestamp(frame, "RecordedDate", "EndDate")
-    return Converted(raw2, QUALTRICS, ts, None, personal, tuple(bad), excluded)
+    return Converted(_with_frame(raw, frame), QUALTRICS, ts, None, personal, excluded=excluded, completion=tuple(completion))
 
 
-def _redcap(raw: RawSurvey, targets: _Targets) -> Converted:
+def _redcap(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: Iterable[int] = ()) -> Converted:
     programme = targets.programme
     cols = programme.columns
     frame = raw.frame
+    items = {i.id for i in programme.items}
     renames = {}
     checkbox: dict[str, list[tuple[str, str]]] = {}
+    item_at = set(mapped_items)
     for j, h in enumerate(frame.columns):
         if "___" in h:
             field_name, code = h.rsplit("___", 1)
@@ -663,10 +991,13 @@ def _redcap(raw: RawSurvey, targets: _Targets) -> Converted:
                 renames[j] = hit
             continue
         hit = targets.find(h)
+        if hit in items:
+            item_at.add(j)
         if hit and _key(h) != _key(hit):
             renames[j] = hit
     if frame.columns[0] == "record_id" and not any(_key(h) == _key(cols.id) for h in frame.columns):
         renames[0] = cols.id
+    headers = list(frame.columns)
     frame = _rename(frame, renames).copy(deep=False)
     fmt_ids = {f.id for f in programme.formats}
     notes: list[str] = []
@@ -685,119 +1016,285 @@ def _redcap(raw: RawSurvey, targets: _Targets) -> Converted:
             notes.append(f"checkbox field {field_name!r} lists the preferred formats")
             consumed += [h for h, _ in codes]
     ts = next((h for h in frame.columns if h.endswith("_timestamp")), None)
-    bad = []
+    # REDCap writes each instrument's fields, then its `<instrument>_complete` status. The status that
+    # counts is that of the instrument(s) holding the items; other instruments (a screening form) are ignored.
+    ends = [j for j, h in enumerate(headers) if h.endswith("_complete")]
+    starts = [0] + [e + 1 for e in ends[:-1]]
+    holding = [e for s0, e in zip(starts, ends) if any(s0 <= j < e for j in item_at)] or ends
+    completion = []
     excluded = np.zeros(0, np.int64)
-    complete = [h for h in frame.columns if h.endswith("_complete")]
-    for h in complete[:1]:
-        status = frame[h].astype(str).str.strip()
-        incomplete = np.flatnonzero(status.isin(["0", "1"]).to_numpy())
+    for j in holding:
+        h = headers[j]
+        status = frame.iloc[:, j].astype(str).str.strip()
+        incomplete = np.flatnonzero((status != "2").to_numpy())
         if len(incomplete):
-            excluded = incomplete
-            bad.append((incomplete, h, status.iloc[incomplete].to_numpy(dtype=object),
-                        "The instrument is not marked Complete in REDCap (0 = Incomplete, 1 = Unverified, 2 = Complete). "
-                        "Only complete records are used; complete or verify the record in REDCap."))
+            excluded = np.union1d(excluded, incomplete)
+            instrument = h[: -len("_complete")]
+            completion.append((incomplete, h, status.iloc[incomplete].to_numpy(dtype=object),
+                               f"The instrument {instrument!r}, which holds the answers, is not marked Complete in REDCap "
+                               "(0 = Incomplete, 1 = Unverified, 2 = Complete). "
+                               "Only complete records are used; complete or verify the record in REDCap."))
+    stamps = [f"{headers[j][: -len('_complete')]}_timestamp" for j in holding]
+    ts = next((h for h in stamps if h in frame.columns), ts)  # the submission time of the questionnaire itself
+    if len(ends) > len(holding):
+        others = ", ".join(repr(headers[e][: -len("_complete")]) for e in ends if e not in holding)
+        notes.append(f"completion is read from {', '.join(repr(headers[j]) for j in holding)}; other instruments ({others}) are not checked")
     personal = tuple(h for h in frame.columns if _key(h) in {"redcapsurveyidentifier"})
-    return Converted(_with_frame(raw, frame), REDCAP, ts, None, personal, tuple(bad), excluded, tuple(notes), tuple(consumed))
+    return Converted(_with_frame(raw, frame), REDCAP, ts, None, personal, (), excluded, tuple(notes), tuple(consumed), tuple(completion))
+
+
+_SM_META = {"respondentid", "collectorid", "startdate", "enddate", "ipaddress", "emailaddress", "firstname", "lastname", "customdata1", "customdata"}
+_SM_RESPONSE = {"response", "openendedresponse", ""}
+
+
+def _surveymonkey(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: Iterable[int] = ()) -> Converted:
+    """SurveyMonkey: a question's text heads its first column only; header row 2 labels each
+    column (matrix rows, checkbox options, or "Response"). A ticked checkbox holds the option's text."""
+    frame = raw.frame
+    labels = sub_headers[0] if sub_headers else [""] * frame.shape[1]
+    renames: dict[int, str] = {}
+    options: dict[int, str] = {}
+    question = ""
+    for j, h in enumerate(frame.columns):
+        question = h or question  # a blank header continues the question before it
+        if _key(h) in _SM_META:
+            continue
+        label = labels[j]
+        if _key(label).startswith("other("):
+            continue  # "Other (please specify)": free text beside a choice
+        hit = targets.find(question) if _key(label) in _SM_RESPONSE else targets.find(label)
+        if hit:
+            renames[j] = hit
+            if hit in targets.tasks:
+                options[j] = label
+    frame = _rename(frame, renames).copy(deep=False)
+    for j, label in options.items():
+        # The option's own text when ticked, empty when not.
+        values = frame.iloc[:, j]
+        codes, uniques = _codes(values)
+        out = np.asarray(["1" if _text_key(str(u)) == _text_key(label) else "0" if not str(u).strip() else str(u) for u in uniques] or [""], dtype=object)
+        frame.isetitem(j, pd.Series(out[codes], index=frame.index, dtype=object))
+    personal = tuple(h for h in frame.columns if _key(h) in {"ipaddress", "emailaddress", "firstname", "lastname"})
+    ts = _timestamp(frame, "End Date")
+    notes = ("header row 2 labels the matrix rows and options",) if sub_headers else ()
+    return Converted(_with_frame(raw, frame), SURVEYMONKEY, ts, None, personal, notes=notes)
 
 
 # --------------------------------------------------------------------------- mapping file
 
 
-def _apply_mapping(conv: Converted, mapping: ColumnMapping, programme: Programme, targets: _Targets) -> Converted:
+def _apply_mapping(
+    conv: Converted, mapping: ColumnMapping, programme: Programme, targets: _Targets, headers: Sequence[str], sub_headers: Sequence[Sequence[str]]
+) -> Converted:
+    """Apply a mapping file to a converted export. Columns are addressed in the export as read
+    (``headers``, ``sub_headers``), by position, so a layout's renaming never hides them."""
     from .errors import SurveyError
 
     raw = conv.raw
     frame = raw.frame
-    headers = list(frame.columns)
-    by_header = {h.strip(): j for j, h in enumerate(headers)}
+    n = len(frame)
+    cols = programme.columns
 
-    def need(header: str, key: str) -> int:
-        if header not in by_header:
-            from difflib import get_close_matches
+    def at(src: Source, key: str) -> int:
+        return _locate(src, headers, sub_headers, raw.path, mapping, key)
 
-            close = get_close_matches(header, [h for h in headers if h], n=1, cutoff=0.6)
-            raise SurveyError(
-                Problem(
-                    raw.path,
-                    f"has no column {header!r}, which the mapping file {mapping.path} names at {key}.",
-                    column=header,
-                    hint=(f"Did you mean {close[0]!r}? " if close else "") + "Fix the header in the mapping file to match the export exactly.",
-                )
-            )
-        return by_header[header]
-
-    keep = None
-    if mapping.header_rows > 1:
-        keep = np.arange(mapping.header_rows - 1, len(frame))
-    renames = {need(h, f"columns.{t}"): t for t, h in mapping.columns.items()}
-    # A column already named like a mapped target, but not the mapped one, would compete with it.
-    frame = _rename(frame, {j: h + " (not used: mapped elsewhere)" for j, h in enumerate(headers) if h in mapping.columns and j not in renames} | renames)
-    frame = frame.copy(deep=False)
+    renames = {at(srcs[0], f"columns.{t}"): t for t, srcs in mapping.columns.items() if len(srcs) == 1}
+    combined = {t: [at(src, f"columns.{t}") for src in srcs] for t, srcs in mapping.columns.items() if len(srcs) > 1}
+    # Columns made by the mapping (constants, items and tasks not asked, generated ids).
+    made: dict[str, np.ndarray] = {}
+    for target, value in mapping.constants.items():
+        made[target] = np.full(n, value, dtype=object)
+    for ident in mapping.not_asked:
+        made[ident] = np.full(n, "0" if ident in targets.tasks else "", dtype=object)
+    if mapping.generate_ids is not None:
+        made[cols.id] = (mapping.generate_ids + pd.Series(np.arange(1, n + 1)).astype(str)).to_numpy(dtype=object)
+    # A column already named like a mapped or made target, but not the mapped one, would compete with it.
+    current = list(frame.columns)
     bad = list(conv.bad)
-    items = {i.id for i in programme.items}
-    scale = dict(mapping.scale_codes)
-    lo, hi = programme.scale_min, programme.scale_max
-    for h in list(frame.columns):
-        if h not in items or not isinstance(frame[h], pd.Series):
+    for target, positions in combined.items():
+        made[target], conflicts = _one_of(frame, positions, target)
+        bad.append(conflicts)
+    aside = {j: h + " (not used: mapped elsewhere)" for j, h in enumerate(current) if h in mapping.columns and j not in renames}
+    aside |= {j: h + " (not used: set by the mapping file)" for j, h in enumerate(current) if h in made and j not in renames}
+    aside |= {j: current[j] + f" (combined into {t})" for t, positions in combined.items() for j in positions}
+    frame = _rename(frame, aside | renames).copy(deep=False)
+    for target, values in made.items():
+        frame[target] = values
+    notes = list(conv.notes) + [f"columns mapped by {mapping.path}"]
+    notes += _not_asked_notes(mapping, programme)
+    if mapping.generate_ids is not None:
+        notes.append(f"person ids made from the row number: {mapping.generate_ids}1 … {mapping.generate_ids}{n} (the same for the same file)")
+    if mapping.constants:
+        notes.append("the same for everyone (mapping file): " + ", ".join(f"{k} = {v!r}" for k, v in mapping.constants.items()))
+
+    decoders: dict[str, Callable[[str], tuple[float, str | None]]] = {}
+    for item in programme.items:
+        scale = mapping.scales.get(item.id, mapping.scale)
+        if not scale.active or item.id not in frame.columns or item.id in mapping.not_asked or not isinstance(frame[item.id], pd.Series):
             continue
-        codes, uniques = _codes(frame[h])
-        out = []
-        for u in uniques:
-            t = str(u).strip()
-            if t in mapping.missing:
-                out.append("")
-            elif t in scale:
-                out.append(scale[t])
-            elif mapping.reverse and re.fullmatch(r"[+-]?\d+", t) and lo <= int(t) <= hi:
-                out.append(str(lo + hi - int(t)))  # the tool's codes run from agree to disagree
-            else:
-                out.append(str(u))
-        if uniques:
-            frame[h] = pd.Series(np.asarray(out, dtype=object)[codes], index=frame.index)
+        j = list(frame.columns).index(item.id)
+        header = headers[j] if j < len(headers) and headers[j] else item.id  # as the export names it (columns keep their places)
+        _check_range(frame[item.id], scale, item.id, header, raw.path, mapping)
+        decoders[item.id] = scale_decoder(programme, scale)
     for target, table in mapping.values.items():
         if target in frame.columns:
             frame[target] = _map_values(frame[target], table)
     for multi in mapping.multi:
-        j = need(multi.column, "multi.column")
+        j = at(Source(multi.column), "multi.column")
         values = frame.iloc[:, j]
         target = multi.target
         options = {_text_key(k): v for k, v in multi.options.items()} or (targets.task_options if target == "tasks" else targets.format_options)
         if target == "tasks":
             ticked, pos, vals, reasons = _split_column(values, options, multi.separator, multi.column)
             for task in programme.tasks:
-                frame[task.id] = np.where(ticked.get(task.id, np.zeros(len(frame), bool)), "1", "0").astype(object)
+                if task.id not in made:  # a task declared a constant or not asked keeps that value
+                    frame[task.id] = np.where(ticked.get(task.id, np.zeros(len(frame), bool)), "1", "0").astype(object)
             bad.append((pos, multi.column, vals, reasons))
         else:
             frame[programme.columns.formats] = _joined(values, options, multi.separator, programme)
     ts = conv.timestamp
     if mapping.timestamp:
-        ts = headers[need(mapping.timestamp, "survey.timestamp")]
-    personal = tuple(conv.personal) + tuple(headers[need(h, "survey.personal")] for h in mapping.personal)
-    layout = mapping.tool if conv.layout == PLAIN else f"{conv.layout}, with mapping file"
-    new_raw = _with_frame(raw, frame, keep)
-    excluded = conv.excluded
-    if keep is not None:
-        # Positions move up by the extra header rows; problems found in those rows are not about people.
-        shift = mapping.header_rows - 1
-        moved = []
-        for p, c, v, r in bad:
-            p = np.asarray(p)
-            ok = p >= shift
-            r = np.asarray(r, dtype=object)
-            moved.append((p[ok] - shift, c, np.asarray(v, dtype=object)[ok], r[ok] if r.ndim else r))
-        bad = moved
-        excluded = excluded[excluded >= shift] - shift
-    return Converted(
-        new_raw,
-        layout,
-        ts,
-        mapping.timestamp_format or conv.timestamp_format,
-        personal,
-        tuple(bad),
-        excluded,
-        conv.notes + (f"columns mapped by {mapping.path}",),
-        conv.consumed + tuple(m.column for m in mapping.multi),
+        ts = frame.columns[at(Source(mapping.timestamp), "survey.timestamp")]
+    personal = tuple(conv.personal) + tuple(frame.columns[at(Source(h), "survey.personal")] for h in mapping.personal)
+    completion, excluded = conv.completion, conv.excluded
+    if mapping.complete is not None:
+        # The mapping's completion filter replaces the layout's own.
+        j = at(mapping.complete.source, "survey.complete")
+        status = frame.iloc[:, j]
+        codes, uniques = _codes(status)
+        accepted = {_norm(v) for v in mapping.complete.values}
+        no = np.asarray([_norm(str(u)) not in accepted for u in uniques] or [False], dtype=bool)
+        excluded = np.flatnonzero(no[codes]) if len(uniques) else np.zeros(0, np.int64)
+        shown = ", ".join(repr(v) for v in mapping.complete.values)
+        completion = ((excluded, headers[j] or str(mapping.complete.source), status.iloc[excluded].astype(object).to_numpy(dtype=object),
+                       f"Not a complete response: the mapping file accepts only {shown} in this column (survey.complete). "
+                       "Incomplete responses are not used; export complete responses only, or fix survey.complete."),)
+        notes.append(f"complete responses: {headers[j] or str(mapping.complete.source)!r} is one of {shown}")
+    if conv.layout == PLAIN:
+        layout, source = mapping.tool, "mapping"
+    else:
+        layout, source = f"{conv.layout}, with mapping file", conv.layout_source
+    return replace(
+        conv,
+        raw=_with_frame(raw, frame),
+        layout=layout,
+        layout_source=source,
+        timestamp=ts,
+        timestamp_format=mapping.timestamp_format or conv.timestamp_format,
+        personal=personal,
+        bad=tuple(bad),
+        excluded=excluded,
+        completion=completion,
+        notes=tuple(notes),
+        consumed=conv.consumed + tuple(m.column for m in mapping.multi) + tuple(aside[j] for positions in combined.values() for j in positions),
+        decoders=decoders,
     )
+
+
+def _one_of(frame: pd.DataFrame, positions: list[int], target: str) -> tuple[np.ndarray, tuple[np.ndarray, str, np.ndarray, np.ndarray]]:
+    """One column from several that ask the same question: each row's answer from the column it is in.
+
+    A row with different answers in two of them is a cell error (never a guess).
+    """
+    texts = np.column_stack([frame.iloc[:, j].astype(str).str.strip().to_numpy(dtype=object) for j in positions])
+    filled = texts != ""
+    first = filled.argmax(axis=1)
+    values = texts[np.arange(len(texts)), first]
+    differ = (filled & (texts != values[:, None])).any(axis=1)
+    pos = np.flatnonzero(differ)
+    headers = [str(frame.columns[j]) for j in positions]
+    shown = np.asarray([" | ".join(f"{h}: {v}" for h, v, f in zip(headers, row, on) if f) for row, on in zip(texts[pos], filled[pos])], dtype=object)
+    reason = (f"Answered differently in the columns that the mapping file combines into {target!r}; "
+              "each person must answer in one of them. Correct or clear one of the answers.")
+    return values, (pos, target, shown, np.full(len(pos), reason, dtype=object))
+
+
+def _not_asked_notes(mapping: ColumnMapping, programme: Programme) -> list[str]:
+    """What the items and tasks not asked mean for scoring, domain by domain (the minimum-answered rule still applies)."""
+    from math import ceil
+
+    notes = []
+    skipped = set(mapping.not_asked)
+    for domain in programme.domains:
+        items = programme.items_of(domain.id)
+        gone = [i.id for i in items if i.id in skipped]
+        if not gone:
+            continue
+        asked, need = len(items) - len(gone), ceil(programme.min_answered_share * len(items) - 1e-9)
+        name = domain.names.get("en", domain.id)
+        if asked < need:
+            notes.append(f"{name}: {', '.join(gone)} not asked; only {asked} of {len(items)} items asked and a score needs {need} answered, "
+                         "so no one gets a score there (everyone is flagged for reassessment)")
+        else:
+            notes.append(f"{name}: {', '.join(gone)} not asked; scored from the {asked} items asked, of which {need} must be answered")
+    tasks = [t for t in mapping.not_asked if t in {t.id for t in programme.tasks}]
+    if tasks:
+        notes.append(f"tasks not asked, counted as no for everyone: {', '.join(tasks)}")
+    return notes
+
+
+def _check_range(values: pd.Series, scale: ColumnScale, item: str, header: str, path: str, mapping: ColumnMapping) -> None:
+    """A rescaled column's numeric codes must lie in its `from` range: otherwise the range, not the cell, is wrong."""
+    from .errors import SurveyError
+
+    if scale.source_range is None:
+        return
+    a, b = scale.source_range
+    codes, uniques = _codes(values)
+    missing = {_norm(m) for m in scale.missing}
+    for k, u in enumerate(uniques):
+        t = _norm(str(u))
+        if t in scale.codes or t in missing:
+            continue
+        m = re.fullmatch(r"[+-]?\d+(?:[.,]0+)?", t)
+        if m and not a <= float(t.replace(",", ".")) <= b:
+            raise SurveyError(
+                Problem(
+                    path,
+                    f"holds the answer {str(u).strip()!r} in the column mapped to {item!r}, outside the range {a}–{b} that the mapping file "
+                    f"{mapping.path} gives at {scale.key}.from.",
+                    row=int(np.flatnonzero(codes == k)[0]) + 1,
+                    column=header,
+                    value=str(u).strip(),
+                    hint="Set from to the tool's lowest and highest answer code (e.g. [1, 7] or [0, 10]), or list codes such as 99 in missing.",
+                )
+            )
+
+
+# "Not applicable" answers some tools add beside a scale: no answer, never a score (a mapping's codes may say otherwise).
+_NOT_APPLICABLE = ("n/a", "na", "not applicable", "does not apply")
+
+
+def scale_decoder(programme: Programme, scale: ColumnScale) -> Callable[[str], tuple[float, str | None]]:
+    """Decoder for one item column with the mapping file's own codes: its table first, then
+    numeric codes (rescaled linearly from ``from`` or reversed), then the programme's codes and labels."""
+    from .survey import likert_decoder
+
+    base = likert_decoder(programme)
+    lo, hi = programme.scale_min, programme.scale_max
+    table = dict(scale.codes)
+    missing = {_norm(m) for m in scale.missing} | {m for m in _NOT_APPLICABLE if m not in table}
+    number = re.compile(r"^[+-]?\d+(?:[.,]0+)?$")
+
+    def decode(raw: str) -> tuple[float, str | None]:
+        key = _norm(raw)
+        if key in missing:
+            return np.nan, None
+        if key in table:
+            return table[key], None
+        if number.match(key) and (scale.source_range or scale.reverse):
+            x = float(key.replace(",", "."))
+            if scale.source_range:
+                a, b = scale.source_range
+                if not a <= x <= b:
+                    return np.nan, f"Code is outside this column's scale {a}–{b} ({scale.key}.from in the mapping file)."
+                x = lo + (x - a) * (hi - lo) / (b - a)
+            elif not lo <= x <= hi:
+                return base(raw)
+            return (lo + hi - x if scale.reverse else x), None  # reverse: the tool numbers from agree to disagree
+        return base(raw)
+
+    return decode
 
 
 # --------------------------------------------------------------------------- timestamps

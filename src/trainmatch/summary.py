@@ -47,7 +47,10 @@ def import_summary(raw: Any, result: Any, show: int = 10) -> str:
     else:
         lines[0] += f" (XLSX, sheet {raw.sheet!r})"
     layout = getattr(result, "layout", "plain")
-    lines.append(f"Detected layout: {layout if layout != 'plain' else 'plain (the programme’s own column names)'}")
+    if getattr(result, "layout_source", "detected") == "mapping":
+        lines.append(f"Layout from the mapping file: {layout}")
+    else:
+        lines.append(f"Detected layout: {layout if layout != 'plain' else 'plain (the programme’s own column names)'}")
     for note in getattr(result, "notes", ()):
         lines.append(f"  {note}")
     skipped = getattr(raw, "skipped_empty", 0)

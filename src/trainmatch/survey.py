@@ -65,6 +65,8 @@ class ImportResult:
     timestamp: str | None = None  # header of the submission time used for keep-latest (None: none)
     n_superseded: int = 0  # rows replaced by a later submission of the same id
     warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECT_COLUMNS))  # e.g. ids mangled by Excel
+    layout_source: str = "detected"  # "detected" from the export's header, or "mapping" (the mapping file's tool)
+    header_rows: int = 1  # header rows of the file (not people)
 
     @property
     def n_rejected(self) -> int:
@@ -567,7 +569,7 @@ def import_survey(
     cols = programme.columns
     cells = _Cells()
     out: dict[str, object] = {}
-    for pos, name, values, reasons in conv.bad:
+    for pos, name, values, reasons in conv.completion + conv.bad:
         cells.add(np.asarray(pos, dtype=np.int64), name, values, reasons)
 
     stamp_column = conv.timestamp
@@ -644,7 +646,7 @@ def import_survey(
             order.append(key)
     order += [key for _, key, _, _ in jobs]
     likert = likert_decoder(programme)
-    jobs += [(item.id, item.id, likert, np.float32) for item in programme.items]
+    jobs += [(item.id, item.id, conv.decoders.get(item.id, likert), np.float32) for item in programme.items]
     yn = yes_no_decoder(programme)
     jobs += [(task.id, f"task_{task.id}", yn, bool) for task in programme.tasks]
 
@@ -714,6 +716,7 @@ def import_survey(
     )
     if release_text:
         give_back_memory()  # the last columns' text, and what validation made on the way
+    _reconcile(original, conv.header_rows, n, len(accepted), int(rejected.sum()))
     return ImportResult(
         people=accepted,
         rejects=rejects,
@@ -729,4 +732,26 @@ def import_survey(
         timestamp=stamp_column if stamp_column and not stamp_why else None,
         n_superseded=n_superseded,
         warnings=warnings,
+        layout_source=conv.layout_source,
+        header_rows=conv.header_rows,
     )
+
+
+def _reconcile(raw: RawSurvey, header_rows: int, n_read: int, n_accepted: int, n_rejected: int) -> None:
+    """Nothing lost: header rows + rows read = the records the reader counted, and every row read is accepted or rejected.
+
+    A safety net that does not depend on the layouts or the mapping file: if
+    any step dropped a record, the run stops here rather than finish with a
+    person missing from both people and rejects.
+    """
+    records = getattr(raw, "records", -1)
+    if (records >= 0 and header_rows + n_read != records) or n_accepted + n_rejected != n_read:
+        raise SurveyError(
+            Problem(
+                raw.path,
+                f"was not read completely: the file has {records} records with text, but {header_rows} header row(s) "
+                f"+ {n_read} rows read make {header_rows + n_read}, and {n_accepted} accepted + {n_rejected} rejected "
+                f"rows make {n_accepted + n_rejected}. Nothing was written, so that no answer is lost without a word.",
+                hint="Check survey.header_rows in the mapping file, and report this file's layout to the trainmatch maintainers.",
+            )
+        )
