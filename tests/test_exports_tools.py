@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from conftest import DATA, TINY
 from trainmatch.errors import MappingError
 from trainmatch.io import read_survey
-from trainmatch.layouts import LIMESURVEY, QUALTRICS, SURVEYMONKEY, detect_layout, load_mapping
+from trainmatch.layouts import LIMESURVEY, QUALTRICS, SURVEYMONKEY, detect_layout
+from trainmatch.mapping import load_mapping
 from trainmatch.summary import import_summary
 from trainmatch.survey import import_survey
 
@@ -425,7 +426,8 @@ def test_one_item_in_two_columns(tiny_programme, tmp_path):
 
 
 def test_a_columns_own_scale_decodes_codes_labels_and_not_applicable(tiny_programme):
-    from trainmatch.layouts import ColumnScale, scale_decoder
+    from trainmatch.answers import scale_decoder
+    from trainmatch.mapping import ColumnScale
 
     rescale = scale_decoder(tiny_programme, ColumnScale({}, source_range=(0, 10), key="columns.rem3.scale"))
     assert rescale("10") == (5.0, None) and rescale(" 0 ") == (1.0, None) and rescale("5") == (3.0, None)

@@ -14,7 +14,7 @@ import pytest
 from conftest import DATA
 from trainmatch.errors import SurveyError
 from trainmatch.io import read_survey
-from trainmatch.layouts import load_mapping
+from trainmatch.mapping import load_mapping
 from trainmatch.summary import import_summary
 from trainmatch.survey import REJECT_COLUMNS, import_survey
 

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from conftest import DATA
-from trainmatch.layouts import (
-    GOOGLE_FORMS, LIMESURVEY, MS_FORMS, PLAIN, QUALTRICS, REDCAP, MappingError, detect_layout, load_mapping, mapping_example,
-    parse_timestamps, split_options,
-)
+from trainmatch.columns import parse_timestamps
+from trainmatch.errors import MappingError
+from trainmatch.layouts import GOOGLE_FORMS, LIMESURVEY, MS_FORMS, PLAIN, QUALTRICS, REDCAP, detect_layout, split_options
+from trainmatch.mapping import load_mapping, mapping_example
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 import trainmatch
-from trainmatch import model_store
 from trainmatch.kmeans import CohortModel
 from trainmatch.errors import ModelError, UsageError
 from trainmatch.model_store import CHECKSUM_FILE, MODEL_FILE, load_model, save_model

@@ -72,7 +72,7 @@ def test_files_beside_the_programme_do_not_change_it(cli, tmp_path):
 
 
 def test_the_example_mapping_written_by_init_loads(cli, tmp_path):
-    from trainmatch.layouts import load_mapping
+    from trainmatch.mapping import load_mapping
 
     folder = tmp_path / "p"
     assert cli("init", folder).exit_code == 0

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from conftest import SURVEYS
 from trainmatch.errors import SurveyError
 from trainmatch.io import RawSurvey, read_survey
-from trainmatch.survey import REJECT_COLUMNS, import_survey, normalise
+from trainmatch.columns import normalise
+from trainmatch.survey import REJECT_COLUMNS, import_survey
 
 
 def load(name: str, programme):
@@ -345,7 +346,7 @@ def test_release_text_frees_each_column_as_it_is_decoded(tiny_programme, monkeyp
 
 def test_a_mapped_submission_time_that_is_also_a_programme_column(tiny_programme, tmp_path):
     """A mapping may name a programme column as the submission time: both read it, text freed or not."""
-    from trainmatch.layouts import load_mapping
+    from trainmatch.mapping import load_mapping
 
     (tmp_path / "m.toml").write_text('[survey]\ntool = "Test"\ntimestamp = "site"\n', encoding="utf-8")
     mapping = load_mapping(tmp_path / "m.toml", tiny_programme)

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from trainmatch.io import read_survey
-from trainmatch.survey import import_survey, normalise
+from trainmatch.columns import normalise
+from trainmatch.survey import import_survey
 from trainmatch.synth import synthesize
 
 

@@ -127,7 +127,7 @@ def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
       trainmatch init my-programme --mapping my-tool.toml
       trainmatch validate survey.csv --programme my-programme --mapping my-tool.toml
     """
-    from .layouts import MAPPING_EXAMPLE, mapping_example
+    from .mapping import MAPPING_EXAMPLE, mapping_example
     from .programme import default_programme_files, write_programme
 
     files = default_programme_files()

@@ -41,7 +41,7 @@ STRONG_Z = 0.5
 _PREDICT_CHUNK = 131_072  # rows per block in predict: bounds memory at a few MB per block
 
 
-def _one_thread() -> ContextManager[Any]:
+def one_thread() -> ContextManager[Any]:
     """Run OpenMP/BLAS single-threaded inside: the blocks here are small, and on a machine with a busy
     core k-means' spinning OpenMP threads were measured 30× slower (4 s instead of 0.13 s per 7 k's).
     One thread also makes k-means' sums, and so the centres, the same on every machine.
@@ -182,7 +182,7 @@ def parse_k_range(text: str) -> tuple[int, int]:
     return lo, hi
 
 
-def _check_k_range(k_range: Any) -> tuple[int, int]:
+def check_k_range(k_range: Any) -> tuple[int, int]:
     """Validate a ``k_range`` parameter (a pair of ints, 2 ≤ lo ≤ hi)."""
     try:
         lo, hi = (int(k) for k in k_range)
@@ -247,8 +247,8 @@ class CohortCentres:
         values = _as_float_array(X)
         if values.ndim != 2 or values.shape[1] != self.n_features_in_:
             raise UsageError(f"Expected a table of {self.n_features_in_} domain scores per person; got shape {values.shape}.")
-        with _one_thread():
-            return _nearest(values, self.cluster_centers_, mean=self.mean_, scale=self.scale_)
+        with one_thread():
+            return nearest(values, self.cluster_centers_, mean=self.mean_, scale=self.scale_)
 
     def predict_cohort(self, X: Any) -> np.ndarray:
         """Cohort id (``"C1"``…) of each row, as an object array of str."""
@@ -310,14 +310,14 @@ def describe_centres(centres: np.ndarray, domain_names: Sequence[str]) -> list[s
     return [describe_profile(c, domain_names) for c in centres]
 
 
-def _standardise(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def standardise(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """(X − mean) / scale as a new array, missing → 0 (the domain mean)."""
     Z = (X - mean) / scale
     Z[np.isnan(Z)] = 0.0
     return Z
 
 
-def _nearest(
+def nearest(
     X: np.ndarray,
     centres: np.ndarray,
     *,
@@ -336,7 +336,7 @@ def _nearest(
     for start in range(0, n, _PREDICT_CHUNK):
         block = X[start : start + _PREDICT_CHUNK]
         if mean is not None:
-            block = _standardise(block, mean, scale)
+            block = standardise(block, mean, scale)
         d2 = block @ ct
         d2 *= -2.0
         d2 += cc
@@ -625,7 +625,7 @@ def make_groups(
             "undersized": sizes[g_order] < lo,
         }
     )
-    from .survey import text_column
+    from .columns import text_column
 
     return pd.Series(text_column(group_ids, person_group), index=cohorts.index, name="group"), groups, problems
 

@@ -76,7 +76,7 @@ def read_and_import(
     import pandas as pd
 
     from .io import read_survey
-    from .layouts import load_mapping
+    from .mapping import load_mapping
     from .programme import Programme, load_programme
     from .survey import import_survey
 

@@ -40,7 +40,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .cohorts import CohortCentres, FitReport, FitRow, _check_k_range, _nearest, _one_thread, _standardise
+from .cohorts import CohortCentres, FitReport, FitRow, check_k_range, nearest, one_thread, standardise
 from .errors import DataError, UsageError
 
 _SILHOUETTE_BLOCK = 2_000_000  # distance-matrix cells per block in the silhouette
@@ -95,10 +95,10 @@ class CohortModel(ClusterMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> "CohortModel":
         """Standardise, try every k in ``k_range``, keep the chosen one. Raises DataError for unusable data."""
-        k_min, k_max = _check_k_range(self.k_range)
+        k_min, k_max = check_k_range(self.k_range)
         self._check_params()
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
-        with _one_thread():
+        with one_thread():
             return self._fit(X, k_min, k_max)
 
     def _fit(self, X: np.ndarray, k_min: int, k_max: int) -> "CohortModel":
@@ -130,7 +130,7 @@ class CohortModel(ClusterMixin, BaseEstimator):
                 "apart. Check that the right score columns were read and that the answers vary."
             )
         scale = np.where(scale > 0, scale, 1.0)
-        Z = _standardise(X, mean, scale)
+        Z = standardise(X, mean, scale)
 
         rng = check_random_state(self.random_state)
         m = min(n, int(self.sample_size))
@@ -155,12 +155,12 @@ class CohortModel(ClusterMixin, BaseEstimator):
         for k in ks:
             km = KMeans(n_clusters=k, n_init=int(self.n_init), random_state=seed).fit(S)
             centres_by_k[k] = km.cluster_centers_
-            sample_labels.append(_nearest(S, km.cluster_centers_))
+            sample_labels.append(nearest(S, km.cluster_centers_))
         silhouettes = silhouette_scores(S, sample_labels)
 
         rows = []
         for k, labels_s, sil in zip(ks, sample_labels, silhouettes):
-            labels_all = labels_s if m == n else _nearest(Z, centres_by_k[k])
+            labels_all = labels_s if m == n else nearest(Z, centres_by_k[k])
             rows.append(
                 FitRow(
                     k=k,
@@ -176,7 +176,7 @@ class CohortModel(ClusterMixin, BaseEstimator):
         if m < n:  # refine on everybody, starting from the sample's centres
             centres = KMeans(n_clusters=chosen, init=centres, n_init=1, random_state=seed).fit(Z).cluster_centers_
         centres = centres[_level_order(centres)]
-        labels = _nearest(Z, centres)
+        labels = nearest(Z, centres)
         sizes = np.bincount(labels, minlength=chosen)
         rows = [replace(r, smallest_share=float(sizes.min() / n)) if r.k == chosen else r for r in rows]
 

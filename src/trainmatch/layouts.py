@@ -32,454 +32,28 @@ and an option that is not declared is a cell error.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
-from importlib import resources
-from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .errors import MappingError, Problem
+from .answers import scale_decoder
+from .columns import factorize, header_key, normalise
+from .errors import Problem
 from .io import RawSurvey
+from .mapping import ColumnMapping, ColumnScale, Source
 from .programme import Programme
 
 PLAIN = "plain"  # the programme's own columns, as `trainmatch synth` writes them
 MS_FORMS, GOOGLE_FORMS, LIMESURVEY, QUALTRICS, REDCAP = "Microsoft Forms", "Google Forms", "LimeSurvey", "Qualtrics", "REDCap"
 SURVEYMONKEY = "SurveyMonkey"
 LAYOUTS = (MS_FORMS, GOOGLE_FORMS, LIMESURVEY, QUALTRICS, REDCAP, SURVEYMONKEY, PLAIN)
-MAPPING_EXAMPLE = "mapping-example.toml"
-
-
-def _key(text: str) -> str:
-    """Header key: case-folded, without spaces, underscores, hyphens, dots or non-breaking spaces."""
-    from .survey import normalise
-
-    return re.sub(r"[\s_\-.]+", "", normalise(text))
-
-
-def _norm(text: str) -> str:
-    """A cell or code for comparison: case-folded, spaces collapsed, typographic quotes straightened."""
-    from .survey import normalise
-
-    return normalise(text)
 
 
 def _text_key(text: str) -> str:
     """A question or option text for comparison: normalised, trailing punctuation and spaces removed."""
-    from .survey import normalise
-
     return normalise(text).rstrip(" .:?!*")
-
-
-# --------------------------------------------------------------------------- mapping file
-
-
-@dataclass(frozen=True)
-class MultiSelect:
-    """A multi-select question whose ticked options are tasks or training formats."""
-
-    column: str
-    separator: str
-    target: str  # "tasks" or "formats"
-    options: Mapping[str, str]  # tool option text or code -> task or format id (empty: their names)
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a mapped column is in the export: by its header in header row ``row``, or by position."""
-
-    header: str | None = None
-    row: int = 1  # 1 = the first header row; 2 = the sub-header row under it (SurveyMonkey, Qualtrics)
-    number: int | None = None  # 1-based position among the columns read (one with neither header nor value is not read)
-
-    def __str__(self) -> str:
-        if self.number is not None:
-            return f"column number {self.number}"
-        return repr(self.header) + (f" in header row {self.row}" if self.row > 1 else "")
-
-
-@dataclass(frozen=True)
-class ColumnScale:
-    """How one item column's answers read on the programme's scale (the mapping file's own codes)."""
-
-    codes: Mapping[str, float]  # normalised tool code or label -> value on the programme's scale
-    missing: tuple[str, ...] = ()
-    reverse: bool = False
-    source_range: tuple[int, int] | None = None  # `from = [1, 7]`: rescaled linearly onto the programme's scale
-    key: str = "scale"  # where in the mapping file it is set, for messages
-
-    @property
-    def active(self) -> bool:
-        return bool(self.codes or self.missing or self.reverse or self.source_range)
-
-
-@dataclass(frozen=True)
-class Completion:
-    """`[survey] complete`: only rows whose ``source`` column holds one of ``values`` are used."""
-
-    source: Source
-    values: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ColumnMapping:
-    """A validated column-mapping file."""
-
-    path: str
-    tool: str
-    header_rows: int | None  # None: not given (1, or what a recognised layout finds)
-    timestamp: str | None
-    timestamp_format: str | None
-    personal: tuple[str, ...]
-    columns: Mapping[str, tuple[Source, ...]]  # programme column, item id or task id -> where it is in the export (one or more columns)
-    scale: ColumnScale  # [scale]: for every item column without its own
-    values: Mapping[str, Mapping[str, str]]  # programme column -> {tool answer -> value}
-    multi: tuple[MultiSelect, ...]
-    scales: Mapping[str, ColumnScale] = field(default_factory=dict)  # item id -> its column's own scale
-    constants: Mapping[str, str] = field(default_factory=dict)  # programme column or task id -> the value for everyone
-    not_asked: tuple[str, ...] = ()  # items (scored from the others) and tasks (counted as "no") the survey did not ask
-    generate_ids: str | None = None  # prefix of ids made from the row number, when the export has none
-    complete: Completion | None = None
-
-
-_SCALE_KEYS = {"codes", "reverse", "missing", "from"}
-_MAPPING_SCHEMA: dict[str, set[str]] = {
-    "survey": {"tool", "header_rows", "timestamp", "timestamp_format", "personal", "complete", "not_asked"},
-    "columns": set(),  # free keys: targets, checked against the programme
-    "scale": _SCALE_KEYS,
-    "values": set(),
-    "multi": {"column", "separator", "options", "target"},
-    "constants": set(),  # free keys: programme columns and task ids
-}
-_SOURCE_KEYS = {"header", "row", "column_number"}
-_COLUMN_KEYS = _SOURCE_KEYS | {"scale"}
-_ID_KEYS = {"generate", "prefix"}
-
-
-def mapping_example() -> bytes:
-    """The example mapping file shipped with the package (``trainmatch init`` writes it)."""
-    return (resources.files("trainmatch") / "data" / MAPPING_EXAMPLE).read_bytes()
-
-
-def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
-    """Read and validate a mapping file; raises MappingError listing every problem with its key."""
-    from .programme import suggest
-
-    name = str(path)
-    p = Path(path)
-    if not p.is_file():
-        raise MappingError([Problem(name, "does not exist or is not a file.", hint="Write an example with `trainmatch init DIR`.")])
-    try:
-        data = tomllib.loads(p.read_bytes().decode("utf-8-sig"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise MappingError([Problem(name, f"is not valid TOML: {exc}.", hint="Check quotes and brackets on that line.")])
-    problems: list[Problem] = []
-
-    def add(message: str, key: str, value: Any = None, hint: str | None = None) -> None:
-        problems.append(Problem(name, message, key=key, value=None if value is None else str(value), hint=hint))
-
-    for section, value in data.items():
-        if section not in _MAPPING_SCHEMA:
-            add("unknown section.", section, hint=suggest(section, _MAPPING_SCHEMA))
-        elif section == "multi":
-            if not isinstance(value, list):
-                add("must be a list of [[multi]] tables.", section)
-        elif not isinstance(value, dict):
-            add(f"[{section}] must be a table.", section)
-        elif _MAPPING_SCHEMA[section]:
-            for key in value:
-                if key not in _MAPPING_SCHEMA[section]:
-                    add("unknown key.", f"{section}.{key}", hint=suggest(key, _MAPPING_SCHEMA[section]))
-
-    def table(section: str) -> dict:
-        v = data.get(section, {})
-        return v if isinstance(v, dict) else {}
-
-    def text(section: str, key: str, default: str | None = None) -> str | None:
-        v = table(section).get(key, default)
-        if v is not None and not isinstance(v, str):
-            add("must be text in quotes.", f"{section}.{key}", v)
-            return default
-        return v
-
-    def text_list(section: str, key: str) -> tuple[str, ...]:
-        v = table(section).get(key, [])
-        if not isinstance(v, list) or not all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in v):
-            add("must be a list of texts, e.g. [\"99\", \"-1\"].", f"{section}.{key}", v)
-            return ()
-        return tuple(str(x) for x in v)
-
-    survey = table("survey")
-    tool = text("survey", "tool") or p.name  # the summary shows it: "Layout from the mapping file: …"
-    header_rows = survey.get("header_rows")
-    if header_rows is not None and (isinstance(header_rows, bool) or not isinstance(header_rows, int) or not 1 <= header_rows <= 10):
-        add("must be a whole number from 1 to 10.", "survey.header_rows", header_rows)
-        header_rows = None
-    timestamp_format = text("survey", "timestamp_format")
-    if timestamp_format is not None and "%" not in timestamp_format:
-        add("must be a strftime pattern such as \"%d.%m.%Y %H:%M\".", "survey.timestamp_format", timestamp_format)
-
-    def source(spec: Any, where: str) -> Source | None:
-        """A column address: "Header", or { header = "…", row = 2 }, or { column_number = 7 }."""
-        if isinstance(spec, str):
-            if not spec.strip():
-                add("must be the header text of a column in the export.", where, spec)
-                return None
-            return Source(spec.strip())
-        if not isinstance(spec, dict):
-            add("must be a header in quotes, or a table like { header = \"…\", row = 2 } or { column_number = 7 }.", where, spec)
-            return None
-        header, row, number = spec.get("header"), spec.get("row", 1), spec.get("column_number")
-        if (header is None) == (number is None):
-            add("needs exactly one of header = \"…\" or column_number = N.", where, hint="A blank header (a matrix question's sub-question) is addressed by its sub-header with row = 2, or by column_number.")
-            return None
-        if number is not None:
-            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-                add("must be a whole number from 1 (the first column of the export).", f"{where}.column_number", number)
-                return None
-            if "row" in spec:
-                add("goes with header, not with column_number.", f"{where}.row")
-                return None
-            return Source(number=number)
-        if not isinstance(header, str) or not header.strip():
-            add("must be the header text of a column in the export.", f"{where}.header", header)
-            return None
-        if isinstance(row, bool) or not isinstance(row, int) or not 1 <= row <= 10:
-            add("must be the header row that holds this text: 1 (the first), 2 (the sub-header row) …", f"{where}.row", row)
-            return None
-        if header_rows is not None and row > header_rows:
-            add(f"is beyond the {header_rows} header row(s) that survey.header_rows declares.", f"{where}.row", row, hint="Raise survey.header_rows, or address the column by its first-row header or column_number.")
-            return None
-        return Source(header.strip(), row)
-
-    def scale_of(spec: Any, where: str) -> ColumnScale:
-        """[scale] or a column's own `scale = { … }`: codes, missing, reverse, from."""
-        if not isinstance(spec, dict):
-            add("must be a table like { from = [1, 7] } or { codes = { \"A1\" = 1 } }.", where, spec)
-            return ColumnScale({}, key=where)
-        for key in spec:
-            if key not in _SCALE_KEYS:
-                add("unknown key.", f"{where}.{key}", hint=suggest(key, _SCALE_KEYS))
-        codes: dict[str, float] = {}
-        raw_codes = spec.get("codes", {})
-        lo, hi = programme.scale_min, programme.scale_max
-        if not isinstance(raw_codes, dict):
-            add("must be a table like { A1 = 1, A2 = 2 }.", f"{where}.codes", raw_codes)
-        else:
-            for code, to in raw_codes.items():
-                if isinstance(to, bool) or not isinstance(to, (int, float)) or not lo <= to <= hi:
-                    add(f"must be a value of the programme's scale {lo}–{hi}.", f"{where}.codes.{code}", to,
-                        hint="List answers that mean \"no answer\" in missing instead.")
-                else:
-                    codes[_norm(str(code))] = float(to)
-        reverse = spec.get("reverse", False)
-        if not isinstance(reverse, bool):
-            add("must be true or false.", f"{where}.reverse", reverse)
-            reverse = False
-        raw_missing = spec.get("missing", [])
-        missing: tuple[str, ...] = ()
-        if not isinstance(raw_missing, list) or not all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in raw_missing):
-            add("must be a list of texts, e.g. [\"99\", \"N/A\"].", f"{where}.missing", raw_missing)
-        else:
-            missing = tuple(str(x) for x in raw_missing)
-        span = spec.get("from")
-        source_range = None
-        if span is not None:
-            if (not isinstance(span, list) or len(span) != 2 or any(isinstance(x, bool) or not isinstance(x, int) for x in span)
-                    or span[0] >= span[1]):
-                add("must be the tool's lowest and highest code, e.g. [1, 7] or [0, 10].", f"{where}.from", span)
-            else:
-                source_range = (span[0], span[1])
-        return ColumnScale(codes, missing, reverse, source_range, where)
-
-    cols = programme.columns
-    person = [cols.id, cols.role, cols.site, cols.language, cols.hours, cols.formats]
-    item_ids, task_ids = [i.id for i in programme.items], [t.id for t in programme.tasks]
-    targets = person + item_ids + task_ids
-    columns: dict[str, tuple[Source, ...]] = {}
-    scales: dict[str, ColumnScale] = {}
-    generate_ids: str | None = None
-    seen: dict[Source, str] = {}
-    for target, spec in table("columns").items():
-        where = f"columns.{target}"
-        if target not in targets:
-            add("is not a column, item or task of the programme.", where, hint=suggest(target, targets))
-            continue
-        if target == cols.id and isinstance(spec, dict) and "generate" in spec:
-            for key in spec:
-                if key not in _ID_KEYS:
-                    add("unknown key.", f"{where}.{key}", hint=suggest(key, _ID_KEYS))
-            prefix = spec.get("prefix", "")
-            if spec["generate"] != "row":
-                add("must be \"row\": ids are made from the row number.", f"{where}.generate", spec["generate"])
-            elif not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z0-9_-]{0,20}", prefix):
-                add("must be up to 20 letters, digits, - or _.", f"{where}.prefix", prefix, hint="e.g. prefix = \"GF\"")
-            else:
-                generate_ids = prefix
-            continue
-        if isinstance(spec, dict):
-            for key in spec:
-                if key not in _COLUMN_KEYS:
-                    add("unknown key.", f"{where}.{key}", hint=suggest(key, _COLUMN_KEYS))
-            if "scale" in spec:
-                if target not in item_ids:
-                    add("scales are for item columns only.", f"{where}.scale", hint=f"Use [values.{target}] for answers of a person column.")
-                else:
-                    scales[target] = scale_of(spec["scale"], f"{where}.scale")
-        if isinstance(spec, list):
-            # The same question in several columns (a version per language, or per branch of the
-            # questionnaire): each person answers in one of them.
-            if len(spec) < 2 or target == cols.id:
-                add("a list needs two or more columns, each person answering in one of them (not for the person id).", where, spec)
-                continue
-            found = [source(one, f"{where}[{k}]") for k, one in enumerate(spec, 1)]
-            if any(f is None for f in found):
-                continue
-            srcs = tuple(found)
-        else:
-            src = source(spec, where)
-            if src is None:
-                continue
-            srcs = (src,)
-        clash = [src for src in srcs if src in seen]
-        if clash:
-            add(f"the column is already mapped to {seen[clash[0]]!r}.", where, str(clash[0]))
-            continue
-        columns[target] = srcs
-        seen |= {src: target for src in srcs}
-
-    scale = scale_of(table("scale"), "scale")
-    format_ids = [f.id for f in programme.formats]
-    constants: dict[str, str] = {}
-    roles = [r.id for r in programme.roles]
-    for target, v in table("constants").items():
-        where = f"constants.{target}"
-        allowed = [cols.role, cols.site, cols.language, cols.hours, cols.formats] + task_ids
-        if target in item_ids:
-            add("is an item: items are answers, never the same for everyone.", where, v, hint="List items not asked in survey.not_asked.")
-        elif target not in allowed:
-            add("is not a programme column that can be the same for everyone (role, site, language, hours, formats or a task id).",
-                where, hint=suggest(target, allowed))
-        elif target in columns or (target == cols.id and generate_ids is not None):
-            add("is also mapped in [columns]; keep one of the two.", where, v)
-        elif target in task_ids:
-            if not isinstance(v, bool):
-                add("must be true (everyone does this task) or false (no one does).", where, v)
-            else:
-                constants[target] = "1" if v else "0"
-        elif target == cols.hours:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= programme.max_hours:
-                add(f"must be a number of hours from 0 to {programme.max_hours:g}.", where, v)
-            else:
-                constants[target] = str(v)
-        elif not isinstance(v, str) or not v.strip():
-            add("must be text in quotes.", where, v)
-        elif target == cols.role and v not in roles:
-            add("is not a role id of the programme.", where, v, hint=suggest(v, roles))
-        elif target == cols.language and v not in programme.languages:
-            add("is not a language of the programme.", where, v, hint=suggest(v, programme.languages))
-        elif target == cols.formats and any(f.strip() not in format_ids for f in v.split(";")):
-            wrong = next(f.strip() for f in v.split(";") if f.strip() not in format_ids)
-            add("must be format ids separated by \";\".", where, wrong, hint=suggest(wrong, format_ids))
-        else:
-            constants[target] = v.strip()
-
-    not_asked: list[str] = []
-    for ident in text_list("survey", "not_asked"):
-        where = "survey.not_asked"
-        if ident not in item_ids + task_ids:
-            add("is not an item or task id of the programme.", where, ident, hint=suggest(ident, item_ids + task_ids))
-        elif ident in columns or ident in constants:
-            add("is also mapped in [columns] or [constants]; keep one of them.", where, ident)
-        else:
-            not_asked.append(ident)
-
-    complete = None
-    raw_complete = survey.get("complete")
-    if raw_complete is not None:
-        where = "survey.complete"
-        if not isinstance(raw_complete, dict):
-            add("must be a table like { column = \"Status\", values = [\"Complete\"] }.", where, raw_complete)
-        else:
-            for key in raw_complete:
-                if key not in {"column", "row", "column_number", "values"}:
-                    add("unknown key.", f"{where}.{key}", hint=suggest(key, {"column", "row", "column_number", "values"}))
-            spec = {("header" if k == "column" else k): v for k, v in raw_complete.items() if k != "values"}
-            src = source(spec, where)
-            vals = raw_complete.get("values")
-            if not isinstance(vals, list) or not vals or not all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in vals):
-                add("must list the values that mark a complete response, e.g. [\"Complete\"] or [\"2\"].", f"{where}.values", vals)
-            elif src is not None:
-                complete = Completion(src, tuple(str(x) for x in vals))
-
-    values: dict[str, dict[str, str]] = {}
-    for target, entries in table("values").items():
-        where = f"values.{target}"
-        if target not in (cols.role, cols.language, cols.site):
-            add(f"value tables are allowed for {cols.role!r}, {cols.language!r} and {cols.site!r}.", where)
-        elif not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
-            add("must be a table like { \"1\" = \"nurse\" }.", where)
-        else:
-            if target == cols.role:
-                for code, v in entries.items():
-                    if v not in roles:
-                        add("is not a role of the programme.", f"{where}.{code}", v, hint=suggest(v, roles))
-            if target == cols.language:
-                for code, v in entries.items():
-                    if v not in programme.languages:
-                        add("is not a language of the programme.", f"{where}.{code}", v, hint=suggest(v, programme.languages))
-            values[target] = {str(k): v for k, v in entries.items()}
-
-    multi: list[MultiSelect] = []
-    for n, entry in enumerate(data.get("multi", []) if isinstance(data.get("multi"), list) else [], 1):
-        where = f"multi[{n}]"
-        if not isinstance(entry, dict):
-            add("must be a table.", where)
-            continue
-        for key in entry:
-            if key not in _MAPPING_SCHEMA["multi"]:
-                add("unknown key.", f"{where}.{key}", hint=suggest(key, _MAPPING_SCHEMA["multi"]))
-        column, sep, target = entry.get("column"), entry.get("separator", ";"), entry.get("target", "tasks")
-        if not isinstance(column, str) or not column.strip():
-            add("needs the header of the multi-select column.", f"{where}.column")
-            continue
-        if not isinstance(sep, str) or not sep:
-            add("must be the text between ticked options, e.g. \";\" or \", \".", f"{where}.separator", sep)
-            continue
-        if target not in ("tasks", "formats"):
-            add("must be \"tasks\" or \"formats\".", f"{where}.target", target)
-            continue
-        allowed = task_ids if target == "tasks" else format_ids
-        options = entry.get("options", {})
-        if not isinstance(options, dict):
-            add("must be a table like { \"Video visits\" = \"video_visits\" }.", f"{where}.options")
-            continue
-        for option, ident in options.items():
-            if ident not in allowed:
-                add(f"is not a {target[:-1]} id of the programme.", f"{where}.options.{option}", ident, hint=suggest(str(ident), allowed))
-        multi.append(MultiSelect(column.strip(), sep, target, {str(k): str(v) for k, v in options.items()}))
-
-    if problems:
-        raise MappingError(problems)
-    return ColumnMapping(
-        path=name,
-        tool=tool,
-        header_rows=header_rows,
-        timestamp=text("survey", "timestamp"),
-        timestamp_format=timestamp_format,
-        personal=text_list("survey", "personal"),
-        columns=columns,
-        scale=scale,
-        values=values,
-        multi=tuple(multi),
-        scales=scales,
-        constants=constants,
-        not_asked=tuple(not_asked),
-        generate_ids=generate_ids,
-        complete=complete,
-    )
 
 
 # --------------------------------------------------------------------------- detection
@@ -505,7 +79,7 @@ def detect_layout(headers: Sequence[str], first_rows: Sequence[Sequence[str]] = 
 
     Returns one of :data:`LAYOUTS`; ``"plain"`` when no tool's signature is present.
     """
-    keys = [_key(h) for h in headers]
+    keys = [header_key(h) for h in headers]
     keyset = set(keys)
     if _QUALTRICS <= keyset:
         return QUALTRICS
@@ -555,14 +129,14 @@ class _Targets:
         self.by_key: dict[str, str] = {}
         self.by_text: dict[str, str] = {}
         for c in (cols.id, cols.role, cols.site, cols.language, cols.hours, cols.formats):
-            self.by_key[_key(c)] = c
+            self.by_key[header_key(c)] = c
         for item in programme.items:
-            self.by_key[_key(item.id)] = item.id
+            self.by_key[header_key(item.id)] = item.id
             for t in item.texts.values():
                 if t:
                     self.by_text[_text_key(t)] = item.id
         for task in programme.tasks:
-            self.by_key[_key(task.id)] = task.id
+            self.by_key[header_key(task.id)] = task.id
             for t in task.names.values():
                 if t:
                     self.by_text[_text_key(t)] = task.id
@@ -574,7 +148,7 @@ class _Targets:
     def find(self, *fragments: str | None) -> str | None:
         for frag in fragments:
             if frag:
-                hit = self.by_key.get(_key(frag)) or self.by_text.get(_text_key(frag))
+                hit = self.by_key.get(header_key(frag)) or self.by_text.get(_text_key(frag))
                 if hit:
                     return hit
         return None
@@ -592,8 +166,6 @@ def split_options(value: str, options: Mapping[str, str], separator: str) -> tup
     option followed by the separator (or the end) is taken. Returns the ids and
     the first text that is not an option (or None).
     """
-    from .survey import normalise
-
     rest = normalise(value)
     # The separator as the answer is normalised (case-folded, typographic dashes straightened): ", " and
     # ";" alike, spaces around it ignored; a separator of spaces only is the one space left between words.
@@ -620,17 +192,11 @@ def split_options(value: str, options: Mapping[str, str], separator: str) -> tup
     return found, None
 
 
-def _codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
-    from .survey import _factorize
-
-    return _factorize(values)
-
-
 def _split_column(
     values: pd.Series, options: Mapping[str, str], separator: str, column: str
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """Per option id, a bool array of who ticked it; and the bad cells (positions, values, reasons)."""
-    codes, uniques = _codes(values)
+    codes, uniques = factorize(values)
     ids = sorted(set(options.values()))
     ticks = np.zeros((len(uniques), len(ids)), dtype=bool)
     reasons = np.full(len(uniques), None, dtype=object)
@@ -651,7 +217,7 @@ def _split_column(
 
 def _map_values(values: pd.Series, table: Mapping[str, str], keep_unknown: bool = True) -> pd.Series:
     """Replace whole cell values via ``table`` (per distinct value); others stay as written."""
-    codes, uniques = _codes(values)
+    codes, uniques = factorize(values)
     if not uniques:
         return values
     out = np.asarray([table.get(str(u).strip(), str(u) if keep_unknown else "") for u in uniques], dtype=object)
@@ -659,7 +225,7 @@ def _map_values(values: pd.Series, table: Mapping[str, str], keep_unknown: bool 
 
 
 def _all_match(values: pd.Series, pattern: re.Pattern[str], extra: Iterable[str] = ()) -> bool:
-    _, uniques = _codes(values)
+    _, uniques = factorize(values)
     allowed = {""} | {str(x) for x in extra}
     hits = [u for u in uniques if str(u).strip() not in allowed]
     return bool(hits) and all(pattern.match(str(u).strip()) for u in hits)
@@ -667,7 +233,7 @@ def _all_match(values: pd.Series, pattern: re.Pattern[str], extra: Iterable[str]
 
 def _is_multi(values: pd.Series, options: Mapping[str, str], separator: str) -> bool:
     """Every answer of the column splits fully into declared options (and at least one is given)."""
-    _, uniques = _codes(values)
+    _, uniques = factorize(values)
     given = [u for u in uniques if str(u).strip()]
     if not given or len(given) > 5000:
         return False
@@ -717,11 +283,11 @@ def convert(raw: RawSurvey, programme: Programme, mapping: ColumnMapping | None 
 
 def _layout_header_rows(layout: str, frame: pd.DataFrame) -> int | None:
     """Header rows after the first that the layout's own syntax shows; None for layouts without such rows."""
-    keys = [_key(h) for h in frame.columns]
+    keys = [header_key(h) for h in frame.columns]
     if layout == QUALTRICS:
         # Row 2: question texts ("Start Date" under StartDate); row 3: {"ImportId": …}. Either may be absent.
         first = frame.iloc[:2, keys.index("startdate")].astype(str).str.strip().tolist()
-        if first and _key(first[0]) == "startdate":
+        if first and header_key(first[0]) == "startdate":
             return 2 if len(first) > 1 and first[1].startswith("{") else 1
         return 1 if first and first[0].startswith("{") else 0
     if layout == SURVEYMONKEY:
@@ -815,30 +381,30 @@ def _multi_columns(
     bad: list[tuple[np.ndarray, str, np.ndarray, np.ndarray]] = []
     notes: list[str] = []
     consumed: list[str] = []
-    present = {_key(h) for h in frame.columns}
+    present = {header_key(h) for h in frame.columns}
     for h in list(frame.columns):
-        if h in skip or not isinstance(frame[h], pd.Series) or _key(h) in targets.by_key:
+        if h in skip or not isinstance(frame[h], pd.Series) or header_key(h) in targets.by_key:
             continue
         values = frame[h]
-        if not any(_key(t) in present for t in targets.tasks) and _is_multi(values, targets.task_options, separator):
+        if not any(header_key(t) in present for t in targets.tasks) and _is_multi(values, targets.task_options, separator):
             ticked, pos, vals, reasons = _split_column(values, targets.task_options, separator, h)
             for task in programme.tasks:
                 frame[task.id] = np.where(ticked.get(task.id, np.zeros(len(frame), bool)), "1", "0").astype(object)
             bad.append((pos, h, vals, reasons))
             notes.append(f"the multi-select question {h!r} lists the tasks")
             consumed.append(h)
-            present |= {_key(t) for t in targets.tasks}
-        elif _key(programme.columns.formats) not in present and _is_multi(values, targets.format_options, separator):
+            present |= {header_key(t) for t in targets.tasks}
+        elif header_key(programme.columns.formats) not in present and _is_multi(values, targets.format_options, separator):
             frame[programme.columns.formats] = _joined(values, targets.format_options, separator, programme)
             notes.append(f"the multi-select question {h!r} lists the preferred formats")
             consumed.append(h)
-            present.add(_key(programme.columns.formats))
+            present.add(header_key(programme.columns.formats))
     return frame, bad, notes, consumed
 
 
 def _joined(values: pd.Series, options: Mapping[str, str], separator: str, programme: Programme) -> pd.Series:
     """Format answers re-joined with ``;`` as ids (unknown answers are kept for the decoder to report)."""
-    codes, uniques = _codes(values)
+    codes, uniques = factorize(values)
     order = {f.id: n for n, f in enumerate(programme.formats)}
     out = []
     for u in uniques:
@@ -848,10 +414,10 @@ def _joined(values: pd.Series, options: Mapping[str, str], separator: str, progr
 
 
 def _timestamp(frame: pd.DataFrame, *names: str) -> str | None:
-    keys = {_key(h): h for h in frame.columns}
+    keys = {header_key(h): h for h in frame.columns}
     for n in names:
-        if _key(n) in keys:
-            return keys[_key(n)]
+        if header_key(n) in keys:
+            return keys[header_key(n)]
     return None
 
 
@@ -861,10 +427,10 @@ def _ms_forms(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[
     for j, h in enumerate(frame.columns):
         if j >= 3:
             hit = targets.find(h)
-            if hit and _key(h) != _key(hit):
+            if hit and header_key(h) != header_key(hit):
                 renames[j] = hit
     frame = _rename(frame, renames)
-    personal = tuple(h for h in frame.columns if _key(h) in {"email", "name", "sähköposti", "nimi", "epost", "namn"})
+    personal = tuple(h for h in frame.columns if header_key(h) in {"email", "name", "sähköposti", "nimi", "epost", "namn"})
     frame, bad, notes, consumed = _multi_columns(frame.copy(), targets, ";", set(personal) | set(frame.columns[:5]))
     ts = _timestamp(frame, "Completion time", "Valmistumisaika", "Tid för slutförande", "Sluttid")
     return Converted(_with_frame(raw, frame), MS_FORMS, ts, None, personal, tuple(bad), notes=tuple(notes), consumed=tuple(consumed))
@@ -876,7 +442,7 @@ def _rename_grid_rows(frame: pd.DataFrame, targets: _Targets) -> pd.DataFrame:
     for j, h in enumerate(frame.columns):
         m = _GRID.match(h)
         hit = targets.find(m.group("row")) if m else targets.find(h)
-        if hit and _key(h) != _key(hit):
+        if hit and header_key(h) != header_key(hit):
             renames[j] = hit
     return _rename(frame, renames)
 
@@ -884,7 +450,7 @@ def _rename_grid_rows(frame: pd.DataFrame, targets: _Targets) -> pd.DataFrame:
 def _google_forms(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[str]] = (), mapped_items: Iterable[int] = ()) -> Converted:
     frame = raw.frame
     frame = _rename_grid_rows(frame, targets)
-    personal = tuple(h for h in frame.columns if _key(h) in {"emailaddress", "sähköpostiosoite", "epostadress", "email"})
+    personal = tuple(h for h in frame.columns if header_key(h) in {"emailaddress", "sähköpostiosoite", "epostadress", "email"})
     frame, bad, notes, consumed = _multi_columns(frame.copy(), targets, ", ", set(personal) | {frame.columns[0]})
     fmt_col = targets.programme.columns.formats
     if fmt_col in frame.columns and isinstance(frame[fmt_col], pd.Series):
@@ -916,7 +482,7 @@ def _limesurvey(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequenc
         elif h in targets.tasks:
             # Multiple choice: "Y" when ticked, empty when not ("Yes" with full-text answers).
             frame[h] = _map_values(col, {"Y": "1", "N": "0"})
-    personal = tuple(h for h in frame.columns if _key(h) in {"ipaddr", "ipaddress", "refurl", "referrerurl", "email", "firstname", "lastname", "token", "accesscode"})
+    personal = tuple(h for h in frame.columns if header_key(h) in {"ipaddr", "ipaddress", "refurl", "referrerurl", "email", "firstname", "lastname", "token", "accesscode"})
     ts = _timestamp(frame, *_LIMESURVEY_SUBMITTED)
     excluded = np.zeros(0, np.int64)
     completion = []
@@ -942,20 +508,20 @@ def _qualtrics(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence
     frame = raw.frame
     # Header row 2, when the export has it, holds the question texts ("How much … - statement"); the
     # header rows were removed by convert.
-    start = [_key(h) for h in frame.columns].index("startdate")
+    start = [header_key(h) for h in frame.columns].index("startdate")
     texts: Sequence[str] = [""] * frame.shape[1]
-    if sub_headers and _key(sub_headers[0][start]) == "startdate":
+    if sub_headers and header_key(sub_headers[0][start]) == "startdate":
         texts = sub_headers[0]
     renames = {}
     for j, h in enumerate(frame.columns):
-        if _key(h) in _QUALTRICS_META:
+        if header_key(h) in _QUALTRICS_META:
             continue
         statement = texts[j].rsplit(" - ", 1)[-1] if texts[j] else None
         hit = targets.find(h, statement)
-        if hit and _key(h) != _key(hit):
+        if hit and header_key(h) != header_key(hit):
             renames[j] = hit
     frame = _rename(frame, renames)
-    personal = tuple(h for h in frame.columns if _key(h) in {"ipaddress", "recipientlastname", "recipientfirstname", "recipientemail", "locationlatitude", "locationlongitude"})
+    personal = tuple(h for h in frame.columns if header_key(h) in {"ipaddress", "recipientlastname", "recipientfirstname", "recipientemail", "locationlatitude", "locationlongitude"})
     finished = _timestamp(frame, "Finished")
     completion = []
     excluded = np.zeros(0, np.int64)
@@ -993,9 +559,9 @@ def _redcap(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[st
         hit = targets.find(h)
         if hit in items:
             item_at.add(j)
-        if hit and _key(h) != _key(hit):
+        if hit and header_key(h) != header_key(hit):
             renames[j] = hit
-    if frame.columns[0] == "record_id" and not any(_key(h) == _key(cols.id) for h in frame.columns):
+    if frame.columns[0] == "record_id" and not any(header_key(h) == header_key(cols.id) for h in frame.columns):
         renames[0] = cols.id
     headers = list(frame.columns)
     frame = _rename(frame, renames).copy(deep=False)
@@ -1039,7 +605,7 @@ def _redcap(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Sequence[st
     if len(ends) > len(holding):
         others = ", ".join(repr(headers[e][: -len("_complete")]) for e in ends if e not in holding)
         notes.append(f"completion is read from {', '.join(repr(headers[j]) for j in holding)}; other instruments ({others}) are not checked")
-    personal = tuple(h for h in frame.columns if _key(h) in {"redcapsurveyidentifier"})
+    personal = tuple(h for h in frame.columns if header_key(h) in {"redcapsurveyidentifier"})
     return Converted(_with_frame(raw, frame), REDCAP, ts, None, personal, (), excluded, tuple(notes), tuple(consumed), tuple(completion))
 
 
@@ -1057,12 +623,12 @@ def _surveymonkey(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Seque
     question = ""
     for j, h in enumerate(frame.columns):
         question = h or question  # a blank header continues the question before it
-        if _key(h) in _SM_META:
+        if header_key(h) in _SM_META:
             continue
         label = labels[j]
-        if _key(label).startswith("other("):
+        if header_key(label).startswith("other("):
             continue  # "Other (please specify)": free text beside a choice
-        hit = targets.find(question) if _key(label) in _SM_RESPONSE else targets.find(label)
+        hit = targets.find(question) if header_key(label) in _SM_RESPONSE else targets.find(label)
         if hit:
             renames[j] = hit
             if hit in targets.tasks:
@@ -1071,10 +637,10 @@ def _surveymonkey(raw: RawSurvey, targets: _Targets, sub_headers: Sequence[Seque
     for j, label in options.items():
         # The option's own text when ticked, empty when not.
         values = frame.iloc[:, j]
-        codes, uniques = _codes(values)
+        codes, uniques = factorize(values)
         out = np.asarray(["1" if _text_key(str(u)) == _text_key(label) else "0" if not str(u).strip() else str(u) for u in uniques] or [""], dtype=object)
         frame.isetitem(j, pd.Series(out[codes], index=frame.index, dtype=object))
-    personal = tuple(h for h in frame.columns if _key(h) in {"ipaddress", "emailaddress", "firstname", "lastname"})
+    personal = tuple(h for h in frame.columns if header_key(h) in {"ipaddress", "emailaddress", "firstname", "lastname"})
     ts = _timestamp(frame, "End Date")
     notes = ("header row 2 labels the matrix rows and options",) if sub_headers else ()
     return Converted(_with_frame(raw, frame), SURVEYMONKEY, ts, None, personal, notes=notes)
@@ -1088,7 +654,6 @@ def _apply_mapping(
 ) -> Converted:
     """Apply a mapping file to a converted export. Columns are addressed in the export as read
     (``headers``, ``sub_headers``), by position, so a layout's renaming never hides them."""
-    from .errors import SurveyError
 
     raw = conv.raw
     frame = raw.frame
@@ -1161,9 +726,9 @@ def _apply_mapping(
         # The mapping's completion filter replaces the layout's own.
         j = at(mapping.complete.source, "survey.complete")
         status = frame.iloc[:, j]
-        codes, uniques = _codes(status)
-        accepted = {_norm(v) for v in mapping.complete.values}
-        no = np.asarray([_norm(str(u)) not in accepted for u in uniques] or [False], dtype=bool)
+        codes, uniques = factorize(status)
+        accepted = {normalise(v) for v in mapping.complete.values}
+        no = np.asarray([normalise(str(u)) not in accepted for u in uniques] or [False], dtype=bool)
         excluded = np.flatnonzero(no[codes]) if len(uniques) else np.zeros(0, np.int64)
         shown = ", ".join(repr(v) for v in mapping.complete.values)
         completion = ((excluded, headers[j] or str(mapping.complete.source), status.iloc[excluded].astype(object).to_numpy(dtype=object),
@@ -1240,10 +805,10 @@ def _check_range(values: pd.Series, scale: ColumnScale, item: str, header: str, 
     if scale.source_range is None:
         return
     a, b = scale.source_range
-    codes, uniques = _codes(values)
-    missing = {_norm(m) for m in scale.missing}
+    codes, uniques = factorize(values)
+    missing = {normalise(m) for m in scale.missing}
     for k, u in enumerate(uniques):
-        t = _norm(str(u))
+        t = normalise(str(u))
         if t in scale.codes or t in missing:
             continue
         m = re.fullmatch(r"[+-]?\d+(?:[.,]0+)?", t)
@@ -1261,80 +826,4 @@ def _check_range(values: pd.Series, scale: ColumnScale, item: str, header: str, 
             )
 
 
-# "Not applicable" answers some tools add beside a scale: no answer, never a score (a mapping's codes may say otherwise).
-_NOT_APPLICABLE = ("n/a", "na", "not applicable", "does not apply")
-
-
-def scale_decoder(programme: Programme, scale: ColumnScale) -> Callable[[str], tuple[float, str | None]]:
-    """Decoder for one item column with the mapping file's own codes: its table first, then
-    numeric codes (rescaled linearly from ``from`` or reversed), then the programme's codes and labels."""
-    from .survey import likert_decoder
-
-    base = likert_decoder(programme)
-    lo, hi = programme.scale_min, programme.scale_max
-    table = dict(scale.codes)
-    missing = {_norm(m) for m in scale.missing} | {m for m in _NOT_APPLICABLE if m not in table}
-    number = re.compile(r"^[+-]?\d+(?:[.,]0+)?$")
-
-    def decode(raw: str) -> tuple[float, str | None]:
-        key = _norm(raw)
-        if key in missing:
-            return np.nan, None
-        if key in table:
-            return table[key], None
-        if number.match(key) and (scale.source_range or scale.reverse):
-            x = float(key.replace(",", "."))
-            if scale.source_range:
-                a, b = scale.source_range
-                if not a <= x <= b:
-                    return np.nan, f"Code is outside this column's scale {a}–{b} ({scale.key}.from in the mapping file)."
-                x = lo + (x - a) * (hi - lo) / (b - a)
-            elif not lo <= x <= hi:
-                return base(raw)
-            return (lo + hi - x if scale.reverse else x), None  # reverse: the tool numbers from agree to disagree
-        return base(raw)
-
-    return decode
-
-
 # --------------------------------------------------------------------------- timestamps
-
-_TS_FORMATS = (
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ",
-    "%Y/%m/%d %I:%M:%S %p", "%Y/%m/%d %H:%M:%S",
-    "%d.%m.%Y %H.%M.%S", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H.%M", "%d.%m.%Y %H:%M", "%d.%m.%Y klo %H.%M",
-    "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%y %H:%M:%S", "%m/%d/%y %I:%M:%S %p", "%m/%d/%Y %H:%M",
-    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%y %H:%M:%S",
-)
-_TZ = re.compile(r"\s*(?:GMT|UTC)\s*[+-]?\d{0,2}(?::?\d{2})?\s*$", re.IGNORECASE)
-
-
-def parse_timestamps(values: pd.Series, fmt: str | None = None) -> tuple[np.ndarray, str | None]:
-    """Submission times as datetime64 (NaT where empty or unreadable), and why they cannot be used (or None).
-
-    The format is chosen as the one that reads every non-empty value; when a
-    day-first and a month-first format both do and disagree, the times are
-    ambiguous and not used (never guessed).
-    """
-    codes, uniques = _codes(values)
-    texts = pd.Series([_TZ.sub("", str(u).strip()) for u in uniques], dtype=object)
-    texts = texts.where(~texts.str.casefold().isin(["[not completed]", "-", "n/a"]), "")
-    filled = (texts != "").to_numpy()
-    if not filled.any():
-        return np.full(len(values), np.datetime64("NaT"), "datetime64[ns]"), "the timestamps are empty"
-    candidates = (fmt,) if fmt else _TS_FORMATS
-    fits = []
-    for f in candidates:
-        parsed = pd.to_datetime(texts, format=f, errors="coerce")
-        if parsed[filled].notna().all():
-            fits.append((f, parsed.to_numpy(dtype="datetime64[ns]")))
-    if not fits:
-        bad = texts[filled & pd.to_datetime(texts, format=candidates[0], errors="coerce").isna().to_numpy()].iloc[0]
-        return np.full(len(values), np.datetime64("NaT"), "datetime64[ns]"), f"a timestamp such as {bad!r} has no known format"
-    chosen, parsed = fits[0]
-    for f, other in fits[1:]:
-        if not np.array_equal(other[filled], parsed[filled]):
-            return np.full(len(values), np.datetime64("NaT"), "datetime64[ns]"), (
-                f"the timestamps read both as {chosen!r} and as {f!r} (day and month are ambiguous)"
-            )
-    return parsed[codes], None

@@ -22,7 +22,7 @@ import functools
 import hashlib
 import math
 import re
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from .programme import Programme
 

@@ -98,7 +98,7 @@ def _first_rows(sig: np.ndarray) -> np.ndarray:
     return first
 
 
-def _as_codes(values: "pd.Series", categories: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
+def codes(values: "pd.Series", categories: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """Integer codes and their labels for a categorical or text column (remapped to ``categories``)."""
     import pandas as pd
 
@@ -196,8 +196,8 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
     domains = programme.domain_ids
     D = len(domains)
     person = fired["person"].to_numpy(dtype=np.int64)
-    dom, _ = _as_codes(fired["domain"], list(domains))
-    rule_code, rule_ids = _as_codes(fired["rule_id"])
+    dom, _ = codes(fired["domain"], list(domains))
+    rule_code, rule_ids = codes(fired["rule_id"])
     R = len(rule_ids)
     objective_ids = list(catalogue.objective_ids)
     O = len(objective_ids)
@@ -247,9 +247,9 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
         mod_hours=np.asarray([m.hours for m in catalogue.modules], dtype=np.float64),
     )
 
-    from .rules import _level_matrix, person_id_column, text_codes
+    from .columns import level_matrix, person_id_column, text_codes
 
-    levels = _level_matrix(people, "level_", domains)
+    levels = level_matrix(people, "level_", domains)
     required = np.column_stack([people[f"required_{d}"].to_numpy(dtype=np.int64) for d in domains]) if D else \
         np.zeros((n, 0), dtype=np.int64)
     budget = budgets(people, programme, budget_default)
@@ -350,7 +350,7 @@ def _group_column(people: "pd.DataFrame", who: np.ndarray, is_group: np.ndarray)
     """Each step's training group: the person's (``people.group``) on group-format steps, '' on the others."""
     import pandas as pd
 
-    from .rules import text_codes
+    from .columns import text_codes
 
     g_codes, g_labels = text_codes(people, "group")
     if "" not in g_labels:

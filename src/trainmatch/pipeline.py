@@ -23,7 +23,8 @@ from .programme import Programme
 from .rules import RuleTable, build_needs, evaluate, load_rules
 from .scoring import Reliability, cronbach_alpha, score, score_columns
 from .io import RawSurvey
-from .survey import ImportResult, text_column
+from .columns import codes, text_column
+from .survey import ImportResult
 
 
 def fit_cohorts(X: np.ndarray, *, k_range: tuple[int, int], seed: int) -> CohortCentres:
@@ -177,28 +178,20 @@ def run_assignment(
     return Assignment(imported, people, fired, paths.steps, paths.deferred, cohorts, reliability, durations)
 
 
-def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes and their distinct values; free for categoricals (the paths' text columns)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy(dtype=np.int64), values.cat.categories
-    codes, uniques = pd.factorize(values)
-    return codes.astype(np.int64), pd.Index(uniques)
-
-
 def _hours_per_person(table: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:
     """Sum of ``hours`` per person, aligned with ``people`` (0 for people with none)."""
     if len(table) == 0:
         return np.zeros(len(people))
-    codes, ids = _codes(table["person_id"])
-    sums = np.bincount(codes, weights=table["hours"].to_numpy(dtype=np.float64), minlength=len(ids))
-    where = ids.get_indexer(people["person_id"])
+    who, ids = codes(table["person_id"])
+    sums = np.bincount(who, weights=table["hours"].to_numpy(dtype=np.float64), minlength=len(ids))
+    where = pd.Index(ids).get_indexer(people["person_id"])
     return np.where(where >= 0, sums[np.maximum(where, 0)], 0.0).round(2)
 
 
 def group_modules(groups: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
     """The group table with ``modules``: the group-format modules each group meets for."""
-    group_codes, group_ids = _codes(steps["group"])
-    module_codes, module_ids = _codes(steps["module"])
+    group_codes, group_ids = codes(steps["group"])
+    module_codes, module_ids = codes(steps["module"])
     keep = group_codes >= 0
     empty = np.flatnonzero(np.asarray(group_ids, dtype=object) == "")  # steps that are not group sessions
     if len(empty):

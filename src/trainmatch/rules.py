@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Mapping, Union
 
 import numpy as np
 
+from .columns import level_matrix, person_id_column, text_codes
 from .errors import Problem, ProgrammeError
 
 if TYPE_CHECKING:  # pandas is imported inside the functions that need it
@@ -464,60 +465,6 @@ def load_rules(programme: "Programme", catalogue: "Catalogue") -> RuleTable:
 # --------------------------------------------------------------------------- needs
 
 
-def _level_matrix(people: "pd.DataFrame", prefix: str, domains: tuple[str, ...]) -> np.ndarray:
-    """n × domains float matrix of a nullable integer column family, NaN where missing."""
-    import pandas as pd
-
-    cols = []
-    for d in domains:
-        s = people[f"{prefix}{d}"]
-        if isinstance(s.dtype, pd.api.extensions.ExtensionDtype):
-            cols.append(s.to_numpy(dtype="float64", na_value=np.nan))
-        else:
-            cols.append(s.to_numpy(dtype="float64"))
-    return np.column_stack(cols) if cols else np.zeros((len(people), 0))
-
-
-def text_codes(people: "pd.DataFrame", column: str) -> tuple[np.ndarray, list[str]]:
-    """Integer codes and labels of a text column; missing values and an absent column read as ''.
-
-    Factorising the (Arrow-backed) strings directly avoids materialising a million Python strings.
-    """
-    import pandas as pd
-
-    n = len(people)
-    if column not in people.columns:
-        return np.zeros(n, dtype=np.int64), [""]
-    codes, uniques = pd.factorize(people[column], use_na_sentinel=True)
-    labels = ["" if (u is None or u is pd.NA or (isinstance(u, float) and u != u)) else str(u) for u in uniques]
-    codes = np.asarray(codes, dtype=np.int64)
-    if (codes < 0).any() or len(set(labels)) != len(labels) or not labels:
-        labels = labels + [""]
-        codes = np.where(codes < 0, len(labels) - 1, codes)
-        unique = list(dict.fromkeys(labels))
-        remap = np.asarray([unique.index(lab) for lab in labels], dtype=np.int64)
-        codes, labels = remap[codes], unique
-    return codes, labels
-
-
-def person_id_column(people: "pd.DataFrame"):  # type: ignore[no-untyped-def]
-    """A function mapping row positions to person_id values: categorical when ids are unique (fast), else text."""
-    import pandas as pd
-
-    if "person_id" not in people.columns:
-        ids = pd.Series(np.arange(len(people)).astype(str), dtype=str)
-    elif isinstance(people["person_id"].dtype, pd.StringDtype):
-        ids = people["person_id"]
-    else:
-        ids = people["person_id"].astype(str)
-    ids = ids.reset_index(drop=True)
-    cats = pd.Index(ids)
-    if cats.is_unique:  # the Index hash table is several times faster than Series.is_unique on Arrow strings
-        dtype = pd.CategoricalDtype(cats)
-        return lambda rows: pd.Categorical.from_codes(rows, dtype=dtype)
-    return lambda rows: ids.take(rows).reset_index(drop=True)
-
-
 def build_needs(people: "pd.DataFrame", programme: "Programme") -> "pd.DataFrame":
     """One row per person × domain where the gap is positive or the score is missing.
 
@@ -529,7 +476,7 @@ def build_needs(people: "pd.DataFrame", programme: "Programme") -> "pd.DataFrame
     import pandas as pd
 
     domains = programme.domain_ids
-    level = _level_matrix(people, "level_", domains)
+    level = level_matrix(people, "level_", domains)
     score = np.column_stack([people[f"score_{d}"].to_numpy(dtype="float64") for d in domains])
     required = np.column_stack([people[f"required_{d}"].to_numpy(dtype="int64") for d in domains])
     missing = np.column_stack([people[f"missing_{d}"].to_numpy(dtype=bool) for d in domains]) | np.isnan(level)

@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING, Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from .answers import formats_decoder, hours_decoder, likert_decoder, name_decoder, yes_no_decoder
+from .columns import factorize, header_key, parse_timestamps, text_column
 from .errors import Problem, SurveyError
 from .io import RawSurvey
 from .programme import Programme
 
 if TYPE_CHECKING:
-    from .layouts import ColumnMapping
+    from .mapping import ColumnMapping
 
 REJECT_COLUMNS = ["row", "line", "person_id", "column", "value", "reason"]
 OVERFLOW_COLUMN = "(beyond the last column)"
@@ -77,21 +79,6 @@ class ImportResult:
         return len(self.people)
 
 
-_TYPOGRAPHIC = str.maketrans({"\u2019": "'", "\u2018": "'", "\u00b4": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"})
-
-
-def normalise(text: str) -> str:
-    """Case-fold, collapse white space (non-breaking too) and straighten typographic quotes and dashes.
-
-    Survey tools and Word turn "Don't know" into "Don’t know"; both must match.
-    """
-    return " ".join(str(text).translate(_TYPOGRAPHIC).split()).casefold()
-
-
-def _header_key(text: str) -> str:
-    return re.sub(r"[\s_\-.]+", "", normalise(text))
-
-
 # --------------------------------------------------------------------------- columns
 
 
@@ -109,13 +96,13 @@ def match_columns(
     optional = [cols.site, cols.language, cols.hours, cols.formats]
     wanted = required + optional
     headers = list(raw.frame.columns)
-    personal_keys = {_header_key(p) for p in programme.personal_data}
+    personal_keys = {header_key(p) for p in programme.personal_data}
 
     matched: dict[str, str] = {}
     by_exact = {h: h for h in headers}
     by_loose: dict[str, list[str]] = {}
     for h in headers:
-        by_loose.setdefault(_header_key(h), []).append(h)
+        by_loose.setdefault(header_key(h), []).append(h)
     exact_count: dict[str, int] = {}
     for h in headers:
         exact_count[h] = exact_count.get(h, 0) + 1
@@ -123,7 +110,7 @@ def match_columns(
         if w in by_exact:
             candidates = [w] * exact_count[w]
         else:
-            candidates = by_loose.get(_header_key(w), [])
+            candidates = by_loose.get(header_key(w), [])
         if len(candidates) > 1:
             # Two columns could hold this answer: refuse to guess which one is right.
             raise SurveyError(
@@ -143,7 +130,7 @@ def match_columns(
         )
     used = set(matched.values())
     extra = set(personal_extra)
-    personal = [h for h in headers if h not in used and (_header_key(h) in personal_keys or h in extra)]
+    personal = [h for h in headers if h not in used and (header_key(h) in personal_keys or h in extra)]
     ignored = [h for h in headers if h not in used and h not in personal]
     missing = [w for w in required if w not in matched]
     if missing:
@@ -206,33 +193,11 @@ class _Cells:
         return pd.concat(self.parts, ignore_index=True)
 
 
-def _factorize(values: pd.Series, *, uniques: bool = True) -> tuple[np.ndarray, list[str] | None]:
-    """Codes and distinct values of a text column (the values left out, None, with ``uniques=False``).
-
-    Arrow-backed columns use Arrow's dictionary encoding.
-    """
-    if isinstance(values.dtype, pd.ArrowDtype):
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        array = pa.array(values.array)
-        if isinstance(array, pa.ChunkedArray):
-            # One dictionary for the whole column: unifying per-chunk dictionaries is slow for ids.
-            array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
-        if len(array) == 0:
-            return np.zeros(0, np.intp), [] if uniques else None
-        encoded = pc.dictionary_encode(array)
-        codes = encoded.indices.to_numpy(zero_copy_only=False)  # int32: half the memory traffic
-        return codes, encoded.dictionary.to_pylist() if uniques else None
-    codes, distinct = pd.factorize(values, sort=False)
-    return codes, list(distinct) if uniques else None
-
-
 def _decode_parts(
     values: pd.Series, decode_one: Callable[[str], tuple[object, str | None]], dtype: object
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Decode a text column via its distinct values: (codes, decoded distinct values, bad positions, their reasons)."""
-    codes, uniques = _factorize(values)
+    codes, uniques = factorize(values)
     if len(uniques) == 0:
         return np.zeros(len(values), np.intp), np.zeros(1, dtype=dtype), np.zeros(0, np.int64), np.zeros(0, object)
     decoded = [decode_one(u) for u in uniques]
@@ -241,135 +206,6 @@ def _decode_parts(
     bad_u = np.array([r is not None for _, r in decoded], dtype=bool)
     pos = np.flatnonzero(bad_u[codes]) if bad_u.any() else np.zeros(0, np.int64)
     return codes, decoded_u, pos, reason_u[codes[pos]]
-
-
-_STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default "str" dtype
-
-
-def text_column(values: object, codes: np.ndarray | None = None) -> pd.api.extensions.ExtensionArray:
-    """A pandas "str" column built in Arrow: from distinct values and codes (a take), or from a text Series.
-
-    With codes no Python string is made per row (a million group ids: 0.4 s less than from an object array).
-    """
-    import pyarrow as pa
-    from pandas.core.arrays.string_arrow import ArrowStringArray
-
-    if codes is not None:
-        array = pa.array([str(v) for v in values], type=pa.large_string()).take(pa.array(codes))
-    elif isinstance(getattr(values, "dtype", None), pd.ArrowDtype):
-        array = values.array._pa_array.cast(pa.large_string())
-    else:
-        return pd.array(np.asarray(values, dtype=object), dtype=_STR)
-    return ArrowStringArray(array, dtype=_STR)
-
-
-def likert_decoder(programme: Programme) -> Callable[[str], tuple[float, str | None]]:
-    """Decoder for item answers: codes, or labels in any language; "don't know" → missing."""
-    lo, hi = programme.scale_min, programme.scale_max
-    table: dict[str, float] = {}
-    for labels in programme.scale_labels.values():
-        for code, label in enumerate(labels, lo):
-            table[normalise(label)] = float(code)
-    missing = {normalise(x) for x in programme.dont_know} | {normalise(x) for x in programme.missing_codes} | {""}
-    example = next(iter(programme.scale_labels.values()), ("",))[-1]
-    allowed = f"Allowed: codes {lo}–{hi}, the scale's labels (e.g. {example!r}), or a \"don't know\" answer."
-
-    def decode(raw: str) -> tuple[float, str | None]:
-        key = normalise(raw)
-        if key in missing:
-            return np.nan, None
-        if key in table:
-            return table[key], None
-        # "5 - Täysin samaa mieltä" / "5 = Strongly agree" / "5. Agree"
-        # The label after the code must not start with a digit: "2.5" is not "2" labelled "5".
-        m = re.match(r"^([+-]?\d+(?:[.,]0+)?)\s*(?:[-–=.:)]\s*(\D.*)?)?$", key)
-        if m:
-            code = float(m.group(1).replace(",", "."))
-            label = m.group(2)
-            if label and label in table and table[label] != code:
-                return np.nan, f"The code and the label disagree. {allowed}"
-            if lo <= code <= hi:
-                return code, None
-            return np.nan, f"Code is outside the scale {lo}–{hi}."
-        if re.match(r"^[+-]?\d+[.,]\d+$", key):
-            return np.nan, f"Answers must be whole codes {lo}–{hi}."
-        return np.nan, f"Unknown answer. {allowed}"
-
-    return decode
-
-
-def yes_no_decoder(programme: Programme) -> Callable[[str], tuple[bool, str | None]]:
-    yes = {normalise(x) for x in programme.yes}
-    no = {normalise(x) for x in programme.no} | {""}
-    allowed = f"Allowed: {', '.join(programme.yes[:4])} for yes; {', '.join(programme.no[:4])} or empty for no."
-
-    def decode(raw: str) -> tuple[bool, str | None]:
-        key = normalise(raw)
-        if key in yes:
-            return True, None
-        if key in no:
-            return False, None
-        return False, f"Not a yes/no answer. {allowed}"
-
-    return decode
-
-
-def _name_decoder(entries: Mapping[str, tuple[str, ...]], what: str, required: bool) -> Callable[[str], tuple[str, str | None]]:
-    table = {normalise(alias): ident for ident, aliases in entries.items() for alias in aliases}
-    ids = list(entries)
-
-    def decode(raw: str) -> tuple[str, str | None]:
-        key = normalise(raw)
-        if not key:
-            return "", (f"The {what} is empty; it is required." if required else None)
-        if key in table:
-            return table[key], None
-        close = difflib.get_close_matches(key, list(table), n=1, cutoff=0.75)
-        hint = f" Did you mean {table[close[0]]!r}?" if close else ""
-        return "", f"Unknown {what}.{hint} Allowed: {', '.join(ids)} (or their names)."
-
-    return decode
-
-
-def _hours_decoder(programme: Programme) -> Callable[[str], tuple[float, str | None]]:
-    top = programme.max_hours
-
-    def decode(raw: str) -> tuple[float, str | None]:
-        text = normalise(raw).removesuffix("h").strip()
-        if not text:
-            return np.nan, None
-        text = text.replace(" ", "")
-        if "," in text and "." not in text:
-            text = text.replace(",", ".")
-        try:
-            value = float(text)
-        except ValueError:
-            return np.nan, "Hours must be a number such as 8 or 2,5."
-        if not np.isfinite(value) or value < 0:
-            return np.nan, "Hours must be zero or more."
-        if value > top:
-            return np.nan, f"More than the programme's maximum of {top:g} hours (budget.max_hours)."
-        return value, None
-
-    return decode
-
-
-def _formats_decoder(programme: Programme) -> Callable[[str], tuple[str, str | None]]:
-    aliases = {f.id: (f.id, *f.names.values()) for f in programme.formats}
-    single = _name_decoder(aliases, "training format", required=False)
-    order = {f.id: n for n, f in enumerate(programme.formats)}
-
-    def decode(raw: str) -> tuple[str, str | None]:
-        parts = [p for p in re.split(r"[;,|]", raw) if p.strip()]
-        found = set()
-        for p in parts:
-            ident, reason = single(p)
-            if reason:
-                return "", f"{p.strip()!r}: {reason}"
-            found.add(ident)
-        return ";".join(sorted(found, key=order.__getitem__)), None
-
-    return decode
 
 
 def _duplicate_reasons(dup_ids: np.ndarray, rows: np.ndarray, show: int = 3, ending: str | None = None) -> np.ndarray:
@@ -453,7 +289,6 @@ def _id_checks(
     Returns (warnings by row, number of superseded rows, why the submission
     times could not be used or None). Times are read only for duplicated ids.
     """
-    from .layouts import parse_timestamps
 
     empty = (ids == "").to_numpy()
     epos = np.flatnonzero(empty)
@@ -467,7 +302,7 @@ def _id_checks(
 
     considered = ~empty
     considered[skip] = False  # rows already rejected as a whole (unfinished responses) are not copies
-    codes = _factorize(ids, uniques=False)[0]
+    codes = factorize(ids, uniques=False)[0]
     counts = np.bincount(codes[considered], minlength=int(codes.max()) + 1 if len(codes) else 0)
     dup = considered & (counts[codes] > 1) if len(codes) else np.zeros(0, bool)
     superseded = 0
@@ -574,7 +409,7 @@ def import_survey(
 
     stamp_column = conv.timestamp
     if stamp_column is None:
-        stamp_column = next((h for h in ignored if _header_key(h) in _TIMESTAMP_KEYS), None)
+        stamp_column = next((h for h in ignored if header_key(h) in _TIMESTAMP_KEYS), None)
     if duplicates != "keep-latest" or stamp_column not in raw.frame.columns:
         stamp_column = None
     # The text of the columns used, by header: with release_text, the only reference to each.
@@ -633,11 +468,11 @@ def import_survey(
         out["site"] = text_column(np.full(n, "", dtype=object))
     lang_aliases = {k: v for k, v in LANGUAGE_NAMES.items() if k in programme.languages}
     optional = [
-        (cols.language, "language", _name_decoder(lang_aliases, "language", False), object, ""),
-        (cols.hours, "hours", _hours_decoder(programme), np.float64, np.nan),
-        (cols.formats, "formats", _formats_decoder(programme), object, ""),
+        (cols.language, "language", name_decoder(lang_aliases, "language", False), object, ""),
+        (cols.hours, "hours", hours_decoder(programme), np.float64, np.nan),
+        (cols.formats, "formats", formats_decoder(programme), object, ""),
     ]
-    jobs.append((cols.role, "role", _name_decoder(role_aliases, "role", True), object))
+    jobs.append((cols.role, "role", name_decoder(role_aliases, "role", True), object))
     for name, key, dec, dtype, fill in optional:
         if name in matched:
             jobs.append((name, key, dec, dtype))
