@@ -39,7 +39,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except (KeyboardInterrupt, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except OSError as exc:
-            raise click.ClickException(f"{exc.filename or ''}: {exc.strerror or exc}") from None
+            raise click.ClickException(_os_error_message(exc)) from None
         except Exception as exc:  # a bug: say so plainly, keep the traceback behind a switch
             if os.environ.get("TRAINMATCH_DEBUG"):
                 raise
@@ -49,6 +49,27 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             ) from None
 
     return wrapper
+
+
+def _os_error_message(exc: OSError) -> str:
+    """The file and what went wrong; a full disk also says what to do."""
+    import errno
+
+    text = f"{exc.filename}: {exc.strerror or exc}" if exc.filename else f"{exc.strerror or exc}"
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        text += ". Free some space on that disk (or choose another output) and run again; no earlier output was replaced"
+    return text + ("" if text.endswith(".") else ".")
+
+
+SEED_MAX = 2**32 - 1  # numpy's and scikit-learn's seeds: 0 to 2**32 - 1
+SEED = click.IntRange(0, SEED_MAX)
+
+
+def _inputs(*paths: Path | None) -> list[Path]:
+    """The inputs of this command (with the --mapping file): outputs never replace them or their folders."""
+    ctx = click.get_current_context(silent=True)
+    mapping = ctx.meta.get("trainmatch.survey", {}).get("mapping") if ctx is not None else None
+    return [p for p in (*paths, mapping) if p is not None]
 
 
 def programme_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -71,6 +92,9 @@ def survey_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ctx = click.get_current_context(silent=True)
         if ctx is not None:
             ctx.meta["trainmatch.survey"] = {"mapping": mapping, "duplicates": duplicates}
+        survey = kwargs.get("survey")
+        if kwargs.get("sheet") is not None and survey is not None and Path(survey).suffix.lower() not in (".xlsx", ".xlsm"):
+            raise click.BadParameter(f"applies to XLSX files only, and {str(survey)!r} is read as CSV; leave --sheet out.", param_hint="--sheet")
         return command(*args, **kwargs)
 
     func = wrapper
@@ -113,7 +137,7 @@ def main() -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--force", is_flag=True, help="Overwrite files in an existing folder.")
+@click.option("--force", is_flag=True, help="Overwrite the files of an existing programme folder, and an existing --mapping file.")
 @click.option(
     "--mapping",
     "mapping_file",
@@ -138,16 +162,29 @@ def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
       trainmatch init my-programme --mapping my-tool.toml
       trainmatch validate survey.csv --programme my-programme --mapping my-tool.toml
     """
+    from .errors import OutputError
     from .layouts import MAPPING_EXAMPLE, mapping_example
+    from .outputs import check_can_create, check_output_file
     from .programme import default_programme_files, write_programme
 
     files = default_programme_files()
     mapping_target = mapping_file or folder / MAPPING_EXAMPLE
-    clash = [name for name in files if (folder / name).exists()]
-    if mapping_target.exists():
+    if mapping_target.suffix.lower() != ".toml":
+        raise click.BadParameter(f"must end in .toml, got {mapping_target.name!r}.", param_hint="--mapping")
+    if mapping_target.resolve() in {(folder / name).resolve() for name in files}:
+        raise click.BadParameter(f"{str(mapping_target)!r} is a file of the programme; give the mapping its own name.", param_hint="--mapping")
+    clash = [name for name in files if os.path.lexists(folder / name)]
+    if clash and not (folder / "programme.toml").is_file():
+        raise OutputError(
+            f"{str(folder)!r} holds {', '.join(sorted(clash))} but no programme.toml: it is not a trainmatch programme folder, "
+            "so init does not overwrite its files, also not with --force. Choose a new folder."
+        )
+    if os.path.lexists(mapping_target):
         clash.append(str(mapping_target))
     if clash and not force:
         raise click.UsageError(f"{folder} already has {', '.join(sorted(clash))}. Use --force to overwrite them.")
+    check_can_create(folder / "programme.toml", "FOLDER", make_parents=True)
+    check_output_file(mapping_target, force=force, option="--mapping", make_parents=True)
     written = write_programme(folder, files)
     click.echo(f"Wrote the default programme to {folder}/ ({len(written)} files):")
     for path in written:
@@ -159,12 +196,13 @@ def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.option("--n", "n", type=click.IntRange(min=1), default=300, show_default=True, help="Number of people.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed; same seed, same file.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help=f"Random seed (0 to {SEED_MAX}); same seed, same file.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Survey file to write (.csv or .xlsx).")
 @click.option("--truth", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write each person's planted profile (CSV).")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
 @programme_option
 @handle_errors
-def synth(n: int, seed: int, output: Path, truth: Path | None, programme_dir: Path | None) -> None:
+def synth(n: int, seed: int, output: Path, truth: Path | None, force: bool, programme_dir: Path | None) -> None:
     """Write a realistic synthetic survey for the programme.
 
     People belong to planted competence profiles, roles and tasks follow their
@@ -178,9 +216,15 @@ def synth(n: int, seed: int, output: Path, truth: Path | None, programme_dir: Pa
     from .programme import load_programme
     from .synth import synthesize
 
+    from .outputs import check_distinct, check_output_file
+
     suffix = output.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise click.BadParameter(f"must end in .csv or .xlsx, got {output.name!r}.", param_hint="--output")
+    check_distinct({"-o": output, "--truth": truth})
+    check_output_file(output, force=force, inputs=[programme_dir], option="-o")
+    if truth is not None:
+        check_output_file(truth, force=force, inputs=[programme_dir], option="--truth")
     programme = load_programme(programme_dir)
     survey, planted = synthesize(programme, n, seed)
     if suffix == ".xlsx":
@@ -239,10 +283,13 @@ def _summary(raw: Any, result: Any, show: int = 10) -> None:
 @click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--errors-out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write every problem to this CSV file.")
 @click.option("--show", type=click.IntRange(min=0), default=10, show_default=True, help="How many problems to list.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --errors-out file.")
 @programme_option
 @survey_options
 @handle_errors
-def validate(survey: Path, errors_out: Path | None, show: int, programme_dir: Path | None, sheet: str | None, encoding: str | None) -> None:
+def validate(
+    survey: Path, errors_out: Path | None, show: int, force: bool, programme_dir: Path | None, sheet: str | None, encoding: str | None
+) -> None:
     """Check a survey file against the programme without writing results.
 
     Prints rows read, columns matched, ignored and dropped, and problems by
@@ -254,7 +301,10 @@ def validate(survey: Path, errors_out: Path | None, show: int, programme_dir: Pa
       trainmatch validate survey.csv --errors-out problems.csv
     """
     from .io import write_csv
+    from .outputs import check_output_file
 
+    if errors_out is not None:
+        check_output_file(errors_out, force=force, inputs=_inputs(survey, programme_dir), option="--errors-out")
     programme, raw, result = _load_survey(survey, programme_dir, sheet, encoding)
     _summary(raw, result, show=show)
     if errors_out is not None:
@@ -269,10 +319,13 @@ def validate(survey: Path, errors_out: Path | None, show: int, programme_dir: Pa
 @click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Scores CSV to write.")
 @click.option("--rejects-out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write rejected cells to this CSV file.")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
 @programme_option
 @survey_options
 @handle_errors
-def score(survey: Path, output: Path, rejects_out: Path | None, programme_dir: Path | None, sheet: str | None, encoding: str | None) -> None:
+def score(
+    survey: Path, output: Path, rejects_out: Path | None, force: bool, programme_dir: Path | None, sheet: str | None, encoding: str | None
+) -> None:
     """Score each person's digital competence against what their work needs.
 
     Writes one row per accepted person: per domain the score (mean of the
@@ -287,9 +340,14 @@ def score(survey: Path, output: Path, rejects_out: Path | None, programme_dir: P
     from .io import write_csv
     from .exports import people_table
     from .summary import reliability_table
+    from .outputs import check_distinct, check_output_file
     from .scoring import cronbach_alpha
     from .scoring import score as score_people
 
+    check_distinct({"-o": output, "--rejects-out": rejects_out})
+    check_output_file(output, force=force, inputs=_inputs(survey, programme_dir), option="-o")
+    if rejects_out is not None:
+        check_output_file(rejects_out, force=force, inputs=_inputs(survey, programme_dir), option="--rejects-out")
     programme, raw, result = _load_survey(survey, programme_dir, sheet, encoding)
     _summary(raw, result)
     if result.n_accepted == 0:
@@ -305,10 +363,13 @@ def score(survey: Path, output: Path, rejects_out: Path | None, programme_dir: P
 
 
 def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option("--seed", type=int, default=0, show_default=True, help="Random seed for the cohort fit.")(func)
+    func = click.option("--seed", type=SEED, default=0, show_default=True, help=f"Random seed for the cohort fit (0 to {SEED_MAX}).")(func)
     func = click.option("--k", "k_text", default="2-8", show_default=True, help="Range of cohort counts to try, e.g. 2-8 or 4.")(func)
     func = click.option(
-        "--save-model", type=click.Path(file_okay=False, path_type=Path), default=None, help="Save the fitted cohort model to this folder."
+        "--save-model",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Save the fitted cohort model to this folder (a new or empty one; an earlier model only with --force).",
     )(func)
     func = click.option(
         "--model",
@@ -347,7 +408,11 @@ def _save_model(stage: Any, programme: Any, save_model: Path | None) -> None:
 @main.command(context_settings=CONTEXT)
 @click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write (refused if it exists, unless --force).")
-@click.option("--force", is_flag=True, help="Replace an existing output folder (only once the new one is complete).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an output folder that an earlier run wrote (only once the new one is complete), and an earlier --save-model.",
+)
 @model_options
 @programme_option
 @survey_options
@@ -379,12 +444,11 @@ def cohorts(
       trainmatch cohorts later.csv -o later-out --model models/round1
     """
     from .cohorts import format_fit_report
-    from .outputs import StagedFolder, write_csvs
+    from .outputs import write_csvs
     from .scoring import score as score_people
     from .summary import text_table
 
-    staged = StagedFolder(output, force=force)
-    staged.check()
+    staged = _prepare_outputs(output, force, save_model, survey, programme_dir, model_dir)
     programme, raw, result = _load_survey(survey, programme_dir, sheet, encoding)
     _summary(raw, result, show=5)
     people = score_people(result.people, programme)
@@ -444,7 +508,11 @@ def _versions() -> dict[str, str]:
 @main.command(context_settings=CONTEXT)
 @click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write (refused if it exists, unless --force).")
-@click.option("--force", is_flag=True, help="Replace an existing output folder (only once the new one is complete).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an output folder that an earlier run wrote (only once the new one is complete), and an earlier --save-model.",
+)
 @click.option("--strict", is_flag=True, help="Fail (exit 1, write nothing) if any row is rejected.")
 @click.option("--per-person", type=click.Choice(["html", "none"]), default="html", show_default=True, help="Write one printable plan per person into plans/.")
 @click.option("--xlsx/--no-xlsx", "xlsx", default=None, help=f"Write plans.xlsx (default: only up to {20_000:,} people).")
@@ -491,11 +559,9 @@ def assign(
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from .outputs import StagedFolder
     from .sidecar import Sidecar
 
-    staged = StagedFolder(output, force=force)
-    staged.check()  # fail before any work, not after it
+    staged = _prepare_outputs(output, force, save_model, survey, programme_dir, model_dir)  # fail before any work, not after it
     clock = {"start": time.perf_counter()}
     # First of all: the helper process imports scikit-learn on the second core while this one reads.
     # It is stopped when the command ends, also on an error.
@@ -698,6 +764,27 @@ def explain(
     click.echo(explain_person(person_id.strip(), result.people, result.fired, paths, programme, lang=lang))
 
 
+def _prepare_outputs(output: Path, force: bool, save_model: Path | None, *inputs: Path | None) -> Any:
+    """Check every output of `cohorts` and `assign` before any work; returns the output's StagedFolder, locked.
+
+    The lock is released when the command ends, also on an error.
+    """
+    from .outputs import StagedFolder
+
+    ins = _inputs(*inputs)
+    staged = StagedFolder(output, force=force, inputs=ins)
+    for note in staged.prepare():
+        echo_err(f"Note: {note}")
+    click.get_current_context().call_on_close(staged.close)
+    if save_model is not None:
+        from .model_store import check_model_target
+
+        if Path(os.path.abspath(save_model)) == staged.target:
+            raise click.UsageError("--save-model and -o name the same folder; give the model its own folder.")
+        check_model_target(save_model, force=force, inputs=ins)
+    return staged
+
+
 def _cohort_stage_options(model_dir: Path | None, save_model: Path | None, k_text: str, programme: Any) -> dict[str, Any]:
     """Validate --model/--save-model/--k and load a saved model (shared by `cohorts` and `assign`)."""
     from .cohorts import parse_k_range
@@ -713,8 +800,43 @@ def _cohort_stage_options(model_dir: Path | None, save_model: Path | None, k_tex
     return {"saved": saved, "k_range": k_range}
 
 
+class Interrupted(BaseException):
+    """SIGINT, SIGTERM or SIGHUP stopped the command: raised through it (not an Exception, so nothing
+    swallows it) so that every cleanup runs: staging folders removed, the helper stopped, the lock released."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_stopping = False
+
+
+def _stop(signum: int, frame: object) -> None:
+    """The handler of the signals :func:`run` catches: stop the command, cleaning up on the way out."""
+    global _stopping
+    from .outputs import postpone_signal
+
+    if _stopping or postpone_signal(signum):  # already stopping (let the cleanup finish), or a folder swap first
+        return
+    _stopping = True
+    raise Interrupted(signum)
+
+
+def _catch_signals() -> None:
+    import signal
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # SIGHUP: the terminal closed; Windows has only the first two
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _stop)
+
+
 def run() -> None:
     """The ``trainmatch`` console script: :func:`main`, then exit at once.
+
+    SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the command cleanly: nothing
+    half-written stays behind, an earlier output is kept, and the exit
+    status is 128 + the signal's number (130 for Ctrl-C), as shells expect.
 
     Tearing the interpreter down (modules, thread pools, a run's worth of
     objects) takes over half a second after a large run and achieves
@@ -723,10 +845,15 @@ def run() -> None:
     Library callers and tests call :func:`main` and are not affected.
     """
     import os
+    import signal
 
+    _catch_signals()
     try:
         main()
         code = 0
+    except Interrupted as exc:
+        click.echo(f"\nStopped by {signal.Signals(exc.signum).name}; nothing half-written was left behind.", err=True)
+        code = 128 + exc.signum
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if not isinstance(exc.code, (int, type(None))):

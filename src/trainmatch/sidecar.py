@@ -176,8 +176,10 @@ class Sidecar:
         if os.environ.get("TRAINMATCH_SIDECAR", "1") == "0":
             return
         try:
+            # -P: without it `-m` puts the working folder first on the import path, and a json.py (or
+            # numpy.py, trainmatch.py, …) there would run inside the helper. trainmatch is found where it is installed.
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "trainmatch.sidecar", *jobs],
+                [sys.executable, "-P", "-m", "trainmatch.sidecar", *jobs],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,  # it reports failures in its replies; the job is then redone here
