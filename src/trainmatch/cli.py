@@ -8,6 +8,7 @@ Heavy libraries are imported inside the commands so that ``--help`` is instant.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -493,6 +494,16 @@ class Progress:
         return click.progressbar(items, length=length, label="plans", file=sys.stderr, update_min_steps=max(1, length // 1000))
 
 
+@contextlib.contextmanager
+def _stopped_on_error(helper: Any) -> Any:
+    """Stop the helper process when the block fails (it may be writing into the staging folder)."""
+    try:
+        yield
+    except BaseException:
+        helper.close()
+        raise
+
+
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -644,7 +655,9 @@ def assign(
         )
     progress.stage("writing the outputs")
     # Both write into the staged folder: the pool is left (waiting for the tables) before the folder is moved.
-    with staged as tmp, ThreadPoolExecutor(max_workers=1) as writer:
+    # Left in reverse order: the writer thread is waited for, then the helper (writing report.html) is stopped
+    # if the block failed or was interrupted, and only then is the staging folder removed.
+    with staged as tmp, _stopped_on_error(helper), ThreadPoolExecutor(max_workers=1) as writer:
         # The tables are written on other threads (pyarrow's CSV writer mostly without the GIL) while the
         # report is aggregated here; the helper then draws it.
         tables = writer.submit(

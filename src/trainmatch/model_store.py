@@ -26,7 +26,7 @@ import pandas as pd
 from . import __version__
 from .cohorts import CohortCentres, FitReport
 from .errors import ModelError, OutputError, UsageError
-from .outputs import check_can_create, protected_reason, staging_stem
+from .outputs import check_can_create, check_name, protected_reason, staging_stem
 
 MODEL_FILE = "model.json"
 CHECKSUM_FILE = "checksum.sha256"
@@ -173,6 +173,7 @@ def check_model_target(folder: str | Path, *, force: bool = False, inputs: Itera
     """
     target = Path(folder)
     option = "--save-model"
+    check_name(target, option)
     reason = protected_reason(target, inputs)
     if reason:
         raise OutputError(f"{option} {str(target)!r} cannot hold the model: {reason}. Choose a new folder, e.g. models/round1.")

@@ -255,6 +255,19 @@ def protected_reason(path: str | Path, inputs: Iterable[str | Path | None] = ())
     return None
 
 
+def check_name(path: str | Path, option: str) -> None:
+    """Refuse a name longer than file systems take (checked first: looking at such a path fails)."""
+    absolute = Path(os.path.abspath(path))
+    parent = absolute.parent
+    while not os.path.isdir(parent) and parent != parent.parent:
+        parent = parent.parent
+    limit = _name_max(parent)
+    for part in absolute.relative_to(parent).parts or (absolute.name,):
+        size = len(part.encode("utf-8", "surrogateescape"))
+        if size > limit:
+            raise UsageError(f"The name given to {option} is {size} bytes long, and the file system allows {limit}. Choose a shorter name.")
+
+
 def check_can_create(path: Path, option: str, *, make_parents: bool = False) -> None:
     """Refuse, before any work, a name the file system cannot take or a folder that cannot be written.
 
@@ -268,12 +281,7 @@ def check_can_create(path: Path, option: str, *, make_parents: bool = False) -> 
         parent = parent.parent
     if not parent.is_dir():
         raise UsageError(f"The folder {str(Path(path).parent)!r} for {option} does not exist. Create it first.")
-    name = Path(os.path.abspath(path)).name
-    size, limit = len(name.encode("utf-8", "surrogateescape")), _name_max(parent)
-    if size > limit:
-        raise UsageError(
-            f"The name given to {option} is {size} bytes long, and the file system allows {limit}. Choose a shorter name."
-        )
+    check_name(path, option)
     try:
         fd, probe = tempfile.mkstemp(prefix=".trainmatch-probe.", dir=parent)
         os.close(fd)
@@ -300,6 +308,7 @@ def check_output_file(
     too long are a UsageError; a folder that cannot be written an OutputError.
     """
     target = Path(path)
+    check_name(target, option)
     if target.is_dir():
         raise UsageError(f"{str(target)!r} is a folder; {option} needs a file name.")
     reason = protected_reason(target, inputs)
@@ -454,6 +463,14 @@ def clean_leftovers(target: str | Path, shown: str | None = None) -> list[str]:
     return notes
 
 
+def _remove(folder: Path) -> None:
+    """Remove a staging folder; again if a writer that was being stopped added a file meanwhile."""
+    for _ in range(3):
+        shutil.rmtree(folder, ignore_errors=True)
+        if not os.path.lexists(folder):
+            return
+
+
 class StagedFolder:
     """Context manager: a temporary folder that replaces ``target`` only on success.
 
@@ -478,6 +495,7 @@ class StagedFolder:
     def check(self) -> None:
         """Refuse (OutputError, or UsageError for a wrong invocation) a target that must not or cannot be written."""
         target, shown = self.target, self.shown
+        check_name(target, self.option)
         reason = protected_reason(target, self.inputs)
         if reason:
             raise OutputError(
@@ -508,6 +526,9 @@ class StagedFolder:
         try:
             self.notes += clean_leftovers(self.target, self.shown)
             self.check()  # a previous output may have been put back
+        except (OutputError, UsageError) as exc:
+            self.close()
+            raise type(exc)("\n".join([*self.notes, str(exc)])) from None  # say what was put back, then why no run
         except BaseException:
             self.close()
             raise
@@ -540,7 +561,7 @@ class StagedFolder:
 
     def _finish(self, ok: bool) -> None:
         if not ok:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            _remove(self.tmp)
             return
         old = None
         try:
