@@ -401,6 +401,25 @@ def test_the_next_run_clears_what_killed_runs_left(survey: Path, tmp_path: Path,
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.notes", "out"]
 
 
+def test_the_next_run_clears_staging_files_and_models_killed_runs_left(survey: Path, tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    assert run("cohorts", survey, "-o", tmp_path / "c", "--save-model", model, *COHORTS).exit_code == 0
+    left = {
+        ".scores.csv.k1ll3d_x.part": "person_id,score\n1,2.5\n",  # score -o scores.csv
+        ".model.k1ll3d_y.partial/model.json": "{}",  # --save-model model
+        ".model.4242.deadbeef.old/model.json": "{}",
+    }
+    for name, text in left.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    result = run("score", survey, "-o", tmp_path / "scores.csv")
+    assert result.exit_code == 0 and "Note: Removed what interrupted runs left next to" in result.output
+    result = run("cohorts", survey, "-o", tmp_path / "c", "--save-model", model, "--force", *COHORTS)
+    assert result.exit_code == 0, result.output
+    assert ".model.k1ll3d_y.partial" in result.output and ".model.4242.deadbeef.old" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "model", "scores.csv"]
+
+
 def test_a_previous_output_moved_aside_by_a_killed_run_is_put_back(survey: Path, tmp_path: Path, quick: None) -> None:
     out = tmp_path / "out"
     assert run("assign", survey, "-o", out, *FAST).exit_code == 0

@@ -73,6 +73,19 @@ def _inputs(*paths: Path | None) -> list[Path]:
     return [p for p in (*paths, mapping) if p is not None]
 
 
+def _claim(*paths: Path | None) -> None:
+    """Lock each output (one run at a time writes it) until the command ends, and clear what killed runs left."""
+    from .outputs import claim_output
+
+    ctx = click.get_current_context()
+    for path in paths:
+        if path is not None and Path(os.path.abspath(path)).parent.is_dir():  # else made later: nothing to clear
+            lock, notes = claim_output(path, str(path))
+            ctx.call_on_close(lock.release)
+            for note in notes:
+                echo_err(f"Note: {note}")
+
+
 def programme_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--programme",
@@ -226,6 +239,7 @@ def synth(n: int, seed: int, output: Path, truth: Path | None, force: bool, prog
     check_output_file(output, force=force, inputs=[programme_dir], option="-o")
     if truth is not None:
         check_output_file(truth, force=force, inputs=[programme_dir], option="--truth")
+    _claim(output, truth)
     programme = load_programme(programme_dir)
     survey, planted = synthesize(programme, n, seed)
     if suffix == ".xlsx":
@@ -306,6 +320,7 @@ def validate(
 
     if errors_out is not None:
         check_output_file(errors_out, force=force, inputs=_inputs(survey, programme_dir), option="--errors-out")
+        _claim(errors_out)
     programme, raw, result = _load_survey(survey, programme_dir, sheet, encoding)
     _summary(raw, result, show=show)
     if errors_out is not None:
@@ -349,6 +364,7 @@ def score(
     check_output_file(output, force=force, inputs=_inputs(survey, programme_dir), option="-o")
     if rejects_out is not None:
         check_output_file(rejects_out, force=force, inputs=_inputs(survey, programme_dir), option="--rejects-out")
+    _claim(output, rejects_out)
     programme, raw, result = _load_survey(survey, programme_dir, sheet, encoding)
     _summary(raw, result)
     if result.n_accepted == 0:
@@ -795,6 +811,8 @@ def _prepare_outputs(output: Path, force: bool, save_model: Path | None, *inputs
         if Path(os.path.abspath(save_model)) == staged.target:
             raise click.UsageError("--save-model and -o name the same folder; give the model its own folder.")
         check_model_target(save_model, force=force, inputs=ins)
+        _claim(save_model)
+        check_model_target(save_model, force=force, inputs=ins)  # an earlier model may have been put back
     return staged
 
 

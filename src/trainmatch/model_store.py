@@ -141,15 +141,14 @@ def save_model(
             )
     target.parent.mkdir(parents=True, exist_ok=True)
     stem = staging_stem(target.name)
-    staging = Path(tempfile.mkdtemp(prefix=f"{stem}.", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f"{stem}.", suffix=".partial", dir=target.parent))  # names outputs.clean_leftovers knows
     try:
         (staging / MODEL_FILE).write_bytes(data)
         (staging / CHECKSUM_FILE).write_bytes(checksum)
         if not target.exists():
             os.replace(staging, target)
         else:
-            backup = Path(tempfile.mkdtemp(prefix=f"{stem}.old.", dir=target.parent))
-            backup.rmdir()
+            backup = target.with_name(f"{stem}.{os.getpid()}.{os.urandom(4).hex()}.old")
             os.replace(target, backup)
             try:
                 os.replace(staging, target)

@@ -246,7 +246,7 @@ def protected_reason(path: str | Path, inputs: Iterable[str | Path | None] = ())
         if item is None:
             continue
         source = Path(item).resolve()
-        if real == source:
+        if real == source or (real.is_file() and source.is_file() and os.path.samefile(real, source)):  # a hard link too
             return f"it is the input {str(item)!r}"
         if real in source.parents:
             return f"it holds the input {str(item)!r}"
@@ -435,20 +435,21 @@ def clean_leftovers(target: str | Path, shown: str | None = None) -> list[str]:
     target = Path(os.path.abspath(target))
     shown = shown or str(target)
     stem = re.escape(staging_stem(target.name))
-    partial = re.compile(stem + r"\.[a-z0-9_]{8}\.partial")
-    old = re.compile(stem + r"\.\d+\.[0-9a-f]{8}\.old")
-    found = {"partial": [], "old": []}
+    partial = re.compile(stem + r"\.[a-z0-9_]{8}\.partial")  # a staging folder (tempfile's 8 random characters)
+    old = re.compile(stem + r"\.\d+\.[0-9a-f]{8}\.old")  # a previous output moved aside
+    part = re.compile(stem + r"\.[a-z0-9_]{8}\.part")  # a staging file (io.staged_file)
+    found: dict[str, list[Path]] = {"partial": [], "old": [], "part": []}
     try:
         entries = list(os.scandir(target.parent))
     except OSError:
         return []
     for entry in entries:
-        if not entry.is_dir(follow_symlinks=False):
-            continue
-        if partial.fullmatch(entry.name):
-            found["partial"].append(Path(entry.path))
-        elif old.fullmatch(entry.name):
-            found["old"].append(Path(entry.path))
+        if entry.is_dir(follow_symlinks=False):
+            kind = "partial" if partial.fullmatch(entry.name) else "old" if old.fullmatch(entry.name) else None
+        else:
+            kind = "part" if entry.is_file(follow_symlinks=False) and part.fullmatch(entry.name) else None
+        if kind:
+            found[kind].append(Path(entry.path))
     notes = []
     with _SignalsHeld():
         olds = sorted(found["old"], key=lambda p: p.stat().st_mtime)
@@ -456,11 +457,29 @@ def clean_leftovers(target: str | Path, shown: str | None = None) -> list[str]:
             os.replace(olds.pop(), target)
             notes.append(f"Put back the previous {shown!r}, which a run interrupted while replacing it had moved aside.")
         for folder in found["partial"] + olds:
-            shutil.rmtree(folder, ignore_errors=True)
-        if found["partial"] or olds:
-            names = ", ".join(p.name for p in found["partial"] + olds)
-            notes.append(f"Removed what interrupted runs left next to {shown!r}: {names}.")
+            _remove(folder)
+        for file in found["part"]:
+            file.unlink(missing_ok=True)
+        removed = found["partial"] + olds + found["part"]
+        if removed:
+            notes.append(f"Removed what interrupted runs left next to {shown!r}: {', '.join(p.name for p in removed)}.")
     return notes
+
+
+def claim_output(target: str | Path, shown: str | None = None) -> tuple[OutputLock, list[str]]:
+    """Take the lock of an output file or folder and clear what killed runs left next to it.
+
+    Returns the lock (release it when the command ends) and notes for the user.
+    """
+    target = Path(os.path.abspath(target))
+    shown = shown or str(target)
+    lock = OutputLock(target.parent / f"{staging_stem(target.name)}.lock", shown)
+    lock.acquire()
+    try:
+        return lock, clean_leftovers(target, shown)
+    except BaseException:
+        lock.release()
+        raise
 
 
 def _remove(folder: Path) -> None:
@@ -520,11 +539,11 @@ class StagedFolder:
     def prepare(self) -> list[str]:
         """Check the target, take its lock and clear what killed runs left; returns notes for the user."""
         self.check()
-        if self.lock is None:
-            self.lock = OutputLock(self.target.parent / f"{staging_stem(self.target.name)}.lock", self.shown)
-            self.lock.acquire()
+        if self.lock is not None:
+            return self.notes
+        self.lock, notes = claim_output(self.target, self.shown)
+        self.notes += notes
         try:
-            self.notes += clean_leftovers(self.target, self.shown)
             self.check()  # a previous output may have been put back
         except (OutputError, UsageError) as exc:
             self.close()
