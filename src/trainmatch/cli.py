@@ -227,10 +227,9 @@ def synth(n: int, seed: int, output: Path, truth: Path | None, force: bool, prog
       trainmatch synth --n 5000 --seed 7 -o survey.csv --truth truth.csv
     """
     from .io import write_csv, write_xlsx_table
+    from .outputs import check_distinct, check_output_file
     from .programme import load_programme
     from .synth import synthesize
-
-    from .outputs import check_distinct, check_output_file
 
     suffix = output.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
@@ -424,7 +423,7 @@ def _save_model(stage: Any, programme: Any, save_model: Path | None) -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write (refused if it exists, unless --force).")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write (an existing one only with --force, and only if a trainmatch run wrote it).")
 @click.option(
     "--force",
     is_flag=True,
@@ -534,7 +533,7 @@ def _versions() -> dict[str, str]:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write (refused if it exists, unless --force).")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write (an existing one only with --force, and only if a trainmatch run wrote it).")
 @click.option(
     "--force",
     is_flag=True,

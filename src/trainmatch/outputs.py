@@ -530,7 +530,7 @@ class StagedFolder:
                 raise OutputError(
                     f"The output folder {shown!r} already exists and was not written by trainmatch (it has no {MARKER} file), "
                     "so it is never replaced, also not with --force: that would delete its files. "
-                    f"Choose a new folder for {self.option}."
+                    f"Choose a new folder for {self.option} (an output of a trainmatch older than the marker: remove it yourself)."
                 )
             if not self.force:
                 raise UsageError(f"The output folder {shown!r} already exists. Use --force to replace it, or choose another {self.option}.")
