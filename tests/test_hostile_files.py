@@ -385,6 +385,19 @@ def test_a_signal_while_writing_leaves_nothing_behind(big_survey: Path, tmp_path
     left = sorted(p.name for p in tmp_path.iterdir())
     # The signal waits while the finished folder is swapped in: then `out` is complete.
     assert left == [] or (left == ["out"] and (tmp_path / "out" / "run.json").is_file()), left
+    assert processes_in(tmp_path) == []  # the helper process was stopped too
+
+
+def processes_in(folder: Path) -> list[int]:
+    """Processes (Linux) whose working folder is ``folder``: the run's helper process would be one."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if Path(os.readlink(proc / "cwd")) == folder:
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
 
 
 def test_the_next_run_clears_what_killed_runs_left(survey: Path, tmp_path: Path, quick: None) -> None:
