@@ -231,7 +231,7 @@ def protected_reason(path: str | Path, inputs: Iterable[str | Path | None] = ())
 
     Protected are the working folder and every folder holding it, each input
     (a survey, mapping, programme or model) and every folder holding one, and
-    the existing files inside an input folder.
+    what already exists inside an input folder.
     """
     real = Path(path).resolve()
     try:
@@ -251,7 +251,7 @@ def protected_reason(path: str | Path, inputs: Iterable[str | Path | None] = ())
         if real in source.parents:
             return f"it holds the input {str(item)!r}"
         if source.is_dir() and source in real.parents and os.path.lexists(real):
-            return f"it is a file of the input folder {str(item)!r}"
+            return f"it is inside the input folder {str(item)!r}"
     return None
 
 
