@@ -285,6 +285,11 @@ def test_a_full_disk_names_the_file(survey: Path, tmp_path: Path, monkeypatch: p
     assert result.exit_code == 1
     assert f"Error: {target}: No space left on device. Free some space" in result.output
     assert list(tmp_path.iterdir()) == []  # no half-written file, no staging file
+    monkeypatch.setenv("TRAINMATCH_SIDECAR", "0")
+    result = run("assign", survey, "-o", tmp_path / "out", *FAST)
+    assert result.exit_code == 1
+    assert f"Error: {tmp_path / 'out' / 'people.csv'}: No space left on device. Free some space" in result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 # --------------------------------------------------------------------------- messages (findings 12, 13)

@@ -577,6 +577,10 @@ class StagedFolder:
                 self._finish(exc_type is None)
         finally:
             self.close()
+        if isinstance(exc, OSError) and exc.filename and Path(exc.filename).is_relative_to(self.tmp):
+            # Name the file as the user will look for it, not inside the hidden staging folder that is gone.
+            shown = os.path.join(self.shown, Path(exc.filename).relative_to(self.tmp))
+            raise OSError(exc.errno, exc.strerror or str(exc), shown) from None
 
     def _finish(self, ok: bool) -> None:
         if not ok:
