@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from trainmatch.cli import main
 from trainmatch.outputs import MARKER, MARKER_TEXT
@@ -464,3 +466,55 @@ def test_a_second_run_on_the_same_output_is_refused_while_the_first_writes(big_s
     assert first.returncode == 0, stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert (tmp_path / "out" / "run.json").is_file()
+
+
+# --------------------------------------------------------------------------- the rule as an invariant
+
+FOLDERS = ["", "a", "a/b", "a/b/c", "a/d", "e"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    survey_in=st.sampled_from(FOLDERS),
+    cwd_in=st.sampled_from(FOLDERS),
+    marked=st.sets(st.sampled_from(FOLDERS)),
+    filled=st.sets(st.sampled_from(FOLDERS)),
+    target=st.sampled_from([*FOLDERS, "a/new", ".", "..", "../..", "./a/../e"]),
+    relative=st.booleans(),
+)
+def test_force_accepts_only_a_folder_whose_loss_loses_nothing(
+    tmp_path: Path, survey_in: str, cwd_in: str, marked: set, filled: set, target: str, relative: bool
+) -> None:
+    """Whatever the layout, StagedFolder(force=True) accepts a target only if replacing it loses nothing."""
+    import tempfile
+
+    from trainmatch.errors import OutputError, UsageError
+    from trainmatch.outputs import StagedFolder
+
+    base = Path(tempfile.mkdtemp(dir=tmp_path))
+    for folder in FOLDERS:
+        (base / folder).mkdir(parents=True, exist_ok=True)
+    for folder in marked:
+        (base / folder / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+    for folder in filled:
+        (base / folder / "mine.txt").write_text("mine", encoding="utf-8")
+    data = base / survey_in / "s.csv"
+    data.write_text("person_id\n1\n", encoding="utf-8")
+    cwd = base / cwd_in
+    before = os.getcwd()
+    os.chdir(cwd)
+    try:
+        path = Path(target) if relative or target.startswith(".") else base / target
+        try:
+            StagedFolder(path, force=True, inputs=[data]).check()
+            accepted = True
+        except (OutputError, UsageError):
+            accepted = False
+        real = path.resolve()
+    finally:
+        os.chdir(before)
+    if accepted:
+        assert real != cwd.resolve() and real not in cwd.resolve().parents
+        assert real not in data.resolve().parents
+        if real.exists():
+            assert (real / MARKER).is_file() or not any(real.iterdir())
