@@ -316,6 +316,12 @@ def test_sheet_with_a_csv_is_a_usage_error(survey: Path, tmp_path: Path, command
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_unknown_encoding_is_a_usage_error(survey: Path) -> None:
+    result = run("validate", survey, "--encoding", "nonsense")
+    assert result.exit_code == 2
+    assert "Invalid value for --encoding: 'nonsense' is not an encoding Python knows" in result.output
+
+
 # --------------------------------------------------------------------------- no code from the working folder (finding 3)
 
 HOSTILE = "open({name!r}, 'w').close()\n"  # leaves a file behind if it ever runs

@@ -107,6 +107,15 @@ def survey_options(func: Callable[..., Any]) -> Callable[..., Any]:
         if ctx is not None:
             ctx.meta["trainmatch.survey"] = {"mapping": mapping, "duplicates": duplicates}
         survey = kwargs.get("survey")
+        if kwargs.get("encoding") is not None:
+            import codecs
+
+            try:
+                codecs.lookup(kwargs["encoding"])
+            except LookupError:
+                raise click.BadParameter(
+                    f"{kwargs['encoding']!r} is not an encoding Python knows; use e.g. utf-8, cp1252 or latin-1.", param_hint="--encoding"
+                ) from None
         if kwargs.get("sheet") is not None and survey is not None and Path(survey).suffix.lower() not in (".xlsx", ".xlsm"):
             raise click.BadParameter(f"applies to XLSX files only, and {str(survey)!r} is read as CSV; leave --sheet out.", param_hint="--sheet")
         return command(*args, **kwargs)
