@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 from trainmatch.cli import Progress, main
 from trainmatch.letters import plan_filename
+from trainmatch.outputs import MARKER, MARKER_TEXT
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "survey.csv"
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
@@ -277,6 +278,7 @@ def test_all_rows_rejected_is_an_error_and_writes_nothing(small_csv: Path, tmp_p
 def test_existing_output_is_refused_without_force(small_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
+    (out / MARKER).write_text(MARKER_TEXT, encoding="utf-8")  # an earlier run's output
     (out / "keep.txt").write_text("mine", encoding="utf-8")
     before = snapshot(out)
     result = run("assign", small_csv, "-o", out, *QUICK)
@@ -289,6 +291,7 @@ def test_existing_output_is_refused_without_force(small_csv: Path, tmp_path: Pat
 def test_force_replaces_the_output_once_complete(small_csv: Path, tmp_path: Path, quick_report: None) -> None:
     out = tmp_path / "out"
     out.mkdir()
+    (out / MARKER).write_text(MARKER_TEXT, encoding="utf-8")  # an earlier run's output
     (out / "stale.txt").write_text("old run", encoding="utf-8")
     result = run("assign", small_csv, "-o", out, "--force", *QUICK)
     assert result.exit_code == 0, result.output
@@ -604,10 +607,11 @@ def test_strict_with_rejected_rows_exits_1_and_writes_nothing(bad_sample: Simple
     # An existing folder stays as it was, even with --force.
     out = tmp_path / "out"
     out.mkdir()
+    (out / MARKER).write_text(MARKER_TEXT, encoding="utf-8")  # an earlier run's output
     (out / "keep.txt").write_text("mine", encoding="utf-8")
     result = run("assign", bad_sample.path, "-o", out, "--strict", "--force", *QUICK)
-    assert result.exit_code == 1
-    assert snapshot(out) == {"keep.txt": b"mine"} and [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert result.exit_code == 1 and "--strict" in result.output
+    assert snapshot(out) == {MARKER: MARKER_TEXT.encode(), "keep.txt": b"mine"} and [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
 def test_strict_with_a_clean_survey_succeeds(small_csv: Path, tmp_path: Path, quick_report: None) -> None:

@@ -39,7 +39,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except (KeyboardInterrupt, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except OSError as exc:
-            raise click.ClickException(f"{exc.filename or ''}: {exc.strerror or exc}") from None
+            raise click.ClickException(_os_error_message(exc)) from None
         except Exception as exc:  # a bug: say so plainly, keep the traceback behind a switch
             if os.environ.get("TRAINMATCH_DEBUG"):
                 raise
@@ -49,6 +49,25 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             ) from None
 
     return wrapper
+
+
+def _os_error_message(exc: OSError) -> str:
+    """The file and what went wrong; a full disk also says what to do."""
+    import errno
+
+    text = f"{exc.filename}: {exc.strerror or exc}" if exc.filename else f"{exc.strerror or exc}"
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        text += ". Free some space on that disk (or choose another output) and run again; no earlier output was replaced"
+    return text + ("" if text.endswith(".") else ".")
+
+
+SEED_MAX = 2**32 - 1  # numpy's and scikit-learn's seeds (trainmatch.jobs.SEED_MAX, kept here so --help imports nothing)
+SEED = click.IntRange(0, SEED_MAX)
+
+
+def _notes(notes: Any) -> None:
+    for note in notes:
+        echo_err(f"Note: {note}")
 
 
 def programme_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -102,7 +121,7 @@ def main() -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--force", is_flag=True, help="Overwrite files in an existing folder.")
+@click.option("--force", is_flag=True, help="Overwrite the files of an existing programme folder, and an existing --mapping file.")
 @click.option(
     "--mapping",
     "mapping_file",
@@ -127,16 +146,29 @@ def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
       trainmatch init my-programme --mapping my-tool.toml
       trainmatch validate survey.csv --programme my-programme --mapping my-tool.toml
     """
+    from .errors import OutputError
     from .mapping import MAPPING_EXAMPLE, mapping_example
+    from .outputs import check_can_create, check_output_file
     from .programme import default_programme_files, write_programme
 
     files = default_programme_files()
     mapping_target = mapping_file or folder / MAPPING_EXAMPLE
-    clash = [name for name in files if (folder / name).exists()]
-    if mapping_target.exists():
+    if mapping_target.suffix.lower() != ".toml":
+        raise click.BadParameter(f"must end in .toml, got {mapping_target.name!r}.", param_hint="--mapping")
+    if mapping_target.resolve() in {(folder / name).resolve() for name in files}:
+        raise click.BadParameter(f"{str(mapping_target)!r} is a file of the programme; give the mapping its own name.", param_hint="--mapping")
+    clash = [name for name in files if os.path.lexists(folder / name)]
+    if clash and not (folder / "programme.toml").is_file():
+        raise OutputError(
+            f"{str(folder)!r} holds {', '.join(sorted(clash))} but no programme.toml: it is not a trainmatch programme folder, "
+            "so init does not overwrite its files, also not with --force. Choose a new folder."
+        )
+    if os.path.lexists(mapping_target):
         clash.append(str(mapping_target))
     if clash and not force:
         raise click.UsageError(f"{folder} already has {', '.join(sorted(clash))}. Use --force to overwrite them.")
+    check_can_create(folder / "programme.toml", "FOLDER", make_parents=True)
+    check_output_file(mapping_target, force=force, option="--mapping", make_parents=True)
     written = write_programme(folder, files)
     click.echo(f"Wrote the default programme to {folder}/ ({len(written)} files):")
     for path in written:
@@ -148,12 +180,13 @@ def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.option("--n", "n", type=click.IntRange(min=1), default=300, show_default=True, help="Number of people.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed; same seed, same file.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help=f"Random seed (0 to {SEED_MAX}); same seed, same file.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Survey file to write (.csv or .xlsx).")
 @click.option("--truth", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write each person's planted profile (CSV).")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
 @programme_option
 @handle_errors
-def synth(n: int, seed: int, output: Path, truth: Path | None, programme_dir: Path | None) -> None:
+def synth(n: int, seed: int, output: Path, truth: Path | None, force: bool, programme_dir: Path | None) -> None:
     """Write a realistic synthetic survey for the programme.
 
     People belong to planted competence profiles, roles and tasks follow their
@@ -163,22 +196,11 @@ def synth(n: int, seed: int, output: Path, truth: Path | None, programme_dir: Pa
     Example:
       trainmatch synth --n 5000 --seed 7 -o survey.csv --truth truth.csv
     """
-    from .io import write_csv, write_xlsx_table
-    from .programme import load_programme
-    from .synth import synthesize
+    from .jobs import synth as synthesize
 
-    suffix = output.suffix.lower()
-    if suffix not in (".csv", ".xlsx"):
-        raise click.BadParameter(f"must end in .csv or .xlsx, got {output.name!r}.", param_hint="--output")
-    programme = load_programme(programme_dir)
-    survey, planted = synthesize(programme, n, seed)
-    if suffix == ".xlsx":
-        write_xlsx_table(survey, output, sheet="Responses")
-    else:
-        write_csv(survey, output)
+    synthesize(output, n=n, seed=seed, truth=truth, programme=programme_dir, force=force)
     click.echo(f"Wrote {n} synthetic responses to {output} (seed {seed}).")
     if truth is not None:
-        write_csv(planted, truth)
         click.echo(f"Wrote the planted profiles to {truth}.")
 
 
@@ -205,10 +227,11 @@ def _job(run: Callable[[], Any], show: int = 10) -> Any:
 @click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--errors-out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write every problem to this CSV file.")
 @click.option("--show", type=click.IntRange(min=0), default=10, show_default=True, help="How many problems to list.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --errors-out file.")
 @programme_option
 @survey_options
 @handle_errors
-def validate(survey: Path, errors_out: Path | None, show: int, programme_dir: Path | None, **reading: Any) -> None:
+def validate(survey: Path, errors_out: Path | None, show: int, force: bool, programme_dir: Path | None, **reading: Any) -> None:
     """Check a survey file against the programme without writing results.
 
     Prints rows read, columns matched, ignored and dropped, and problems by
@@ -221,7 +244,8 @@ def validate(survey: Path, errors_out: Path | None, show: int, programme_dir: Pa
     """
     from .jobs import validate as validate_survey
 
-    checked = validate_survey(survey, programme=programme_dir, errors_out=errors_out, **reading)
+    checked = validate_survey(survey, programme=programme_dir, errors_out=errors_out, force=force, **reading)
+    _notes(checked.notes)
     _summary(checked, show=show)
     result = checked.imported
     if errors_out is not None:
@@ -235,10 +259,11 @@ def validate(survey: Path, errors_out: Path | None, show: int, programme_dir: Pa
 @click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Scores CSV to write.")
 @click.option("--rejects-out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write rejected cells to this CSV file.")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
 @programme_option
 @survey_options
 @handle_errors
-def score(survey: Path, output: Path, rejects_out: Path | None, programme_dir: Path | None, **reading: Any) -> None:
+def score(survey: Path, output: Path, rejects_out: Path | None, force: bool, programme_dir: Path | None, **reading: Any) -> None:
     """Score each person's digital competence against what their work needs.
 
     Writes one row per accepted person: per domain the score (mean of the
@@ -253,7 +278,8 @@ def score(survey: Path, output: Path, rejects_out: Path | None, programme_dir: P
     from .jobs import score as score_survey
     from .summary import reliability_table
 
-    scored = _job(lambda: score_survey(survey, output, programme=programme_dir, rejects_out=rejects_out, **reading))
+    scored = _job(lambda: score_survey(survey, output, programme=programme_dir, rejects_out=rejects_out, force=force, **reading))
+    _notes(scored.survey.notes)
     _summary(scored.survey)
     echo_err(reliability_table(scored.reliability, scored.survey.programme))
     echo_err(f"Wrote scores of {len(scored.people)} people to {output}.")
@@ -263,10 +289,13 @@ def score(survey: Path, output: Path, rejects_out: Path | None, programme_dir: P
 
 
 def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option("--seed", type=int, default=0, show_default=True, help="Random seed for the cohort fit.")(func)
+    func = click.option("--seed", type=SEED, default=0, show_default=True, help=f"Random seed for the cohort fit (0 to {SEED_MAX}).")(func)
     func = click.option("--k", "k", default="2-8", show_default=True, help="Range of cohort counts to try, e.g. 2-8 or 4.")(func)
     func = click.option(
-        "--save-model", type=click.Path(file_okay=False, path_type=Path), default=None, help="Save the fitted cohort model to this folder."
+        "--save-model",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Save the fitted cohort model to this folder (a new or empty one; an earlier model only with --force).",
     )(func)
     func = click.option(
         "--model",
@@ -279,8 +308,12 @@ def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write (refused if it exists, unless --force).")
-@click.option("--force", is_flag=True, help="Replace an existing output folder (only once the new one is complete).")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write (an existing one only with --force, and only if a trainmatch run wrote it).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an output folder that an earlier run wrote (only once the new one is complete), and an earlier --save-model.",
+)
 @model_options
 @programme_option
 @survey_options
@@ -306,6 +339,7 @@ def cohorts(survey: Path, output: Path, programme_dir: Path | None, **options: A
 
     done = cohort_survey(survey, output, programme=programme_dir, **options)
     stage = done.stage
+    _notes(done.survey.notes)
     _summary(done.survey, show=5)
     if options["save_model"] is not None:
         echo_err(f"Saved the cohort model to {options['save_model']}/.")
@@ -341,8 +375,12 @@ class Progress:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write (refused if it exists, unless --force).")
-@click.option("--force", is_flag=True, help="Replace an existing output folder (only once the new one is complete).")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write (an existing one only with --force, and only if a trainmatch run wrote it).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an output folder that an earlier run wrote (only once the new one is complete), and an earlier --save-model.",
+)
 @click.option("--strict", is_flag=True, help="Fail (exit 1, write nothing) if any row is rejected.")
 @click.option("--per-person", type=click.Choice(["html", "none"]), default="html", show_default=True, help="Write one printable plan per person into plans/.")
 @click.option("--xlsx/--no-xlsx", "xlsx", default=None, help=f"Write plans.xlsx (default: only up to {20_000:,} people).")
@@ -373,6 +411,7 @@ def assign(survey: Path, output: Path, programme_dir: Path | None, quiet: bool, 
 
     show = 10 if options["strict"] else 5
     run = _job(lambda: assign_survey(survey, output, programme=programme_dir, progress=Progress(quiet), **options), show=show)
+    _notes(run.notes)
     if not quiet:
         _summary(run.survey, show=show)
     if options["save_model"] is not None:
@@ -420,8 +459,43 @@ def explain(survey: Path, person_id: str, programme_dir: Path | None, save_model
     click.echo(explain_person(survey, person_id, programme=programme_dir, **options))
 
 
+class Interrupted(BaseException):
+    """SIGINT, SIGTERM or SIGHUP stopped the command: raised through it (not an Exception, so nothing
+    swallows it) so that every cleanup runs: staging folders removed, the lock released."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_stopping = False
+
+
+def _stop(signum: int, frame: object) -> None:
+    """The handler of the signals :func:`run` catches: stop the command, cleaning up on the way out."""
+    global _stopping
+    from .outputs import postpone_signal
+
+    if _stopping or postpone_signal(signum):  # already stopping (let the cleanup finish), or a folder swap first
+        return
+    _stopping = True
+    raise Interrupted(signum)
+
+
+def _catch_signals() -> None:
+    import signal
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # SIGHUP: the terminal closed; Windows has only the first two
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _stop)
+
+
 def run() -> None:
     """The ``trainmatch`` console script: :func:`main`, then exit at once.
+
+    SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the command cleanly: nothing
+    half-written stays behind, an earlier output is kept, and the exit
+    status is 128 + the signal's number (130 for Ctrl-C), as shells expect.
 
     Tearing the interpreter down (modules, thread pools, a run's worth of
     objects) takes over half a second after a large run and achieves
@@ -430,10 +504,15 @@ def run() -> None:
     Library callers and tests call :func:`main` and are not affected.
     """
     import os
+    import signal
 
+    _catch_signals()
     try:
         main()
         code = 0
+    except Interrupted as exc:
+        click.echo(f"\nStopped by {signal.Signals(exc.signum).name}; nothing half-written was left behind.", err=True)
+        code = 128 + exc.signum
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if not isinstance(exc.code, (int, type(None))):

@@ -86,5 +86,9 @@ class DataError(TrainmatchError):
     """The data are valid row by row but cannot be used as a whole (e.g. too few people)."""
 
 
+class OutputError(TrainmatchError):
+    """An output path would destroy something trainmatch did not write, or cannot be written (CLI exit 1)."""
+
+
 class UsageError(TrainmatchError):
     """A parameter passed to a library function is malformed (CLI exit 2)."""

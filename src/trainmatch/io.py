@@ -572,25 +572,38 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
 
 
 class staged_file:
-    """Context manager: yields a temporary path next to ``path``; moved into place on success."""
+    """Context manager: yields a temporary path next to ``path``; moved into place on success.
+
+    Check the path before the work with :func:`trainmatch.outputs.check_output_file`;
+    an OSError while writing (a full disk) names ``path``, not the temporary file.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
     def __enter__(self) -> Path:
+        from .outputs import staging_stem
+
         parent = self.path.parent
         if not parent.is_dir():
             raise UsageError(f"The folder {str(parent)!r} for {self.path.name!r} does not exist. Create it first.")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=parent)
+        fd, tmp = tempfile.mkstemp(prefix=f"{staging_stem(self.path.name)}.", suffix=".part", dir=parent)
         os.close(fd)
         self.tmp = Path(tmp)
         return self.tmp
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
+            try:
+                os.replace(self.tmp, self.path)
+                return
+            except OSError as failed:
+                exc = failed
+        self.tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename in (None, "", str(self.tmp)):
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from None
+        if exc_type is None:
+            raise exc  # type: ignore[misc]
 
 
 def write_xlsx_table(frame: pd.DataFrame, path: str | Path, sheet: str = "Sheet1") -> Path:

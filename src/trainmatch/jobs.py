@@ -41,6 +41,9 @@ class Progress(Protocol):
     def bar(self, items: Iterable[Any], length: int) -> Any: ...
 
 
+SEED_MAX = 2**32 - 1  # numpy's and scikit-learn's seeds: 0 to 2**32 - 1
+
+
 class RowsRejected(DataError):
     """A job could not go on because of rejected rows (all of them, or any with ``strict``)."""
 
@@ -58,6 +61,7 @@ class Survey:
     raw: "RawSurvey"  # the file's facts; its frame holds the header only (the cells are freed once decoded)
     imported: "ImportResult"
     seconds: dict[str, float] = field(default_factory=dict)  # reading the file, and validating its cells
+    notes: tuple[str, ...] = ()  # what was cleared next to the outputs (leftovers of killed runs)
 
 
 def read_and_import(
@@ -82,6 +86,7 @@ def read_and_import(
 
     if duplicates not in ("keep-latest", "reject"):
         raise UsageError(f"duplicates must be 'keep-latest' or 'reject', got {duplicates!r}.")
+    _check_reading(survey, sheet, encoding)
     if not isinstance(programme, Programme):
         programme = load_programme(programme)
     loaded_mapping = load_mapping(mapping, programme) if mapping is not None else None
@@ -94,6 +99,129 @@ def read_and_import(
     return Survey(programme, dataclasses.replace(raw, frame=pd.DataFrame(columns=header)), imported, seconds)
 
 
+def _check_reading(survey: str | Path, sheet: str | None, encoding: str | None) -> None:
+    """Refuse reading options that cannot apply, before anything is read."""
+    import codecs
+
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise UsageError(f"Invalid value for --encoding: {encoding!r} is not an encoding Python knows; use e.g. utf-8, cp1252 or latin-1.") from None
+    if sheet is not None and Path(survey).suffix.lower() not in (".xlsx", ".xlsm"):
+        raise UsageError(f"Invalid value for --sheet: applies to XLSX files only, and {str(survey)!r} is read as CSV; leave --sheet out.")
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise UsageError(f"Invalid value for '--seed': {seed!r} is not in the range 0<=x<={SEED_MAX}.")
+
+
+def _inputs(*paths: Any) -> list[Path]:
+    """A job's input files and folders (a loaded programme is none): outputs never replace them or their folders."""
+    from .programme import Programme
+
+    return [Path(p) for p in paths if p is not None and not isinstance(p, Programme)]
+
+
+class _Outputs:
+    """A job's outputs: each checked before any work, locked while the job runs (one run per output at a time),
+    with what killed runs left next to it cleared; the locks are released when the job ends."""
+
+    def __init__(self, inputs: list[Path], force: bool):
+        self.inputs, self.force = inputs, force
+        self.notes: list[str] = []
+        self.locks: list[Any] = []
+        self.folders: list[Any] = []
+
+    def __enter__(self) -> "_Outputs":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for folder in self.folders:
+            folder.close()
+        for lock in self.locks:
+            lock.release()
+
+    def files(self, **paths: str | Path | None) -> None:
+        """Output files by option name (``errors_out=...``): refused if they exist (without force) or are inputs."""
+        from .outputs import check_distinct, check_output_file
+
+        options = {_option(name): path for name, path in paths.items()}
+        check_distinct(options)
+        for option, path in options.items():
+            if path is not None:
+                check_output_file(path, force=self.force, inputs=self.inputs, option=option)
+        for path in options.values():
+            self._claim(path)
+
+    def folder(self, path: str | Path) -> Any:
+        """The staged output folder: replaced only if a trainmatch run wrote it, and only with force."""
+        from .outputs import StagedFolder
+
+        staged = StagedFolder(path, force=self.force, inputs=self.inputs)
+        self.folders.append(staged)
+        self.notes += staged.prepare()
+        return staged
+
+    def model(self, path: str | Path | None, output: str | Path | None = None) -> None:
+        """The --save-model folder: new, empty, or (with force) an earlier saved model."""
+        import os
+
+        from .model_store import check_model_target
+
+        if path is None:
+            return
+        if output is not None and os.path.abspath(path) == os.path.abspath(output):
+            raise UsageError("--save-model and -o name the same folder; give the model its own folder.")
+        check_model_target(path, force=self.force, inputs=self.inputs)
+        self._claim(path)
+        check_model_target(path, force=self.force, inputs=self.inputs)  # an earlier model may have been put back
+
+    def _claim(self, path: str | Path | None) -> None:
+        import os
+
+        from .outputs import claim_output
+
+        if path is not None and Path(os.path.abspath(path)).parent.is_dir():  # else made later: nothing to clear
+            lock, notes = claim_output(path, str(path))
+            self.locks.append(lock)
+            self.notes += notes
+
+
+def _option(name: str) -> str:
+    return {"output": "-o"}.get(name, "--" + name.replace("_", "-"))
+
+
+# --------------------------------------------------------------------------- synth
+
+
+def synth(output: str | Path, *, n: int = 300, seed: int = 0, truth: str | Path | None = None,
+          programme: "Programme | str | Path | None" = None, force: bool = False) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """Write a synthetic survey of ``n`` people to ``output`` (.csv or .xlsx), and their planted profiles to
+    ``truth``; returns both frames. Existing files are replaced only with ``force``."""
+    from .io import write_csv, write_xlsx_table
+    from .programme import Programme, load_programme
+    from .synth import synthesize
+
+    suffix = Path(output).suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise UsageError(f"Invalid value for '-o' / '--output': must end in .csv or .xlsx, got {Path(output).name!r}.")
+    _check_seed(seed)
+    with _Outputs(_inputs(programme), force) as outputs:
+        outputs.files(output=output, truth=truth)
+        if not isinstance(programme, Programme):
+            programme = load_programme(programme)
+        survey, planted = synthesize(programme, n, seed)
+        if suffix == ".xlsx":
+            write_xlsx_table(survey, output, sheet="Responses")
+        else:
+            write_csv(survey, output)
+        if truth is not None:
+            write_csv(planted, truth)
+    return survey, planted
+
+
 # --------------------------------------------------------------------------- validate
 
 
@@ -102,18 +230,24 @@ def validate(
     *,
     programme: "Programme | str | Path | None" = None,
     errors_out: str | Path | None = None,
+    force: bool = False,
     mapping: str | Path | None = None,
     duplicates: str = "keep-latest",
     sheet: str | None = None,
     encoding: str | None = None,
 ) -> Survey:
-    """Check a survey against the programme; ``errors_out`` gets every problem (CSV)."""
+    """Check a survey against the programme; ``errors_out`` gets every problem (CSV; an existing file only
+    with ``force``, and never an input)."""
+    import dataclasses
+
     from .io import write_csv
 
-    checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding)
-    if errors_out is not None:
-        write_csv(checked.imported.rejects, errors_out)
-    return checked
+    with _Outputs(_inputs(survey, programme, mapping), force) as outputs:
+        outputs.files(errors_out=errors_out)
+        checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding)
+        if errors_out is not None:
+            write_csv(checked.imported.rejects, errors_out)
+    return dataclasses.replace(checked, notes=tuple(outputs.notes))
 
 
 # --------------------------------------------------------------------------- score
@@ -134,26 +268,35 @@ def score(
     *,
     programme: "Programme | str | Path | None" = None,
     rejects_out: str | Path | None = None,
+    force: bool = False,
     mapping: str | Path | None = None,
     duplicates: str = "keep-latest",
     sheet: str | None = None,
     encoding: str | None = None,
 ) -> Scored:
-    """Score each accepted person per domain (score, level, required level, gap) and write ``output`` (CSV)."""
+    """Score each accepted person per domain (score, level, required level, gap) and write ``output`` (CSV).
+
+    Existing output files are replaced only with ``force``; an input never is.
+    """
+    import dataclasses
+
     from .exports import people_table
     from .io import write_csv
     from .scoring import cronbach_alpha
     from .scoring import score as score_people
 
-    checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding)
-    imported = checked.imported
-    if imported.n_accepted == 0:
-        raise RowsRejected(f"All {imported.n_read} rows were rejected, so there is nothing to score; fix the problems listed above.",
-                           checked.raw, imported)
-    people = people_table(score_people(imported.people, checked.programme), checked.programme)
-    write_csv(people, output)
-    if rejects_out is not None:
-        write_csv(imported.rejects, rejects_out)
+    with _Outputs(_inputs(survey, programme, mapping), force) as outputs:
+        outputs.files(output=output, rejects_out=rejects_out)
+        checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding)
+        imported = checked.imported
+        if imported.n_accepted == 0:
+            raise RowsRejected(f"All {imported.n_read} rows were rejected, so there is nothing to score; fix the problems listed above.",
+                               checked.raw, imported)
+        people = people_table(score_people(imported.people, checked.programme), checked.programme)
+        write_csv(people, output)
+        if rejects_out is not None:
+            write_csv(imported.rejects, rejects_out)
+    checked = dataclasses.replace(checked, notes=tuple(outputs.notes))
     return Scored(checked, people, tuple(cronbach_alpha(imported.people, checked.programme)))
 
 
@@ -212,30 +355,38 @@ def cohorts(
     sheet: str | None = None,
     encoding: str | None = None,
 ) -> Cohorts:
-    """Form cohorts and training groups and write cohorts.csv, groups.csv, people.csv and rejects.csv to ``output``."""
-    from .outputs import StagedFolder, write_csvs
+    """Form cohorts and training groups and write cohorts.csv, groups.csv, people.csv and rejects.csv to ``output``.
+
+    ``output`` (and ``save_model``) are checked before any work: an existing folder is replaced only with
+    ``force`` and only when a trainmatch run wrote it, never when it is or holds an input or the working folder.
+    """
+    import dataclasses
+
+    from .outputs import write_csvs
     from .pipeline import assign_cohorts
     from .programme import Programme, load_programme
     from .scoring import score as score_people
 
-    staged = StagedFolder(output, force=force)
-    staged.check()
-    if not isinstance(programme, Programme):
-        programme = load_programme(programme)
-    saved, k_range = parse_model_options(programme, model, save_model, k)
-    checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding)
-    people = score_people(checked.imported.people, programme)
-    stage = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed)
-    with staged as tmp:
-        write_csvs({
-            tmp / "cohorts.csv": stage.cohorts,
-            tmp / "groups.csv": stage.groups,
-            tmp / "people.csv": stage.people[["person_id", "role", "site", "cohort", "group"]],
-            tmp / "rejects.csv": checked.imported.rejects,
-        })
-    if save_model is not None:
-        _save_model(stage, programme, save_model)
-    return Cohorts(checked, stage)
+    _check_seed(seed)
+    with _Outputs(_inputs(survey, programme, mapping, model), force) as outputs:
+        staged = outputs.folder(output)
+        outputs.model(save_model, output)
+        if not isinstance(programme, Programme):
+            programme = load_programme(programme)
+        saved, k_range = parse_model_options(programme, model, save_model, k)
+        checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding)
+        people = score_people(checked.imported.people, programme)
+        stage = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed)
+        with staged as tmp:
+            write_csvs({
+                tmp / "cohorts.csv": stage.cohorts,
+                tmp / "groups.csv": stage.groups,
+                tmp / "people.csv": stage.people[["person_id", "role", "site", "cohort", "group"]],
+                tmp / "rejects.csv": checked.imported.rejects,
+            })
+        if save_model is not None:
+            _save_model(stage, programme, save_model)
+    return Cohorts(dataclasses.replace(checked, notes=tuple(outputs.notes)), stage)
 
 
 # --------------------------------------------------------------------------- assign
@@ -255,6 +406,7 @@ class AssignRun:
     groups: "pd.DataFrame"  # groups.csv
     record: dict[str, Any]  # run.json: counts (read, accepted, rejected, reconciled), programme, options, seconds
     warnings: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())  # what was cleared next to the outputs (leftovers of killed runs)
 
     @property
     def counts(self) -> dict[str, Any]:
@@ -310,16 +462,29 @@ def assign(
     is in people.csv or rejects.csv; with ``strict`` any rejected row stops
     the job before anything is written.
     """
-    from .outputs import StagedFolder
-    from .programme import Programme, load_programme
+    import dataclasses
 
     if per_person not in ("html", "none"):
         raise UsageError(f"per_person must be 'html' or 'none', got {per_person!r}.")
     if lang not in (None, "fi", "sv", "en"):
         raise UsageError(f"lang must be one of fi, sv, en, got {lang!r}.")
+    _check_seed(seed)
     started = time.perf_counter()
-    staged = StagedFolder(output, force=force)
-    staged.check()  # fail before any work, not after it
+    with _Outputs(_inputs(survey, programme, mapping, model), force) as outputs:
+        staged = outputs.folder(output)  # every output checked and locked before any work, not after it
+        outputs.model(save_model, output)
+        run = _assign(survey, staged, programme=programme, model=model, save_model=save_model, k=k, seed=seed, strict=strict,
+                      per_person=per_person, xlsx=xlsx, lang=lang, mapping=mapping, duplicates=duplicates, sheet=sheet,
+                      encoding=encoding, progress=progress, started=started)
+    return dataclasses.replace(run, notes=tuple(outputs.notes))
+
+
+def _assign(survey: str | Path, staged: Any, *, programme: Any, model: Any, save_model: Any, k: str, seed: int, strict: bool,
+            per_person: str, xlsx: bool | None, lang: str | None, mapping: Any, duplicates: str, sheet: str | None,
+            encoding: str | None, progress: Progress | None, started: float) -> AssignRun:
+    """:func:`assign` once its outputs are checked and locked: load, read, then plan and write."""
+    from .programme import Programme, load_programme
+
     _import_in_background(*(["trainmatch.report"] if model is not None else ["trainmatch.kmeans", "trainmatch.report"]))
 
     def stage(name: str) -> None:
@@ -462,6 +627,7 @@ def explain(
     from .pipeline import load_plan, run_assignment
     from .programme import Programme, load_programme
 
+    _check_seed(seed)
     person_id = str(person_id).strip()
     if not person_id:
         raise UsageError("Invalid value for '--person': must not be empty; give the person_id as written in the survey.")

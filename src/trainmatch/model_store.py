@@ -18,14 +18,15 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from . import __version__
 from .cohorts import CohortCentres, FitReport
-from .errors import ModelError, UsageError
+from .errors import ModelError, OutputError, UsageError
+from .outputs import check_can_create, check_name, protected_reason, staging_stem
 
 MODEL_FILE = "model.json"
 CHECKSUM_FILE = "checksum.sha256"
@@ -139,15 +140,15 @@ def save_model(
                 f"{', …' if len(extra) > 3 else ''}); choose a new or empty folder for the model."
             )
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    stem = staging_stem(target.name)
+    staging = Path(tempfile.mkdtemp(prefix=f"{stem}.", suffix=".partial", dir=target.parent))  # names outputs.clean_leftovers knows
     try:
         (staging / MODEL_FILE).write_bytes(data)
         (staging / CHECKSUM_FILE).write_bytes(checksum)
         if not target.exists():
             os.replace(staging, target)
         else:
-            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            backup.rmdir()
+            backup = target.with_name(f"{stem}.{os.getpid()}.{os.urandom(4).hex()}.old")
             os.replace(target, backup)
             try:
                 os.replace(staging, target)
@@ -159,6 +160,35 @@ def save_model(
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def check_model_target(folder: str | Path, *, force: bool = False, inputs: Iterable[str | Path | None] = ()) -> None:
+    """Refuse, before any work, a ``--save-model`` folder that :func:`save_model` would refuse or should not replace.
+
+    A new folder, an empty one, or (with ``force``) an earlier saved model is
+    fine. A file, a folder holding anything else, or a folder that is or
+    holds the working folder or an input is refused (OutputError); an
+    existing model without ``force`` is a UsageError.
+    """
+    target = Path(folder)
+    option = "--save-model"
+    check_name(target, option)
+    reason = protected_reason(target, inputs)
+    if reason:
+        raise OutputError(f"{option} {str(target)!r} cannot hold the model: {reason}. Choose a new folder, e.g. models/round1.")
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise OutputError(f"{option} {str(target)!r} exists and is not a folder; give a new folder name for the model.")
+    if target.is_dir():
+        names = sorted(p.name for p in target.iterdir())
+        extra = [name for name in names if name not in (MODEL_FILE, CHECKSUM_FILE)]
+        if extra:
+            raise OutputError(
+                f"{option} {str(target)!r} exists and is not a trainmatch model folder (it holds {', '.join(extra[:3])}"
+                f"{', …' if len(extra) > 3 else ''}), so it is never replaced. Choose a new or empty folder for the model."
+            )
+        if names and not force:
+            raise UsageError(f"{option} {str(target)!r} already holds a saved model. Use --force to replace it, or choose another folder.")
+    check_can_create(target, option, make_parents=True)
 
 
 def load_model(folder: str | Path, *, programme_fingerprint: str) -> SavedModel:
