@@ -23,7 +23,7 @@ CSV_ROWS, XLSX_ROWS = 1_000_000, 300_000
 def csv_input() -> Path:
     path = CACHE / f"survey-{CSV_ROWS}.csv"
     if not path.exists():
-        from trainmatch.io import write_csv
+        from trainmatch.outputs import write_csv
         from trainmatch.programme import load_programme
         from trainmatch.synth import synthesize
 

@@ -84,7 +84,7 @@ def tiny_xlsx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def synth_csv(tmp_path_factory: pytest.TempPathFactory, default_programme) -> Path:
     """A clean synthetic survey of the default programme (150 people)."""
-    from trainmatch.io import write_csv
+    from trainmatch.outputs import write_csv
     from trainmatch.synth import synthesize
 
     survey, _ = synthesize(default_programme, 150, seed=3)

@@ -1,19 +1,16 @@
-"""Reading survey files and writing outputs: the only library module that touches files.
+"""Reading survey files (writing is :mod:`trainmatch.outputs`' job).
 
 Survey files arrive as CSV (any of `,` `;` tab `|`, UTF-8 with or without BOM,
 UTF-16, cp1252) or XLSX. :func:`read_survey` returns every cell as text,
 exactly as written, together with where each record sits in the file, so that
-later stages can name row and line in their messages. Outputs are written to a
-temporary file next to the target and moved into place when complete.
+later stages can name row and line in their messages.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .errors import Problem, SurveyError, UsageError
+from .errors import Problem, SurveyError
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -559,58 +556,3 @@ def _first_line(exc: BaseException) -> str:
 
 
 # --------------------------------------------------------------------------- writing
-
-
-def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``frame`` as UTF-8 CSV atomically, with spreadsheet formulas neutralised."""
-    from .outputs import write_csv_fast
-
-    path = Path(path)
-    with staged_file(path) as tmp:
-        write_csv_fast(frame, tmp)
-    return path
-
-
-class staged_file:
-    """Context manager: yields a temporary path next to ``path``; moved into place on success.
-
-    Check the path before the work with :func:`trainmatch.outputs.check_output_file`;
-    an OSError while writing (a full disk) names ``path``, not the temporary file.
-    """
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def __enter__(self) -> Path:
-        from .outputs import staging_stem
-
-        parent = self.path.parent
-        if not parent.is_dir():
-            raise UsageError(f"The folder {str(parent)!r} for {self.path.name!r} does not exist. Create it first.")
-        fd, tmp = tempfile.mkstemp(prefix=f"{staging_stem(self.path.name)}.", suffix=".part", dir=parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
-        return self.tmp
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            try:
-                os.replace(self.tmp, self.path)
-                return
-            except OSError as failed:
-                exc = failed
-        self.tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename in (None, "", str(self.tmp)):
-            raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from None
-        if exc_type is None:
-            raise exc  # type: ignore[misc]
-
-
-def write_xlsx_table(frame: pd.DataFrame, path: str | Path, sheet: str = "Sheet1") -> Path:
-    """Write one table to an XLSX file atomically, formatted like the run's workbook (and as reproducibly)."""
-    from .outputs import write_workbook
-
-    path = Path(path)
-    with staged_file(path) as tmp:
-        write_workbook({sheet: frame}, tmp)
-    return path

@@ -200,7 +200,7 @@ def synth(output: str | Path, *, n: int = 300, seed: int = 0, truth: str | Path 
           programme: "Programme | str | Path | None" = None, force: bool = False) -> tuple["pd.DataFrame", "pd.DataFrame"]:
     """Write a synthetic survey of ``n`` people to ``output`` (.csv or .xlsx), and their planted profiles to
     ``truth``; returns both frames. Existing files are replaced only with ``force``."""
-    from .io import write_csv, write_xlsx_table
+    from .outputs import write_csv, write_xlsx_table
     from .programme import Programme, load_programme
     from .synth import synthesize
 
@@ -240,7 +240,7 @@ def validate(
     with ``force``, and never an input)."""
     import dataclasses
 
-    from .io import write_csv
+    from .outputs import write_csv
 
     with _Outputs(_inputs(survey, programme, mapping), force) as outputs:
         outputs.files(errors_out=errors_out)
@@ -281,7 +281,7 @@ def score(
     import dataclasses
 
     from .exports import people_table
-    from .io import write_csv
+    from .outputs import write_csv
     from .scoring import cronbach_alpha
     from .scoring import score as score_people
 

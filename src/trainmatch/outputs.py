@@ -1,12 +1,14 @@
-"""Writing a run's outputs safely: a staged folder, fast CSV, the XLSX workbook, JSON.
+"""Writing outputs safely: a staged folder, single files, fast CSV, the XLSX workbook, JSON.
 
 Everything for one run is written into a temporary folder next to OUTDIR and
 moved into place only when complete, so an existing OUTDIR is never left
 half-written, also when the run fails midway or is stopped. An existing OUTDIR
 is replaced only when a trainmatch run wrote it (it holds a marker file), and
 never when it is or holds the working folder or an input; every output path is
-checked before the work starts. Text cells that a spreadsheet would run as a
-formula are neutralised in CSV and XLSX; numbers stay numbers.
+checked before the work starts. A single output file (``score -o``, ``synth``)
+is written to a temporary file next to it and moved into place when complete.
+Text cells that a spreadsheet would run as a formula are neutralised in CSV
+and XLSX; numbers stay numbers.
 """
 
 from __future__ import annotations
@@ -437,7 +439,7 @@ def clean_leftovers(target: str | Path, shown: str | None = None) -> list[str]:
     stem = re.escape(staging_stem(target.name))
     partial = re.compile(stem + r"\.[a-z0-9_]{8}\.partial")  # a staging folder (tempfile's 8 random characters)
     old = re.compile(stem + r"\.\d+\.[0-9a-f]{8}\.old")  # a previous output moved aside
-    part = re.compile(stem + r"\.[a-z0-9_]{8}\.part")  # a staging file (io.staged_file)
+    part = re.compile(stem + r"\.[a-z0-9_]{8}\.part")  # a staging file (staged_file)
     found: dict[str, list[Path]] = {"partial": [], "old": [], "part": []}
     try:
         entries = list(os.scandir(target.parent))
@@ -680,3 +682,54 @@ def write_assignment(
         written.append("plans/")
     return written
 
+
+# --------------------------------------------------------------------------- single files
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` as UTF-8 CSV atomically, with spreadsheet formulas neutralised."""
+    path = Path(path)
+    with staged_file(path) as tmp:
+        write_csv_fast(frame, tmp)
+    return path
+
+
+class staged_file:
+    """Context manager: yields a temporary path next to ``path``; moved into place on success.
+
+    Check the path before the work with :func:`trainmatch.outputs.check_output_file`;
+    an OSError while writing (a full disk) names ``path``, not the temporary file.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __enter__(self) -> Path:
+        parent = self.path.parent
+        if not parent.is_dir():
+            raise UsageError(f"The folder {str(parent)!r} for {self.path.name!r} does not exist. Create it first.")
+        fd, tmp = tempfile.mkstemp(prefix=f"{staging_stem(self.path.name)}.", suffix=".part", dir=parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        return self.tmp
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            try:
+                os.replace(self.tmp, self.path)
+                return
+            except OSError as failed:
+                exc = failed
+        self.tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename in (None, "", str(self.tmp)):
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from None
+        if exc_type is None:
+            raise exc  # type: ignore[misc]
+
+
+def write_xlsx_table(frame: pd.DataFrame, path: str | Path, sheet: str = "Sheet1") -> Path:
+    """Write one table to an XLSX file atomically, formatted like the run's workbook (and as reproducibly)."""
+    path = Path(path)
+    with staged_file(path) as tmp:
+        write_workbook({sheet: frame}, tmp)
+    return path
