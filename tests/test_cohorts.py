@@ -13,9 +13,9 @@ from trainmatch.cohorts import (
     cohort_table,
     describe_profile,
     format_fit_report,
-    make_groups,
     parse_k_range,
 )
+from trainmatch.groups import make_groups
 from trainmatch.kmeans import CohortModel, silhouette_scores
 from trainmatch.errors import DataError, UsageError
 

@@ -41,7 +41,7 @@ _EXPORTS = {
     "cronbach_alpha": "scoring",
     "CohortModel": "kmeans",
     "CohortCentres": "cohorts",
-    "make_groups": "cohorts",
+    "make_groups": "groups",
     "save_model": "model_store",
     "load_model": "model_store",
     "load_catalogue": "catalogue",

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from .catalogue import Catalogue, load_catalogue
-from .cohorts import CohortCentres, FitReport, cohort_table, make_groups
+from .cohorts import CohortCentres, FitReport, cohort_table
+from .groups import make_groups
 from .errors import DataError
 from .model_store import SavedModel
 from .paths import build_paths
