@@ -41,8 +41,8 @@ _PREDICT_CHUNK = 131_072  # rows per block in predict: bounds memory at a few MB
 
 
 def one_thread() -> ContextManager[Any]:
-    """Run OpenMP/BLAS single-threaded inside: the blocks here are small, and on a machine with a busy
-    core k-means' spinning OpenMP threads were measured 30× slower (4 s instead of 0.13 s per 7 k's).
+    """Run OpenMP/BLAS single-threaded inside: the blocks here are small, and spinning OpenMP threads
+    on a machine with a busy core slow k-means down many times over (benchmarks/README.md).
     One thread also makes k-means' sums, and so the centres, the same on every machine.
 
     The libraries are looked up anew each time (a few ms): a controller made before scikit-learn

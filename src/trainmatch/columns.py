@@ -98,7 +98,7 @@ _STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default "str" dtype
 def text_column(values: object, codes: np.ndarray | None = None) -> pd.api.extensions.ExtensionArray:
     """A pandas "str" column built in Arrow: from distinct values and codes (a take), or from a text Series.
 
-    With codes no Python string is made per row (a million group ids: 0.4 s less than from an object array).
+    With codes no Python string is made per row.
     """
     import pyarrow as pa
     from pandas.core.arrays.string_arrow import ArrowStringArray

@@ -14,9 +14,9 @@ people × objectives: prerequisites are pulled in objective by objective
 in one pass per path position for everyone at once. Texts (reasons, titles)
 are built once per distinct combination and shared through categoricals;
 person_id, the title in the person's language and the training group are
-attached by index arithmetic at the end. Per-distinct-signature planning in
-Python was tried first and rejected: a realistic million-person population
-has hundreds of thousands of distinct need profiles, so it did not compress.
+attached by index arithmetic at the end. (Planning once per distinct need
+profile does not pay: a realistic population has nearly as many profiles as
+people.)
 """
 
 from __future__ import annotations

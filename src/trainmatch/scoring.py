@@ -64,7 +64,7 @@ def required_levels(people: pd.DataFrame, programme: Programme) -> np.ndarray:
 def score(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
     """Score imported people (see :class:`~trainmatch.survey.ImportResult`) into the people contract."""
     n = len(people)
-    # .array, not .to_numpy(): Arrow-backed text stays Arrow (no Python str per cell; 1 s at 1M people).
+    # .array, not .to_numpy(): Arrow-backed text stays Arrow (no Python str per cell).
     out: dict[str, object] = {c: people[c].array for c in PERSON_COLUMNS}
     for task in programme.tasks:
         out[f"task_{task.id}"] = people[f"task_{task.id}"].to_numpy(dtype=bool)

@@ -32,9 +32,8 @@ import pyarrow.compute as pc
 MAX_ROWS = 1_048_576  # Excel's rows per sheet, the header included
 MAX_NAME = 31  # Excel's characters per sheet name
 MAX_CHARS = 32_767  # Excel's characters (UTF-16 code units) per cell
-# Deflate level. On the 30k-person workbook (133 MB of XML): level 1 takes 0.7 s and gives 16.2 MB,
-# level 3 13.9 MB, the default 6 (what xlsxwriter used) 2.6 s and 11.6 MB, 9 over 10 s.
-# Deflate is then the larger half of the write; level 1 keeps it small for a file about 40 % larger.
+# Deflate level 1: deflating is the larger half of writing a workbook, and level 1 is several times
+# faster than the default 6 for a file somewhat larger (figures in benchmarks/README.md).
 COMPRESSLEVEL = 1
 CHUNK_CELLS = 1 << 18  # cells per batch of rows: ~10 MB of XML, joined in one go and then deflated
 
