@@ -1,0 +1,143 @@
+"""Hostile input in what trainmatch renders and in the files it trusts besides the survey.
+
+* Any text renders: site, role, domain, format, level, task and programme names, organisation and
+  module titles with characters the report font lacks (emoji, CJK, full-width ＝), control characters
+  (tab, ESC) or mathtext (``$…$``) never stop the run; the text appears, escaped, in the report and
+  in the letters.
+* Saved models are checked for sense, not only for integrity: a model.json re-signed with its new
+  SHA-256 is still refused when its numbers or ids make no sense, when it is too deep or too large.
+* The programme (settings and tables) and mapping files: finite numbers, bounded texts, strict
+  UTF-8 with the byte named, bounded nesting; ``validate --programme`` runs every check ``assign`` runs.
+* Fuzzing: any bytes in a programme file or a mapping give a programme or the library's own error
+  naming the file, never a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from markupsafe import escape
+
+from conftest import SURVEYS, TINY
+
+# Texts the landed report could not measure, or that a chart would parse or an SVG could not carry.
+NASTY = ["Site 😀", "中央病院", "Ａ＝Ｂ", "tab\there", "esc\x1b[31mred", "$\\frac$ and $x^$", "<b>&amp;</b>", "\x00\x7f\x85"]
+
+
+def _rewrite_csv(src: Path, dst: Path, column: str, values: list[str]) -> Path:
+    with open(src, encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    j = rows[0].index(column)
+    for n, row in enumerate(rows[1:]):
+        row[j] = values[n % len(values)]
+    with open(dst, "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return dst
+
+
+# --------------------------------------------------------------------------- any text renders
+
+
+def test_assign_with_sites_the_report_font_lacks_writes_every_output(cli, synth_csv, tmp_path):
+    survey = _rewrite_csv(synth_csv, tmp_path / "survey.csv", "site", NASTY)
+    out = tmp_path / "out"
+    result = cli("assign", survey, "-o", out, "--k", "2-3", "--seed", "1", "--no-xlsx")
+    assert result.exit_code == 0, result.output
+    assert "Internal error" not in result.output and "Glyph" not in result.output
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for site in NASTY:
+        if site.strip("\x00\x7f\x85"):  # a site that is only control characters is shown, but not findable
+            assert str(escape(site)) in html, site
+    # Every chart is valid SVG (XML cannot carry ESC or NUL): drawn with visible stand-ins.
+    import base64
+    import xml.etree.ElementTree as ET
+
+    svgs = [base64.b64decode(m).decode("utf-8") for m in re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", html)]
+    assert svgs
+    for svg in svgs:
+        ET.fromstring(svg)
+    assert any("esc␛[31mred" in svg for svg in svgs)
+    assert any("$\\frac$ and $x^$" in svg for svg in svgs)  # text, not mathtext
+    plans = list((out / "plans").glob("*.html"))
+    assert len(plans) == 150
+    assert any(str(escape("中央病院")) in p.read_text(encoding="utf-8") for p in plans)
+
+
+@pytest.fixture(scope="module")
+def planned(default_programme, synth_csv):
+    """One small run of the default programme (the texts are swapped per example below)."""
+    from trainmatch.pipeline import group_modules, load_plan, run_assignment
+    from trainmatch.io import read_survey
+    from trainmatch.survey import import_survey
+
+    plan = load_plan(default_programme)
+    imported = import_survey(read_survey(synth_csv), default_programme)
+    result = run_assignment(imported, default_programme, plan, k_range=(2, 3), seed=1)
+    return plan, imported, result, group_modules(result.cohorts.groups, result.steps)
+
+
+def _names(text: str, programme) -> dict[str, str]:
+    return {lang: text for lang in programme.languages}
+
+
+free_text = st.one_of(st.sampled_from(NASTY), st.text(min_size=1, max_size=80))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(texts=st.lists(free_text, min_size=9, max_size=9))
+def test_report_and_letters_render_any_unicode_in_every_free_text_field(planned, default_programme, texts):
+    """Arbitrary Unicode in every free-text field: the report and every letter render, and show it escaped."""
+    import pandas as pd
+
+    from trainmatch.catalogue import Catalogue
+    from trainmatch.letters import render_plans
+    from trainmatch.report import render_report
+
+    plan, imported, result, groups = planned
+    site, name, org, domain, role, fmt, level, task, title = texts
+    p = default_programme
+    programme = dataclasses.replace(
+        p,
+        name=name,
+        version="",
+        organisation=org,
+        support_contact=org,
+        domains=tuple(dataclasses.replace(d, names=_names(f"{domain} {i}", p)) for i, d in enumerate(p.domains)),
+        roles=tuple(dataclasses.replace(r, names=_names(role, p)) for r in p.roles),
+        formats=tuple(dataclasses.replace(f, names=_names(fmt, p)) for f in p.formats),
+        levels=tuple(dataclasses.replace(lv, names=_names(level, p)) for lv in p.levels),
+        tasks=tuple(dataclasses.replace(t, names=_names(task, p)) for t in p.tasks),
+    )
+    modules = tuple(dataclasses.replace(m, titles=_names(title, p)) for m in plan.catalogue.modules)
+    catalogue = Catalogue(modules, plan.catalogue.objectives)
+    people = result.people.assign(site=pd.Series([site] * len(result.people), index=result.people.index, dtype=object))
+    groups = groups.assign(site=site)
+    rejects = pd.DataFrame({"row": [1], "column": ["site"], "value": [site], "reason": [f"{site}. Second sentence."]})
+
+    html = render_report(
+        people, result.steps, result.deferred, programme, cohorts=result.cohorts.cohorts, groups=groups,
+        fit_rows=result.cohorts.fit_report, rejects=rejects, reliability=result.reliability, n_read=len(people) + 1,
+        organisation=org, run_info={"Programme": name},
+    )
+    for text in (site, org, name, f"{domain} 0"):
+        assert str(escape(text)) in html, text
+
+    letters = dict(
+        render_plans(
+            people.head(40), result.steps, result.deferred, programme, organisation=org, support_contact=org,
+            plan_weeks=programme.plan_weeks, groups=groups, catalogue=catalogue,
+        )
+    )
+    assert len(letters) == 40
+    joined = "\n".join(letters.values())
+    for text in (site, org, name.strip(), role, f"{domain} 0", level):
+        assert str(escape(text)) in joined, text
+    if len(result.steps):
+        assert str(escape(title)) in joined and str(escape(fmt)) in joined
