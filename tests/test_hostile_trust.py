@@ -141,3 +141,116 @@ def test_report_and_letters_render_any_unicode_in_every_free_text_field(planned,
         assert str(escape(text)) in joined, text
     if len(result.steps):
         assert str(escape(title)) in joined and str(escape(fmt)) in joined
+
+
+# --------------------------------------------------------------------------- saved models: sense, not only integrity
+
+
+@pytest.fixture(scope="module")
+def saved_model(synth_csv, tmp_path_factory) -> Path:
+    from click.testing import CliRunner
+
+    from trainmatch.cli import main
+
+    folder = tmp_path_factory.mktemp("model") / "m"
+    out = folder.parent / "out"
+    result = CliRunner().invoke(main, ["cohorts", str(synth_csv), "-o", str(out), "--k", "2-3", "--seed", "1", "--save-model", str(folder)])
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def _resign(src: Path, dst: Path, edit) -> Path:
+    """A copy of the model folder with model.json edited and its checksum recomputed (what a forger does)."""
+    import hashlib
+    import json
+    import shutil
+
+    from trainmatch.model_store import CHECKSUM_FILE, MODEL_FILE
+
+    shutil.copytree(src, dst)
+    doc = json.loads((dst / MODEL_FILE).read_text(encoding="utf-8"))
+    data = edit(doc)
+    if not isinstance(data, bytes):
+        data = json.dumps(doc, allow_nan=True).encode("utf-8")
+    (dst / MODEL_FILE).write_bytes(data)
+    (dst / CHECKSUM_FILE).write_text(f"{hashlib.sha256(data).hexdigest()}  {MODEL_FILE}\n")
+    return dst
+
+
+def _big_k(k: int):
+    def edit(doc):
+        d = len(doc["domain_ids"])
+        doc["k"] = k
+        doc["parameters"]["k_range"] = [2, k]
+        doc["centres"] = [[(i % 7) / 3 - 1.0] * d for i in range(k)]
+        doc["cohorts"] = [{**doc["cohorts"][0], "id": f"C{i + 1}"} for i in range(k)]
+        doc["fit_report"]["chosen_k"] = k
+
+    return edit
+
+
+def _set(path: str, value):
+    def edit(doc):
+        *parents, last = path.split(".")
+        target = doc
+        for part in parents:
+            target = target[int(part)] if isinstance(target, list) else target[part]
+        target[int(last) if isinstance(target, list) else last] = value
+
+    return edit
+
+
+def _nest(depth: int):
+    def edit(doc):
+        doc["versions"] = {"trainmatch": "x"}
+        return json_bytes(doc).replace(b'"versions": {"trainmatch": "x"}', b'"versions": ' + b"[" * depth + b"]" * depth)
+
+    return edit
+
+
+def json_bytes(doc) -> bytes:
+    import json
+
+    return json.dumps(doc).encode("utf-8")
+
+
+MODEL_CASES = {
+    "k of 1,000 centres": (_big_k(1_000), "field parameters.k_range[1] must be a whole number from 2 to 30"),
+    "k of 10,000 centres": (_big_k(10_000), "is larger than 1,000,000 bytes"),
+    "k outside its own range": (_set("parameters.k_range", [2, 2]), "field k must be a whole number within the k range the model was fitted with (2–2"),
+    "k of 31": (_big_k(31), "field parameters.k_range[1] must be a whole number from 2 to 30"),
+    "duplicate cohort ids": (lambda doc: _set("cohorts.1.id", doc["cohorts"][0]["id"])(doc), "field cohorts[1].id must be unique"),
+    "empty cohort id": (_set("cohorts.0.id", ""), "field cohorts[0].id must be non-empty text"),
+    "cohort id with a control character": (_set("cohorts.0.id", "C\x1b1"), "field cohorts[0].id must be non-empty text of at most 100 characters without control characters"),
+    "infinite scale": (_set("standardisation.scales.2", float("inf")), "field standardisation.scales[2] must be a finite number above 0; it holds inf"),
+    "zero scale": (_set("standardisation.scales.0", 0), "field standardisation.scales[0] must be a finite number above 0; it holds 0.0"),
+    "NaN centre": (_set("centres.1.3", float("nan")), "field centres[1][3] must be a finite number; it holds nan"),
+    "infinite mean": (_set("standardisation.means.0", float("-inf")), "field standardisation.means[0] must be a finite number"),
+    "means of too few domains": (lambda doc: doc["standardisation"]["means"].pop(), "field standardisation.means must be 6 numbers; it holds 5 numbers"),
+    "duplicate domain ids": (_set("domain_ids.1", "ict_basics"), "field domain_ids[1] must be unique"),
+    "text for a number": (_set("centres.0.0", "1.0"), "field centres[0][0] must be a number; it holds '1.0'"),
+    "chosen k not k": (lambda doc: _set("fit_report.chosen_k", doc["k"] + 1)(doc), "field fit_report.chosen_k must equal k ("),
+    "nesting 100,000 deep": (_nest(100_000), "its JSON is nested too deeply to read"),
+    "nesting 50 deep": (_nest(50), "field versions[0][0][0][0][0][0][0] nests more than 8 levels deep"),
+    "2 MB description": (_set("cohorts.0.description", "x" * 2_000_000), "is larger than 1,000,000 bytes"),
+}
+
+
+@pytest.mark.parametrize("case", list(MODEL_CASES))
+def test_a_resigned_model_that_makes_no_sense_is_refused(cli, synth_csv, saved_model, tmp_path, case):
+    from trainmatch.model_store import MODEL_FILE
+
+    edit, message = MODEL_CASES[case]
+    folder = _resign(saved_model, tmp_path / "forged", edit)
+    result = cli("cohorts", synth_csv, "-o", tmp_path / "out", "--model", folder)
+    assert result.exit_code == 1, result.output
+    assert str(folder / MODEL_FILE) in result.output
+    assert message in result.output
+    assert "Internal error" not in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_k_beyond_what_a_model_may_hold_is_a_usage_error(cli, synth_csv, tmp_path):
+    result = cli("cohorts", synth_csv, "-o", tmp_path / "out", "--k", "2-31")
+    assert result.exit_code == 2
+    assert "trainmatch fits at most 30 cohorts" in result.output
