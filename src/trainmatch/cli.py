@@ -254,8 +254,12 @@ def validate(survey: Path, errors_out: Path | None, show: int, programme_dir: Pa
       trainmatch validate survey.csv --errors-out problems.csv
     """
     from .io import write_csv
+    from .pipeline import load_plan
+    from .programme import load_programme
 
-    programme, raw, result = _load_survey(survey, programme_dir, sheet, encoding)
+    programme = load_programme(programme_dir)
+    load_plan(programme)  # the catalogue and rules too: every check `assign` runs on a programme
+    raw, result = _read_and_import(survey, programme, sheet, encoding)
     _summary(raw, result, show=show)
     if errors_out is not None:
         write_csv(result.rejects, errors_out)
