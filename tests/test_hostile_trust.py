@@ -254,3 +254,150 @@ def test_k_beyond_what_a_model_may_hold_is_a_usage_error(cli, synth_csv, tmp_pat
     result = cli("cohorts", synth_csv, "-o", tmp_path / "out", "--k", "2-31")
     assert result.exit_code == 2
     assert "trainmatch fits at most 30 cohorts" in result.output
+
+
+# --------------------------------------------------------------------------- the programme: sense, bounds, encoding
+
+
+@pytest.fixture
+def programme_dir(tmp_path) -> Path:
+    """An editable copy of the built-in programme."""
+    from trainmatch.programme import write_programme
+
+    folder = tmp_path / "prog"
+    write_programme(folder)
+    return folder
+
+
+def _edit(folder: Path, name: str, old: str, new: str) -> None:
+    path = folder / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _validate(cli, survey: Path, folder: Path, *extra):
+    result = cli("validate", survey, "--programme", folder, *extra)
+    assert "Traceback" not in result.output and "Internal error" not in result.output, result.output
+    return result
+
+
+def test_inf_and_nan_hours_and_thresholds_are_refused_naming_key_and_value(cli, synth_csv, programme_dir):
+    _edit(programme_dir, "programme.toml", "max_hours = 400.0", "max_hours = inf")
+    _edit(programme_dir, "programme.toml", "min_score = 2.5", "min_score = nan")
+    _edit(programme_dir, "programme.toml", "alpha_warning = 0.7", "alpha_warning = -inf")
+    result = _validate(cli, synth_csv, programme_dir)
+    assert result.exit_code == 1
+    toml = programme_dir / "programme.toml"
+    assert f"{toml}, key budget.max_hours: must be a finite number. Got 'inf'." in result.output
+    assert f"{toml}, key levels[2].min_score: min_score must be a finite number. Got 'nan'." in result.output
+    assert f"{toml}, key scoring.alpha_warning: must be a finite number. Got '-inf'." in result.output
+
+
+def test_every_text_has_a_length_limit(cli, synth_csv, programme_dir):
+    _edit(programme_dir, "programme.toml", 'name = ""             #', f'name = "{"O" * 201}" #')
+    _edit(programme_dir, "programme.toml", 'en = "ICT basics"', f'en = "{"D" * 201}"')
+    _edit(programme_dir, "programme.toml", 'id = "nurse"', f'id = "{"n" * 101}"')
+    _edit(programme_dir, "catalogue.csv", "Getting started with work devices and logins (e-learning)", "T" * 201)
+    result = _validate(cli, synth_csv, programme_dir)
+    assert result.exit_code == 1
+    out = result.output
+    assert "key organisation.name: is longer than 200 characters. Got 'OOOOOOOOOOOOOOOOOOOOOOOOOOOOOOOOOOOOOOO… (201 characters)'." in out
+    assert "key domains[1].name.en: is longer than 200 characters." in out
+    assert "key roles[1].id: id is longer than 100 characters." in out
+    catalogue = cli("validate", synth_csv, "--programme", _only_catalogue_broken(programme_dir))
+    assert catalogue.exit_code == 1
+    assert "catalogue.csv, row 1, column 'title_en': is longer than 200 characters." in catalogue.output
+
+
+def _only_catalogue_broken(folder: Path) -> Path:
+    """The folder with programme.toml restored, so that only the catalogue is at fault."""
+    from trainmatch.programme import default_programme_files
+
+    (folder / "programme.toml").write_bytes(default_programme_files()["programme.toml"])
+    return folder
+
+
+def test_a_huge_organisation_name_is_refused_before_it_is_read(cli, synth_csv, programme_dir):
+    _edit(programme_dir, "programme.toml", 'name = ""             #', f'name = "{"O" * 2_000_000}" #')
+    result = _validate(cli, synth_csv, programme_dir)
+    assert result.exit_code == 1
+    assert f"{programme_dir / 'programme.toml'}: is larger than 1,000,000 bytes" in result.output
+
+
+def test_a_huge_cell_in_a_table_names_the_table_and_line(cli, synth_csv, programme_dir):
+    _edit(programme_dir, "catalogue.csv", "Getting started with work devices and logins (e-learning)", "T" * 200_000)
+    result = _validate(cli, synth_csv, programme_dir)
+    assert result.exit_code == 1
+    assert f"{programme_dir / 'catalogue.csv'}: cannot be read as CSV on line 2" in result.output or "catalogue.csv: cannot be read as CSV on line 2" in result.output
+
+
+@pytest.mark.parametrize("name, needle", [("catalogue.csv", "Getting started with work"), ("items.csv", "ict2"), ("rules.csv", "R03")])
+def test_a_stray_byte_in_a_utf8_table_is_reported_with_line_and_offset(cli, synth_csv, programme_dir, name, needle):
+    path = programme_dir / name
+    data = path.read_bytes()
+    offset = data.index(needle.encode())
+    path.write_bytes(data[:offset] + b"\xe4" + data[offset:])  # one Latin-1 'ä' in a UTF-8 file
+    line = data[:offset].count(b"\n") + 1
+    result = _validate(cli, synth_csv, programme_dir)
+    assert result.exit_code == 1
+    assert f"{name}: is not valid UTF-8: byte 0xE4 on line {line} (byte offset {offset} in the file) cannot be UTF-8." in result.output
+    assert 'encoding = "cp1252"' in result.output
+
+
+def test_a_cp1252_table_loads_when_declared(cli, synth_csv, programme_dir):
+    path = programme_dir / "catalogue.csv"
+    path.write_bytes(path.read_text(encoding="utf-8").encode("cp1252"))
+    assert _validate(cli, synth_csv, programme_dir).exit_code == 1  # not declared: refused, never guessed
+    for name in ("items.csv", "tasks.csv", "rules.csv"):
+        (programme_dir / name).write_bytes((programme_dir / name).read_text(encoding="utf-8").encode("cp1252"))
+    _edit(programme_dir, "programme.toml", "[programme]\n", '[programme]\nencoding = "cp1252"\n')
+    result = _validate(cli, synth_csv, programme_dir)
+    assert result.exit_code == 0, result.output
+    from trainmatch.pipeline import load_plan
+    from trainmatch.programme import load_programme
+
+    titles = [m.titles["fi"] for m in load_plan(load_programme(programme_dir)).catalogue.modules]
+    assert "Työlaitteiden ja kirjautumisen perusteet (verkkokurssi)" in titles
+
+
+def _bomb(depth: int) -> str:
+    return "bomb = " + "[" * depth + "]" * depth + "\n"
+
+
+@pytest.mark.parametrize("depth", [100_000, 50])
+def test_a_nesting_bomb_in_programme_toml_names_the_file(cli, synth_csv, programme_dir, depth):
+    toml = programme_dir / "programme.toml"
+    toml.write_text(_bomb(depth) + toml.read_text(encoding="utf-8"), encoding="utf-8")
+    result = _validate(cli, synth_csv, programme_dir)
+    assert result.exit_code == 1
+    assert f"{toml}" in result.output
+    assert "nests tables or arrays more than 10 levels deep" in result.output
+
+
+@pytest.mark.parametrize("depth", [100_000, 50])
+def test_a_nesting_bomb_in_a_mapping_names_the_file(cli, synth_csv, tmp_path, depth):
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(_bomb(depth), encoding="utf-8")
+    result = cli("validate", synth_csv, "--mapping", mapping)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "Internal error" not in result.output
+    assert f"{mapping}" in result.output and "nests tables or arrays more than 10 levels deep" in result.output
+
+
+@pytest.mark.parametrize(
+    "name, old, new, message",
+    [
+        ("rules.csv", "ict_basics.intermediate,2,", "no_such_objective,2,", "rules.csv, row 1, column 'objective': rule R01: unknown objective"),
+        ("rules.csv", ">= 1,-,-,-,-,ict_basics.intermediate", ">= ²,-,-,-,-,ict_basics.intermediate", "rule R01: invalid condition: '²' is not a number."),
+        ("rules.csv", ">= 1,-,-,-,-,ict_basics.intermediate", ">= 1" + "0" * 400 + ",-,-,-,-,ict_basics.intermediate", "is too large a number"),
+        ("catalogue.csv", "intermediate,elearning,2,individual,,", "intermediate,elearning,2,individual,ict_basics.advanced,", "prerequisites form a cycle"),
+        ("catalogue.csv", "1.5,individual,,fi;sv;en", "1.5,individual,no_such_objective,fi;sv;en", "unknown prerequisite objective"),
+    ],
+)
+def test_validate_runs_every_programme_check_assign_runs(cli, synth_csv, programme_dir, name, old, new, message):
+    _edit(programme_dir, name, old, new)
+    result = _validate(cli, synth_csv, programme_dir)
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert "OK: every row can be used" not in result.output
