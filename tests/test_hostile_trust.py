@@ -401,3 +401,92 @@ def test_validate_runs_every_programme_check_assign_runs(cli, synth_csv, program
     assert result.exit_code == 1, result.output
     assert message in result.output
     assert "OK: every row can be used" not in result.output
+
+
+# --------------------------------------------------------------------------- fuzzing: any bytes, no traceback
+
+# Bytes that change a file's structure when inserted: quotes, brackets, separators, line ends, a BOM,
+# bytes that are not UTF-8, TOML's special numbers, a lone CR.
+_STRUCTURE = [b'"', b"'", b"[", b"]", b"{", b"}", b",", b";", b"\t", b"\n", b"\r", b"=", b"#", b"\\", b"\x00",
+              b"\xe4", b"\xff\xfe", b"\xef\xbb\xbf", b"inf", b"nan", b"-", b"[[levels]]\n", b"\xc3", b"1e999"]
+# What broke the landed code: a digit float() cannot read, a number too large for a float, a nesting
+# bomb, a cell over csv's field limit.
+_HOSTILE = ["²".encode(), b"1" * 400, b"\nbomb = " + b"[" * 5_000 + b"\n", b"x" * 140_000]
+
+
+@st.composite
+def mutated(draw, original: bytes) -> bytes:
+    """``original`` with a few random edits (insert, delete, replace, duplicate a span), or random bytes."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.binary(max_size=400))
+    data = bytearray(original)
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(data)))
+        kind = draw(st.sampled_from(["insert", "delete", "replace", "duplicate"]))
+        piece = draw(st.one_of(st.sampled_from(_HOSTILE), st.sampled_from(_STRUCTURE), st.binary(min_size=1, max_size=8)))
+        span = draw(st.integers(1, 40))
+        if kind == "insert":
+            data[at:at] = piece
+        elif kind == "delete":
+            del data[at : at + span]
+        elif kind == "replace":
+            data[at : at + len(piece)] = piece
+        else:
+            data[at:at] = data[at : at + span]
+    return bytes(data)
+
+
+def _default_files() -> dict[str, bytes]:
+    from trainmatch.programme import default_programme_files
+
+    return default_programme_files()
+
+
+def _load_or_located_error(folder: Path) -> None:
+    """Load the programme as assign does; a ProgrammeError must name a programme file for every problem."""
+    from trainmatch.errors import ProgrammeError
+    from trainmatch.pipeline import load_plan
+    from trainmatch.programme import PROGRAMME_FILES, load_programme
+
+    try:
+        load_plan(load_programme(folder))
+    except ProgrammeError as exc:
+        assert exc.problems
+        for problem in exc.problems:
+            assert any(name in problem.file for name in PROGRAMME_FILES), problem
+            str(problem)  # renders
+
+
+@pytest.mark.parametrize("target", ["programme.toml", "items.csv", "tasks.csv", "catalogue.csv", "rules.csv"])
+def test_any_bytes_in_a_programme_file_load_or_give_a_located_error(tmp_path_factory, target):
+    folder = tmp_path_factory.mktemp("fuzz")
+    files = _default_files()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(data=mutated(files[target]))
+    def check(data: bytes) -> None:
+        (folder / target).write_bytes(data)
+        _load_or_located_error(folder)
+
+    check()
+
+
+def test_any_bytes_in_a_mapping_file_load_or_give_a_located_error(tmp_path_factory, default_programme):
+    from trainmatch.errors import MappingError
+    from trainmatch.layouts import load_mapping, mapping_example
+
+    path = tmp_path_factory.mktemp("fuzz") / "mapping.toml"
+    original = mapping_example()
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(data=mutated(original))
+    def check(data: bytes) -> None:
+        path.write_bytes(data)
+        try:
+            load_mapping(path, default_programme)
+        except MappingError as exc:
+            assert exc.problems and all(str(path) == p.file for p in exc.problems), exc.problems
+
+    check()
