@@ -490,3 +490,10 @@ def test_any_bytes_in_a_mapping_file_load_or_give_a_located_error(tmp_path_facto
             assert exc.problems and all(str(path) == p.file for p in exc.problems), exc.problems
 
     check()
+
+
+def test_a_programme_name_over_the_limit_is_refused_not_replaced(cli, synth_csv, programme_dir):
+    _edit(programme_dir, "programme.toml", 'name = "Digital competence in health and social care"', f'name = "{"P" * 201}"')
+    result = _validate(cli, synth_csv, programme_dir)
+    assert result.exit_code == 1
+    assert "key programme.name: is longer than 200 characters." in result.output

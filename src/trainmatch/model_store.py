@@ -163,10 +163,11 @@ def save_model(
 
 
 MAX_MODEL_BYTES = 1_000_000
-"""The largest model.json read: a model of 30 cohorts over a hundred domains is well under 100 kB."""
+"""The largest model.json read: a usual model is 6 kB; 30 cohorts over 200 domains (the most allowed) about 0.5 MB."""
 MAX_DEPTH = 8  # containers inside containers; a model.json needs 4
 MAX_DOMAINS = 200
-MAX_TEXT = 1_000  # characters in a description, warning or version
+MAX_TEXT = 1_000  # characters in a warning or version
+MAX_DESCRIPTION = 50_000  # characters in a cohort description: it may name every domain (200 names of 200 characters)
 MAX_ID = 100  # characters in a domain or cohort id (cohort ids are written on every person's row)
 
 
@@ -387,7 +388,9 @@ def _model_from_document(doc: dict[str, Any]) -> tuple[CohortCentres, tuple[str,
     if not isinstance(cohorts, list) or len(cohorts) != k or not all(isinstance(c, dict) for c in cohorts):
         raise _FieldError("cohorts", f"must list k = {k} cohorts", cohorts)
     ids = _ids([c.get("id") for c in cohorts], "cohorts", k, item="cohorts[{i}].id")
-    descriptions = tuple(_check_text(c.get("description"), f"cohorts[{i}].description", empty=True) for i, c in enumerate(cohorts))
+    descriptions = tuple(
+        _check_text(c.get("description"), f"cohorts[{i}].description", empty=True, limit=MAX_DESCRIPTION) for i, c in enumerate(cohorts)
+    )
     shares = []
     for i, c in enumerate(cohorts):
         share = c.get("share")

@@ -299,14 +299,14 @@ def read_toml(data: bytes | Path, name: str, error: type[ProblemsError] = Progra
         raise error([Problem(name, f"is not valid TOML: {exc}.", hint="Check quotes and brackets on that line.")]) from None
     except RecursionError:
         raise error([Problem(name, deep, hint="Remove the brackets inside brackets.")]) from None
-    stack: list[tuple[Any, str, int]] = [(doc, "", 0)]
+    stack: list[tuple[Any, str, int]] = [(doc, "", 1)]  # the file itself is level 1
     while stack:  # iteratively: the depth is what is being checked
         value, where, depth = stack.pop()
         children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
         for key, child in children:
             if isinstance(child, (dict, list)):
                 path = f"{where}.{key}".lstrip(".") if isinstance(key, str) else f"{where}[{key + 1}]"
-                if depth + 1 >= MAX_TOML_DEPTH:
+                if depth + 1 > MAX_TOML_DEPTH:
                     raise error([Problem(name, deep, key=path[:80] + ("…" if len(path) > 80 else ""), hint="Remove the brackets inside brackets.")])
                 stack.append((child, path, depth + 1))
     return doc
@@ -633,10 +633,11 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
     items = _parse_items(files, domain_ids, languages, c, encoding)
     tasks = _parse_tasks(files, domain_ids, level_index, languages, c, encoding)
 
+    name = str(get("programme", "name", str, "programme"))
     if c.problems:
         raise ProgrammeError(c.problems)
     prog = Programme(
-        name=str(get("programme", "name", str, "programme")),
+        name=name,
         version=str(version),
         languages=languages,
         default_language=default_language,
