@@ -415,7 +415,7 @@ _HOSTILE = ["²".encode(), b"1" * 400, b"\nbomb = " + b"[" * 5_000 + b"\n", b"x"
 
 
 @st.composite
-def mutated(draw, original: bytes) -> bytes:
+def mutated(draw, original: bytes, hostile: tuple[bytes, ...] = ()) -> bytes:
     """``original`` with a few random edits (insert, delete, replace, duplicate a span), or random bytes."""
     if draw(st.integers(0, 9)) == 0:
         return draw(st.binary(max_size=400))
@@ -423,7 +423,7 @@ def mutated(draw, original: bytes) -> bytes:
     for _ in range(draw(st.integers(1, 4))):
         at = draw(st.integers(0, len(data)))
         kind = draw(st.sampled_from(["insert", "delete", "replace", "duplicate"]))
-        piece = draw(st.one_of(st.sampled_from(_HOSTILE), st.sampled_from(_STRUCTURE), st.binary(min_size=1, max_size=8)))
+        piece = draw(st.one_of(st.sampled_from(hostile or _HOSTILE), st.sampled_from(_STRUCTURE), st.binary(min_size=1, max_size=8)))
         span = draw(st.integers(1, 40))
         if kind == "insert":
             data[at:at] = piece
@@ -497,3 +497,30 @@ def test_a_programme_name_over_the_limit_is_refused_not_replaced(cli, synth_csv,
     result = _validate(cli, synth_csv, programme_dir)
     assert result.exit_code == 1
     assert "key programme.name: is longer than 200 characters." in result.output
+
+
+def test_any_bytes_in_a_resigned_model_load_or_give_a_model_error(saved_model, tmp_path_factory):
+    """A forger who re-signs model.json: whatever its bytes, a model or ModelError naming the file."""
+    import hashlib
+    import shutil
+
+    from trainmatch.errors import ModelError
+    from trainmatch.model_store import CHECKSUM_FILE, MODEL_FILE, load_model
+    from trainmatch.programme import load_programme
+
+    folder = tmp_path_factory.mktemp("fuzz") / "m"
+    shutil.copytree(saved_model, folder)
+    original = (saved_model / MODEL_FILE).read_bytes()
+    fingerprint = load_programme().fingerprint
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(data=mutated(original, (b"[" * 5_000, b"Infinity", b"NaN", b"1e999", b"9" * 5_000, b'"', b"{}", b"[]")))
+    def check(data: bytes) -> None:
+        (folder / MODEL_FILE).write_bytes(data)
+        (folder / CHECKSUM_FILE).write_text(f"{hashlib.sha256(data).hexdigest()}  {MODEL_FILE}\n")
+        try:
+            load_model(folder, programme_fingerprint=fingerprint)
+        except ModelError as exc:
+            assert str(folder) in str(exc)
+
+    check()

@@ -218,7 +218,7 @@ def load_model(folder: str | Path, *, programme_fingerprint: str) -> SavedModel:
     try:
         doc = json.loads(data.decode("utf-8"))
     except RecursionError:
-        raise ModelError(f"{invalid}: its JSON is nested too deeply to read (a model needs {MAX_DEPTH - 4} levels at most). {refit}") from None
+        raise ModelError(f"{invalid}: its JSON is nested too deeply to read (a model needs 4 levels). {refit}") from None
     except ValueError as exc:  # bad JSON or UTF-8, or an integer too long to convert
         raise ModelError(f"{invalid} ({exc}). {refit}") from None
     try:
@@ -229,7 +229,7 @@ def load_model(folder: str | Path, *, programme_fingerprint: str) -> SavedModel:
             raise _FieldError("format", f"must be {FORMAT!r}", doc.get("format"))
         if doc.get("format_version") != FORMAT_VERSION:
             raise _FieldError("format_version", f"is not supported (this trainmatch reads {FORMAT_VERSION})", doc.get("format_version"))
-        saved_fp = _text(doc, "programme_fingerprint")
+        saved_fp = _check_text(_get(doc, "programme_fingerprint"), "programme_fingerprint", limit=MAX_ID)
     except _FieldError as exc:
         raise ModelError(f"{invalid}: {exc} {refit}") from None
     if saved_fp != programme_fingerprint:
@@ -288,10 +288,6 @@ def _get(doc: Any, field: str) -> Any:
             raise _FieldError(field, "is missing", None)
         value = value[part]
     return value
-
-
-def _text(doc: Any, field: str) -> str:
-    return _check_text(_get(doc, field), field)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
