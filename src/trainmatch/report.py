@@ -161,16 +161,16 @@ def _advance(char: str) -> float:
     """Advance width of one character of DejaVu Sans, in points per point of font size.
 
     Never fails: a character the font lacks (CJK, full-width forms, most emoji)
-    counts one em (two for East Asian wide characters), wider than any DejaVu
-    glyph it stands for, so the margins err on the wide side. A browser shows
-    it in a font that has it (the SVG keeps text as text).
+    counts one em (1.2 for East Asian wide characters: a CJK glyph is one em,
+    an emoji a little more), so the margins err on the wide side. A browser
+    shows it in a font that has it (the SVG keeps text as text).
     """
     from matplotlib import ft2font
     from matplotlib.font_manager import FontProperties, findfont, get_font
 
     font = get_font(findfont(FontProperties(family="DejaVu Sans")))
     if font.get_char_index(ord(char)) == 0:
-        return 2.0 if unicodedata.east_asian_width(char) in ("W", "F") else 1.0
+        return 1.2 if unicodedata.east_asian_width(char) in ("W", "F") else 1.0
     no_hinting = ft2font.LoadFlags.NO_HINTING if hasattr(ft2font, "LoadFlags") else ft2font.LOAD_NO_HINTING  # matplotlib < 3.10
     font.set_size(100, 72)
     return font.load_char(ord(char), flags=no_hinting).linearHoriAdvance / 65536 / 100
