@@ -245,7 +245,8 @@ def _summary(raw: Any, result: Any, show: int = 10) -> None:
 def validate(survey: Path, errors_out: Path | None, show: int, programme_dir: Path | None, sheet: str | None, encoding: str | None) -> None:
     """Check a survey file against the programme without writing results.
 
-    Prints rows read, columns matched, ignored and dropped, and problems by
+    The programme is checked first, as `assign` checks it (settings, items,
+    tasks, catalogue, rules). Prints rows read, columns matched, ignored and dropped, and problems by
     kind. Exits 0 when every row is usable and 1 when any row would be
     rejected.
 
