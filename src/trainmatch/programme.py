@@ -211,7 +211,11 @@ def read_programme_folder(folder: str | Path) -> dict[str, bytes]:
         raise ProgrammeError(
             [Problem(str(path), "is not a folder.", hint="Pass the folder written by `trainmatch init DIR`.")]
         )
-    files = {name: read_bounded(path / name, MAX_FILE_BYTES) for name in PROGRAMME_FILES if (path / name).is_file()}
+    files = {
+        name: read_bounded(path / name, MAX_TOML_BYTES if name == SETTINGS_FILE else MAX_FILE_BYTES)
+        for name in PROGRAMME_FILES
+        if (path / name).is_file()
+    }
     if SETTINGS_FILE not in files:
         raise ProgrammeError(
             [Problem(str(path), f"has no {SETTINGS_FILE}.", hint="Create one with `trainmatch init DIR`.")]
