@@ -160,7 +160,7 @@ def test_an_inconsistent_model_file_with_a_matching_checksum_is_rejected(fitted,
     data = json.dumps(doc).encode()
     (folder / MODEL_FILE).write_bytes(data)
     (folder / CHECKSUM_FILE).write_text(f"{hashlib.sha256(data).hexdigest()}  {MODEL_FILE}\n")
-    with pytest.raises(ModelError, match=r"is not a valid trainmatch model \(expected 3 centres of 6 domains"):
+    with pytest.raises(ModelError, match=r"is not a valid trainmatch model: field centres must be 3 × 6 numbers; it holds 2 × 6 numbers"):
         load_model(folder, programme_fingerprint=FINGERPRINT)
 
 

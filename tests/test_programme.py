@@ -109,6 +109,8 @@ def test_tables_saved_by_excel_with_semicolons_and_cp1252_load(tmp_path):
         text = (folder / name).read_text(encoding="utf-8")
         rows = [line.split(",") for line in text.splitlines()]
         (folder / name).write_bytes("\r\n".join(";".join(r) for r in rows).encode("cp1252") + b"\r\n")
+    settings = folder / "programme.toml"  # cp1252 is read when declared, never guessed
+    settings.write_text(settings.read_text(encoding="utf-8").replace("[programme]\n", '[programme]\nencoding = "cp1252"\n', 1), encoding="utf-8")
     p = load_programme(folder)
     assert [i.id for i in p.items] == ["ict1", "ict2", "ict3", "rem1", "rem2", "rem3"]
     assert p.items[0].texts["fi"] == "Osaan käynnistää laitteet."

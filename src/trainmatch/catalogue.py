@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from .errors import Problem, ProgrammeError
-from .programme import CATALOGUE_FILE, Programme, header_problems, programme_table, suggest
+from .programme import CATALOGUE_FILE, MAX_ID, Programme, header_problems, programme_table, suggest
 
 ANY_DOMAIN = "-"
 DELIVERIES = ("group", "individual")
@@ -117,7 +117,7 @@ def find_cycle(graph: Mapping[str, tuple[str, ...]]) -> list[str] | None:
 def load_catalogue(programme: Programme) -> Catalogue:
     """Validate ``catalogue.csv`` of the programme and build a :class:`Catalogue`, or raise ProgrammeError."""
     name = CATALOGUE_FILE
-    header, rows = programme_table(programme, name)
+    header, rows = programme_table(programme, name, limits={c: MAX_ID for c in REQUIRED_COLUMNS})
     problems: list[Problem] = []
     add = lambda msg, **kw: problems.append(Problem(name, msg, **kw))  # noqa: E731
 

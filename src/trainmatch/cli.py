@@ -234,8 +234,9 @@ def _job(run: Callable[[], Any], show: int = 10) -> Any:
 def validate(survey: Path, errors_out: Path | None, show: int, force: bool, programme_dir: Path | None, **reading: Any) -> None:
     """Check a survey file against the programme without writing results.
 
-    Prints rows read, columns matched, ignored and dropped, and problems by
-    kind. Exits 0 when every row is usable and 1 when any row would be
+    The programme is checked first, as `assign` checks it (settings, items,
+    tasks, catalogue, rules). Prints rows read, columns matched, ignored and
+    dropped, and problems by kind. Exits 0 when every row is usable and 1 when any row would be
     rejected.
 
     \b

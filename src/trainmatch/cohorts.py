@@ -164,6 +164,9 @@ def format_fit_report(report: FitReport) -> str:
 
 
 _K_RANGE = re.compile(r"\s*(\d+)\s*(?:(?:-|–|\.\.)\s*(\d+)\s*)?")
+MAX_K = 30
+"""The most cohorts trainmatch fits (and a saved model may hold): cohorts describe a handful of profiles
+(studies of health professionals found 3–7), and the cost of a fit and of predicting grows with k."""
 
 
 def parse_k_range(text: str) -> tuple[int, int]:
@@ -178,6 +181,8 @@ def parse_k_range(text: str) -> tuple[int, int]:
         raise UsageError(f"The k range {text!r} is not valid: {lo} is larger than {hi}. {how}")
     if lo < 2:
         raise UsageError(f"The k range {text!r} is not valid: k must be at least 2 (one cohort is no grouping). {how}")
+    if hi > MAX_K:
+        raise UsageError(f"The k range {text!r} is not valid: trainmatch fits at most {MAX_K} cohorts. {how}")
     return lo, hi
 
 
@@ -188,8 +193,8 @@ def check_k_range(k_range: Any) -> tuple[int, int]:
         ok = lo == k_range[0] and hi == k_range[1]
     except (TypeError, ValueError):
         ok = False
-    if not ok or not 2 <= lo <= hi:
-        raise UsageError(f"k_range must be a pair (FROM, TO) of whole numbers with 2 ≤ FROM ≤ TO, e.g. (2, 8). Got {k_range!r}.")
+    if not ok or not 2 <= lo <= hi <= MAX_K:
+        raise UsageError(f"k_range must be a pair (FROM, TO) of whole numbers with 2 ≤ FROM ≤ TO ≤ {MAX_K}, e.g. (2, 8). Got {k_range!r}.")
     return lo, hi
 
 

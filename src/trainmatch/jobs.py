@@ -236,14 +236,19 @@ def validate(
     sheet: str | None = None,
     encoding: str | None = None,
 ) -> Survey:
-    """Check a survey against the programme; ``errors_out`` gets every problem (CSV; an existing file only
-    with ``force``, and never an input)."""
+    """Check the programme as :func:`assign` checks it (catalogue and rules too), then the survey against it;
+    ``errors_out`` gets every problem (CSV; an existing file only with ``force``, and never an input)."""
     import dataclasses
 
     from .outputs import write_csv
+    from .pipeline import load_plan
+    from .programme import Programme, load_programme
 
     with _Outputs(_inputs(survey, programme, mapping), force) as outputs:
         outputs.files(errors_out=errors_out)
+        if not isinstance(programme, Programme):
+            programme = load_programme(programme)
+        load_plan(programme)
         checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding)
         if errors_out is not None:
             write_csv(checked.imported.rejects, errors_out)

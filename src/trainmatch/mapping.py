@@ -13,7 +13,6 @@ survey is :func:`trainmatch.layouts.convert`'s job.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -115,16 +114,13 @@ def mapping_example() -> bytes:
 
 def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
     """Read and validate a mapping file; raises MappingError listing every problem with its key."""
-    from .programme import suggest
+    from .programme import read_toml, suggest
 
     name = str(path)
     p = Path(path)
     if not p.is_file():
         raise MappingError([Problem(name, "does not exist or is not a file.", hint="Write an example with `trainmatch init DIR`.")])
-    try:
-        data = tomllib.loads(p.read_bytes().decode("utf-8-sig"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise MappingError([Problem(name, f"is not valid TOML: {exc}.", hint="Check quotes and brackets on that line.")])
+    data = read_toml(p, name, MappingError)  # bounded: size, strict UTF-8, nesting
     problems: list[Problem] = []
 
     def add(message: str, key: str, value: Any = None, hint: str | None = None) -> None:

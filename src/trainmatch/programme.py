@@ -8,21 +8,30 @@ programme is rejected as a whole before any survey is read.
 
 The default programme ships as package data and is read with
 ``importlib.resources``; ``trainmatch init DIR`` copies it out for editing.
+
+Everything read is bounded and checked for sense, not only for syntax: a file
+over :data:`MAX_FILE_BYTES`, TOML nested deeper than :data:`MAX_TOML_DEPTH`,
+a number that is not finite, an id over :data:`MAX_ID` characters, a name,
+title or label over :data:`MAX_NAME`, any other text over :data:`MAX_TEXT`,
+or a byte that is not valid in the tables' encoding (UTF-8 unless
+``[programme] encoding`` says ``cp1252``; a BOM decides) is a located problem.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
 import hashlib
 import io
+import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .errors import Problem, ProgrammeError
+from .errors import Problem, ProblemsError, ProgrammeError
 
 SETTINGS_FILE = "programme.toml"
 ITEMS_FILE = "items.csv"
@@ -33,6 +42,17 @@ NO_REQUIREMENT = "-"
 CATALOGUE_FILE = "catalogue.csv"
 RULES_FILE = "rules.csv"
 PROGRAMME_FILES = (SETTINGS_FILE, ITEMS_FILE, TASKS_FILE, CATALOGUE_FILE, RULES_FILE)
+
+# Limits on what a programme (or a mapping file) may hold: far above any real programme, far below
+# what would make a run slow or its letters huge (a 50 MB organisation name is copied into every letter).
+MAX_FILE_BYTES = 10_000_000  # one programme table
+MAX_TOML_BYTES = 1_000_000  # programme.toml or a mapping file
+MAX_TOML_DEPTH = 10  # tables and arrays inside each other; a programme needs 4
+MAX_ID = 100  # characters in an id (item, task, module, rule, level, domain, role, format, objective, language)
+MAX_NAME = 200  # characters in a name, title or label, the organisation's name, the programme's name and version
+MAX_TEXT = 1_000  # characters in any other text: questions, notes, support contact, feedback address, rule cells
+MAX_LIST = 1_000  # entries in a settings list (answers, codes, personal-data columns)
+TABLE_ENCODINGS = ("utf-8", "cp1252")  # the encodings [programme] encoding may declare for the tables
 
 
 @dataclass(frozen=True)
@@ -136,6 +156,7 @@ class Programme:
     source: str
     files: Mapping[str, bytes] = field(repr=False)
     fingerprint: str = ""
+    encoding: str = "utf-8"  # of the CSV tables (a BOM overrides it)
 
     @property
     def domain_ids(self) -> tuple[str, ...]:
@@ -190,7 +211,11 @@ def read_programme_folder(folder: str | Path) -> dict[str, bytes]:
         raise ProgrammeError(
             [Problem(str(path), "is not a folder.", hint="Pass the folder written by `trainmatch init DIR`.")]
         )
-    files = {name: (path / name).read_bytes() for name in PROGRAMME_FILES if (path / name).is_file()}
+    files = {
+        name: read_bounded(path / name, MAX_TOML_BYTES if name == SETTINGS_FILE else MAX_FILE_BYTES)
+        for name in PROGRAMME_FILES
+        if (path / name).is_file()
+    }
     if SETTINGS_FILE not in files:
         raise ProgrammeError(
             [Problem(str(path), f"has no {SETTINGS_FILE}.", hint="Create one with `trainmatch init DIR`.")]
@@ -220,32 +245,131 @@ def fingerprint_files(files: Mapping[str, bytes]) -> str:
     return h.hexdigest()[:16]
 
 
-def programme_table(programme: "Programme", name: str) -> tuple[list[str], list[dict[str, str]]]:
+def read_bounded(path: Path, limit: int, error: type[ProblemsError] = ProgrammeError) -> bytes:
+    """The bytes of a file, reading no more than ``limit`` + 1; ``error`` naming the file when it is larger."""
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise error([Problem(str(path), f"is larger than {limit:,} bytes, far more than such a file holds, so it is not read.",
+                             hint="Check that this is the right file.")])
+    return data
+
+
+def decode_text(data: bytes, name: str, encoding: str = "utf-8", error: type[ProblemsError] = ProgrammeError) -> str:
+    """``data`` decoded strictly: UTF-8 or UTF-16 when it starts with that BOM, else ``encoding``.
+
+    A byte the encoding cannot have is ``error`` naming the file, the line and
+    the byte offset: a stray byte is never silently read as another encoding.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        enc, skip = "utf-8", len(codecs.BOM_UTF8)
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        enc, skip = "utf-16", 0
+    else:
+        enc, skip = encoding, 0
+    try:
+        return data[skip:].decode(enc)
+    except UnicodeDecodeError as exc:
+        offset = skip + exc.start
+        line = data[skip:offset].decode(enc, errors="replace").count("\n") + 1
+        label = {"utf-8": "UTF-8", "utf-16": "UTF-16"}.get(enc, enc)
+        hint = (
+            'Save it as "CSV UTF-8" in Excel (or UTF-8 in your editor), or, if the whole table is in Windows\' '
+            f'cp1252, set encoding = "cp1252" under [programme] in {SETTINGS_FILE}.'
+            if name.endswith(".csv") else "Save it as UTF-8."
+        )
+        raise error([Problem(name, f"is not valid {label}: byte 0x{data[offset]:02X} on line {line} (byte offset {offset} in the file) "
+                                   f"cannot be {label}.", hint=hint)]) from None
+
+
+def read_toml(data: bytes | Path, name: str, error: type[ProblemsError] = ProgrammeError) -> dict[str, Any]:
+    """Parse a settings file (programme.toml, a mapping; its bytes or its path) within bounds, or raise
+    ``error`` naming the file as ``name``.
+
+    Strict UTF-8 (:func:`decode_text`), at most :data:`MAX_TOML_BYTES`, and no
+    tables or arrays nested deeper than :data:`MAX_TOML_DEPTH` (a nesting bomb
+    is a located problem, not a RecursionError).
+    """
+    if isinstance(data, Path):
+        data = read_bounded(data, MAX_TOML_BYTES, error)
+    if len(data) > MAX_TOML_BYTES:
+        raise error([Problem(name, f"is larger than {MAX_TOML_BYTES:,} bytes, far more than a settings file holds.",
+                             hint="Check that this is the right file.")])
+    text = decode_text(data, name, "utf-8", error)
+    deep = f"nests tables or arrays more than {MAX_TOML_DEPTH} levels deep; a settings file needs 4."
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error([Problem(name, f"is not valid TOML: {exc}.", hint="Check quotes and brackets on that line.")]) from None
+    except RecursionError:
+        raise error([Problem(name, deep, hint="Remove the brackets inside brackets.")]) from None
+    stack: list[tuple[Any, str, int]] = [(doc, "", 1)]  # the file itself is level 1
+    while stack:  # iteratively: the depth is what is being checked
+        value, where, depth = stack.pop()
+        children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, child in children:
+            if isinstance(child, (dict, list)):
+                path = f"{where}.{key}".lstrip(".") if isinstance(key, str) else f"{where}[{key + 1}]"
+                if depth + 1 > MAX_TOML_DEPTH:
+                    raise error([Problem(name, deep, key=path[:80] + ("…" if len(path) > 80 else ""), hint="Remove the brackets inside brackets.")])
+                stack.append((child, path, depth + 1))
+    return doc
+
+
+def shorten(text: str, width: int = 40) -> str:
+    """A long text cut for a message, with its length: 'Wellbeing services coun… (52,428,800 characters)'."""
+    return text if len(text) <= width else f"{text[: width - 1]}… ({len(text):,} characters)"
+
+
+def programme_table(programme: "Programme", name: str, limits: Mapping[str, int] | None = None) -> tuple[list[str], list[dict[str, str]]]:
     """Header and rows of one of the programme's CSV tables (catalogue, rules); ProgrammeError if it is missing."""
     if name not in programme.files:
         raise ProgrammeError([Problem(name, "is missing from the programme folder.", hint=f"Copy {name} from `trainmatch init DIR` and edit it.")])
-    return read_table(name, programme.files[name])
+    return read_table(name, programme.files[name], programme.encoding, limits)
 
 
-def read_table(name: str, data: bytes) -> tuple[list[str], list[dict[str, str]]]:
-    """Parse a small spreadsheet-saved CSV table: UTF-8 (BOM ok) or cp1252; `,` `;` or tab."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")
+def read_table(
+    name: str, data: bytes, encoding: str = "utf-8", limits: Mapping[str, int] | None = None
+) -> tuple[list[str], list[dict[str, str]]]:
+    """Parse a small spreadsheet-saved CSV table: strict ``encoding`` (a BOM decides), `,` `;` or tab.
+
+    Every cell is bounded: ``limits`` by column, else :data:`MAX_NAME` for
+    ``name_*`` and ``title_*`` columns and the header, :data:`MAX_TEXT` for the
+    rest. ProgrammeError lists every cell over its limit, or names the line a
+    CSV error is on.
+    """
+    text = decode_text(data, name, encoding)
     first = text.split("\n", 1)[0]
     delimiter = max([",", ";", "\t"], key=first.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    rows = [r for r in reader]
+    try:
+        rows = [r for r in reader]
+    except csv.Error as exc:  # a cell over csv's field limit (131,072 characters), a NUL …
+        raise ProgrammeError([Problem(name, f"cannot be read as CSV on line {reader.line_num}: {exc}.",
+                                      hint=f"Cells hold at most {MAX_TEXT:,} characters.")]) from None
     if not rows:
         return [], []
     header = [h.strip() for h in rows[0]]
+    problems = [
+        Problem(name, f"column name is longer than {MAX_NAME} characters.", column=shorten(h), hint="Shorten it.")
+        for h in header if len(h) > MAX_NAME
+    ]
+    if problems:
+        raise ProgrammeError(problems)
+    limit = {h: (limits or {}).get(h, MAX_NAME if h.startswith(("name_", "title_")) else MAX_TEXT) for h in header}
     records = []
     for r in rows[1:]:
         if not any(c.strip() for c in r):
             continue
         r = r + [""] * (len(header) - len(r))
-        records.append({h: c.strip() for h, c in zip(header, r)})
+        record = {h: c.strip() for h, c in zip(header, r)}
+        records.append(record)
+        problems += [
+            Problem(name, f"is longer than {limit[h]:,} characters.", row=len(records), column=h, value=shorten(v), hint="Shorten it.")
+            for h, v in record.items() if len(v) > limit[h]
+        ]
+    if problems:
+        raise ProgrammeError(problems)
     return header, records
 
 
@@ -282,7 +406,7 @@ class _Collector:
 
 
 _SETTINGS_SCHEMA: dict[str, set[str]] = {
-    "programme": {"name", "version", "languages", "default_language"},
+    "programme": {"name", "version", "languages", "default_language", "encoding"},
     "columns": {"id", "role", "site", "language", "hours", "formats"},
     "scale": {"min", "max", "dont_know", "missing_codes", "labels"},
     "answers": {"yes", "no"},
@@ -303,12 +427,9 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
     """Validate the programme's files and build a :class:`Programme`, or raise ProgrammeError."""
     c = _Collector()
     sf = SETTINGS_FILE
-    try:
-        settings = tomllib.loads(files[sf].decode("utf-8-sig"))
-    except KeyError:
+    if sf not in files:
         raise ProgrammeError([Problem(source, f"has no {sf}.", hint="Create one with `trainmatch init DIR`.")])
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ProgrammeError([Problem(sf, f"is not valid TOML: {exc}.", hint="Check quotes and brackets on that line.")])
+    settings = read_toml(files[sf], sf)
 
     for section, value in settings.items():
         if section not in _SETTINGS_SCHEMA:
@@ -329,7 +450,7 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
         value = settings.get(section, {})
         return value if isinstance(value, dict) else {}
 
-    def get(section: str, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+    def get(section: str, key: str, kind: type | tuple[type, ...], default: Any = None, limit: int = MAX_NAME) -> Any:
         sec = settings.get(section, {})
         if not isinstance(sec, dict) or key not in sec:
             if default is None:
@@ -341,26 +462,60 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
             return default
         if not isinstance(value, kind):
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            c.add(sf, f"must be of type {names}.", key=f"{section}.{key}", value=str(value))
+            c.add(sf, f"must be of type {names}.", key=f"{section}.{key}", value=shorten(str(value)))
+            return default
+        if isinstance(value, float) and not math.isfinite(value):
+            c.add(sf, "must be a finite number.", key=f"{section}.{key}", value=str(value))
+            return default
+        if isinstance(value, str) and len(value) > limit:
+            c.add(sf, f"is longer than {limit:,} characters.", key=f"{section}.{key}", value=shorten(value), hint="Shorten it.")
+            return default
+        if isinstance(value, list) and len(value) > MAX_LIST:
+            c.add(sf, f"lists more than {MAX_LIST:,} entries.", key=f"{section}.{key}", value=f"{len(value):,} entries")
             return default
         return value
 
-    languages = tuple(get("programme", "languages", list, ["en"]))
-    default_language = get("programme", "default_language", str, "en")
+    def text_list(section: str, key: str, default: list, limit: int = MAX_NAME) -> tuple[str, ...]:
+        """A list of short texts (numbers are taken as their text)."""
+        out = []
+        for n, x in enumerate(get(section, key, list, default), 1):
+            if isinstance(x, bool) or not isinstance(x, (str, int, float)) or (isinstance(x, float) and not math.isfinite(x)):
+                c.add(sf, "must be text in quotes.", key=f"{section}.{key}[{n}]", value=shorten(str(x)))
+            elif len(str(x)) > limit:
+                c.add(sf, f"is longer than {limit:,} characters.", key=f"{section}.{key}[{n}]", value=shorten(str(x)), hint="Shorten it.")
+            else:
+                out.append(str(x))
+        return tuple(out)
+
+    languages = text_list("programme", "languages", ["en"], MAX_ID)
+    default_language = get("programme", "default_language", str, "en", MAX_ID)
+    encoding = get("programme", "encoding", str, "utf-8", MAX_ID).lower().replace("_", "-")
+    if encoding not in TABLE_ENCODINGS:
+        c.add(sf, "is not an encoding the tables may have.", key="programme.encoding", value=encoding,
+              hint="Allowed: " + ", ".join(TABLE_ENCODINGS) + " (a table that starts with a BOM is read as it says).")
+        encoding = "utf-8"
     if default_language not in languages:
         c.add(sf, "is not one of programme.languages.", key="programme.default_language", value=default_language)
 
     def names_of(entry: dict, where: str) -> dict[str, str]:
         names = entry.get("name", {})
         if isinstance(names, str):
-            return {lang: names for lang in languages}
+            names = {lang: names for lang in languages}
         if not isinstance(names, dict):
             c.add(sf, "name must be a table like { fi = …, sv = …, en = … }.", key=where)
             return {}
         missing = [lang for lang in languages if lang not in names]
         if missing:
             c.add(sf, f"name lacks language(s) {', '.join(missing)}.", key=where)
-        return {str(k): str(v) for k, v in names.items()}
+        out = {}
+        for lang, name in names.items():
+            if not isinstance(name, str):
+                c.add(sf, "must be text in quotes.", key=f"{where}.{lang}", value=shorten(str(name)))
+            elif len(name) > MAX_NAME:
+                c.add(sf, f"is longer than {MAX_NAME} characters.", key=f"{where}.{lang}", value=shorten(name), hint="Shorten it.")
+            else:
+                out[str(lang)] = name
+        return out
 
     def id_list(section: str) -> list[dict]:
         entries = settings.get(section, [])
@@ -376,6 +531,9 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
             if not isinstance(ident, str) or not ident.strip():
                 c.add(sf, "needs an id.", key=f"{section}[{n}].id")
                 continue
+            if len(ident) > MAX_ID:
+                c.add(sf, f"id is longer than {MAX_ID} characters.", key=f"{section}[{n}].id", value=shorten(ident), hint="Shorten it.")
+                continue
             if ident in seen:
                 c.add(sf, "duplicate id.", key=f"{section}[{n}].id", value=ident)
                 continue
@@ -384,9 +542,8 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
         return good
 
     # columns
-    col = table("columns")
     columns = Columns(
-        **{k: str(col.get(k, k if k != "id" else "person_id")) for k in ("id", "role", "site", "language", "hours", "formats")}
+        **{k: str(get("columns", k, str, k if k != "id" else "person_id")) for k in ("id", "role", "site", "language", "hours", "formats")}
     )
 
     # scale
@@ -394,6 +551,9 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
     scale_max = get("scale", "max", int, 5)
     if scale_max <= scale_min:
         c.add(sf, "must be greater than scale.min.", key="scale.max", value=str(scale_max))
+    elif scale_max - scale_min > 100:
+        c.add(sf, "the answer scale may have at most 101 points.", key="scale.max", value=f"{scale_min}..{scale_max}")
+        scale_min, scale_max = 1, 5
     labels_raw = table("scale").get("labels", {})
     if not isinstance(labels_raw, dict):
         c.add(sf, "must be a table like [scale.labels] with one list per language.", key="scale.labels", value=str(labels_raw))
@@ -402,11 +562,15 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
         if not isinstance(labels, list) or len(labels) != scale_max - scale_min + 1:
             c.add(sf, f"must list exactly {scale_max - scale_min + 1} labels, lowest first.", key=f"scale.labels.{lang}")
             continue
-        scale_labels[lang] = tuple(str(x) for x in labels)
-    dont_know = tuple(str(x) for x in get("scale", "dont_know", list, []))
-    missing_codes = tuple(str(x) for x in get("scale", "missing_codes", list, []))
-    yes = tuple(str(x) for x in get("answers", "yes", list, ["1", "yes"]))
-    no = tuple(str(x) for x in get("answers", "no", list, ["0", "no"]))
+        if not all(isinstance(x, str) and len(x) <= MAX_NAME for x in labels):
+            c.add(sf, f"labels must be texts in quotes of at most {MAX_NAME} characters.", key=f"scale.labels.{lang}",
+                  value=shorten(str(next(x for x in labels if not isinstance(x, str) or len(x) > MAX_NAME))))
+            continue
+        scale_labels[str(lang)] = tuple(labels)
+    dont_know = text_list("scale", "dont_know", [])
+    missing_codes = text_list("scale", "missing_codes", [])
+    yes = text_list("answers", "yes", ["1", "yes"])
+    no = text_list("answers", "no", ["0", "no"])
 
     share = get("scoring", "min_answered_share", (int, float), 0.5)
     if not 0 < share <= 1:
@@ -418,7 +582,11 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
     for n, entry in enumerate(id_list("levels"), 1):
         ms = entry.get("min_score")
         if isinstance(ms, bool) or not isinstance(ms, (int, float)):
-            c.add(sf, "min_score must be a number.", key=f"levels[{n}].min_score", value=str(ms))
+            c.add(sf, "min_score must be a number.", key=f"levels[{n}].min_score", value=shorten(str(ms)))
+            continue
+        if not math.isfinite(ms):
+            c.add(sf, "min_score must be a finite number.", key=f"levels[{n}].min_score", value=str(ms),
+                  hint="Give the lowest score of the level, e.g. 2.5.")
             continue
         if ms <= last:
             c.add(sf, "levels must be listed lowest first with increasing min_score.", key=f"levels[{n}].min_score", value=str(ms))
@@ -446,27 +614,35 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
     gmax = get("groups", "max_size", int, 14)
     if not 1 <= gmin <= gmax:
         c.add(sf, "groups need 1 ≤ min_size ≤ max_size.", key="groups.min_size", value=f"{gmin}..{gmax}")
-    personal = tuple(str(x) for x in get("personal_data", "columns", list, []))
+    personal = text_list("personal_data", "columns", [])
     organisation = table("organisation")
     plan_weeks = get("organisation", "plan_weeks", int, 12)
     if not 1 <= plan_weeks <= 104:
         c.add(sf, "must be between 1 and 104 weeks.", key="organisation.plan_weeks", value=str(plan_weeks))
     texts = {}
-    for key in ("name", "support_contact", "feedback"):
+    for key, limit in (("name", MAX_NAME), ("support_contact", MAX_TEXT), ("feedback", MAX_TEXT)):
         value = organisation.get(key, "")
         if not isinstance(value, str):
-            c.add(sf, "must be text in quotes.", key=f"organisation.{key}", value=str(value))
+            c.add(sf, "must be text in quotes.", key=f"organisation.{key}", value=shorten(str(value)))
+            value = ""
+        elif len(value) > limit:
+            c.add(sf, f"is longer than {limit:,} characters.", key=f"organisation.{key}", value=shorten(value), hint="Shorten it.")
             value = ""
         texts[key] = value
+    version = table("programme").get("version", "")
+    if isinstance(version, (dict, list)) or len(str(version)) > MAX_NAME:
+        c.add(sf, f"must be a short text (at most {MAX_NAME} characters).", key="programme.version", value=shorten(str(version)))
+        version = ""
 
-    items = _parse_items(files, domain_ids, languages, c)
-    tasks = _parse_tasks(files, domain_ids, level_index, languages, c)
+    items = _parse_items(files, domain_ids, languages, c, encoding)
+    tasks = _parse_tasks(files, domain_ids, level_index, languages, c, encoding)
 
+    name = str(get("programme", "name", str, "programme"))
     if c.problems:
         raise ProgrammeError(c.problems)
     prog = Programme(
-        name=str(get("programme", "name", str, "programme")),
-        version=str(table("programme").get("version", "")),
+        name=name,
+        version=str(version),
         languages=languages,
         default_language=default_language,
         columns=columns,
@@ -497,16 +673,30 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
         source=source,
         files=dict(files),
         fingerprint=fingerprint_files(files),
+        encoding=encoding,
     )
     return prog
 
 
-def _parse_items(files: Mapping[str, bytes], domain_ids: list[str], languages: tuple[str, ...], c: _Collector) -> list[Item]:
+def _table(name: str, data: bytes, encoding: str, limits: Mapping[str, int], c: _Collector) -> tuple[list[str], list[dict[str, str]]]:
+    """:func:`read_table`, its problems collected with the others."""
+    try:
+        return read_table(name, data, encoding, limits)
+    except ProgrammeError as exc:
+        c.problems += exc.problems
+        return [], []
+
+
+def _parse_items(
+    files: Mapping[str, bytes], domain_ids: list[str], languages: tuple[str, ...], c: _Collector, encoding: str = "utf-8"
+) -> list[Item]:
     name = ITEMS_FILE
     if name not in files:
         c.add(name, "is missing from the programme folder.", hint="Every programme needs its questionnaire items.")
         return []
-    header, rows = read_table(name, files[name])
+    header, rows = _table(name, files[name], encoding, {"item_id": MAX_ID, "domain": MAX_ID, "reverse": MAX_ID}, c)
+    if not header:
+        return []
     required = ["item_id", "domain", "reverse"] + [f"text_{lang}" for lang in languages]
     known = required + [h for h in header if h.startswith("text_")]  # texts in more languages are kept
     c.problems += header_problems(name, header, required, known)
@@ -543,12 +733,15 @@ def _parse_tasks(
     level_index: dict[str, int],
     languages: tuple[str, ...],
     c: _Collector,
+    encoding: str = "utf-8",
 ) -> list[Task]:
     name = TASKS_FILE
     if name not in files:
         c.add(name, "is missing from the programme folder.", hint="Every programme needs the task requirement matrix.")
         return []
-    header, rows = read_table(name, files[name])
+    header, rows = _table(name, files[name], encoding, {"task_id": MAX_ID, **{d: MAX_ID for d in domain_ids}}, c)
+    if not header:
+        return []
     required = ["task_id"] + [f"name_{lang}" for lang in languages] + list(domain_ids)
     known = required + [h for h in header if h.startswith("name_")]
     c.problems += header_problems(name, header, required, known, " Other columns must be domains of the programme.")

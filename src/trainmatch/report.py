@@ -27,7 +27,9 @@ import dataclasses
 import functools
 import io
 import math
+import re
 import textwrap
+import unicodedata
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .letters import template_environment
@@ -120,6 +122,8 @@ _RC = {
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans"],
     "font.size": 9,
+    # Labels are data (site, domain and format names): a pair of '$' in them is text, not mathtext to parse.
+    "text.parse_math": False,
     "axes.titlesize": 11,
     "axes.titleweight": "bold",
     "axes.spines.top": False,
@@ -153,14 +157,46 @@ def _chart_style() -> Iterator[None]:
 
 @functools.lru_cache(maxsize=None)
 def _advance(char: str) -> float:
-    """Advance width of one character of DejaVu Sans, in points per point of font size."""
+    """Advance width of one character of DejaVu Sans, in points per point of font size.
+
+    Never fails: a character the font lacks (CJK, full-width forms, most emoji)
+    counts one em (1.2 for East Asian wide characters: a CJK glyph is one em,
+    an emoji a little more), so the margins err on the wide side. A browser
+    shows it in a font that has it (the SVG keeps text as text).
+    """
     from matplotlib import ft2font
     from matplotlib.font_manager import FontProperties, findfont, get_font
 
-    no_hinting = ft2font.LoadFlags.NO_HINTING if hasattr(ft2font, "LoadFlags") else ft2font.LOAD_NO_HINTING  # matplotlib < 3.10
     font = get_font(findfont(FontProperties(family="DejaVu Sans")))
+    if font.get_char_index(ord(char)) == 0:
+        return 1.2 if unicodedata.east_asian_width(char) in ("W", "F") else 1.0
+    no_hinting = ft2font.LoadFlags.NO_HINTING if hasattr(ft2font, "LoadFlags") else ft2font.LOAD_NO_HINTING  # matplotlib < 3.10
     font.set_size(100, 72)
     return font.load_char(ord(char), flags=no_hinting).linearHoriAdvance / 65536 / 100
+
+
+# What an SVG (XML 1.0) cannot carry or a reader would not see: C0 and C1 controls but the line break,
+# DEL, lone surrogates and the non-characters U+FFFE/U+FFFF.
+_UNDRAWABLE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code == 0x09:
+        return " "
+    return chr(0x2400 + code) if code < 0x20 else "\u2421" if code == 0x7F else "\ufffd"  # control pictures: ESC → ␛
+
+
+def _chart_text(value: Any) -> Any:
+    """``value`` (a chart's arguments) with every text drawable: control characters shown as their symbol
+    (ESC as ␛, a tab as a space), lone surrogates as �. Numbers and structure unchanged."""
+    if isinstance(value, str):
+        return _UNDRAWABLE.sub(_visible, value)
+    if isinstance(value, dict):
+        return {k: _chart_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_chart_text(v) for v in value]
+    return value
 
 
 def _text_size(text: str, size: float) -> tuple[float, float]:
@@ -236,7 +272,12 @@ def _chart(name: str, alt: str, draw: Callable[[Any], None], size: tuple[float, 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    with _chart_style():
+    import warnings
+
+    with _chart_style(), warnings.catch_warnings():
+        # A glyph the font lacks is measured by _advance and drawn by the browser: no warning (it would
+        # print the label, site names included, on stderr).
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
         # Fixed ids → identical bytes; distinct per chart. Set in place (the style context restores it):
         # an rc_context per chart would copy and re-validate every setting.
         matplotlib.rcParams["svg.hashsalt"] = f"trainmatch-{name}"
@@ -848,7 +889,7 @@ _DRAW: dict[str, Callable[..., Chart]] = {
 def draw_charts(charts: Mapping[str, Mapping[str, Any]]) -> dict[str, Chart]:
     """Draw charts given as ``{name: arguments}`` (the ``charts`` of :func:`report_data`)."""
     with _chart_style():  # the chart settings, once for all the charts
-        return {name: _DRAW[name](**args) for name, args in charts.items()}
+        return {name: _DRAW[name](**_chart_text(dict(args))) for name, args in charts.items()}
 
 
 def render_report_data(data: Mapping[str, Any]) -> str:

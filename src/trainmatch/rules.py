@@ -29,6 +29,7 @@ need at once.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Union
 
@@ -331,7 +332,13 @@ def _resolve(column: str, syntax: _List | None, programme: "Programme") -> Test:
 
         def num(lit: _Lit) -> float:
             if lit.kind == "num":
-                return float(lit.text)
+                try:  # digits in any script are digits to the tokenizer; float() reads only some ('²' is not)
+                    value = float(lit.text)
+                except ValueError:
+                    raise CellError(f"{lit.text!r} is not a number") from None
+                if not math.isfinite(value):
+                    raise CellError(f"{lit.text[:20]!r}… is too large a number")
+                return value
             if kind == "level" and lit.text.lower() in levels:
                 return float(levels[lit.text.lower()])
             if kind == "level":
@@ -404,10 +411,10 @@ def allowed_text(column: str, programme: "Programme") -> str:
 
 def load_rules(programme: "Programme", catalogue: "Catalogue") -> RuleTable:
     """Validate ``rules.csv`` of the programme against the catalogue; raise ProgrammeError listing every problem."""
-    from .programme import RULES_FILE, header_problems, programme_table, suggest
+    from .programme import MAX_ID, RULES_FILE, header_problems, programme_table, suggest
 
     name = RULES_FILE
-    header, rows = programme_table(programme, name)
+    header, rows = programme_table(programme, name, limits={"rule_id": MAX_ID, "objective": MAX_ID, "priority": MAX_ID})
     problems: list[Problem] = []
     known = ["rule_id", *FACTS, *OUTCOMES]
     problems += header_problems(name, header, ("rule_id", "objective", "priority"), known,
