@@ -559,7 +559,7 @@ def test_report_keeps_sites_with_the_same_beginning_apart() -> None:
     """Site names are cut to 40 characters on the chart; sites that share those stay separate bars."""
     import base64
 
-    from trainmatch.report import draw_charts
+    from trainmatch.charts import draw_charts
 
     same = "mixed: Keskussairaala, Kotihoito Pohjoinen, "
     rows = [{"site": same + "Itä", "groups": 1, "members": 8}, {"site": same + "Länsi", "groups": 2, "members": 16}, {"site": "Keskussairaala", "groups": 3, "members": 24}]
