@@ -56,6 +56,9 @@ class RawSurvey:
     # holding the delimiter unquoted shifts the cells after it; such rows are rejected).
     overflow: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
     skipped_empty: int = 0  # blank rows (or rows of bare delimiters) that were not read as people
+    # CSV only: header fields in the file, unnamed empty columns included (``frame`` may have
+    # fewer); with ``overflow`` it bounds where a shifted cell came from. 0: as many as ``frame``.
+    fields: int = 0
 
 
 def _hash_and_count_lines(path: Path) -> tuple[str, int]:
@@ -90,7 +93,7 @@ def read_survey(path: str | Path, *, sheet: str | None = None, encoding: str | N
 
 
 def _read_survey(path: Path, name: str, suffix: str, sheet: str | None, encoding: str | None, scan: "Future[tuple[str, int]]") -> RawSurvey:
-    overflow, skipped = pd.Series(dtype=object), 0
+    overflow, skipped, fields = pd.Series(dtype=object), 0, 0
     if suffix in (".xlsx", ".xlsm"):
         frame, lines, sheet_name, skipped = _read_xlsx(path, sheet)
         enc, delim, kind = None, None, "xlsx"
@@ -99,13 +102,14 @@ def _read_survey(path: Path, name: str, suffix: str, sheet: str | None, encoding
     else:
         frame, lines, enc, delim, overflow, skipped = _read_csv(path, encoding, scan)
         sheet_name, kind = None, "csv"
+        fields = frame.attrs.pop("fields", 0)
     if frame.shape[1] == 0:
         raise SurveyError(Problem(name, "has no header row.", hint="The first row must name the columns."))
     if len(frame) == 0:
         raise SurveyError(
             Problem(name, "has a header row but no answers.", hint="Check that the export includes the responses, not only the questions.")
         )
-    return RawSurvey(name, frame, lines, kind, enc, delim, sheet_name, scan.result()[0], overflow, skipped)
+    return RawSurvey(name, frame, lines, kind, enc, delim, sheet_name, scan.result()[0], overflow, skipped, fields)
 
 
 # --------------------------------------------------------------------------- CSV
@@ -191,21 +195,10 @@ def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]]")
         # The header is read on its own (not by pandas' header logic) so that
         # duplicate names are not renamed "x.1" and rows may be longer than it.
         width = pd.read_csv(path, nrows=1, skip_blank_lines=True, **options).shape[1]
-        # Every record, blank ones included, so that line numbers stay right; one
-        # spare column takes a trailing delimiter. Rows with still more fields
-        # raise, and the width grows to what the error reports.
-        spare = width + 1
-        for _attempt in range(20):
-            try:
-                cells = pd.read_csv(path, names=list(range(spare)), skip_blank_lines=False, **options)
-                break
-            except pd.errors.ParserError as exc:
-                seen = re.search(r"saw (\d+)", str(exc))
-                if not seen or int(seen.group(1)) <= spare:
-                    raise
-                spare = int(seen.group(1))
-        else:  # pragma: no cover - a file whose rows keep getting longer
-            raise pd.errors.ParserError("rows have too many fields")
+        # Every record, blank ones included, so that line numbers stay right. Only the header's
+        # columns are kept (usecols): fields beyond them cost nothing here, however many a row
+        # has; :func:`_long_records` finds them afterwards.
+        cells = pd.read_csv(path, names=list(range(width)), usecols=list(range(width)), skip_blank_lines=False, **options)
     except UnicodeDecodeError as exc:
         line = _first_bad_line(path, enc)
         raise SurveyError(
@@ -250,17 +243,15 @@ def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]]")
     rows_of = slice(body[0], body[-1] + 1) if len(body) and contiguous else body
     frame = cells.iloc[rows_of, :width].reset_index(drop=True)
     frame.columns = header
-    surplus = cells.iloc[rows_of, width:]
     overflow = pd.Series(dtype=object)
-    if surplus.shape[1]:
-        has = (surplus != "").to_numpy().any(axis=1)
-        if has.any():
-            rows = surplus.iloc[np.flatnonzero(has)]
-            text = rows.iloc[:, 0].astype(object)
-            for j in range(1, rows.shape[1]):
-                text = text + delim + rows.iloc[:, j].astype(object)
-            overflow = pd.Series(text.str.rstrip(delim).to_numpy(dtype=object), index=np.flatnonzero(has))
+    first = starts[body] - 1  # 0-based first and last line of each answer's record
+    last = first + extra[body]
+    long_at, extra_text = _long_records(path, enc, delim, width, first, last)
+    if len(long_at):
+        has = np.asarray([t != "" for t in extra_text], dtype=bool)  # an empty trailing field is not data
+        overflow = pd.Series(np.asarray(extra_text, dtype=object)[has], index=long_at[has])
     frame = _drop_empty_unnamed(frame)
+    frame.attrs["fields"] = width
     skipped = int(body[-1] - header_pos - len(body)) if len(body) else 0  # blank rows between answers
     return frame, starts[body], enc, delim, overflow, skipped
 
@@ -324,6 +315,59 @@ def _read_regular_csv(
     frame = _drop_empty_unnamed(frame)
     lines = (2 + skip + records).astype(np.int64)  # the header is line 1 + skip
     return frame, lines, skipped
+
+
+def _long_records(path: Path, enc: str, delim: str, width: int, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Records with more fields than the header: (their positions, the text beyond the last column).
+
+    ``first`` and ``last`` are each record's first and last line (0-based). A
+    record can have more than ``width`` fields only if its bytes hold at least
+    ``width`` delimiters, quoted or not; those are counted per line in numpy,
+    and only such candidates (a few, or rows with quoted delimiters) are split
+    with :mod:`csv`. The text beyond is the extra fields joined by the
+    delimiter, trailing empty ones left out. Linear in the file's size,
+    however wide a row is.
+    """
+    import sys
+
+    data = path.read_bytes()
+    if enc.startswith("utf-16"):
+        data = data.decode(enc).encode("utf-8")  # the same lines, delimiters as single bytes
+        enc = "utf-8"
+    mark = ord(delim)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    line_start = np.concatenate([[0], newlines + 1]).astype(np.int64)
+    edges = np.append(line_start, len(buf))
+    # before[k]: delimiters before edges[k], counted in blocks (no array as long as the file).
+    before = np.zeros(len(edges), dtype=np.int64)
+    total, done, block = 0, 0, 1 << 24
+    for lo in range(0, len(buf), block):
+        hi = min(lo + block, len(buf))
+        found = np.flatnonzero(buf[lo:hi] == mark) + lo
+        upto = int(np.searchsorted(edges, hi, side="right"))
+        before[done:upto] = total + np.searchsorted(found, edges[done:upto])
+        total += len(found)
+        done = upto
+    before[done:] = total
+    count = before[last + 1] - before[first]  # delimiters in each record's lines, quoted or not
+    candidates = np.flatnonzero(count >= width)
+    if len(candidates) == 0:
+        return np.zeros(0, np.int64), []
+    limit = csv.field_size_limit()
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    try:
+        positions, texts = [], []
+        for i in candidates:  # the candidates only
+            end = line_start[last[i] + 1] if last[i] + 1 < len(line_start) else len(data)
+            record = data[line_start[first[i]] : end].decode(enc, errors="replace")
+            fields = next(csv.reader([record.rstrip("\r\n")], delimiter=delim), [])
+            if len(fields) > width:
+                positions.append(i)
+                texts.append(delim.join(fields[width:]).rstrip(delim))
+    finally:
+        csv.field_size_limit(limit)
+    return np.asarray(positions, dtype=np.int64), texts
 
 
 def _count_bytes(path: Path, pattern: bytes, block: int = 1 << 24) -> int:

@@ -526,6 +526,70 @@ def _id_checks(
     return warnings, superseded, stamp_why
 
 
+# --------------------------------------------------------------------------- shifted rows
+
+HIDDEN = "(hidden: may be personal data)"
+
+
+def _hide_shifted(
+    rejects: pd.DataFrame, pos: np.ndarray, overflow: pd.Series, raw: RawSurvey, width: int,
+    position: Mapping[str, int], personal_at: list[int], id_header: str,
+) -> pd.DataFrame:
+    """Hide the reported cells of shifted rows that may hold a personal-data column's value.
+
+    A value holding the delimiter unquoted splits into more fields and moves
+    every later cell right by one field per extra delimiter; the overflow has
+    ``s`` fields, so the cell in column ``j`` came from one of columns
+    ``j - s`` … ``j`` (and from up to ``d`` columns further right when the file
+    has ``d`` unnamed empty columns that the reader left out). A reported cell
+    (its value, its reason when the reason quotes the value, and the row's
+    person id) whose source range holds a personal-data column is hidden: the
+    dropped column's e-mail or name never reaches rejects.csv or the terminal.
+    Only rejects of shifted rows are looked at (they are few).
+    """
+    extra = max(0, (raw.fields or width) - width)
+    delim = raw.delimiter or ","
+    shift = pd.Series(overflow.astype(str).str.count(re.escape(delim)).to_numpy(dtype=np.int64) + 1, index=overflow.index)
+    s = shift.reindex(pos).to_numpy()  # NaN: not a shifted row
+    shifted = ~np.isnan(s)
+    if not shifted.any():
+        return rejects
+    p = np.asarray(personal_at, dtype=np.int64)
+
+    def near(j: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """Whether the value now in column j may come from a personal-data column."""
+        return ((p[None, :] <= j[:, None] + extra) & (p[None, :] + extra >= j[:, None] - s[:, None])).any(axis=1)
+
+    columns = rejects["column"].to_numpy(dtype=object)
+    j = np.array([position.get(c, -1) for c in columns], dtype=np.int64)
+    beyond = columns == OVERFLOW_COLUMN
+    j = np.where(beyond, width + extra, j)  # the overflow's first field; its last is s - 1 further
+    s_row = np.nan_to_num(s, nan=0).astype(np.int64)
+    reach = np.where(beyond, s_row + s_row - 1, s_row)  # overflow fields came from width - s … width + s - 1
+    hide = shifted & (j >= 0) & near(j + np.where(beyond, s_row - 1, 0), reach)
+    # The id column itself may be shifted: then the row's person id is hidden in every reject of the row.
+    id_j = position.get(id_header, -1)
+    id_hidden = shifted & near(np.full(len(j), id_j, dtype=np.int64), s_row) if id_j >= 0 else np.zeros(len(j), bool)
+    if not (hide.any() or id_hidden.any()):
+        return rejects
+    rejects = rejects.copy()
+    values = rejects["value"].to_numpy(dtype=object).copy()
+    reasons = rejects["reason"].to_numpy(dtype=object).copy()
+    ids = rejects["person_id"].to_numpy(dtype=object).copy()
+    for k in np.flatnonzero(hide | id_hidden):  # the hidden cells only
+        secrets = [str(values[k]), str(ids[k])] if id_hidden[k] else [str(values[k])]
+        if hide[k]:
+            # A reason may quote the value, or one answer of a list (the training formats).
+            secrets += re.split(r"[;,|\t]", secrets[0])
+            values[k] = HIDDEN
+        if any(t.strip() and t.strip() in str(reasons[k]) for t in secrets):
+            reasons[k] = (f"The row is shifted (see {OVERFLOW_COLUMN!r}), so this cell may hold personal data "
+                          "and is not shown. Quote the cell that holds the delimiter.")
+    ids[id_hidden] = HIDDEN
+    rejects["value"], rejects["reason"], rejects["person_id"] = values, reasons, ids
+    return rejects
+
+
 # --------------------------------------------------------------------------- import
 
 
@@ -564,6 +628,10 @@ def import_survey(
     matched, ignored, personal, absent = match_columns(raw, programme, conv.personal, conv.layout)
     ignored = [h for h in ignored if h not in conv.consumed]
     n, width = raw.frame.shape
+    # Where each header sits, for hiding what a shifted row may have moved out of a personal-data column.
+    personal_set = set(personal)
+    personal_at = [j for j, h in enumerate(raw.frame.columns) if h in personal_set]
+    position = {h: j for j, h in reversed(list(enumerate(raw.frame.columns)))}
     cols = programme.columns
     cells = _Cells()
     out: dict[str, object] = {}
@@ -578,9 +646,15 @@ def import_survey(
     # The text of the columns used, by header: with release_text, the only reference to each.
     texts = {h: raw.frame[h] for h in (*matched.values(), *([stamp_column] if stamp_column else []))}
     if release_text:
+        import warnings
+
         for frame in {id(f): f for f in (original.frame, raw.frame)}.values():
-            for h in list(dict.fromkeys(frame.columns)):
-                del frame[h]
+            # All at once: deleting one column at a time copies the rest of its block each time
+            # (4,000 columns took 333 s). pandas 3 deprecates inplace but has no other way to
+            # empty the caller's frame; a pandas without it fails the release_text tests.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                frame.drop(columns=frame.columns, inplace=True)
 
     def column(name: str) -> pd.Series:
         return texts[matched[name]]
@@ -699,7 +773,10 @@ def import_survey(
             "value": bad_cells["value"].astype(str).to_numpy(dtype=object),
             "reason": bad_cells["reason"].astype(str).to_numpy(dtype=object),
         }
-    ).sort_values("row", kind="stable", ignore_index=True)
+    )
+    if len(overflow if overflow is not None else ()) and personal_at and len(rejects):
+        rejects = _hide_shifted(rejects, bad_cells["pos"].to_numpy(dtype=np.int64), overflow, raw, width, position, personal_at, matched[cols.id])
+    rejects = rejects.sort_values("row", kind="stable", ignore_index=True)
     accepted = people.loc[~rejected].reset_index(drop=True) if rejected.any() else people
     wpos = warn["pos"].to_numpy(dtype=np.int64)
     warnings = pd.DataFrame(
