@@ -100,3 +100,106 @@ def test_a_shifted_row_never_shows_the_dropped_email(tmp_path: Path, quick_repor
     assert result.exit_code == 0, result.output
     assert secret not in result.stdout + result.stderr
     assert secret.encode() not in (tmp_path / "scores.csv").read_bytes() + (tmp_path / "rejected.csv").read_bytes()
+
+
+# --------------------------------------------------------------------------- bounded XLSX
+
+
+def sheet_workbook(path: Path, sheet_xml: bytes, *, level: int = 9) -> Path:
+    """A one-sheet workbook with the given worksheet XML (what a crafted file holds), built in a few ms."""
+    import zipfile
+
+    ns = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    pkg = "http://schemas.openxmlformats.org/package/2006/relationships"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as z:
+        z.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>',
+        )
+        z.writestr("_rels/.rels", f'<?xml version="1.0"?><Relationships xmlns="{pkg}"><Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+        z.writestr("xl/workbook.xml", f'<?xml version="1.0"?><workbook {ns} xmlns:r="{rel}"><sheets><sheet name="Answers" sheetId="1" r:id="rId1"/></sheets></workbook>')
+        z.writestr("xl/_rels/workbook.xml.rels", f'<?xml version="1.0"?><Relationships xmlns="{pkg}"><Relationship Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>')
+        z.writestr("xl/worksheets/sheet1.xml", sheet_xml)
+    return path
+
+
+def sheet_xml(*rows: str, padding: int = 0) -> bytes:
+    head = b'<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+    return head + "".join(rows).encode() + b" " * padding + b"</sheetData></worksheet>"
+
+
+def tiny_header_row() -> str:
+    from trainmatch.xlsx import column_letter
+
+    header = (Path(__file__).parent / "data" / "surveys" / "tiny.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    cells = "".join(f'<c r="{column_letter(j)}1" t="inlineStr"><is><t>{h}</t></is></c>' for j, h in enumerate(header))
+    return f'<row r="1">{cells}</row><row r="2"><c r="B2" t="inlineStr"><is><t>0001</t></is></c></row>'
+
+
+@pytest.mark.parametrize(
+    "rows, words",
+    [
+        # One cell at the sheet's last corner: the reader would hold 17 billion cells (512 GB).
+        (['<row r="1"><c r="A1" t="inlineStr"><is><t>person_id</t></is></c></row>',
+          '<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'],
+         "its sheet's used range reaches row 1,048,576 and column 16,384 (XFD1048576); the limits are 2,000,000 rows and 2,000 columns."),
+        # One cell at the last row under a normal header: 19 million cells for 19 written (1.9 GB).
+        ([tiny_header_row(), '<row r="1048576"><c r="A1048576" t="inlineStr"><is><t>x</t></is></c></row>'],
+         "its sheet's used range reaches row 1,048,576 and column 18 (R1048576), 18,874,368 cells, but only 20 of them are written"),
+        # A cell reference that is not Excel's: a row past the limit, in a row whose own number is small.
+        (['<row r="1"><c r="A1" t="inlineStr"><is><t>person_id</t></is></c><c r="B99999999"><v>1</v></c></row>'],
+         "its sheet's used range reaches row 99,999,999 and column 2 (B99999999); the limits are 2,000,000 rows"),
+    ],
+)
+def test_a_crafted_workbook_is_refused_before_it_is_read(tmp_path: Path, rows: list[str], words: str) -> None:
+    book = sheet_workbook(tmp_path / "survey.xlsx", sheet_xml(*rows))
+    assert book.stat().st_size < 5_000
+    result = run("validate", book)
+    assert result.exit_code == 1, result.output
+    assert f"Error: {book}: is too large to read: {words}" in result.stderr
+    assert isinstance(result.exception, SystemExit)  # a clean exit, no traceback
+
+
+def test_a_zip_bomb_of_whitespace_is_refused_without_inflating_it(tmp_path: Path) -> None:
+    """40 MB of spaces zip to 40 KB; the central directory says so and the limit refuses it unread."""
+    book = sheet_workbook(tmp_path / "survey.xlsx", sheet_xml(tiny_header_row(), padding=40_000_000))
+    assert book.stat().st_size < 100_000
+    result = run("validate", book, "--xlsx-limits", "inflated=10MB")
+    assert result.exit_code == 1
+    assert f"Error: {book}: inflates to 40,00" in result.stderr
+    assert "more than the limit of 10,485,760. A survey export this large is unusual" in result.stderr
+
+
+def test_the_sheet_is_scanned_also_when_the_zip_directory_lies(tmp_path: Path) -> None:
+    """A central directory that declares a small size does not let the whitespace through."""
+    book = sheet_workbook(tmp_path / "survey.xlsx", sheet_xml(tiny_header_row(), padding=20_000_000))
+    data = bytearray(book.read_bytes())
+    # The sheet's entry is the last: patch its uncompressed size in the central directory to 1,000 bytes.
+    central = data.rfind(b"PK\x01\x02")
+    data[central + 24 : central + 28] = (1000).to_bytes(4, "little")
+    book.write_bytes(bytes(data))
+    result = run("validate", book, "--xlsx-limits", "inflated=10MB")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert f"Error: {book}: " in result.stderr
+
+
+@pytest.mark.parametrize("value", ["rows=-1", "size=2GB", "columns=many", "cells"])
+def test_bad_xlsx_limits_are_a_usage_error(tmp_path: Path, value: str) -> None:
+    result = run("validate", tmp_path / "any.xlsx", "--xlsx-limits", value)
+    assert result.exit_code == 2
+    assert "XLSX limits must look like rows=2000000,columns=2000,cells=100000000,inflated=2GB" in result.stderr
+
+
+def test_limits_let_a_normal_workbook_through(tmp_path: Path, tiny_xlsx: Path) -> None:
+    from trainmatch.io import XlsxLimits, read_survey
+
+    raw = read_survey(tiny_xlsx, sheet="Responses", xlsx_limits=XlsxLimits(rows=20, columns=18, cells=400))
+    assert len(raw.frame) == 4
+    with pytest.raises(Exception, match="the limits are 2,000,000 rows and 17 columns"):
+        read_survey(tiny_xlsx, sheet="Responses", xlsx_limits=XlsxLimits(columns=17))

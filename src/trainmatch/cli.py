@@ -67,13 +67,29 @@ def survey_options(func: Callable[..., Any]) -> Callable[..., Any]:
     command = func
 
     @functools.wraps(command)
-    def wrapper(*args: Any, mapping: Path | None = None, duplicates: str = "keep-latest", **kwargs: Any) -> Any:
+    def wrapper(*args: Any, mapping: Path | None = None, duplicates: str = "keep-latest", xlsx_limits: Any = None, **kwargs: Any) -> Any:
         ctx = click.get_current_context(silent=True)
         if ctx is not None:
-            ctx.meta["trainmatch.survey"] = {"mapping": mapping, "duplicates": duplicates}
+            ctx.meta["trainmatch.survey"] = {"mapping": mapping, "duplicates": duplicates, "xlsx_limits": xlsx_limits}
         return command(*args, **kwargs)
 
+    def parse_limits(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+        from .errors import UsageError
+        from .io import XlsxLimits
+
+        try:
+            return XlsxLimits.parse(value) if value else None
+        except UsageError as exc:
+            raise click.BadParameter(str(exc)) from None
+
     func = wrapper
+    func = click.option(
+        "--xlsx-limits",
+        default=None,
+        callback=parse_limits,
+        metavar="rows=N,columns=N,cells=N,inflated=SIZE",
+        help="Refuse a workbook past these before reading it (defaults rows=2000000,columns=2000,cells=100000000,inflated=2GB).",
+    )(func)
     func = click.option(
         "--duplicates",
         type=click.Choice(["keep-latest", "reject"]),
@@ -213,7 +229,7 @@ def _read_and_import(path: Path, programme: Any, sheet: str | None, encoding: st
     ctx = click.get_current_context(silent=True)
     options = ctx.meta.get("trainmatch.survey", {}) if ctx is not None else {}
     mapping = load_mapping(options["mapping"], programme) if options.get("mapping") else None
-    raw = read_survey(path, sheet=sheet, encoding=encoding)
+    raw = read_survey(path, sheet=sheet, encoding=encoding, xlsx_limits=options.get("xlsx_limits"))
     if clock is not None:
         clock["read"] = time.perf_counter()
     header = raw.frame.columns

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ import pandas as pd
 from .errors import Problem, SurveyError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from concurrent.futures import Future
 
     import fastexcel
@@ -72,8 +74,13 @@ def _hash_and_count_lines(path: Path) -> tuple[str, int]:
     return h.hexdigest(), lines
 
 
-def read_survey(path: str | Path, *, sheet: str | None = None, encoding: str | None = None) -> RawSurvey:
-    """Read a CSV or XLSX survey export as text. Raises SurveyError for unreadable files."""
+def read_survey(
+    path: str | Path, *, sheet: str | None = None, encoding: str | None = None, xlsx_limits: XlsxLimits | None = None
+) -> RawSurvey:
+    """Read a CSV or XLSX survey export as text. Raises SurveyError for unreadable files.
+
+    ``xlsx_limits`` bounds a workbook before it is read (default :class:`XlsxLimits`).
+    """
     path = Path(path)
     name = str(path)
     if not path.is_file():
@@ -87,15 +94,17 @@ def read_survey(path: str | Path, *, sheet: str | None = None, encoding: str | N
     pool = ThreadPoolExecutor(max_workers=1)
     scan = pool.submit(_hash_and_count_lines, path)
     try:
-        return _read_survey(path, name, suffix, sheet, encoding, scan)
+        return _read_survey(path, name, suffix, sheet, encoding, scan, xlsx_limits)
     finally:
         pool.shutdown(wait=True)
 
 
-def _read_survey(path: Path, name: str, suffix: str, sheet: str | None, encoding: str | None, scan: "Future[tuple[str, int]]") -> RawSurvey:
+def _read_survey(
+    path: Path, name: str, suffix: str, sheet: str | None, encoding: str | None, scan: "Future[tuple[str, int]]", xlsx_limits: XlsxLimits | None = None
+) -> RawSurvey:
     overflow, skipped, fields = pd.Series(dtype=object), 0, 0
     if suffix in (".xlsx", ".xlsm"):
-        frame, lines, sheet_name, skipped = _read_xlsx(path, sheet)
+        frame, lines, sheet_name, skipped = _read_xlsx(path, sheet, xlsx_limits)
         enc, delim, kind = None, None, "xlsx"
     elif suffix == ".xls":
         raise SurveyError(Problem(name, "is an old binary Excel file (.xls).", hint="Save it as .xlsx or CSV in Excel and try again."))
@@ -448,14 +457,198 @@ def _drop_empty_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
 # range start at sheet row 1 (fastexcel's default skips leading empty rows and takes the first
 # row with values as column names), so record i is sheet row i + 1.
 _SHEET_ROWS = {"header_row": None, "skip_rows": 0, "eager": True}
+
+
+@dataclass(frozen=True)
+class XlsxLimits:
+    """How large a workbook may be before it is read (checked without inflating it into memory).
+
+    The reader holds every cell of the used range (the rectangle from A1 to
+    the last row and column that have a cell), so a single cell at XFD1048576
+    would cost 512 GB: the range, the number of cells, and the bytes the
+    zip inflates to are bounded first. ``cells`` bounds the range's area;
+    a range much larger than the cells it holds (more than ``sparse`` times
+    their number plus ten million) is refused too, as a stray cell far below
+    or right of the answers makes it.
+    """
+
+    rows: int = 2_000_000
+    columns: int = 2_000
+    cells: int = 100_000_000
+    inflated: int = 2 * 1024**3  # bytes
+    sparse: int = 20
+
+    @classmethod
+    def parse(cls, text: str) -> "XlsxLimits":
+        """``rows=N,columns=N,cells=N,inflated=SIZE`` (any of them; SIZE in bytes or with KB, MB, GB)."""
+        values: dict[str, int] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            key, _, value = part.partition("=")
+            key, value = key.strip().lower(), value.strip().upper().replace("_", "")
+            scale = 1
+            for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024), ("B", 1)):
+                if key == "inflated" and value.endswith(unit):
+                    value, scale = value[: -len(unit)].strip(), factor
+                    break
+            if key not in ("rows", "columns", "cells", "inflated") or not value.isdigit() or int(value) <= 0:
+                raise UsageError(
+                    f"XLSX limits must look like rows=2000000,columns=2000,cells=100000000,inflated=2GB "
+                    f"(any of them, positive whole numbers); got {part!r}."
+                )
+            values[key] = int(value) * scale
+        return cls(**values)
+
+
+def _xlsx_parts(book: "zipfile.ZipFile", sheet: str | None) -> list[str]:
+    """The worksheet part of ``sheet`` (the first sheet when None), from workbook.xml and its rels.
+
+    Read with regular expressions (the two parts are small and nothing is
+    expanded); when they cannot be followed, every worksheet part is returned.
+    """
+    import html
+
+    every = [n for n in book.namelist() if re.match(r"^/?xl/worksheets/[^/]+\.xml$", n)]
+    try:
+        workbook = book.read("xl/workbook.xml")[: 1 << 24].decode("utf-8", "replace")
+        rels = book.read("xl/_rels/workbook.xml.rels")[: 1 << 24].decode("utf-8", "replace")
+    except (KeyError, OSError, zipfile.BadZipFile, ValueError, EOFError):
+        return every
+    targets = {}
+    for tag in re.findall(r"<(?:\w+:)?Relationship\b[^>]*>", rels):
+        rid, target = re.search(r'\bId="([^"]*)"', tag), re.search(r'\bTarget="([^"]*)"', tag)
+        if rid and target:
+            path = html.unescape(target.group(1))
+            targets[rid.group(1)] = path.lstrip("/") if path.startswith("/") else "xl/" + path
+    for tag in re.findall(r"<(?:\w+:)?sheet\b[^>]*>", workbook):
+        name, rid = re.search(r'\bname="([^"]*)"', tag), re.search(r'\b\w+:id="([^"]*)"', tag)
+        if name and rid and (sheet is None or html.unescape(name.group(1)) == sheet):
+            part = targets.get(rid.group(1))
+            return [part] if part in book.namelist() else every
+    return every
+
+
+_CARRY = 16  # bytes kept between blocks, so that a cell reference cut by a block edge is still read
+
+
+def check_xlsx_bounds(path: str | Path, sheet: str | None = None, limits: XlsxLimits | None = None) -> None:
+    """Refuse (SurveyError) a workbook whose sheet or inflated size is past ``limits``, before it is read.
+
+    The zip's central directory must declare at most ``limits.inflated``
+    bytes in all; then the shared strings and the sheet are inflated in
+    blocks (never whole) and their true size is counted, so a directory that
+    lies is caught too. In the sheet, every ``r="…"`` (of a row or a cell) is
+    read with numpy to find the last row and column, and the cells are
+    counted. Costs about one pass of zlib over the sheet.
+    """
+    from .xlsx import column_letter
+
+    limits = limits or XlsxLimits()
+    name = str(path)
+    hint = "Delete the empty rows and columns below and right of the answers in Excel (or copy the answers to a new workbook), or raise the limit with --xlsx-limits."
+    try:
+        book = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise SurveyError(Problem(name, f"is not a readable XLSX workbook ({exc}).", hint="Open and re-save it in Excel."))
+    with book:
+        declared = sum(info.file_size for info in book.infolist())
+        hint_size = "A survey export this large is unusual: check the file, or raise the limit with --xlsx-limits inflated=SIZE."
+        if declared > limits.inflated:
+            raise SurveyError(Problem(name, f"inflates to {declared:,} bytes, more than the limit of {limits.inflated:,}.", hint=hint_size))
+        budget = [limits.inflated]
+        for part in [n for n in book.namelist() if n.lstrip("/") == "xl/sharedStrings.xml"]:
+            for _ in _inflate(book, part, budget, name, hint_size):
+                pass
+        for part in _xlsx_parts(book, sheet):
+            last_row, last_col, cells = 0, 0, 0
+            for block, final in _with_carry(_inflate(book, part, budget, name, hint_size)):
+                r, c, n = _scan_refs(block, final)
+                last_row, last_col, cells = max(last_row, r), max(last_col, c), cells + n
+            area = last_row * last_col
+            corner = f" ({column_letter(last_col - 1)}{last_row})" if 0 < last_col <= 16_384 else ""
+            where = f"its sheet's used range reaches row {last_row:,} and column {last_col:,}{corner}"
+            if last_row > limits.rows or last_col > limits.columns:
+                raise SurveyError(Problem(name, f"is too large to read: {where}; the limits are {limits.rows:,} rows and {limits.columns:,} columns.", hint=hint))
+            if area > limits.cells:
+                raise SurveyError(Problem(name, f"is too large to read: {where}, {area:,} cells; the limit is {limits.cells:,}.", hint=hint))
+            if area > limits.sparse * cells + 10_000_000:
+                raise SurveyError(
+                    Problem(
+                        name,
+                        f"is too large to read: {where}, {area:,} cells, but only {cells:,} of them are written (a stray cell far from the answers?).",
+                        hint="Delete the rows and columns below and right of the answers in Excel, or copy the answers to a new workbook.",
+                    )
+                )
+
+
+def _inflate(book: "zipfile.ZipFile", part: str, budget: list[int], name: str, hint: str) -> "Iterator[bytes]":
+    """The part's bytes in blocks of 4 MiB, refusing past the remaining budget of inflated bytes."""
+    try:
+        with book.open(part) as fh:
+            while block := fh.read(1 << 22):
+                budget[0] -= len(block)
+                if budget[0] < 0:
+                    raise SurveyError(Problem(name, "inflates to more bytes than its size limit allows.", hint=hint))
+                yield block
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:  # bad CRC, a size that lies, …
+        raise SurveyError(Problem(name, f"is not a readable XLSX workbook ({exc}).", hint="Open and re-save it in Excel."))
+
+
+def _with_carry(blocks: "Iterator[bytes]") -> "Iterator[tuple[bytes, bool]]":
+    """Blocks that overlap by _CARRY bytes; each but the last is scanned only up to its last _CARRY bytes."""
+    carry = b""
+    pending = None
+    for block in blocks:
+        if pending is not None:
+            yield pending, False
+            carry = pending[-_CARRY:]
+        pending = carry + block
+    if pending is not None:
+        yield pending, True
+
+
+_ZERO = ord("0")
+
+
+def _scan_refs(data: bytes, final: bool) -> tuple[int, int, int]:
+    """(last row, last column, number of cells) in a block of sheet XML, vectorised.
+
+    A reference is what follows ``␠r="``: letters (the column) and digits (the
+    row) of a cell, or the digits of a row. Matches starting in the last
+    _CARRY bytes of a block that is not the last are left for the next block.
+    """
+    buf = np.frombuffer(data + b"\0" * 16, dtype=np.uint8)
+    end = len(data) if final else max(0, len(data) - _CARRY)
+    at = np.flatnonzero((buf[: end] == 32) & (buf[1 : end + 1] == 114) & (buf[2 : end + 2] == 61) & (buf[3 : end + 3] == 34)) + 4
+    cells = int(np.count_nonzero((buf[:end] == 60) & (buf[1 : end + 1] == 99) & np.isin(buf[2 : end + 2], (32, 47, 62))))
+    if len(at) == 0:
+        return 0, 0, cells
+    window = buf[at[:, None] + np.arange(12)].astype(np.int64)
+    upper = window & ~32  # lower-case letters count as upper-case
+    letter = (upper >= 65) & (upper <= 90)
+    n_letters = np.argmin(np.c_[letter[:, :4], np.zeros(len(at), bool)], axis=1)  # 0 to 3 (4: a column past XFD)
+    col = np.zeros(len(at), dtype=np.int64)
+    for k in range(4):
+        col = np.where(n_letters > k, col * 26 + (upper[:, k] - 64), col)
+    col = np.where(n_letters > 3, np.iinfo(np.int32).max, col)
+    digits = window - _ZERO
+    row = np.zeros(len(at), dtype=np.int64)
+    going = np.ones(len(at), dtype=bool)
+    for k in range(12):
+        d = np.take_along_axis(digits, np.minimum(n_letters + k, 11)[:, None], axis=1)[:, 0]
+        going &= (d >= 0) & (d <= 9) & (n_letters + k < 12)
+        row = np.where(going, row * 10 + d, row)
+    row = np.where(going, np.iinfo(np.int32).max, row)  # more digits than the window holds
+    return int(row.max()), int(col.max()), cells
+
 _BOOL_WORDS = ("true", "false")
 
 
-def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray, str, int]:
+def _read_xlsx(path: Path, sheet: str | None, limits: XlsxLimits | None = None) -> tuple[pd.DataFrame, np.ndarray, str, int]:
     import fastexcel
     import pyarrow as pa
 
     name = str(path)
+    check_xlsx_bounds(path, sheet, limits)
     try:
         book = fastexcel.read_excel(name)
     except Exception as exc:  # fastexcel raises its own error types for corrupt files
