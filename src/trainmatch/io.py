@@ -124,6 +124,9 @@ def _read_survey(
 # --------------------------------------------------------------------------- CSV
 
 
+ENCODING_LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "utf-16": "UTF-16 with BOM", "cp1252": "cp1252 (Windows, Western European)"}
+
+
 def detect_encoding(head: bytes, complete: bool = False) -> str:
     """Encoding from the BOM, else UTF-8 when the sample decodes, else cp1252 (Excel on Windows).
 
@@ -170,6 +173,12 @@ def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]]")
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
     complete = len(head) < _SNIFF_BYTES
+    if head.startswith(b"PK\x03\x04"):
+        raise SurveyError(
+            Problem(name, f"is an XLSX workbook (a zip file), not CSV text, although its name ends in {path.suffix!r}.", hint="Rename it to .xlsx, or save it as CSV in Excel.")
+        )
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise SurveyError(Problem(name, "is an old binary Excel file (.xls), not CSV text.", hint="Save it as .xlsx or CSV in Excel and try again."))
     enc = encoding or detect_encoding(head, complete=complete)
     try:
         text_head = head.decode(enc, errors="strict" if complete else "ignore")
@@ -208,7 +217,16 @@ def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]]")
         # columns are kept (usecols): fields beyond them cost nothing here, however many a row
         # has; :func:`_long_records` finds them afterwards.
         cells = pd.read_csv(path, names=list(range(width)), usecols=list(range(width)), skip_blank_lines=False, **options)
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:  # UnicodeDecodeError, or e.g. a UTF-16 stream without a byte-order mark
+        if encoding is not None:
+            found = ENCODING_LABELS.get(detect_encoding(head, complete=complete), "")
+            raise SurveyError(
+                Problem(
+                    name,
+                    f"is not {encoding} text ({getattr(exc, 'reason', None) or exc})" + (f"; it looks like {found}." if found else "."),
+                    hint="Leave out --encoding to let the encoding be detected, or give the right one, e.g. --encoding=utf-8.",
+                )
+            ) from exc
         line = _first_bad_line(path, enc)
         raise SurveyError(
             Problem(

@@ -442,28 +442,104 @@ _MANGLED_ID = re.compile(
 )
 
 
+MAX_ID_LENGTH = 256  # characters; an XLSX cell holds 32,767, a file name 255 bytes
+# Invisible characters removed from ids before duplicates are judged: zero-width space,
+# non-joiner and joiner, word joiner, byte-order mark, soft hyphen.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+
+
+def _normalise_ids(ids: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Ids in Unicode NFKC (full-width digits and letters made plain) without invisible characters.
+
+    Returns the ids and the positions of those that changed. Only ids that
+    are not ASCII are looked at one by one (ASCII ids are already normal).
+    """
+    import unicodedata
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = ids.array._pa_array if isinstance(ids.dtype, pd.ArrowDtype) else pa.array(ids.astype(str).to_numpy(dtype=object), type=pa.string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    other = np.flatnonzero(~pc.string_is_ascii(array).to_numpy(zero_copy_only=False)) if len(array) else np.zeros(0, np.int64)
+    if len(other) == 0:
+        return ids, np.zeros(0, np.int64)
+    before = array.take(pa.array(other)).to_pylist()
+    after = [unicodedata.normalize("NFKC", v).translate(_INVISIBLE).strip() for v in before]
+    changed = np.asarray([a != b for a, b in zip(after, before)], dtype=bool)
+    if not changed.any():
+        return ids, np.zeros(0, np.int64)
+    pos = other[changed]
+    if isinstance(ids.dtype, pd.ArrowDtype):
+        mask = np.zeros(len(array), dtype=bool)
+        mask[pos] = True
+        fixed = pc.replace_with_mask(array, pa.array(mask), pa.array([a for a, c in zip(after, changed) if c], type=array.type))
+        return pd.Series(pd.arrays.ArrowExtensionArray(fixed), index=ids.index), pos
+    out = ids.astype(object).copy()
+    out.iloc[pos] = [a for a, c in zip(after, changed) if c]
+    return out, pos
+
+
+def _bad_ids(ids: pd.Series) -> list[tuple[np.ndarray, str]]:
+    """Ids refused at import, by kind: (positions, reason). Every output must carry the id as written."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = ids.array._pa_array if isinstance(ids.dtype, pd.ArrowDtype) else pa.array(ids.astype(str).to_numpy(dtype=object), type=pa.string())
+    found = []
+    checks = [
+        (pc.match_substring_regex(array, r"[\p{Cc}\p{Cf}]"),
+         "The id holds a control or invisible formatting character (e.g. NUL, a tab, a text-direction mark); "
+         "ids may hold only visible characters. Correct the id in the source."),
+        (pc.match_substring_regex(array, r"^[=+\-@]"),
+         "The id starts with = + - or @, which a spreadsheet runs as a formula; the tables would have to change it, "
+         "so it would not match the letters and the LMS. Give the person an id that starts otherwise."),
+        (pc.greater(pc.utf8_length(array), MAX_ID_LENGTH),
+         f"The id is longer than {MAX_ID_LENGTH} characters; it is refused, not cut. Check the id column."),
+    ]
+    for hit, reason in checks:
+        pos = np.flatnonzero(pc.fill_null(hit, False).to_numpy(zero_copy_only=False)) if len(array) else np.zeros(0, np.int64)
+        if len(pos):
+            found.append((pos, reason))
+    return found
+
+
 def _id_checks(
     raw_ids: pd.Series, ids: pd.Series, cells: "_Cells", id_column: str, skip: np.ndarray,
     policy: str, raw_stamps: pd.Series | None, stamp_column: str | None, stamp_format: str | None,
+    normalised: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, int, str | None]:
-    """Empty, mangled, colliding and duplicated ids.
+    """Empty, refused, mangled, colliding and duplicated ids.
 
     Returns (warnings by row, number of superseded rows, why the submission
     times could not be used or None). Times are read only for duplicated ids.
+    ``normalised``: positions of ids that :func:`_normalise_ids` changed (a warning each).
     """
     from .layouts import parse_timestamps
 
     empty = (ids == "").to_numpy()
     epos = np.flatnonzero(empty)
     cells.add(epos, id_column, _take(raw_ids, epos), "The person id is empty; every response needs an id.")
+    refused = np.zeros(len(ids), dtype=bool)
+    for pos, reason in _bad_ids(ids):
+        cells.add(pos, id_column, _take(raw_ids, pos), reason)
+        refused[pos] = True
 
     # Mangled by Excel: a warning by row (the id is kept as written; it may be right).
     wpos = _mangled(ids)
     warnings = pd.DataFrame({"pos": wpos, "column": id_column, "value": _take(raw_ids, wpos),
                              "reason": "The id looks changed by Excel (a date, or a number in scientific notation that has lost digits). "
                              "Check it against the source, and export the id column as text."})
+    if normalised is not None and len(normalised):
+        now = ids.iloc[normalised].astype(object).to_numpy(dtype=object)
+        changes = pd.DataFrame({"pos": normalised, "column": id_column, "value": _take(raw_ids, normalised),
+                                "reason": ("The id is read as " + pd.Series(now, dtype=object).map(repr)
+                                           + " (full-width or compatibility characters made plain, invisible characters removed); "
+                                           "duplicates are judged on this form and the outputs carry it.").to_numpy(dtype=object)})
+        warnings = pd.concat([warnings, changes], ignore_index=True).sort_values("pos", kind="stable", ignore_index=True)
 
-    considered = ~empty
+    considered = ~empty & ~refused
     considered[skip] = False  # rows already rejected as a whole (unfinished responses) are not copies
     codes = _factorize(ids, uniques=False)[0]
     counts = np.bincount(codes[considered], minlength=int(codes.max()) + 1 if len(codes) else 0)
@@ -480,7 +556,8 @@ def _id_checks(
     if collide.any():
         cpos, crows = dpos[collide], dpos[collide] + 1
         rows_text = _row_lists(dids[collide], crows)
-        reasons = ("Ids in rows " + rows_text + " are the same after removing surrounding spaces (" + pd.Series(draw[collide], dtype=object).map(repr)
+        reasons = ("Ids in rows " + rows_text + " are the same after removing surrounding spaces and invisible characters and making "
+                   "full-width characters plain (" + pd.Series(draw[collide], dtype=object).map(repr)
                    + " here); they may be different people, so all are rejected. Correct the ids.").to_numpy(dtype=object)
         cells.add(cpos, id_column, draw[collide], reasons)
     same = ~collide
@@ -670,11 +747,11 @@ def import_survey(
 
     # person id: text, trimmed, leading zeros intact
     raw_ids = column(cols.id)
-    ids = _strip(raw_ids)
+    ids, normalised = _normalise_ids(_strip(raw_ids))
     raw_stamps = texts[stamp_column] if stamp_column else None
     notes = list(conv.notes)
     warn, n_superseded, stamp_why = _id_checks(
-        raw_ids, ids, cells, cols.id, conv.excluded, duplicates, raw_stamps, stamp_column, conv.timestamp_format
+        raw_ids, ids, cells, cols.id, conv.excluded, duplicates, raw_stamps, stamp_column, conv.timestamp_format, normalised
     )
     del raw_ids, raw_stamps
     done_with(matched[cols.id])
