@@ -203,3 +203,101 @@ def test_limits_let_a_normal_workbook_through(tmp_path: Path, tiny_xlsx: Path) -
     assert len(raw.frame) == 4
     with pytest.raises(Exception, match="the limits are 2,000,000 rows and 17 columns"):
         read_survey(tiny_xlsx, sheet="Responses", xlsx_limits=XlsxLimits(columns=17))
+
+
+# --------------------------------------------------------------------------- spreadsheet safety and ids
+
+HIDDEN_FORMULAS = ["  =HYPERLINK(\"http://evil.example\",\"x\")", "\u00a0@SUM(1)", "\u3000=1+1", "\uff1d1+1", "\uff0bcmd", "\uff0d2+3", "\uff20x", "\x1b=1"]
+_SKIPPED = "".join(chr(c) for c in range(0x20)) + " \u00a0\u3000\u200b\u2028\x7f\x85"
+
+
+def looks_like_formula(cell: str) -> bool:
+    return cell.lstrip(_SKIPPED)[:1] in set("=+-@\uff1d\uff0b\uff0d\uff20") or cell[:1] in ("\t", "\r")
+
+
+def csv_text_cells(path: Path) -> list[str]:
+    """Every cell but numbers (a negative gap is a number, not a formula)."""
+
+    def number(cell: str) -> bool:
+        try:
+            float(cell)
+        except ValueError:
+            return False
+        return cell == cell.strip()
+
+    with open(path, encoding="utf-8", newline="") as fh:
+        return [cell for row in list(csv.reader(fh))[1:] for cell in row if not number(cell)]
+
+
+def test_formulas_behind_spaces_or_full_width_signs_are_neutralised_everywhere(tmp_path: Path, quick_report: None) -> None:
+    """Sites (planned people) and item answers (rejected cells) that a spreadsheet would run, in every CSV and the workbook."""
+    import fastexcel
+
+    header, rows = synth_rows()
+    for k, evil in enumerate(HIDDEN_FORMULAS):
+        rows[k][header.index("site")] = evil  # people.csv, plans.xlsx: planned people's site
+        rows[10 + k][header.index("ict1")] = evil  # rejects.csv: the cell's value
+    survey = write_rows(tmp_path / "s.csv", header, rows)
+    out = tmp_path / "out"
+    result = run("assign", survey, "-o", out, "--k", "2-3", "--seed", "1", "--per-person", "none", "--xlsx")
+    assert result.exit_code == 0, result.output
+    seen = set()
+    for path in sorted(out.glob("*.csv")):
+        for cell in csv_text_cells(path):
+            assert not looks_like_formula(cell) or cell.startswith("'"), (path.name, cell)
+            seen.add(cell)
+    assert {"'" + evil for evil in HIDDEN_FORMULAS} <= seen
+    book = fastexcel.read_excel(str(out / "plans.xlsx"))
+    for name in book.sheet_names:
+        sheet = book.load_sheet(name).to_pandas()  # numbers as numbers
+        for cell in sheet.to_numpy().ravel():
+            assert not isinstance(cell, str) or not looks_like_formula(cell) or cell.startswith("'"), (name, cell)
+    people = pd.read_csv(out / "people.csv", dtype=str, keep_default_na=False)
+    assert people["person_id"].tolist() == [r[header.index("person_id")] for r in rows if not rows.index(r) in range(10, 18)]
+
+
+def test_ids_are_normalised_and_refused_at_import_never_changed_in_outputs(tmp_path: Path, quick_report: None) -> None:
+    header, rows = synth_rows()
+    col = header.index("person_id")
+    ids = [r[col] for r in rows]
+    rows[1][col] = "\uff10\uff10\uff10\uff10\uff10\uff11"  # full-width "000001": the same person as row 1
+    rows[2][col] = "0000\u200b03"  # a zero-width space inside: read as "000003"
+    rows[3][col] = "\x1b[2J\x1b[31m4"  # clears and recolours a terminal
+    rows[4][col] = "\uff1dcmd"  # full-width =: NFKC makes it "=cmd"
+    rows[5][col] = "000\x0006"  # a NUL
+    rows[6][col] = "7" * 300
+    rows[7][col] = "-rf"
+    survey = write_rows(tmp_path / "s.csv", header, rows)
+    out = tmp_path / "out"
+    result = run("assign", survey, "-o", out, "--k", "2-3", "--seed", "1", "--per-person", "none")
+    assert result.exit_code == 0, result.output
+    rejects = pd.read_csv(out / "rejects.csv", dtype=str, keep_default_na=False)
+    reasons = dict(zip(rejects["row"].astype(int), rejects["reason"]))
+    assert "are the same after removing surrounding spaces and invisible characters" in reasons[1] and 2 in reasons
+    assert reasons[4].startswith("The id holds a control or invisible formatting character (such as NUL")
+    assert reasons[5].startswith("The id starts with = + - or @, which a spreadsheet runs as a formula.")
+    assert reasons[6].startswith("The id holds a control or invisible formatting character")
+    assert reasons[7] == "The id is longer than 256 characters; it is refused, not cut. Check the id column."
+    assert reasons[8].startswith("The id starts with = + - or @")
+    people = pd.read_csv(out / "people.csv", dtype=str, keep_default_na=False)
+    assert "000003" in set(people["person_id"])  # read as normalised, and written as read
+    assert set(people["person_id"]) == set(ids[8:]) | {"000003"}
+    assert "row 3: '0000\\u200b03' -> '000003'" in result.stderr
+    assert "\x1b" not in result.stderr and "\\x1b[2J\\x1b[31m4" in result.stderr
+
+
+def test_a_zip_named_csv_is_reported_as_a_workbook(tmp_path: Path, tiny_xlsx: Path) -> None:
+    fake = tmp_path / "survey.csv"
+    fake.write_bytes(tiny_xlsx.read_bytes())
+    result = run("validate", fake)
+    assert result.exit_code == 1
+    assert f"Error: {fake}: is an XLSX workbook (a zip file), not CSV text, although its name ends in '.csv'." in result.stderr
+
+
+def test_a_wrong_forced_encoding_names_the_file(tmp_path: Path) -> None:
+    header, rows = synth_rows(400)
+    survey = write_rows(tmp_path / "s.csv", header, rows)
+    assert survey.stat().st_size > 70_000  # past the sample the encoding is checked on
+    result = run("validate", survey, "--encoding", "utf-16")
+    assert result.exit_code == 1
+    assert f"Error: {survey}: is not utf-16 text (UTF-16 stream does not start with BOM); it looks like UTF-8." in result.stderr

@@ -490,11 +490,11 @@ def _bad_ids(ids: pd.Series) -> list[tuple[np.ndarray, str]]:
     found = []
     checks = [
         (pc.match_substring_regex(array, r"[\p{Cc}\p{Cf}]"),
-         "The id holds a control or invisible formatting character (e.g. NUL, a tab, a text-direction mark); "
-         "ids may hold only visible characters. Correct the id in the source."),
+         "The id holds a control or invisible formatting character (such as NUL, a tab or a text-direction mark). "
+         "Ids may hold only visible characters; correct the id in the source."),
         (pc.match_substring_regex(array, r"^[=+\-@]"),
-         "The id starts with = + - or @, which a spreadsheet runs as a formula; the tables would have to change it, "
-         "so it would not match the letters and the LMS. Give the person an id that starts otherwise."),
+         "The id starts with = + - or @, which a spreadsheet runs as a formula. The tables would have to change it, "
+         "and it would then not match the letters and the LMS; give the person an id that starts otherwise."),
         (pc.greater(pc.utf8_length(array), MAX_ID_LENGTH),
          f"The id is longer than {MAX_ID_LENGTH} characters; it is refused, not cut. Check the id column."),
     ]
