@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,10 +214,14 @@ def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]]")
         # The header is read on its own (not by pandas' header logic) so that
         # duplicate names are not renamed "x.1" and rows may be longer than it.
         width = pd.read_csv(path, nrows=1, skip_blank_lines=True, **options).shape[1]
-        # Every record, blank ones included, so that line numbers stay right. Only the header's
-        # columns are kept (usecols): fields beyond them cost nothing here, however many a row
-        # has; :func:`_long_records` finds them afterwards.
-        cells = pd.read_csv(path, names=list(range(width)), usecols=list(range(width)), skip_blank_lines=False, **options)
+        # Every record, blank ones included, so that line numbers stay right; one spare column
+        # takes a trailing delimiter. Records with still more fields are left out here (pandas
+        # would hold a column for every field of the longest row, for every row) and read on
+        # their own by _long_records, from the lines pandas names in its warnings.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            cells = pd.read_csv(path, names=list(range(width + 1)), skip_blank_lines=False, on_bad_lines="warn", **options)
+        long_lines = sorted(int(n) + skip for w in caught for n in re.findall(r"Skipping line (\d+)", str(w.message)))
     except UnicodeError as exc:  # UnicodeDecodeError, or e.g. a UTF-16 stream without a byte-order mark
         if encoding is not None:
             found = ENCODING_LABELS.get(detect_encoding(head, complete=complete), "")
@@ -260,6 +265,9 @@ def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]]")
             nonempty |= filled
             if values.str.contains("\n", regex=False).any():
                 extra += values.str.count("\n").to_numpy(dtype=np.int64)
+    long_text: dict[int, str] = {}
+    if long_lines:
+        cells, extra, nonempty, long_text = _long_records(path, enc, delim, width, cells, extra, nonempty, long_lines, skip)
     starts = 1 + skip + np.concatenate([[0], np.cumsum(1 + extra)[:-1]]).astype(np.int64)
     records = np.flatnonzero(nonempty)  # blank lines and rows of bare delimiters are not people
     if len(records) == 0:
@@ -270,13 +278,13 @@ def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]]")
     rows_of = slice(body[0], body[-1] + 1) if len(body) and contiguous else body
     frame = cells.iloc[rows_of, :width].reset_index(drop=True)
     frame.columns = header
-    overflow = pd.Series(dtype=object)
-    first = starts[body] - 1  # 0-based first and last line of each answer's record
-    last = first + extra[body]
-    long_at, extra_text = _long_records(path, enc, delim, width, first, last)
-    if len(long_at):
-        has = np.asarray([t != "" for t in extra_text], dtype=bool)  # an empty trailing field is not data
-        overflow = pd.Series(np.asarray(extra_text, dtype=object)[has], index=long_at[has])
+    # Text beyond the header's last column: the spare column, or all the extra fields of a long record.
+    spare = cells.iloc[rows_of, width].astype(object).to_numpy(dtype=object).copy()
+    for record, text in long_text.items():
+        spare[np.searchsorted(body, record)] = text
+    spare = pd.Series(spare, dtype=object).str.rstrip(delim)
+    has = (spare != "").to_numpy(dtype=bool)  # an empty trailing field is not data
+    overflow = pd.Series(spare[has].to_numpy(dtype=object), index=np.flatnonzero(has))
     frame = _drop_empty_unnamed(frame)
     frame.attrs["fields"] = width
     skipped = int(body[-1] - header_pos - len(body)) if len(body) else 0  # blank rows between answers
@@ -301,6 +309,13 @@ def _read_regular_csv(
     lines_of_head = text_head.splitlines()
     if len(lines_of_head) <= skip:
         return None
+    if len(lines_of_head) == skip + 1:
+        # The header is longer than the sample (thousands of columns): read it whole.
+        try:
+            with open(path, encoding=enc, errors="replace", newline="") as fh:
+                lines_of_head = [fh.readline().lstrip("\ufeff") for _ in range(skip + 1)]
+        except (UnicodeError, LookupError):
+            return None  # the careful reader names the problem
     try:
         width = len(next(csv.reader([lines_of_head[skip]], delimiter=delim)))
     except (csv.Error, StopIteration):
@@ -344,57 +359,58 @@ def _read_regular_csv(
     return frame, lines, skipped
 
 
-def _long_records(path: Path, enc: str, delim: str, width: int, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Records with more fields than the header: (their positions, the text beyond the last column).
+def _long_records(
+    path: Path, enc: str, delim: str, width: int, cells: pd.DataFrame, extra: np.ndarray, nonempty: np.ndarray, lines: list[int], skip: int
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, dict[int, str]]:
+    """Put back the records that pandas left out for having more than ``width + 1`` fields.
 
-    ``first`` and ``last`` are each record's first and last line (0-based). A
-    record can have more than ``width`` fields only if its bytes hold at least
-    ``width`` delimiters, quoted or not; those are counted per line in numpy,
-    and only such candidates (a few, or rows with quoted delimiters) are split
-    with :mod:`csv`. The text beyond is the extra fields joined by the
-    delimiter, trailing empty ones left out. Linear in the file's size,
-    however wide a row is.
+    ``lines`` are the lines (1-based) where they start. Each is split with
+    :mod:`csv` on its own: its first ``width`` fields join ``cells`` in their
+    place, and the rest, joined by the delimiter, is returned by record
+    position as the text beyond the last column. Linear in the file's size,
+    however many fields a row has.
     """
+    import io as _io
     import sys
 
     data = path.read_bytes()
     if enc.startswith("utf-16"):
-        data = data.decode(enc).encode("utf-8")  # the same lines, delimiters as single bytes
+        data = data.decode(enc).encode("utf-8")  # the same lines, so the same line numbers
         enc = "utf-8"
-    mark = ord(delim)
-    buf = np.frombuffer(data, dtype=np.uint8)
-    newlines = np.flatnonzero(buf == 10)
-    line_start = np.concatenate([[0], newlines + 1]).astype(np.int64)
-    edges = np.append(line_start, len(buf))
-    # before[k]: delimiters before edges[k], counted in blocks (no array as long as the file).
-    before = np.zeros(len(edges), dtype=np.int64)
-    total, done, block = 0, 0, 1 << 24
-    for lo in range(0, len(buf), block):
-        hi = min(lo + block, len(buf))
-        found = np.flatnonzero(buf[lo:hi] == mark) + lo
-        upto = int(np.searchsorted(edges, hi, side="right"))
-        before[done:upto] = total + np.searchsorted(found, edges[done:upto])
-        total += len(found)
-        done = upto
-    before[done:] = total
-    count = before[last + 1] - before[first]  # delimiters in each record's lines, quoted or not
-    candidates = np.flatnonzero(count >= width)
-    if len(candidates) == 0:
-        return np.zeros(0, np.int64), []
+    line_start = np.concatenate([[0], np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1])
     limit = csv.field_size_limit()
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    rows, spans, texts = [], [], []
     try:
-        positions, texts = [], []
-        for i in candidates:  # the candidates only
-            end = line_start[last[i] + 1] if last[i] + 1 < len(line_start) else len(data)
-            record = data[line_start[first[i]] : end].decode(enc, errors="replace")
-            fields = next(csv.reader([record.rstrip("\r\n")], delimiter=delim), [])
-            if len(fields) > width:
-                positions.append(i)
-                texts.append(delim.join(fields[width:]).rstrip(delim))
+        for line in lines:
+            # The record's bytes: its first line, and more lines while a quote is left open.
+            start, n = line_start[line - 1], 1
+            while True:
+                end = line_start[line - 1 + n] if line - 1 + n < len(line_start) else len(data)
+                if data.count(b'"', start, end) % 2 == 0 or end == len(data):
+                    break
+                n *= 2
+            reader = csv.reader(_io.StringIO(data[start:end].decode(enc, errors="replace"), newline=""), delimiter=delim)
+            fields = next(reader, [])
+            rows.append((fields[:width] + [""] * (width + 1))[: width + 1])
+            spans.append(reader.line_num)
+            texts.append(delim.join(fields[width:]))
     finally:
         csv.field_size_limit(limit)
-    return np.asarray(positions, dtype=np.int64), texts
+    del data
+    # Where each goes among the records pandas kept: before the first record that starts at or after its line.
+    spans_a = np.asarray(spans, dtype=np.int64)
+    before = np.concatenate([[0], np.cumsum(spans_a)[:-1]])  # lines of long records before each one
+    partial = 1 + skip + np.concatenate([[0], np.cumsum(1 + extra)[:-1]]).astype(np.int64)
+    at = np.searchsorted(partial, np.asarray(lines, dtype=np.int64) - before)
+    position = np.arange(len(cells)) + np.searchsorted(at, np.arange(len(cells)), side="right")
+    inserted = at + np.arange(len(at))
+    order = np.argsort(np.concatenate([position, inserted]), kind="stable")
+    added = pd.DataFrame(rows, columns=cells.columns, dtype=cells.dtypes.iloc[0] if len(cells.columns) else object)
+    cells = pd.concat([cells, added], ignore_index=True).iloc[order].reset_index(drop=True)
+    extra = np.concatenate([extra, spans_a - 1])[order]
+    nonempty = np.concatenate([nonempty, np.ones(len(rows), dtype=bool)])[order]
+    return cells, extra, nonempty, {int(p): t for p, t in zip(inserted, texts)}
 
 
 def _count_bytes(path: Path, pattern: bytes, block: int = 1 << 24) -> int:
