@@ -640,9 +640,6 @@ def _with_carry(blocks: "Iterator[bytes]") -> "Iterator[tuple[bytes, bool]]":
         yield pending, True
 
 
-_ZERO = ord("0")
-
-
 def _scan_refs(data: bytes, final: bool) -> tuple[int, int, int]:
     """(last row, last column, number of cells) in a block of sheet XML, vectorised.
 
@@ -650,29 +647,40 @@ def _scan_refs(data: bytes, final: bool) -> tuple[int, int, int]:
     row) of a cell, or the digits of a row. Matches starting in the last
     _CARRY bytes of a block that is not the last are left for the next block.
     """
-    buf = np.frombuffer(data + b"\0" * 16, dtype=np.uint8)
     end = len(data) if final else max(0, len(data) - _CARRY)
-    at = np.flatnonzero((buf[: end] == 32) & (buf[1 : end + 1] == 114) & (buf[2 : end + 2] == 61) & (buf[3 : end + 3] == 34)) + 4
-    cells = int(np.count_nonzero((buf[:end] == 60) & (buf[1 : end + 1] == 99) & np.isin(buf[2 : end + 2], (32, 47, 62))))
+    buf = np.frombuffer(b"\0" * 8 + data + b"\0" * 16, dtype=np.uint8)
+    quotes = np.flatnonzero(buf[8 : len(data) + 8] == 34) + 8  # every '"' is a candidate; few are a ' r="'
+    opening = quotes[quotes < end + 8]
+    at = opening[(buf[opening - 1] == 61) & (buf[opening - 2] == 114) & (buf[opening - 3] == 32)] + 1
     if len(at) == 0:
-        return 0, 0, cells
-    window = buf[at[:, None] + np.arange(12)].astype(np.int64)
-    upper = window & ~32  # lower-case letters count as upper-case
-    letter = (upper >= 65) & (upper <= 90)
-    n_letters = np.argmin(np.c_[letter[:, :4], np.zeros(len(at), bool)], axis=1)  # 0 to 3 (4: a column past XFD)
-    col = np.zeros(len(at), dtype=np.int64)
-    for k in range(4):
-        col = np.where(n_letters > k, col * 26 + (upper[:, k] - 64), col)
-    col = np.where(n_letters > 3, np.iinfo(np.int32).max, col)
-    digits = window - _ZERO
-    row = np.zeros(len(at), dtype=np.int64)
+        return 0, 0, 0
+    cells = int(np.count_nonzero((buf[at - 5] == 99) & (buf[at - 6] == 60)))  # '<c r="': a cell, not a row
+    # Each reference runs to the next quote: its letters, then its digits. Only the references
+    # with the most letters can hold the last column, and those with the most digits the last row.
+    closing = np.searchsorted(quotes, at)
+    length = np.where(closing < len(quotes), quotes[np.minimum(closing, len(quotes) - 1)] - at, 12)
+    letters = np.zeros(len(at), dtype=np.int64)
     going = np.ones(len(at), dtype=bool)
-    for k in range(12):
-        d = np.take_along_axis(digits, np.minimum(n_letters + k, 11)[:, None], axis=1)[:, 0]
-        going &= (d >= 0) & (d <= 9) & (n_letters + k < 12)
-        row = np.where(going, row * 10 + d, row)
-    row = np.where(going, np.iinfo(np.int32).max, row)  # more digits than the window holds
+    for k in range(4):
+        going &= ((buf[at + k] & 0xDF) >= 65) & ((buf[at + k] & 0xDF) <= 90) & (k < length)
+        letters += going
+    digits = length - letters
+    if letters.max() > 3 or digits.max() > 9:
+        return np.iinfo(np.int32).max, np.iinfo(np.int32).max, cells  # past any limit (Excel stops at XFD1048576)
+    wide = at[letters == letters.max()]
+    col = np.zeros(len(wide), dtype=np.int64)
+    for k in range(int(letters.max())):
+        col = col * 26 + ((buf[wide + k] & 0xDF).astype(np.int64) - 64)
+    deep = np.flatnonzero(digits == digits.max())
+    start_at = at[deep] + letters[deep]
+    row = np.zeros(len(deep), dtype=np.int64)
+    for k in range(int(digits.max())):
+        row = row * 10 + (buf[start_at + k].astype(np.int64) - 48)
+    row = np.where(row < 0, np.iinfo(np.int32).max, row)  # not digits after all: treat as past the limit
+    if len(col) == 0:
+        col = np.zeros(1, dtype=np.int64)
     return int(row.max()), int(col.max()), cells
+
 
 _BOOL_WORDS = ("true", "false")
 

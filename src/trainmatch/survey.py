@@ -487,21 +487,28 @@ def _bad_ids(ids: pd.Series) -> list[tuple[np.ndarray, str]]:
     import pyarrow.compute as pc
 
     array = ids.array._pa_array if isinstance(ids.dtype, pd.ArrowDtype) else pa.array(ids.astype(str).to_numpy(dtype=object), type=pa.string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    if len(array) == 0:
+        return []
+    # Ids of letters and digits only (the usual case) cannot fail the first two checks: only the rest are searched.
+    rest = np.flatnonzero(~pc.fill_null(pc.utf8_is_alnum(array), False).to_numpy(zero_copy_only=False))
+    others = array.take(pa.array(rest))
     found = []
-    checks = [
-        (pc.match_substring_regex(array, r"[\p{Cc}\p{Cf}]"),
+    for hit, reason in [
+        (pc.match_substring_regex(others, r"[\p{Cc}\p{Cf}]"),
          "The id holds a control or invisible formatting character (such as NUL, a tab or a text-direction mark). "
          "Ids may hold only visible characters; correct the id in the source."),
-        (pc.match_substring_regex(array, r"^[=+\-@]"),
+        (pc.match_substring_regex(others, r"^[=+\-@]"),
          "The id starts with = + - or @, which a spreadsheet runs as a formula. The tables would have to change it, "
          "and it would then not match the letters and the LMS; give the person an id that starts otherwise."),
-        (pc.greater(pc.utf8_length(array), MAX_ID_LENGTH),
-         f"The id is longer than {MAX_ID_LENGTH} characters; it is refused, not cut. Check the id column."),
-    ]
-    for hit, reason in checks:
-        pos = np.flatnonzero(pc.fill_null(hit, False).to_numpy(zero_copy_only=False)) if len(array) else np.zeros(0, np.int64)
+    ]:
+        pos = rest[pc.fill_null(hit, False).to_numpy(zero_copy_only=False)]
         if len(pos):
             found.append((pos, reason))
+    long = np.flatnonzero(pc.greater(pc.utf8_length(array), MAX_ID_LENGTH).to_numpy(zero_copy_only=False))
+    if len(long):
+        found.append((long, f"The id is longer than {MAX_ID_LENGTH} characters; it is refused, not cut. Check the id column."))
     return found
 
 
