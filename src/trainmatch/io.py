@@ -574,6 +574,9 @@ def check_xlsx_bounds(path: str | Path, sheet: str | None = None, limits: XlsxLi
     read with numpy to find the last row and column, and the cells are
     counted. Costs about one pass of zlib over the sheet.
     """
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
     from .xlsx import column_letter
 
     limits = limits or XlsxLimits()
@@ -594,9 +597,17 @@ def check_xlsx_bounds(path: str | Path, sheet: str | None = None, limits: XlsxLi
                 pass
         for part in _xlsx_parts(book, sheet):
             last_row, last_col, cells = 0, 0, 0
-            for block, final in _with_carry(_inflate(book, part, budget, name, hint_size)):
-                r, c, n = _scan_refs(block, final)
-                last_row, last_col, cells = max(last_row, r), max(last_col, c), cells + n
+            # numpy and zlib release the GIL: blocks are scanned on two threads while the next is inflated.
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                pending: deque = deque()
+                for block, final in _with_carry(_inflate(book, part, budget, name, hint_size)):
+                    pending.append(pool.submit(_scan_refs, block, final))
+                    while len(pending) > 3 or (pending and pending[0].done()):
+                        r, c, n = pending.popleft().result()
+                        last_row, last_col, cells = max(last_row, r), max(last_col, c), cells + n
+                for future in pending:
+                    r, c, n = future.result()
+                    last_row, last_col, cells = max(last_row, r), max(last_col, c), cells + n
             area = last_row * last_col
             corner = f" ({column_letter(last_col - 1)}{last_row})" if 0 < last_col <= 16_384 else ""
             where = f"its sheet's used range reaches row {last_row:,} and column {last_col:,}{corner}"
@@ -650,35 +661,42 @@ def _scan_refs(data: bytes, final: bool) -> tuple[int, int, int]:
     end = len(data) if final else max(0, len(data) - _CARRY)
     buf = np.frombuffer(b"\0" * 8 + data + b"\0" * 16, dtype=np.uint8)
     quotes = np.flatnonzero(buf[8 : len(data) + 8] == 34) + 8  # every '"' is a candidate; few are a ' r="'
-    opening = quotes[quotes < end + 8]
-    at = opening[(buf[opening - 1] == 61) & (buf[opening - 2] == 114) & (buf[opening - 3] == 32)] + 1
-    if len(at) == 0:
+    opening = np.flatnonzero((quotes < end + 8) & (buf[quotes - 1] == 61) & (buf[quotes - 2] == 114) & (buf[quotes - 3] == 32))
+    if len(opening) == 0:
         return 0, 0, 0
+    at = quotes[opening] + 1
     cells = int(np.count_nonzero((buf[at - 5] == 99) & (buf[at - 6] == 60)))  # '<c r="': a cell, not a row
-    # Each reference runs to the next quote: its letters, then its digits. Only the references
-    # with the most letters can hold the last column, and those with the most digits the last row.
-    closing = np.searchsorted(quotes, at)
-    length = np.where(closing < len(quotes), quotes[np.minimum(closing, len(quotes) - 1)] - at, 12)
-    letters = np.zeros(len(at), dtype=np.int64)
-    going = np.ones(len(at), dtype=bool)
+    # Each reference runs to the next quote: letters, then digits. Only the references with the
+    # most letters can hold the last column (letters have no zero), and those with the most digits the last row.
+    length = np.where(opening + 1 < len(quotes), quotes[np.minimum(opening + 1, len(quotes) - 1)] - at, 12)
+    letters = np.zeros(len(at), dtype=np.int32)
+    run = np.ones(len(at), dtype=bool)
     for k in range(4):
-        going &= ((buf[at + k] & 0xDF) >= 65) & ((buf[at + k] & 0xDF) <= 90) & (k < length)
-        letters += going
+        run &= ((buf[at + k] & 0xDF) - 65) < 26  # uint8 arithmetic: below "A" wraps round; lower case counts
+        letters += run
     digits = length - letters
     if letters.max() > 3 or digits.max() > 9:
         return np.iinfo(np.int32).max, np.iinfo(np.int32).max, cells  # past any limit (Excel stops at XFD1048576)
-    wide = at[letters == letters.max()]
-    col = np.zeros(len(wide), dtype=np.int64)
-    for k in range(int(letters.max())):
-        col = col * 26 + ((buf[wide + k] & 0xDF).astype(np.int64) - 64)
-    deep = np.flatnonzero(digits == digits.max())
-    start_at = at[deep] + letters[deep]
-    row = np.zeros(len(deep), dtype=np.int64)
-    for k in range(int(digits.max())):
-        row = row * 10 + (buf[start_at + k].astype(np.int64) - 48)
-    row = np.where(row < 0, np.iinfo(np.int32).max, row)  # not digits after all: treat as past the limit
-    if len(col) == 0:
-        col = np.zeros(1, dtype=np.int64)
+    most = int(letters.max())
+    wide = at[letters == most]
+    col = np.zeros(max(len(wide), 1), dtype=np.int64)
+    for k in range(most):
+        col[: len(wide)] = col[: len(wide)] * 26 + ((buf[wide + k] & 0xDF).astype(np.int64) - 64)
+    # Rows by number of digits, most digits first: a leading zero ("A0001") makes more digits no larger.
+    row = np.zeros(1, dtype=np.int64)
+    counts = np.bincount(digits.clip(0), minlength=10)
+    for n_digits in [d for d in range(len(counts) - 1, 0, -1) if counts[d]]:
+        of = np.flatnonzero(digits == n_digits)
+        first = at[of] + letters[of]
+        value = np.zeros(len(of), dtype=np.int64)
+        for k in range(n_digits):
+            figure = buf[first + k].astype(np.int64) - 48
+            if ((figure < 0) | (figure > 9)).any():
+                return np.iinfo(np.int32).max, int(col.max()), cells  # not digits after all: past the limit
+            value = value * 10 + figure
+        row = np.append(row, value.max())
+        if (buf[first] != 48).all():
+            break  # no leading zero: fewer digits cannot be larger
     return int(row.max()), int(col.max()), cells
 
 
