@@ -348,42 +348,46 @@ from hypothesis import strategies as st  # noqa: E402
 _CELL_CHARS = st.sampled_from(list("ab1 5,;\"\n\r\t=@-'é") + ["\uff1d", "\x1b", "\u200b", "\u3000", "En osaa sanoa", "nurse", "0001", "4"])
 
 
-def _tiny_header() -> list[str]:
-    return (Path(__file__).parent / "data" / "surveys" / "tiny.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
-    rows=st.lists(st.lists(st.lists(_CELL_CHARS, max_size=4).map("".join), min_size=0, max_size=22), min_size=1, max_size=8),
+    # (row, column, text); the id column (1) and the site (5) are hit more often than the others.
+    edits=st.lists(st.tuples(st.integers(0, 3), st.sampled_from([1, 1, 1, 5, *range(18)]), st.lists(_CELL_CHARS, max_size=4).map("".join)), max_size=6),
+    extra=st.lists(st.lists(st.lists(_CELL_CHARS, max_size=4).map("".join), max_size=22), max_size=3),
     quote=st.booleans(),
     tail=st.sampled_from(["", "\n", "\r\n", "\n\n"]),
 )
-def test_fuzzed_csv_never_crashes_and_loses_no_row(tiny_programme, tmp_path_factory: pytest.TempPathFactory, rows: list[list[str]], quote: bool, tail: str) -> None:
-    """Any text under the tiny programme's header: a clean SurveyError, or every record accepted or rejected."""
+def test_fuzzed_csv_never_crashes_and_loses_no_row(
+    tiny_programme, tmp_path_factory: pytest.TempPathFactory, edits: list[tuple[int, int, str]], extra: list[list[str]], quote: bool, tail: str
+) -> None:
+    """The tiny survey with random cells changed and random rows added, quoted or not (an unquoted
+    delimiter or newline shifts or splits a row): a clean SurveyError, or every record accepted or rejected."""
     import io as _io
 
     from trainmatch.errors import DataError, SurveyError
     from trainmatch.io import read_survey
     from trainmatch.survey import import_survey
 
-    header = _tiny_header()
+    with open(Path(__file__).parent / "data" / "surveys" / "tiny.csv", encoding="utf-8", newline="") as fh:
+        header, *rows = list(csv.reader(fh))
+    for i, j, text in edits:
+        rows[i][j] = text
+    rows += extra
     out = _io.StringIO()
-    writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE, escapechar="\\" if not quote else None, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
         if quote:
             writer.writerow(row)
         else:
-            out.write(",".join(row) + "\n")  # unquoted: delimiters and newlines in a cell shift and split rows
+            out.write(",".join(row) + "\n")
     text = out.getvalue().rstrip("\n") + tail
     path = tmp_path_factory.mktemp("fuzz") / "survey.csv"
     path.write_text(text, encoding="utf-8", newline="")
     try:
         raw = read_survey(path)
         result = import_survey(raw, tiny_programme)
-    except (SurveyError, DataError) as exc:
-        assert str(exc).startswith(str(path)) or "survey" in str(exc).lower() or str(exc)
-        return
+    except (SurveyError, DataError):
+        return  # a clean, located error (anything else fails the test with its traceback)
     assert result.n_accepted + result.n_rejected == result.n_read == len(raw.lines)
     assert set(result.rejects["row"]) <= set(range(1, result.n_read + 1))
     # Accepted ids are ones no output has to change: no formula start, no control character.
