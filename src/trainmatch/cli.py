@@ -81,7 +81,13 @@ def programme_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def survey_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--sheet, --encoding, --mapping and --duplicates: how to read the survey, passed on to the job."""
+    """--sheet, --encoding, --mapping, --duplicates and --xlsx-limits: how to read the survey, passed on to the job."""
+    func = click.option(
+        "--xlsx-limits",
+        default=None,
+        metavar="rows=N,columns=N,cells=N,inflated=SIZE",
+        help="Refuse a workbook past these before reading it (defaults rows=2000000,columns=2000,cells=100000000,inflated=2GB).",
+    )(func)
     func = click.option(
         "--duplicates",
         type=click.Choice(["keep-latest", "reject"]),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,9 +20,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .errors import Problem, SurveyError
+from .errors import Problem, SurveyError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from concurrent.futures import Future
 
     import fastexcel
@@ -56,6 +59,9 @@ class RawSurvey:
     # Records of the file with any text, header rows included, as the parser counted them (not
     # from ``frame``): the import checks that header rows + rows read add up to it (nothing lost).
     records: int = -1
+    # CSV only: header fields in the file, unnamed empty columns included (``frame`` may have
+    # fewer); with ``overflow`` it bounds where a shifted cell came from. 0: as many as ``frame``.
+    fields: int = 0
 
 
 def _hash_and_count_lines(path: Path) -> tuple[str, int]:
@@ -69,8 +75,13 @@ def _hash_and_count_lines(path: Path) -> tuple[str, int]:
     return h.hexdigest(), lines
 
 
-def read_survey(path: str | Path, *, sheet: str | None = None, encoding: str | None = None) -> RawSurvey:
-    """Read a CSV or XLSX survey export as text. Raises SurveyError for unreadable files."""
+def read_survey(
+    path: str | Path, *, sheet: str | None = None, encoding: str | None = None, xlsx_limits: XlsxLimits | None = None
+) -> RawSurvey:
+    """Read a CSV or XLSX survey export as text. Raises SurveyError for unreadable files.
+
+    ``xlsx_limits`` bounds a workbook before it is read (default :class:`XlsxLimits`).
+    """
     path = Path(path)
     name = str(path)
     if not path.is_file():
@@ -84,31 +95,37 @@ def read_survey(path: str | Path, *, sheet: str | None = None, encoding: str | N
     pool = ThreadPoolExecutor(max_workers=1)
     scan = pool.submit(_hash_and_count_lines, path)
     try:
-        return _read_survey(path, name, suffix, sheet, encoding, scan)
+        return _read_survey(path, name, suffix, sheet, encoding, scan, xlsx_limits)
     finally:
         pool.shutdown(wait=True)
 
 
-def _read_survey(path: Path, name: str, suffix: str, sheet: str | None, encoding: str | None, scan: "Future[tuple[str, int]]") -> RawSurvey:
-    overflow, skipped = pd.Series(dtype=object), 0
+def _read_survey(
+    path: Path, name: str, suffix: str, sheet: str | None, encoding: str | None, scan: "Future[tuple[str, int]]", xlsx_limits: XlsxLimits | None = None
+) -> RawSurvey:
+    overflow, skipped, fields = pd.Series(dtype=object), 0, 0
     if suffix in (".xlsx", ".xlsm"):
-        frame, lines, sheet_name, skipped, records = _read_xlsx(path, sheet)
+        frame, lines, sheet_name, skipped, records = _read_xlsx(path, sheet, xlsx_limits)
         enc, delim, kind = None, None, "xlsx"
     elif suffix == ".xls":
         raise SurveyError(Problem(name, "is an old binary Excel file (.xls).", hint="Save it as .xlsx or CSV in Excel and try again."))
     else:
         frame, lines, enc, delim, overflow, skipped, records = _read_csv(path, encoding, scan)
         sheet_name, kind = None, "csv"
+        fields = frame.attrs.pop("fields", 0)
     if frame.shape[1] == 0:
         raise SurveyError(Problem(name, "has no header row.", hint="The first row must name the columns."))
     if len(frame) == 0:
         raise SurveyError(
             Problem(name, "has a header row but no answers.", hint="Check that the export includes the responses, not only the questions.")
         )
-    return RawSurvey(name, frame, lines, kind, enc, delim, sheet_name, scan.result()[0], overflow, skipped, records)
+    return RawSurvey(name, frame, lines, kind, enc, delim, sheet_name, scan.result()[0], overflow, skipped, records=records, fields=fields)
 
 
 # --------------------------------------------------------------------------- CSV
+
+
+ENCODING_LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "utf-16": "UTF-16 with BOM", "cp1252": "cp1252 (Windows, Western European)"}
 
 
 def detect_encoding(head: bytes, complete: bool = False) -> str:
@@ -157,6 +174,12 @@ def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]]")
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
     complete = len(head) < _SNIFF_BYTES
+    if head.startswith(b"PK\x03\x04"):
+        raise SurveyError(
+            Problem(name, f"is an XLSX workbook (a zip file), not CSV text, although its name ends in {path.suffix!r}.", hint="Rename it to .xlsx, or save it as CSV in Excel.")
+        )
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise SurveyError(Problem(name, "is an old binary Excel file (.xls), not CSV text.", hint="Save it as .xlsx or CSV in Excel and try again."))
     enc = encoding or detect_encoding(head, complete=complete)
     try:
         text_head = head.decode(enc, errors="strict" if complete else "ignore")
@@ -191,22 +214,24 @@ def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]]")
         # The header is read on its own (not by pandas' header logic) so that
         # duplicate names are not renamed "x.1" and rows may be longer than it.
         width = pd.read_csv(path, nrows=1, skip_blank_lines=True, **options).shape[1]
-        # Every record, blank ones included, so that line numbers stay right; one
-        # spare column takes a trailing delimiter. Rows with still more fields
-        # raise, and the width grows to what the error reports.
-        spare = width + 1
-        for _attempt in range(20):
-            try:
-                cells = pd.read_csv(path, names=list(range(spare)), skip_blank_lines=False, **options)
-                break
-            except pd.errors.ParserError as exc:
-                seen = re.search(r"saw (\d+)", str(exc))
-                if not seen or int(seen.group(1)) <= spare:
-                    raise
-                spare = int(seen.group(1))
-        else:  # pragma: no cover - a file whose rows keep getting longer
-            raise pd.errors.ParserError("rows have too many fields")
-    except UnicodeDecodeError as exc:
+        # Every record, blank ones included, so that line numbers stay right; one spare column
+        # takes a trailing delimiter. Records with still more fields are left out here (pandas
+        # would hold a column for every field of the longest row, for every row) and read on
+        # their own by _long_records, from the lines pandas names in its warnings.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            cells = pd.read_csv(path, names=list(range(width + 1)), skip_blank_lines=False, on_bad_lines="warn", **options)
+        long_lines = sorted(int(n) + skip for w in caught for n in re.findall(r"Skipping line (\d+)", str(w.message)))
+    except UnicodeError as exc:  # UnicodeDecodeError, or e.g. a UTF-16 stream without a byte-order mark
+        if encoding is not None:
+            found = ENCODING_LABELS.get(detect_encoding(head, complete=complete), "")
+            raise SurveyError(
+                Problem(
+                    name,
+                    f"is not {encoding} text ({getattr(exc, 'reason', None) or exc})" + (f"; it looks like {found}." if found else "."),
+                    hint="Leave out --encoding to let the encoding be detected, or give the right one, e.g. --encoding=utf-8.",
+                )
+            ) from exc
         line = _first_bad_line(path, enc)
         raise SurveyError(
             Problem(
@@ -240,6 +265,9 @@ def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]]")
             nonempty |= filled
             if values.str.contains("\n", regex=False).any():
                 extra += values.str.count("\n").to_numpy(dtype=np.int64)
+    long_text: dict[int, str] = {}
+    if long_lines:
+        cells, extra, nonempty, long_text = _long_records(path, enc, delim, width, cells, extra, nonempty, long_lines, skip)
     starts = 1 + skip + np.concatenate([[0], np.cumsum(1 + extra)[:-1]]).astype(np.int64)
     records = np.flatnonzero(nonempty)  # blank lines and rows of bare delimiters are not people
     if len(records) == 0:
@@ -250,17 +278,15 @@ def _read_csv(path: Path, encoding: str | None, scan: "Future[tuple[str, int]]")
     rows_of = slice(body[0], body[-1] + 1) if len(body) and contiguous else body
     frame = cells.iloc[rows_of, :width].reset_index(drop=True)
     frame.columns = header
-    surplus = cells.iloc[rows_of, width:]
-    overflow = pd.Series(dtype=object)
-    if surplus.shape[1]:
-        has = (surplus != "").to_numpy().any(axis=1)
-        if has.any():
-            rows = surplus.iloc[np.flatnonzero(has)]
-            text = rows.iloc[:, 0].astype(object)
-            for j in range(1, rows.shape[1]):
-                text = text + delim + rows.iloc[:, j].astype(object)
-            overflow = pd.Series(text.str.rstrip(delim).to_numpy(dtype=object), index=np.flatnonzero(has))
+    # Text beyond the header's last column: the spare column, or all the extra fields of a long record.
+    spare = cells.iloc[rows_of, width].astype(object).to_numpy(dtype=object).copy()
+    for record, text in long_text.items():
+        spare[np.searchsorted(body, record)] = text
+    spare = pd.Series(spare, dtype=object).str.rstrip(delim)
+    has = (spare != "").to_numpy(dtype=bool)  # an empty trailing field is not data
+    overflow = pd.Series(spare[has].to_numpy(dtype=object), index=np.flatnonzero(has))
     frame = _drop_empty_unnamed(frame)
+    frame.attrs["fields"] = width
     skipped = int(body[-1] - header_pos - len(body)) if len(body) else 0  # blank rows between answers
     return frame, starts[body], enc, delim, overflow, skipped, len(records)
 
@@ -283,6 +309,13 @@ def _read_regular_csv(
     lines_of_head = text_head.splitlines()
     if len(lines_of_head) <= skip:
         return None
+    if len(lines_of_head) == skip + 1:
+        # The header is longer than the sample (thousands of columns): read it whole.
+        try:
+            with open(path, encoding=enc, errors="replace", newline="") as fh:
+                lines_of_head = [fh.readline().lstrip("\ufeff") for _ in range(skip + 1)]
+        except (UnicodeError, LookupError):
+            return None  # the careful reader names the problem
     try:
         width = len(next(csv.reader([lines_of_head[skip]], delimiter=delim)))
     except (csv.Error, StopIteration):
@@ -324,6 +357,60 @@ def _read_regular_csv(
     frame = _drop_empty_unnamed(frame)
     lines = (2 + skip + records).astype(np.int64)  # the header is line 1 + skip
     return frame, lines, skipped, table.num_rows - skipped
+
+
+def _long_records(
+    path: Path, enc: str, delim: str, width: int, cells: pd.DataFrame, extra: np.ndarray, nonempty: np.ndarray, lines: list[int], skip: int
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, dict[int, str]]:
+    """Put back the records that pandas left out for having more than ``width + 1`` fields.
+
+    ``lines`` are the lines (1-based) where they start. Each is split with
+    :mod:`csv` on its own: its first ``width`` fields join ``cells`` in their
+    place, and the rest, joined by the delimiter, is returned by record
+    position as the text beyond the last column. Linear in the file's size,
+    however many fields a row has.
+    """
+    import io as _io
+    import sys
+
+    data = path.read_bytes()
+    if enc.startswith("utf-16"):
+        data = data.decode(enc).encode("utf-8")  # the same lines, so the same line numbers
+        enc = "utf-8"
+    line_start = np.concatenate([[0], np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1])
+    limit = csv.field_size_limit()
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    rows, spans, texts = [], [], []
+    try:
+        for line in lines:
+            # The record's bytes: its first line, and more lines while a quote is left open.
+            start, n = line_start[line - 1], 1
+            while True:
+                end = line_start[line - 1 + n] if line - 1 + n < len(line_start) else len(data)
+                if data.count(b'"', start, end) % 2 == 0 or end == len(data):
+                    break
+                n *= 2
+            reader = csv.reader(_io.StringIO(data[start:end].decode(enc, errors="replace"), newline=""), delimiter=delim)
+            fields = next(reader, [])
+            rows.append((fields[:width] + [""] * (width + 1))[: width + 1])
+            spans.append(reader.line_num)
+            texts.append(delim.join(fields[width:]))
+    finally:
+        csv.field_size_limit(limit)
+    del data
+    # Where each goes among the records pandas kept: before the first record that starts at or after its line.
+    spans_a = np.asarray(spans, dtype=np.int64)
+    before = np.concatenate([[0], np.cumsum(spans_a)[:-1]])  # lines of long records before each one
+    partial = 1 + skip + np.concatenate([[0], np.cumsum(1 + extra)[:-1]]).astype(np.int64)
+    at = np.searchsorted(partial, np.asarray(lines, dtype=np.int64) - before)
+    position = np.arange(len(cells)) + np.searchsorted(at, np.arange(len(cells)), side="right")
+    inserted = at + np.arange(len(at))
+    order = np.argsort(np.concatenate([position, inserted]), kind="stable")
+    added = pd.DataFrame(rows, columns=cells.columns, dtype=cells.dtypes.iloc[0] if len(cells.columns) else object)
+    cells = pd.concat([cells, added], ignore_index=True).iloc[order].reset_index(drop=True)
+    extra = np.concatenate([extra, spans_a - 1])[order]
+    nonempty = np.concatenate([nonempty, np.ones(len(rows), dtype=bool)])[order]
+    return cells, extra, nonempty, {int(p): t for p, t in zip(inserted, texts)}
 
 
 def _count_bytes(path: Path, pattern: bytes, block: int = 1 << 24) -> int:
@@ -404,14 +491,224 @@ def _drop_empty_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
 # range start at sheet row 1 (fastexcel's default skips leading empty rows and takes the first
 # row with values as column names), so record i is sheet row i + 1.
 _SHEET_ROWS = {"header_row": None, "skip_rows": 0, "eager": True}
+
+
+@dataclass(frozen=True)
+class XlsxLimits:
+    """How large a workbook may be before it is read (checked without inflating it into memory).
+
+    The reader holds every cell of the used range (the rectangle from A1 to
+    the last row and column that have a cell), so a single cell at XFD1048576
+    would cost 512 GB: the range, the number of cells, and the bytes the
+    zip inflates to are bounded first. ``cells`` bounds the range's area;
+    a range much larger than the cells it holds (more than ``sparse`` times
+    their number plus ten million) is refused too, as a stray cell far below
+    or right of the answers makes it.
+    """
+
+    rows: int = 2_000_000
+    columns: int = 2_000
+    cells: int = 100_000_000
+    inflated: int = 2 * 1024**3  # bytes
+    sparse: int = 20
+
+    @classmethod
+    def parse(cls, text: str) -> "XlsxLimits":
+        """``rows=N,columns=N,cells=N,inflated=SIZE`` (any of them; SIZE in bytes or with KB, MB, GB)."""
+        values: dict[str, int] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            key, _, value = part.partition("=")
+            key, value = key.strip().lower(), value.strip().upper().replace("_", "")
+            scale = 1
+            for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024), ("B", 1)):
+                if key == "inflated" and value.endswith(unit):
+                    value, scale = value[: -len(unit)].strip(), factor
+                    break
+            if key not in ("rows", "columns", "cells", "inflated") or not value.isdigit() or int(value) <= 0:
+                raise UsageError(
+                    f"XLSX limits must look like rows=2000000,columns=2000,cells=100000000,inflated=2GB "
+                    f"(any of them, positive whole numbers); got {part!r}."
+                )
+            values[key] = int(value) * scale
+        return cls(**values)
+
+
+def _xlsx_parts(book: "zipfile.ZipFile", sheet: str | None) -> list[str]:
+    """The worksheet part of ``sheet`` (the first sheet when None), from workbook.xml and its rels.
+
+    Read with regular expressions (the two parts are small and nothing is
+    expanded); when they cannot be followed, every worksheet part is returned.
+    """
+    import html
+
+    every = [n for n in book.namelist() if re.match(r"^/?xl/worksheets/[^/]+\.xml$", n)]
+    try:
+        workbook = book.read("xl/workbook.xml")[: 1 << 24].decode("utf-8", "replace")
+        rels = book.read("xl/_rels/workbook.xml.rels")[: 1 << 24].decode("utf-8", "replace")
+    except (KeyError, OSError, zipfile.BadZipFile, ValueError, EOFError):
+        return every
+    targets = {}
+    for tag in re.findall(r"<(?:\w+:)?Relationship\b[^>]*>", rels):
+        rid, target = re.search(r'\bId="([^"]*)"', tag), re.search(r'\bTarget="([^"]*)"', tag)
+        if rid and target:
+            path = html.unescape(target.group(1))
+            targets[rid.group(1)] = path.lstrip("/") if path.startswith("/") else "xl/" + path
+    for tag in re.findall(r"<(?:\w+:)?sheet\b[^>]*>", workbook):
+        name, rid = re.search(r'\bname="([^"]*)"', tag), re.search(r'\b\w+:id="([^"]*)"', tag)
+        if name and rid and (sheet is None or html.unescape(name.group(1)) == sheet):
+            part = targets.get(rid.group(1))
+            return [part] if part in book.namelist() else every
+    return every
+
+
+_CARRY = 16  # bytes kept between blocks, so that a cell reference cut by a block edge is still read
+
+
+def check_xlsx_bounds(path: str | Path, sheet: str | None = None, limits: XlsxLimits | None = None) -> None:
+    """Refuse (SurveyError) a workbook whose sheet or inflated size is past ``limits``, before it is read.
+
+    The zip's central directory must declare at most ``limits.inflated``
+    bytes in all; then the shared strings and the sheet are inflated in
+    blocks (never whole) and their true size is counted, so a directory that
+    lies is caught too. In the sheet, every ``r="…"`` (of a row or a cell) is
+    read with numpy to find the last row and column, and the cells are
+    counted. Costs about one pass of zlib over the sheet.
+    """
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .xlsx import column_letter
+
+    limits = limits or XlsxLimits()
+    name = str(path)
+    hint = "Delete the empty rows and columns below and right of the answers in Excel (or copy the answers to a new workbook), or raise the limit with --xlsx-limits."
+    try:
+        book = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise SurveyError(Problem(name, f"is not a readable XLSX workbook ({exc}).", hint="Open and re-save it in Excel."))
+    with book:
+        declared = sum(info.file_size for info in book.infolist())
+        hint_size = "A survey export this large is unusual: check the file, or raise the limit with --xlsx-limits inflated=SIZE."
+        if declared > limits.inflated:
+            raise SurveyError(Problem(name, f"inflates to {declared:,} bytes, more than the limit of {limits.inflated:,}.", hint=hint_size))
+        budget = [limits.inflated]
+        for part in [n for n in book.namelist() if n.lstrip("/") == "xl/sharedStrings.xml"]:
+            for _ in _inflate(book, part, budget, name, hint_size):
+                pass
+        for part in _xlsx_parts(book, sheet):
+            last_row, last_col, cells = 0, 0, 0
+            # numpy and zlib release the GIL: blocks are scanned on two threads while the next is inflated.
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                pending: deque = deque()
+                for block, final in _with_carry(_inflate(book, part, budget, name, hint_size)):
+                    pending.append(pool.submit(_scan_refs, block, final))
+                    while len(pending) > 3 or (pending and pending[0].done()):
+                        r, c, n = pending.popleft().result()
+                        last_row, last_col, cells = max(last_row, r), max(last_col, c), cells + n
+                for future in pending:
+                    r, c, n = future.result()
+                    last_row, last_col, cells = max(last_row, r), max(last_col, c), cells + n
+            area = last_row * last_col
+            corner = f" ({column_letter(last_col - 1)}{last_row})" if 0 < last_col <= 16_384 else ""
+            where = f"its sheet's used range reaches row {last_row:,} and column {last_col:,}{corner}"
+            if last_row > limits.rows or last_col > limits.columns:
+                raise SurveyError(Problem(name, f"is too large to read: {where}; the limits are {limits.rows:,} rows and {limits.columns:,} columns.", hint=hint))
+            if area > limits.cells:
+                raise SurveyError(Problem(name, f"is too large to read: {where}, {area:,} cells; the limit is {limits.cells:,}.", hint=hint))
+            if area > limits.sparse * cells + 10_000_000:
+                raise SurveyError(
+                    Problem(
+                        name,
+                        f"is too large to read: {where}, {area:,} cells, but only {cells:,} of them are written (a stray cell far from the answers?).",
+                        hint="Delete the rows and columns below and right of the answers in Excel, or copy the answers to a new workbook.",
+                    )
+                )
+
+
+def _inflate(book: "zipfile.ZipFile", part: str, budget: list[int], name: str, hint: str) -> "Iterator[bytes]":
+    """The part's bytes in blocks of 4 MiB, refusing past the remaining budget of inflated bytes."""
+    try:
+        with book.open(part) as fh:
+            while block := fh.read(1 << 22):
+                budget[0] -= len(block)
+                if budget[0] < 0:
+                    raise SurveyError(Problem(name, "inflates to more bytes than its size limit allows.", hint=hint))
+                yield block
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:  # bad CRC, a size that lies, …
+        raise SurveyError(Problem(name, f"is not a readable XLSX workbook ({exc}).", hint="Open and re-save it in Excel."))
+
+
+def _with_carry(blocks: "Iterator[bytes]") -> "Iterator[tuple[bytes, bool]]":
+    """Blocks that overlap by _CARRY bytes; each but the last is scanned only up to its last _CARRY bytes."""
+    carry = b""
+    pending = None
+    for block in blocks:
+        if pending is not None:
+            yield pending, False
+            carry = pending[-_CARRY:]
+        pending = carry + block
+    if pending is not None:
+        yield pending, True
+
+
+def _scan_refs(data: bytes, final: bool) -> tuple[int, int, int]:
+    """(last row, last column, number of cells) in a block of sheet XML, vectorised.
+
+    A reference is what follows ``␠r="``: letters (the column) and digits (the
+    row) of a cell, or the digits of a row. Matches starting in the last
+    _CARRY bytes of a block that is not the last are left for the next block.
+    """
+    end = len(data) if final else max(0, len(data) - _CARRY)
+    buf = np.frombuffer(b"\0" * 8 + data + b"\0" * 16, dtype=np.uint8)
+    quotes = np.flatnonzero(buf[8 : len(data) + 8] == 34) + 8  # every '"' is a candidate; few are a ' r="'
+    opening = np.flatnonzero((quotes < end + 8) & (buf[quotes - 1] == 61) & (buf[quotes - 2] == 114) & (buf[quotes - 3] == 32))
+    if len(opening) == 0:
+        return 0, 0, 0
+    at = quotes[opening] + 1
+    cells = int(np.count_nonzero((buf[at - 5] == 99) & (buf[at - 6] == 60)))  # '<c r="': a cell, not a row
+    # Each reference runs to the next quote: letters, then digits. Only the references with the
+    # most letters can hold the last column (letters have no zero), and those with the most digits the last row.
+    length = np.where(opening + 1 < len(quotes), quotes[np.minimum(opening + 1, len(quotes) - 1)] - at, 12)
+    letters = np.zeros(len(at), dtype=np.int32)
+    run = np.ones(len(at), dtype=bool)
+    for k in range(4):
+        run &= ((buf[at + k] & 0xDF) - 65) < 26  # uint8 arithmetic: below "A" wraps round; lower case counts
+        letters += run
+    digits = length - letters
+    if letters.max() > 3 or digits.max() > 9:
+        return np.iinfo(np.int32).max, np.iinfo(np.int32).max, cells  # past any limit (Excel stops at XFD1048576)
+    most = int(letters.max())
+    wide = at[letters == most]
+    col = np.zeros(max(len(wide), 1), dtype=np.int64)
+    for k in range(most):
+        col[: len(wide)] = col[: len(wide)] * 26 + ((buf[wide + k] & 0xDF).astype(np.int64) - 64)
+    # Rows by number of digits, most digits first: a leading zero ("A0001") makes more digits no larger.
+    row = np.zeros(1, dtype=np.int64)
+    counts = np.bincount(digits.clip(0), minlength=10)
+    for n_digits in [d for d in range(len(counts) - 1, 0, -1) if counts[d]]:
+        of = np.flatnonzero(digits == n_digits)
+        first = at[of] + letters[of]
+        value = np.zeros(len(of), dtype=np.int64)
+        for k in range(n_digits):
+            figure = buf[first + k].astype(np.int64) - 48
+            if ((figure < 0) | (figure > 9)).any():
+                return np.iinfo(np.int32).max, int(col.max()), cells  # not digits after all: past the limit
+            value = value * 10 + figure
+        row = np.append(row, value.max())
+        if (buf[first] != 48).all():
+            break  # no leading zero: fewer digits cannot be larger
+    return int(row.max()), int(col.max()), cells
+
+
 _BOOL_WORDS = ("true", "false")
 
 
-def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, np.ndarray, str, int, int]:
+def _read_xlsx(path: Path, sheet: str | None, limits: XlsxLimits | None = None) -> tuple[pd.DataFrame, np.ndarray, str, int, int]:
     import fastexcel
     import pyarrow as pa
 
     name = str(path)
+    check_xlsx_bounds(path, sheet, limits)
     try:
         book = fastexcel.read_excel(name)
     except Exception as exc:  # fastexcel raises its own error types for corrupt files

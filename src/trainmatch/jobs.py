@@ -26,7 +26,7 @@ from .errors import DataError, UsageError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .io import RawSurvey
+    from .io import RawSurvey, XlsxLimits
     from .model_store import SavedModel
     from .pipeline import CohortStage
     from .programme import Programme
@@ -72,6 +72,7 @@ def read_and_import(
     duplicates: str = "keep-latest",
     sheet: str | None = None,
     encoding: str | None = None,
+    xlsx_limits: "XlsxLimits | str | None" = None,
 ) -> Survey:
     """Load the programme (a loaded one, a folder, or None for the built-in one) and the mapping file,
     then read the survey and validate every cell. The text cells are freed as they are decoded."""
@@ -79,7 +80,7 @@ def read_and_import(
 
     import pandas as pd
 
-    from .io import read_survey
+    from .io import XlsxLimits, read_survey
     from .mapping import load_mapping
     from .programme import Programme, load_programme
     from .survey import import_survey
@@ -91,7 +92,9 @@ def read_and_import(
         programme = load_programme(programme)
     loaded_mapping = load_mapping(mapping, programme) if mapping is not None else None
     started = time.perf_counter()
-    raw = read_survey(survey, sheet=sheet, encoding=encoding)
+    if isinstance(xlsx_limits, str):  # as the command line gives them
+        xlsx_limits = XlsxLimits.parse(xlsx_limits)
+    raw = read_survey(survey, sheet=sheet, encoding=encoding, xlsx_limits=xlsx_limits)
     read = time.perf_counter()
     header = raw.frame.columns
     imported = import_survey(raw, programme, mapping=loaded_mapping, duplicates=duplicates, release_text=True)
@@ -235,6 +238,7 @@ def validate(
     duplicates: str = "keep-latest",
     sheet: str | None = None,
     encoding: str | None = None,
+    xlsx_limits: "XlsxLimits | str | None" = None,
 ) -> Survey:
     """Check the programme as :func:`assign` checks it (catalogue and rules too), then the survey against it;
     ``errors_out`` gets every problem (CSV; an existing file only with ``force``, and never an input)."""
@@ -249,7 +253,7 @@ def validate(
         if not isinstance(programme, Programme):
             programme = load_programme(programme)
         load_plan(programme)
-        checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding)
+        checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding, xlsx_limits=xlsx_limits)
         if errors_out is not None:
             write_csv(checked.imported.rejects, errors_out)
     return dataclasses.replace(checked, notes=tuple(outputs.notes))
@@ -278,6 +282,7 @@ def score(
     duplicates: str = "keep-latest",
     sheet: str | None = None,
     encoding: str | None = None,
+    xlsx_limits: "XlsxLimits | str | None" = None,
 ) -> Scored:
     """Score each accepted person per domain (score, level, required level, gap) and write ``output`` (CSV).
 
@@ -292,7 +297,7 @@ def score(
 
     with _Outputs(_inputs(survey, programme, mapping), force) as outputs:
         outputs.files(output=output, rejects_out=rejects_out)
-        checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding)
+        checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding, xlsx_limits=xlsx_limits)
         imported = checked.imported
         if imported.n_accepted == 0:
             raise RowsRejected(f"All {imported.n_read} rows were rejected, so there is nothing to score; fix the problems listed above.",
@@ -359,6 +364,7 @@ def cohorts(
     duplicates: str = "keep-latest",
     sheet: str | None = None,
     encoding: str | None = None,
+    xlsx_limits: "XlsxLimits | str | None" = None,
 ) -> Cohorts:
     """Form cohorts and training groups and write cohorts.csv, groups.csv, people.csv and rejects.csv to ``output``.
 
@@ -379,7 +385,7 @@ def cohorts(
         if not isinstance(programme, Programme):
             programme = load_programme(programme)
         saved, k_range = parse_model_options(programme, model, save_model, k)
-        checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding)
+        checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding, xlsx_limits=xlsx_limits)
         people = score_people(checked.imported.people, programme)
         stage = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed)
         with staged as tmp:
@@ -452,6 +458,7 @@ def assign(
     duplicates: str = "keep-latest",
     sheet: str | None = None,
     encoding: str | None = None,
+    xlsx_limits: "XlsxLimits | str | None" = None,
     progress: Progress | None = None,
 ) -> AssignRun:
     """The main job: plans per person, tables for the LMS, a report for HR, all in ``output``.
@@ -480,13 +487,13 @@ def assign(
         outputs.model(save_model, output)
         run = _assign(survey, staged, programme=programme, model=model, save_model=save_model, k=k, seed=seed, strict=strict,
                       per_person=per_person, xlsx=xlsx, lang=lang, mapping=mapping, duplicates=duplicates, sheet=sheet,
-                      encoding=encoding, progress=progress, started=started)
+                      encoding=encoding, xlsx_limits=xlsx_limits, progress=progress, started=started)
     return dataclasses.replace(run, notes=tuple(outputs.notes))
 
 
 def _assign(survey: str | Path, staged: Any, *, programme: Any, model: Any, save_model: Any, k: str, seed: int, strict: bool,
             per_person: str, xlsx: bool | None, lang: str | None, mapping: Any, duplicates: str, sheet: str | None,
-            encoding: str | None, progress: Progress | None, started: float) -> AssignRun:
+            encoding: str | None, xlsx_limits: Any, progress: Progress | None, started: float) -> AssignRun:
     """:func:`assign` once its outputs are checked and locked: load, read, then plan and write."""
     from .programme import Programme, load_programme
 
@@ -504,7 +511,7 @@ def _assign(survey: str | Path, staged: Any, *, programme: Any, model: Any, save
     plan = load_plan(programme)
     saved, k_range = parse_model_options(programme, model, save_model, k)
     stage("reading the survey")
-    checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding)
+    checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding, xlsx_limits=xlsx_limits)
     imported = checked.imported
     if strict and imported.n_rejected:
         raise RowsRejected(f"--strict: {imported.n_rejected} of {imported.n_read} rows were rejected, so nothing was written.",
@@ -621,6 +628,7 @@ def explain(
     duplicates: str = "keep-latest",
     sheet: str | None = None,
     encoding: str | None = None,
+    xlsx_limits: "XlsxLimits | str | None" = None,
 ) -> str:
     """One person's plan explained as text: facts, the rules that fired, the path and what was deferred.
 
@@ -640,7 +648,7 @@ def explain(
         programme = load_programme(programme)
     plan = load_plan(programme)
     saved, k_range = parse_model_options(programme, model, None, k)
-    imported = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding).imported
+    imported = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding, xlsx_limits=xlsx_limits).imported
     accepted = (imported.people["person_id"].astype(str) == person_id).any()
     rejected = imported.rejects[imported.rejects["person_id"].astype(str) == person_id]
     if len(rejected) and not accepted:  # a superseded copy of an accepted person is not an error

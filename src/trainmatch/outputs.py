@@ -31,12 +31,20 @@ from .errors import OutputError, UsageError
 if TYPE_CHECKING:  # imported where used: `assign` checks the output folder before pandas is loaded
     import pandas as pd
 
-FORMULA_PATTERN = r"^[=+\-@\t\r]"
+# A cell a spreadsheet may run as a formula: one that starts with = + - @ (or their full-width
+# forms ＝ ＋ － ＠, which Excel with an East Asian input method reads as the same) after any
+# leading white space (NBSP and the ideographic space U+3000 included), control or invisible
+# formatting characters, which spreadsheets skip; and, as before, one that starts with a tab or CR.
+_LEAD = "\\s\u00a0\u1680\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff\x00-\x1f\x7f-\x9f"
+_STARTS = "=+\\-@\uff1d\uff0b\uff0d\uff20"
+FORMULA_PATTERN = f"^(?:[\t\r]|[{_LEAD}]*[{_STARTS}])"  # Python's re
+# The same for pyarrow (RE2): \s is ASCII-only there, so Unicode separators, controls and format characters by class.
+_FORMULA_RE2 = r"^(?:[\t\r]|[\s\p{Z}\p{Cc}\p{Cf}]*[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}])"
 WORKBOOK_CREATED = datetime(2000, 1, 1)  # the "created" property of plans.xlsx: fixed, for identical outputs
 
 
 def neutralise_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells starting with = + - @ tab or CR with ``'``, per distinct value.
+    """Prefix text cells that start like a formula (:data:`FORMULA_PATTERN`) with ``'``, per distinct value.
 
     Repeated text columns (titles, reasons) are factorised first, so the check
     runs once per distinct value, and come back as categoricals, which the CSV
@@ -80,7 +88,7 @@ def _any_formula(s: pd.Series) -> bool:
     import pyarrow.compute as pc
 
     values = pa.chunked_array(s.array._pa_array) if hasattr(s.array, "_pa_array") else pa.array(s.array)
-    return bool(pc.any(pc.match_substring_regex(values, FORMULA_PATTERN)).as_py())
+    return bool(pc.any(pc.match_substring_regex(values, _FORMULA_RE2)).as_py())
 
 
 CSV_BLOCK_ROWS = 32_768  # rows formatted at a time: bounds the extra memory of writing a table

@@ -7,34 +7,42 @@ cells the user must fix); personal-data columns are named, never shown.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 import pandas as pd
 
+from .io import ENCODING_LABELS
 from .programme import Programme
 from .scoring import Reliability
 
 
+# Characters a terminal acts on or hides (C0 and C1 controls, text-direction and invisible
+# formatting characters): shown escaped, so a value cannot move the cursor, recolour or
+# rewrite the terminal, or hide text.
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def terminal_safe(text: object) -> str:
+    """``text`` with control and invisible characters escaped: ESC reads ``\\x1b``, a right-to-left override ``\\u202e``."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", str(text))
+
+
 def text_table(frame: pd.DataFrame, max_width: int = 60) -> str:
-    """Render a small frame as an aligned text table, cutting long cells."""
+    """Render a small frame as an aligned text table, cutting long cells; control characters are escaped."""
     if frame.empty:
         return ""
-    cells = frame.astype(str).map(lambda s: s.replace("\r", "").replace("\n", "⏎")).map(
+    cells = frame.astype(str).map(lambda s: terminal_safe(s.replace("\r", "").replace("\n", "⏎"))).map(
         lambda s: s if len(s) <= max_width else s[: max_width - 1] + "…"
     )
-    widths = [max(len(str(c)), cells[c].str.len().max()) for c in cells.columns]
-    head = "  ".join(str(c).ljust(w) for c, w in zip(cells.columns, widths))
+    widths = [max(len(terminal_safe(c)), cells[c].str.len().max()) for c in cells.columns]
+    head = "  ".join(terminal_safe(c).ljust(w) for c, w in zip(cells.columns, widths))
     rule = "  ".join("-" * w for w in widths)
     body = ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells.itertuples(index=False)]
     return "\n".join([head, rule, *body])
 
 
-ENCODING_NAMES = {
-    "utf-8": "UTF-8",
-    "utf-8-sig": "UTF-8 with BOM",
-    "utf-16": "UTF-16 with BOM",
-    "cp1252": "cp1252 (Windows, Western European)",
-}
+ENCODING_NAMES = ENCODING_LABELS  # the reader's names for the encodings it detects
 
 
 def import_summary(raw: Any, result: Any, show: int = 10) -> str:
@@ -52,15 +60,15 @@ def import_summary(raw: Any, result: Any, show: int = 10) -> str:
     else:
         lines.append(f"Detected layout: {layout if layout != 'plain' else 'plain (the programme’s own column names)'}")
     for note in getattr(result, "notes", ()):
-        lines.append(f"  {note}")
+        lines.append(f"  {terminal_safe(note)}")
     skipped = getattr(raw, "skipped_empty", 0)
     if skipped:
         lines.append(f"  empty rows skipped (not people): {skipped}")
     lines.append(f"  columns matched: {len(result.matched)}")
     if result.dropped_personal:
-        lines.append(f"  personal data dropped ({len(result.dropped_personal)}): {', '.join(result.dropped_personal)}")
+        lines.append(f"  personal data dropped ({len(result.dropped_personal)}): {terminal_safe(', '.join(result.dropped_personal))}")
     if result.ignored:
-        lines.append(f"  ignored, not in the programme ({len(result.ignored)}): {', '.join(result.ignored)}")
+        lines.append(f"  ignored, not in the programme ({len(result.ignored)}): {terminal_safe(', '.join(result.ignored))}")
     if result.absent_optional:
         lines.append(f"  optional columns absent: {', '.join(result.absent_optional)}")
     policy = getattr(result, "duplicates", "reject")
@@ -72,17 +80,27 @@ def import_summary(raw: Any, result: Any, show: int = 10) -> str:
     lines.append(f"  accepted: {result.n_accepted}, rejected: {result.n_rejected}")
     warnings = getattr(result, "warnings", None)
     if warnings is not None and len(warnings):
-        rows = ", ".join(str(r) for r in warnings["row"].head(show or 10))
-        more = f" and {len(warnings) - (show or 10)} more" if len(warnings) > (show or 10) else ""
-        lines.append(f"Warning: {len(warnings)} id(s) look changed by Excel (a date or 1.23E+11), in rows {rows}{more}.")
-        lines.append("  Check them against the source and export the id column as text.")
+        excel = warnings["reason"].str.startswith("The id looks changed by Excel").to_numpy(dtype=bool)
+        if excel.any():
+            rows = ", ".join(str(r) for r in warnings["row"][excel].head(show or 10))
+            more = f" and {int(excel.sum()) - (show or 10)} more" if excel.sum() > (show or 10) else ""
+            lines.append(f"Warning: {int(excel.sum())} id(s) look changed by Excel (a date or 1.23E+11), in rows {rows}{more}.")
+            lines.append("  Check them against the source and export the id column as text.")
+        if (~excel).any():
+            changed = warnings[~excel]
+            lines.append(f"Warning: {len(changed)} id(s) were normalised (full-width or compatibility characters made plain, "
+                         "invisible characters removed) before duplicates were judged:")
+            shown = changed.head(show or 10)
+            lines += [f"  row {r}: {v!r} -> {p!r}" for r, v, p in zip(shown["row"], shown["value"], shown["person_id"])]
+            if len(changed) > len(shown):
+                lines.append(f"  and {len(changed) - len(shown)} more")
     if len(result.rejects):
         kinds = result.rejects["reason"].str.replace(r"(The same id appears in rows|Ids in rows)[^;]*", r"\1 …", regex=True)
         kinds = kinds.str.replace(r"^superseded by row \d+.*", "superseded by a later submission of the same id (--duplicates keep-latest)", regex=True)
         kinds = kinds.str.split(".").str[0]
         counts = kinds.value_counts()
         lines.append(f"Problems by kind ({len(result.rejects)} cells in {result.n_rejected} rows):")
-        lines += [f"  {n:>6}  {k}" for k, n in counts.items()]
+        lines += [f"  {n:>6}  {terminal_safe(k)}" for k, n in counts.items()]
         if show:
             first = result.rejects.head(show)
             lines.append(f"First {len(first)} problem(s):")

@@ -280,27 +280,110 @@ _MANGLED_ID = re.compile(
 )
 
 
+MAX_ID_LENGTH = 256  # characters; an XLSX cell holds 32,767, a file name 255 bytes
+# Invisible characters removed from ids before duplicates are judged: zero-width space,
+# non-joiner and joiner, word joiner, byte-order mark, soft hyphen.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+
+
+def _normalise_ids(ids: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Ids in Unicode NFKC (full-width digits and letters made plain) without invisible characters.
+
+    Returns the ids and the positions of those that changed. Only ids that
+    are not ASCII are looked at one by one (ASCII ids are already normal).
+    """
+    import unicodedata
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = ids.array._pa_array if isinstance(ids.dtype, pd.ArrowDtype) else pa.array(ids.astype(str).to_numpy(dtype=object), type=pa.string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    other = np.flatnonzero(~pc.string_is_ascii(array).to_numpy(zero_copy_only=False)) if len(array) else np.zeros(0, np.int64)
+    if len(other) == 0:
+        return ids, np.zeros(0, np.int64)
+    before = array.take(pa.array(other)).to_pylist()
+    after = [unicodedata.normalize("NFKC", v).translate(_INVISIBLE).strip() for v in before]
+    changed = np.asarray([a != b for a, b in zip(after, before)], dtype=bool)
+    if not changed.any():
+        return ids, np.zeros(0, np.int64)
+    pos = other[changed]
+    if isinstance(ids.dtype, pd.ArrowDtype):
+        mask = np.zeros(len(array), dtype=bool)
+        mask[pos] = True
+        fixed = pc.replace_with_mask(array, pa.array(mask), pa.array([a for a, c in zip(after, changed) if c], type=array.type))
+        return pd.Series(pd.arrays.ArrowExtensionArray(fixed), index=ids.index), pos
+    out = ids.astype(object).copy()
+    out.iloc[pos] = [a for a, c in zip(after, changed) if c]
+    return out, pos
+
+
+def _bad_ids(ids: pd.Series) -> list[tuple[np.ndarray, str]]:
+    """Ids refused at import, by kind: (positions, reason). Every output must carry the id as written."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = ids.array._pa_array if isinstance(ids.dtype, pd.ArrowDtype) else pa.array(ids.astype(str).to_numpy(dtype=object), type=pa.string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    if len(array) == 0:
+        return []
+    # Ids of letters and digits only (the usual case) cannot fail the first two checks: only the rest are searched.
+    rest = np.flatnonzero(~pc.fill_null(pc.utf8_is_alnum(array), False).to_numpy(zero_copy_only=False))
+    others = array.take(pa.array(rest))
+    found = []
+    for hit, reason in [
+        (pc.match_substring_regex(others, r"[\p{Cc}\p{Cf}]"),
+         "The id holds a control or invisible formatting character (such as NUL, a tab or a text-direction mark). "
+         "Ids may hold only visible characters; correct the id in the source."),
+        (pc.match_substring_regex(others, r"^[=+\-@]"),
+         "The id starts with = + - or @, which a spreadsheet runs as a formula. The tables would have to change it, "
+         "and it would then not match the letters and the LMS; give the person an id that starts otherwise."),
+    ]:
+        pos = rest[pc.fill_null(hit, False).to_numpy(zero_copy_only=False)]
+        if len(pos):
+            found.append((pos, reason))
+    long = np.flatnonzero(pc.greater(pc.utf8_length(array), MAX_ID_LENGTH).to_numpy(zero_copy_only=False))
+    if len(long):
+        found.append((long, f"The id is longer than {MAX_ID_LENGTH} characters; it is refused, not cut. Check the id column."))
+    return found
+
+
 def _id_checks(
     raw_ids: pd.Series, ids: pd.Series, cells: "_Cells", id_column: str, skip: np.ndarray,
     policy: str, raw_stamps: pd.Series | None, stamp_column: str | None, stamp_format: str | None,
+    normalised: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, int, str | None]:
-    """Empty, mangled, colliding and duplicated ids.
+    """Empty, refused, mangled, colliding and duplicated ids.
 
     Returns (warnings by row, number of superseded rows, why the submission
     times could not be used or None). Times are read only for duplicated ids.
+    ``normalised``: positions of ids that :func:`_normalise_ids` changed (a warning each).
     """
 
     empty = (ids == "").to_numpy()
     epos = np.flatnonzero(empty)
     cells.add(epos, id_column, _take(raw_ids, epos), "The person id is empty; every response needs an id.")
+    refused = np.zeros(len(ids), dtype=bool)
+    for pos, reason in _bad_ids(ids):
+        cells.add(pos, id_column, _take(raw_ids, pos), reason)
+        refused[pos] = True
 
     # Mangled by Excel: a warning by row (the id is kept as written; it may be right).
     wpos = _mangled(ids)
     warnings = pd.DataFrame({"pos": wpos, "column": id_column, "value": _take(raw_ids, wpos),
                              "reason": "The id looks changed by Excel (a date, or a number in scientific notation that has lost digits). "
                              "Check it against the source, and export the id column as text."})
+    if normalised is not None and len(normalised):
+        now = ids.iloc[normalised].astype(object).to_numpy(dtype=object)
+        changes = pd.DataFrame({"pos": normalised, "column": id_column, "value": _take(raw_ids, normalised),
+                                "reason": ("The id is read as " + pd.Series(now, dtype=object).map(repr)
+                                           + " (full-width or compatibility characters made plain, invisible characters removed); "
+                                           "duplicates are judged on this form and the outputs carry it.").to_numpy(dtype=object)})
+        warnings = pd.concat([warnings, changes], ignore_index=True).sort_values("pos", kind="stable", ignore_index=True)
 
-    considered = ~empty
+    considered = ~empty & ~refused
     considered[skip] = False  # rows already rejected as a whole (unfinished responses) are not copies
     codes = factorize(ids, uniques=False)[0]
     counts = np.bincount(codes[considered], minlength=int(codes.max()) + 1 if len(codes) else 0)
@@ -317,7 +400,8 @@ def _id_checks(
     if collide.any():
         cpos, crows = dpos[collide], dpos[collide] + 1
         rows_text = _row_lists(dids[collide], crows)
-        reasons = ("Ids in rows " + rows_text + " are the same after removing surrounding spaces (" + pd.Series(draw[collide], dtype=object).map(repr)
+        reasons = ("Ids in rows " + rows_text + " are the same after removing surrounding spaces and invisible characters and making "
+                   "full-width characters plain (" + pd.Series(draw[collide], dtype=object).map(repr)
                    + " here); they may be different people, so all are rejected. Correct the ids.").to_numpy(dtype=object)
         cells.add(cpos, id_column, draw[collide], reasons)
     same = ~collide
@@ -363,6 +447,70 @@ def _id_checks(
     return warnings, superseded, stamp_why
 
 
+# --------------------------------------------------------------------------- shifted rows
+
+HIDDEN = "(hidden: may be personal data)"
+
+
+def _hide_shifted(
+    rejects: pd.DataFrame, pos: np.ndarray, overflow: pd.Series, raw: RawSurvey, width: int,
+    position: Mapping[str, int], personal_at: list[int], id_header: str,
+) -> pd.DataFrame:
+    """Hide the reported cells of shifted rows that may hold a personal-data column's value.
+
+    A value holding the delimiter unquoted splits into more fields and moves
+    every later cell right by one field per extra delimiter; the overflow has
+    ``s`` fields, so the cell in column ``j`` came from one of columns
+    ``j - s`` … ``j`` (and from up to ``d`` columns further right when the file
+    has ``d`` unnamed empty columns that the reader left out). A reported cell
+    (its value, its reason when the reason quotes the value, and the row's
+    person id) whose source range holds a personal-data column is hidden: the
+    dropped column's e-mail or name never reaches rejects.csv or the terminal.
+    Only rejects of shifted rows are looked at (they are few).
+    """
+    extra = max(0, (raw.fields or width) - width)
+    delim = raw.delimiter or ","
+    shift = pd.Series(overflow.astype(str).str.count(re.escape(delim)).to_numpy(dtype=np.int64) + 1, index=overflow.index)
+    s = shift.reindex(pos).to_numpy()  # NaN: not a shifted row
+    shifted = ~np.isnan(s)
+    if not shifted.any():
+        return rejects
+    p = np.asarray(personal_at, dtype=np.int64)
+
+    def near(j: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """Whether the value now in column j may come from a personal-data column."""
+        return ((p[None, :] <= j[:, None] + extra) & (p[None, :] + extra >= j[:, None] - s[:, None])).any(axis=1)
+
+    columns = rejects["column"].to_numpy(dtype=object)
+    j = np.array([position.get(c, -1) for c in columns], dtype=np.int64)
+    beyond = columns == OVERFLOW_COLUMN
+    j = np.where(beyond, width + extra, j)  # the overflow's first field; its last is s - 1 further
+    s_row = np.nan_to_num(s, nan=0).astype(np.int64)
+    reach = np.where(beyond, s_row + s_row - 1, s_row)  # overflow fields came from width - s … width + s - 1
+    hide = shifted & (j >= 0) & near(j + np.where(beyond, s_row - 1, 0), reach)
+    # The id column itself may be shifted: then the row's person id is hidden in every reject of the row.
+    id_j = position.get(id_header, -1)
+    id_hidden = shifted & near(np.full(len(j), id_j, dtype=np.int64), s_row) if id_j >= 0 else np.zeros(len(j), bool)
+    if not (hide.any() or id_hidden.any()):
+        return rejects
+    rejects = rejects.copy()
+    values = rejects["value"].to_numpy(dtype=object).copy()
+    reasons = rejects["reason"].to_numpy(dtype=object).copy()
+    ids = rejects["person_id"].to_numpy(dtype=object).copy()
+    for k in np.flatnonzero(hide | id_hidden):  # the hidden cells only
+        secrets = [str(values[k]), str(ids[k])] if id_hidden[k] else [str(values[k])]
+        if hide[k]:
+            # A reason may quote the value, or one answer of a list (the training formats).
+            secrets += re.split(r"[;,|\t]", secrets[0])
+            values[k] = HIDDEN
+        if any(t.strip() and t.strip() in str(reasons[k]) for t in secrets):
+            reasons[k] = (f"The row is shifted (see {OVERFLOW_COLUMN!r}), so this cell may hold personal data "
+                          "and is not shown. Quote the cell that holds the delimiter.")
+    ids[id_hidden] = HIDDEN
+    rejects["value"], rejects["reason"], rejects["person_id"] = values, reasons, ids
+    return rejects
+
+
 # --------------------------------------------------------------------------- import
 
 
@@ -401,6 +549,10 @@ def import_survey(
     matched, ignored, personal, absent = match_columns(raw, programme, conv.personal, conv.layout)
     ignored = [h for h in ignored if h not in conv.consumed]
     n, width = raw.frame.shape
+    # Where each header sits, for hiding what a shifted row may have moved out of a personal-data column.
+    personal_set = set(personal)
+    personal_at = [j for j, h in enumerate(raw.frame.columns) if h in personal_set]
+    position = {h: j for j, h in reversed(list(enumerate(raw.frame.columns)))}
     cols = programme.columns
     cells = _Cells()
     out: dict[str, object] = {}
@@ -415,9 +567,15 @@ def import_survey(
     # The text of the columns used, by header: with release_text, the only reference to each.
     texts = {h: raw.frame[h] for h in (*matched.values(), *([stamp_column] if stamp_column else []))}
     if release_text:
+        import warnings
+
         for frame in {id(f): f for f in (original.frame, raw.frame)}.values():
-            for h in list(dict.fromkeys(frame.columns)):
-                del frame[h]
+            # All at once: deleting one column at a time copies the rest of its block each time
+            # (4,000 columns took 333 s). pandas 3 deprecates inplace but has no other way to
+            # empty the caller's frame; a pandas without it fails the release_text tests.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                frame.drop(columns=frame.columns, inplace=True)
 
     def column(name: str) -> pd.Series:
         return texts[matched[name]]
@@ -433,11 +591,11 @@ def import_survey(
 
     # person id: text, trimmed, leading zeros intact
     raw_ids = column(cols.id)
-    ids = _strip(raw_ids)
+    ids, normalised = _normalise_ids(_strip(raw_ids))
     raw_stamps = texts[stamp_column] if stamp_column else None
     notes = list(conv.notes)
     warn, n_superseded, stamp_why = _id_checks(
-        raw_ids, ids, cells, cols.id, conv.excluded, duplicates, raw_stamps, stamp_column, conv.timestamp_format
+        raw_ids, ids, cells, cols.id, conv.excluded, duplicates, raw_stamps, stamp_column, conv.timestamp_format, normalised
     )
     del raw_ids, raw_stamps
     done_with(matched[cols.id])
@@ -536,7 +694,10 @@ def import_survey(
             "value": bad_cells["value"].astype(str).to_numpy(dtype=object),
             "reason": bad_cells["reason"].astype(str).to_numpy(dtype=object),
         }
-    ).sort_values("row", kind="stable", ignore_index=True)
+    )
+    if len(overflow if overflow is not None else ()) and personal_at and len(rejects):
+        rejects = _hide_shifted(rejects, bad_cells["pos"].to_numpy(dtype=np.int64), overflow, raw, width, position, personal_at, matched[cols.id])
+    rejects = rejects.sort_values("row", kind="stable", ignore_index=True)
     accepted = people.loc[~rejected].reset_index(drop=True) if rejected.any() else people
     wpos = warn["pos"].to_numpy(dtype=np.int64)
     warnings = pd.DataFrame(
