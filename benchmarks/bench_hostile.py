@@ -5,7 +5,7 @@ benchmarks/cache/ (git-ignored): ``wide-columns.csv`` adds 10,000 columns that
 the programme does not use (a header and a value in every row); ``wide-row.csv``
 gives one row 5,000,000 extra fields (10 MB), which is rejected as a row with
 values beyond the last column. Each case runs in a fresh process (median of 3
-wall times of read_survey + import_survey(release_text=True), as the commands
+wall times of read_survey + import_survey(consume=True), as the commands
 call them, and the process's peak resident memory).
 
     python benchmarks/bench_hostile.py
@@ -63,7 +63,7 @@ def one(path: str) -> None:
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
-        result = import_survey(read_survey(path), programme, release_text=True)
+        result = import_survey(read_survey(path), programme, consume=True)
         times.append(time.perf_counter() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"times": times, "peak_mb": peak, "read": result.n_read, "rejected": result.n_rejected}))

@@ -98,7 +98,7 @@ def bench(path: Path, repeat: int = 3) -> None:
         t0 = time.perf_counter()
         raw = read_survey(path)
         t1 = time.perf_counter()
-        result = import_survey(raw, programme, release_text=True)  # as the commands do
+        result = import_survey(raw, programme, consume=True)  # as the commands do
         t2 = time.perf_counter()
         reads.append(t1 - t0)
         imports.append(t2 - t1)

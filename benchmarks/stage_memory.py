@@ -80,7 +80,7 @@ def child(survey: str, out: str, log: str) -> None:
                 "after": name,
                 "rss_mb": _status_kb("VmRSS") / 1024,
                 "peak_mb": _status_kb("VmHWM") / 1024,  # since the last mark
-                # each copy still alive, with its current size (release_text empties the text cells' frame as it decodes)
+                # each copy still alive, with its current size (consume empties the text cells' frame as it decodes)
                 "alive": {k: frame_bytes(ref()) for k, ref in sorted(alive.items()) if ref() is not None},
             }
         )

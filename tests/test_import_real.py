@@ -334,14 +334,14 @@ RELEASED = [
 
 @pytest.mark.parametrize(("name", "options"), RELEASED, ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o in RELEASED])
 def test_freeing_the_text_while_decoding_changes_no_result(tiny_programme, name, options):
-    """`assign` frees each text column once decoded (release_text): people, rejects and warnings are the same."""
+    """`assign` frees each text column once decoded (consume): people, rejects and warnings are the same."""
     options = dict(options)
     if "mapping" in options:
         options["mapping"] = load_mapping(EXPORTS / options["mapping"], tiny_programme)
     sheet = options.pop("sheet", None)
     kept = import_survey(read_survey(EXPORTS / name, sheet=sheet), tiny_programme, **options)
     raw = read_survey(EXPORTS / name, sheet=sheet)
-    released = import_survey(raw, tiny_programme, release_text=True, **options)
+    released = import_survey(raw, tiny_programme, consume=True, **options)
     assert raw.frame.shape[1] == 0  # the caller's cells are gone, not copied
     for table in ("people", "rejects", "warnings"):
         pd.testing.assert_frame_equal(getattr(released, table), getattr(kept, table))

@@ -301,13 +301,13 @@ def test_every_row_is_accepted_or_rejected_exactly_once(tiny_programme, frame):
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(frame=surveys(), policy=st.sampled_from(["keep-latest", "reject"]), arrow=st.booleans())
 def test_freeing_the_text_while_decoding_gives_the_same_result(tiny_programme, frame, policy, arrow):
-    """release_text (what `assign` uses) frees each column once decoded; nothing else may change."""
+    """consume (what `assign` uses) frees each column once decoded; nothing else may change."""
     frame = frame.assign(submitted_at="2026-09-01 08:00", email="someone@example.org")
     kept = import_survey(raw_from(frame), tiny_programme, duplicates=policy)
     raw = raw_from(frame)
     if arrow:  # the CSV fast path's Arrow-backed text
         raw = dataclasses.replace(raw, frame=frame.astype(pd.ArrowDtype(pa.string())))
-    released = import_survey(raw, tiny_programme, duplicates=policy, release_text=True)
+    released = import_survey(raw, tiny_programme, duplicates=policy, consume=True)
     assert raw.frame.shape[1] == 0
     for table in ("people", "rejects", "warnings"):
         pd.testing.assert_frame_equal(getattr(released, table), getattr(kept, table))
@@ -315,8 +315,8 @@ def test_freeing_the_text_while_decoding_gives_the_same_result(tiny_programme, f
 
 
 @pytest.mark.parametrize("release", [False, True])
-def test_release_text_frees_each_column_as_it_is_decoded(tiny_programme, monkeypatch, release):
-    """What release_text is for: the text cells shrink while the columns are decoded, not only at the end."""
+def test_consume_frees_each_column_as_it_is_decoded(tiny_programme, monkeypatch, release):
+    """What consume is for: the text cells shrink while the columns are decoded, not only at the end."""
     import trainmatch.survey as survey
 
     n = 20_000
@@ -335,7 +335,7 @@ def test_release_text_frees_each_column_as_it_is_decoded(tiny_programme, monkeyp
 
     monkeypatch.setattr(survey, "_decode_parts", traced)
     answers = sum(raw.frame[c].array.nbytes for c in raw.frame.columns[3:])  # the 9 item and task columns
-    result = import_survey(raw, tiny_programme, release_text=release)
+    result = import_survey(raw, tiny_programme, consume=release)
     assert result.n_accepted == n
     drop = max(seen) - seen[-1]  # Arrow memory freed between the busiest moment and the last column's start
     if release:
@@ -350,7 +350,7 @@ def test_a_mapped_submission_time_that_is_also_a_programme_column(tiny_programme
 
     (tmp_path / "m.toml").write_text('[survey]\ntool = "Test"\ntimestamp = "site"\n', encoding="utf-8")
     mapping = load_mapping(tmp_path / "m.toml", tiny_programme)
-    results = [import_survey(read_survey(SURVEYS / "tiny.csv"), tiny_programme, mapping=mapping, release_text=r) for r in (False, True)]
+    results = [import_survey(read_survey(SURVEYS / "tiny.csv"), tiny_programme, mapping=mapping, consume=r) for r in (False, True)]
     for result in results:
         assert result.timestamp == "site" and result.n_accepted == 4
     pd.testing.assert_frame_equal(results[0].people, results[1].people)
@@ -380,3 +380,13 @@ def test_duplicates_policy_keeps_every_row_accounted_for(tiny_programme, frame, 
         assert keeper not in set(superseded["row"])  # …whose kept submission is not superseded (planned, or rejected for its own cells)…
         kept, earlier = (pd.Timestamp(frame["submitted_at"].iloc[r - 1]) for r in (keeper, row))
         assert kept > earlier  # …and is the later one
+
+
+def test_import_leaves_the_callers_survey_alone_unless_told_to_consume_it(tiny_programme) -> None:
+    """A library function does not change its caller's objects; consume=True says it does, and does."""
+    raw = read_survey(SURVEYS / "tiny.csv")
+    before = raw.frame.copy()
+    import_survey(raw, tiny_programme)
+    pd.testing.assert_frame_equal(raw.frame, before)
+    import_survey(raw, tiny_programme, consume=True)
+    assert raw.frame.shape[1] == 0

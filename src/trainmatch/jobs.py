@@ -97,7 +97,7 @@ def read_and_import(
     raw = read_survey(survey, sheet=sheet, encoding=encoding, xlsx_limits=xlsx_limits)
     read = time.perf_counter()
     header = raw.frame.columns
-    imported = import_survey(raw, programme, mapping=loaded_mapping, duplicates=duplicates, release_text=True)
+    imported = import_survey(raw, programme, mapping=loaded_mapping, duplicates=duplicates, consume=True)
     seconds = {"read": read - started, "validate": time.perf_counter() - read}
     return Survey(programme, dataclasses.replace(raw, frame=pd.DataFrame(columns=header)), imported, seconds)
 

@@ -237,7 +237,7 @@ def _row_lists(group_keys: np.ndarray, rows: np.ndarray, show: int = 3) -> pd.Se
 
 
 DUPLICATE_POLICIES = ("keep-latest", "reject")
-_GIVE_BACKS = 8  # with release_text: freed text memory is returned to the system after each eighth of the columns
+_GIVE_BACKS = 8  # with consume: freed text memory is returned to the system after each eighth of the columns
 
 
 def give_back_memory() -> None:
@@ -520,7 +520,7 @@ def import_survey(
     *,
     mapping: "ColumnMapping | None" = None,
     duplicates: str = "keep-latest",
-    release_text: bool = False,
+    consume: bool = False,
 ) -> ImportResult:
     """Validate and decode a raw survey against the programme.
 
@@ -530,11 +530,12 @@ def import_survey(
     the file has submission times, and rejects every copy when it has none or
     they tie; ``"reject"`` always rejects every copy.
 
-    ``release_text=True`` is for callers that need the text cells no more:
-    the columns the programme does not use are freed at once and the others
-    as soon as each is decoded, so the text cells and the decoded answers are
-    never both whole in memory. ``raw.frame`` is then left without columns;
-    keep ``raw.frame.columns`` beforehand if the header is needed.
+    ``consume=True`` consumes the caller's survey to save memory: the
+    columns of ``raw.frame`` that the programme does not use are deleted at
+    once and the others as soon as each is decoded, so the text cells and the
+    decoded answers are never both whole in memory. ``raw.frame`` is then
+    left without columns; keep ``raw.frame.columns`` beforehand if the header
+    is needed. Without it (the default) the caller's objects are not changed.
     """
     from .layouts import convert
 
@@ -564,15 +565,15 @@ def import_survey(
         stamp_column = next((h for h in ignored if header_key(h) in _TIMESTAMP_KEYS), None)
     if duplicates != "keep-latest" or stamp_column not in raw.frame.columns:
         stamp_column = None
-    # The text of the columns used, by header: with release_text, the only reference to each.
+    # The text of the columns used, by header: with consume, the only reference to each.
     texts = {h: raw.frame[h] for h in (*matched.values(), *([stamp_column] if stamp_column else []))}
-    if release_text:
+    if consume:
         import warnings
 
         for frame in {id(f): f for f in (original.frame, raw.frame)}.values():
             # All at once: deleting one column at a time copies the rest of its block each time
             # (4,000 columns took 333 s). pandas 3 deprecates inplace but has no other way to
-            # empty the caller's frame; a pandas without it fails the release_text tests.
+            # empty the caller's frame; a pandas without it fails the consume tests.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 frame.drop(columns=frame.columns, inplace=True)
@@ -584,7 +585,7 @@ def import_survey(
     freed = itertools.count(1)  # columns freed; next() is atomic, and the workers call done_with
 
     def done_with(header: str) -> None:
-        if release_text:
+        if consume:
             del texts[header]
             if next(freed) % every == 0:
                 give_back_memory()
@@ -710,7 +711,7 @@ def import_survey(
             "reason": warn["reason"].astype(str).to_numpy(dtype=object),
         }
     )
-    if release_text:
+    if consume:
         give_back_memory()  # the last columns' text, and what validation made on the way
     _reconcile(original, conv.header_rows, n, len(accepted), int(rejected.sum()))
     return ImportResult(
