@@ -401,16 +401,22 @@ def test_xlsx_with_a_broken_sheet_is_refused_clearly(tmp_path):
         read_survey(bad)
 
 
-def test_xlsx_cells_are_stripped_as_str_strip_does():
-    # The XLSX reader strips text with Arrow; it must remove exactly what str.strip() removes.
+def test_xlsx_cells_are_stripped_as_str_strip_does(tmp_path):
+    """The XLSX reader strips text with Arrow; it must remove exactly what str.strip() removes, no more."""
     import sys
 
-    import pyarrow as pa
+    import xlsxwriter
 
-    from trainmatch.io import _stripped_text
-
-    chars = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
-    cells = [f"{ch}x{ch}" for ch in chars] + [None, "", " "]
-    text, filled = _stripped_text(pa.array(cells, pa.string()))
-    assert text.to_pylist() == [c.strip() for c in cells[:-3]] + ["", "", ""]
-    assert filled.tolist() == [True] * len(chars) + [False, False, False]
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace() and c not in (0x0A, 0x0D)]
+    kept = ["\u200b", "\u2060", "\ufeff", "\u180e", "x"]  # zero-width and other characters str.strip keeps
+    cells = [f"{ch}a{ch}" for ch in spaces + kept] + [" ".join(spaces)]
+    path = tmp_path / "spaces.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Responses")
+    sheet.write_row(0, 0, ["person_id", "site"])
+    for row, cell in enumerate(cells, 1):
+        sheet.write_string(row, 0, f"p{row}")
+        sheet.write_string(row, 1, cell)
+    book.close()
+    read = read_survey(path).frame["site"].tolist()
+    assert read == [c.strip() for c in cells]

@@ -327,13 +327,21 @@ def test_consume_frees_each_column_as_it_is_decoded(tiny_programme, monkeypatch,
         frame[task] = "1"
     raw = dataclasses.replace(raw_from(frame), frame=frame.astype(pd.ArrowDtype(pa.string())))
     seen: list[int] = []
-    decode = survey._decode_parts
 
-    def traced(*args, **kwargs):
-        seen.append(pa.total_allocated_bytes())  # Arrow memory alive as each column starts decoding
-        return decode(*args, **kwargs)
+    def traced(make):  # each column's one distinct answer is decoded once, as the column's turn comes
+        def made(programme):
+            decode = make(programme)
 
-    monkeypatch.setattr(survey, "_decode_parts", traced)
+            def traced_decode(text):
+                seen.append(pa.total_allocated_bytes())  # Arrow memory alive as each column is decoded
+                return decode(text)
+
+            return traced_decode
+
+        return made
+
+    monkeypatch.setattr(survey, "likert_decoder", traced(survey.likert_decoder))
+    monkeypatch.setattr(survey, "yes_no_decoder", traced(survey.yes_no_decoder))
     answers = sum(raw.frame[c].array.nbytes for c in raw.frame.columns[3:])  # the 9 item and task columns
     result = import_survey(raw, tiny_programme, consume=release)
     assert result.n_accepted == n

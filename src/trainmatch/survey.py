@@ -244,8 +244,8 @@ def give_back_memory() -> None:
     """Return freed Arrow memory to the system.
 
     pyarrow's allocator keeps it for reuse, but what is made next (the
-    decoded answers, the plan) is mostly numpy's: at 1,000,000 people the
-    survey's text is 370 MB.
+    decoded answers, the plan) is mostly numpy's, and a large survey's text
+    is hundreds of MB.
     """
     import pyarrow as pa
 
