@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from .columns import codes as column_codes
 from .errors import DataError
 
 if TYPE_CHECKING:
@@ -96,23 +97,6 @@ def _first_rows(sig: np.ndarray) -> np.ndarray:
     first = np.full(int(sig.max()) + 1 if len(sig) else 0, len(sig), dtype=np.int64)
     np.minimum.at(first, sig, np.arange(len(sig), dtype=np.int64))
     return first
-
-
-def codes(values: "pd.Series", categories: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
-    """Integer codes and their labels for a categorical or text column (remapped to ``categories``)."""
-    import pandas as pd
-
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        codes = values.cat.codes.to_numpy().astype(np.int64)
-        labels = [str(c) for c in values.cat.categories]
-    else:
-        c, u = pd.factorize(values.astype(str))
-        codes, labels = c.astype(np.int64), [str(x) for x in u]
-    if categories is not None:
-        lookup = {c: i for i, c in enumerate(categories)}
-        remap = np.asarray([lookup.get(lab, -1) for lab in labels] or [0], dtype=np.int64)
-        codes = remap[codes] if len(codes) else codes
-    return codes, labels
 
 
 def budget_reason(remaining: float) -> str:
@@ -196,8 +180,8 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
     domains = programme.domain_ids
     D = len(domains)
     person = fired["person"].to_numpy(dtype=np.int64)
-    dom, _ = codes(fired["domain"], list(domains))
-    rule_code, rule_ids = codes(fired["rule_id"])
+    dom, _ = column_codes(fired["domain"], list(domains))
+    rule_code, rule_ids = column_codes(fired["rule_id"])
     R = len(rule_ids)
     objective_ids = list(catalogue.objective_ids)
     O = len(objective_ids)
