@@ -8,9 +8,9 @@ Usage (from the repository root, in the environment where trainmatch is installe
 For each size it generates a survey with `trainmatch synth` (cached under
 benchmarks/cache/ by size and seed), then runs the whole `trainmatch assign
 --per-person none --no-xlsx` as a separate process `--runs` times. It
-reports the median wall time, the peak resident memory (the process and its
-helper process together: their summed RSS sampled every 20 ms, and never
-below the main process's own peak from wait4's rusage), people per second,
+reports the median wall time, the peak resident memory (the process's RSS
+sampled every 20 ms, with its children should it start any, and never below
+its own peak from wait4's rusage), people per second,
 the median seconds of each stage (from run.json), and the I/O floor measured
 in the same run: the time pyarrow takes just to read the same input file
 plus the time to write the same output bytes. Every run, and every floor
@@ -83,7 +83,7 @@ def _rss_kb(pid: int) -> int:
 
 
 def run_assign(survey: Path, out: Path) -> tuple[float, float, dict[str, float]]:
-    """Wall seconds, peak RSS in MB (with the helper process) and run.json's stage seconds of one `assign` process."""
+    """Wall seconds, peak RSS in MB and run.json's stage seconds of one `assign` process."""
     import threading
 
     cmd = [*trainmatch_command(), "assign", str(survey), "-o", str(out), "--per-person", "none", "--no-xlsx", "--quiet", "--force"]
@@ -137,8 +137,8 @@ def compile_bytecode() -> None:
 def speed_check(runs: int = 5) -> float:
     """Seconds a fixed workload takes (median of ``runs``): how fast the machine is right now.
 
-    The workload is a new Python process importing scikit-learn (the helper's
-    first job): CPU, memory and file reads, like the start of every run.
+    The workload is a new Python process importing scikit-learn (what every
+    fit starts with): CPU, memory and file reads, like the start of every run.
     """
     times = []
     for _ in range(runs):

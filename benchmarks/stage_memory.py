@@ -14,9 +14,7 @@ through /proc/self/clear_refs at every boundary), and which copies of the
 survey are still alive, with their size then: the file's text cells as read
 (`RawSurvey.frame`) and the decoded answers (`ImportResult.people`), found
 by weak reference.
-"One survey" is the in-memory size of the text cells. The helper process
-(scikit-learn, matplotlib) is not counted: it never holds the survey, only
-the people x domains scores. Linux only.
+"One survey" is the in-memory size of the text cells. Linux only.
 """
 
 from __future__ import annotations
