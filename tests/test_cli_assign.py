@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 from trainmatch.cli import Progress, main
 from trainmatch.letters import plan_filename
-from trainmatch.outputs import MARKER, MARKER_TEXT
+from trainmatch.staging import MARKER, MARKER_TEXT
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "survey.csv"
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")

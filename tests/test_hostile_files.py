@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trainmatch.cli import main
-from trainmatch.outputs import MARKER, MARKER_TEXT
+from trainmatch.staging import MARKER, MARKER_TEXT
 
 TRAINMATCH = Path(sys.executable).parent / "trainmatch"
 FAST = ("--k", "2-3", "--seed", "1", "--per-person", "none", "--no-xlsx")
@@ -56,7 +56,6 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs in this process without the report's charts (seconds of matplotlib)."""
     import trainmatch.report
 
-    monkeypatch.setenv("TRAINMATCH_SIDECAR", "0")
     monkeypatch.setattr(trainmatch.report, "render_report_data", lambda *a, **k: "<!DOCTYPE html><title>stub</title>")
 
 
@@ -287,7 +286,6 @@ def test_a_full_disk_names_the_file(survey: Path, tmp_path: Path, monkeypatch: p
     assert result.exit_code == 1
     assert f"Error: {target}: No space left on device. Free some space" in result.output
     assert list(tmp_path.iterdir()) == []  # no half-written file, no staging file
-    monkeypatch.setenv("TRAINMATCH_SIDECAR", "0")
     result = run("assign", survey, "-o", tmp_path / "out", *FAST)
     assert result.exit_code == 1
     assert f"Error: {tmp_path / 'out' / 'people.csv'}: No space left on device. Free some space" in result.output
@@ -343,7 +341,7 @@ def hostile_folder(folder: Path, survey: Path, modules: tuple[str, ...]) -> None
 )
 def test_no_module_in_the_working_folder_runs_during_assign(survey: Path, tmp_path: Path, launcher: tuple, modules: tuple) -> None:
     hostile_folder(tmp_path, survey, modules)
-    env = {k: v for k, v in os.environ.items() if k not in ("TRAINMATCH_SIDECAR", "PYTHONPATH", "PYTHONSAFEPATH")}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSAFEPATH")}
     done = subprocess.run(
         [*launcher, "assign", "s.csv", "-o", "out", "--k", "3", "--per-person", "none", "-q"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
@@ -365,7 +363,7 @@ def big_survey(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def start_assign(survey: Path, folder: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != "TRAINMATCH_SIDECAR"}
+    env = dict(os.environ)
     return subprocess.Popen(
         [str(TRAINMATCH), "assign", str(survey), "-o", "out", "--k", "3", "--seed", "1", "--xlsx"],
         cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -495,7 +493,7 @@ def test_force_accepts_only_a_folder_whose_loss_loses_nothing(
     import tempfile
 
     from trainmatch.errors import OutputError, UsageError
-    from trainmatch.outputs import StagedFolder
+    from trainmatch.staging import StagedFolder
 
     base = Path(tempfile.mkdtemp(dir=tmp_path))
     for folder in FOLDERS:

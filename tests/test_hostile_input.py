@@ -48,7 +48,6 @@ def quick_report(monkeypatch: pytest.MonkeyPatch) -> None:
     """Skip the charts in runs that test something else (the work stays in this process)."""
     import trainmatch.report
 
-    monkeypatch.setenv("TRAINMATCH_SIDECAR", "0")
     monkeypatch.setattr(trainmatch.report, "render_report_data", lambda *a, **k: "<!DOCTYPE html><title>stub</title>")
 
 

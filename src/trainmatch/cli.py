@@ -154,7 +154,7 @@ def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
     """
     from .errors import OutputError
     from .mapping import MAPPING_EXAMPLE, mapping_example
-    from .outputs import check_can_create, check_output_file
+    from .staging import check_can_create, check_output_file
     from .programme import default_programme_files, write_programme
 
     files = default_programme_files()
@@ -481,7 +481,7 @@ _stopping = False
 def _stop(signum: int, frame: object) -> None:
     """The handler of the signals :func:`run` catches: stop the command, cleaning up on the way out."""
     global _stopping
-    from .outputs import postpone_signal
+    from .staging import postpone_signal
 
     if _stopping or postpone_signal(signum):  # already stopping (let the cleanup finish), or a folder swap first
         return

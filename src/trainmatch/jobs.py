@@ -148,7 +148,7 @@ class _Outputs:
 
     def files(self, **paths: str | Path | None) -> None:
         """Output files by option name (``errors_out=...``): refused if they exist (without force) or are inputs."""
-        from .outputs import check_distinct, check_output_file
+        from .staging import check_distinct, check_output_file
 
         options = {_option(name): path for name, path in paths.items()}
         check_distinct(options)
@@ -160,7 +160,7 @@ class _Outputs:
 
     def folder(self, path: str | Path) -> Any:
         """The staged output folder: replaced only if a trainmatch run wrote it, and only with force."""
-        from .outputs import StagedFolder
+        from .staging import StagedFolder
 
         staged = StagedFolder(path, force=self.force, inputs=self.inputs)
         self.folders.append(staged)
@@ -184,7 +184,7 @@ class _Outputs:
     def _claim(self, path: str | Path | None) -> None:
         import os
 
-        from .outputs import claim_output
+        from .staging import claim_output
 
         if path is not None and Path(os.path.abspath(path)).parent.is_dir():  # else made later: nothing to clear
             lock, notes = claim_output(path, str(path))

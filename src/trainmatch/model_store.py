@@ -27,7 +27,7 @@ import pandas as pd
 from . import __version__
 from .cohorts import CohortCentres, FitReport
 from .errors import ModelError, OutputError, UsageError
-from .outputs import check_can_create, check_name, protected_reason, staging_stem
+from .staging import check_can_create, check_name, protected_reason, staging_stem
 
 MODEL_FILE = "model.json"
 CHECKSUM_FILE = "checksum.sha256"
@@ -142,7 +142,7 @@ def save_model(
             )
     target.parent.mkdir(parents=True, exist_ok=True)
     stem = staging_stem(target.name)
-    staging = Path(tempfile.mkdtemp(prefix=f"{stem}.", suffix=".partial", dir=target.parent))  # names outputs.clean_leftovers knows
+    staging = Path(tempfile.mkdtemp(prefix=f"{stem}.", suffix=".partial", dir=target.parent))  # names staging.clean_leftovers knows
     try:
         (staging / MODEL_FILE).write_bytes(data)
         (staging / CHECKSUM_FILE).write_bytes(checksum)
