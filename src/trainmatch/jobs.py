@@ -424,9 +424,13 @@ class AssignRun:
         return self.record["counts"]
 
 
+_REPORT_MODULES = ("trainmatch.report", "matplotlib.figure", "matplotlib.backends.backend_agg", "matplotlib.font_manager")
+
+
 def _import_in_background(*modules: str) -> None:
     """Import ``modules`` on another thread. scikit-learn and matplotlib take about a second each to
-    import; reading the survey mostly runs outside the GIL (pyarrow), so the imports overlap with it."""
+    import; reading the survey and building the plans run largely outside the GIL (pyarrow, numpy), so
+    the imports overlap with them."""
     import importlib
     import threading
 
@@ -497,7 +501,7 @@ def _assign(survey: str | Path, staged: Any, *, programme: Any, model: Any, save
     """:func:`assign` once its outputs are checked and locked: load, read, then plan and write."""
     from .programme import Programme, load_programme
 
-    _import_in_background(*(["trainmatch.report"] if model is not None else ["trainmatch.kmeans", "trainmatch.report"]))
+    _import_in_background(*([] if model is not None else ["trainmatch.kmeans"]), *_REPORT_MODULES)
 
     def stage(name: str) -> None:
         if progress is not None:
@@ -542,6 +546,7 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
                     strict: bool, stage: Any, progress: Progress | None, started: float) -> AssignRun:
     """:func:`assign` once the survey is read: plan everyone, then write every file into the staged folder."""
     import dataclasses
+    from concurrent.futures import ThreadPoolExecutor
 
     from . import outputs
     from .exports import deferred_table, people_table, plans_table
@@ -578,14 +583,14 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
             feedback_url=programme.feedback or None, plan_weeks=programme.plan_weeks, groups=groups, catalogue=plan.catalogue,
         )
     stage("writing the outputs")
-    with staged as tmp:
-        write_assignment(
-            tmp, people=people, plans=plans, deferred=deferred, rejects=imported.rejects, cohorts=result.cohorts.cohorts,
-            groups=groups, xlsx=write_xlsx, plan_pages=pages, n_plans=len(people), progress=stage,
-            bar=progress.bar if progress is not None else None,
+    # The tables are written on another thread (pyarrow's CSV writer runs mostly outside the GIL) while the
+    # report is aggregated and drawn here; the pool is left, waiting for the tables, before the folder moves.
+    with staged as tmp, ThreadPoolExecutor(max_workers=1) as writer:
+        tables = writer.submit(
+            write_assignment, tmp, people=people, plans=plans, deferred=deferred, rejects=imported.rejects,
+            cohorts=result.cohorts.cohorts, groups=groups, xlsx=write_xlsx, plan_pages=pages, n_plans=len(people),
+            progress=stage, bar=progress.bar if progress is not None else None,
         )
-        clock["tables"] = time.perf_counter()
-        stage("writing the report")
         report = report_data(
             result.people, result.steps, result.deferred, programme, cohorts=result.cohorts.cohorts, groups=groups,
             fit_rows=result.cohorts.fit_report, warnings=result.cohorts.warnings, rejects=imported.rejects,
@@ -593,12 +598,14 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
             run_info={"Input file": record["input"]["file"], "Programme": f"{programme.name} ({programme.fingerprint})", "Seed": str(seed)},
         )
         (tmp / "report.html").write_text(render_report_data(report), encoding="utf-8")
+        clock["report"] = time.perf_counter()
+        tables.result()
         clock["write"] = time.perf_counter()
         seconds = {
             **checked.seconds,
             **result.timings,
-            "write": clock["tables"] - clock["plan"],
-            "report": clock["write"] - clock["tables"],
+            "report": clock["report"] - clock["plan"],
+            "write": clock["write"] - clock["plan"],
             "total": clock["write"] - started,
         }
         record = {**record, "seconds": {name: round(value, 3) for name, value in seconds.items()}}
