@@ -1,9 +1,11 @@
 """The ``trainmatch`` command line: thin adapters over the library.
 
-Each command parses its options, loads, calls one library function, writes,
-and maps library errors to exit codes: 1 for bad files or data
-(:class:`click.ClickException`), 2 for a wrong invocation (:class:`click.UsageError`).
-Heavy libraries are imported inside the commands so that ``--help`` is instant.
+Each command parses its options, calls one job of :mod:`trainmatch.jobs` (which
+reads, runs and writes), prints what it did, and maps library errors to exit
+codes: 1 for bad files or data (:class:`click.ClickException`), 2 for a wrong
+invocation (:class:`click.UsageError`); a signal stops it cleanly with 128 +
+the signal's number. Heavy libraries are imported inside the commands so that
+``--help`` is instant.
 """
 
 from __future__ import annotations
