@@ -479,6 +479,8 @@ class _PlanWriter:
                 period=L.period,
                 tasks=[name for name, does in zip(L.tasks, tasks[i]) if does],
                 domains=rows,
+                # a gap or a missing score with nothing planned: the letter must not say all is met
+                open_gaps=any(ms or lv < rq for lv, rq, ms in zip(level[i], required[i], missing[i])),
                 reassess=reassess,
                 steps=my_steps,
                 plan_intro=L.plan_intro.format(hours=total) + " " + budget,

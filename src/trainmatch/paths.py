@@ -432,7 +432,7 @@ def _plan_chunk(ctx: _Context, lp: np.ndarray, dom: np.ndarray, rc: np.ndarray, 
                 lv = levels[r, d]
                 state = "score missing" if lv != lv else f"{_level_text(programme, lv)}, gap {int(required[r, d] - lv)}"
                 parts.append(f"{', '.join(ids)} ({programme.domain_ids[d]}: {state}; "
-                             f"tasks require {_required_text(programme, required[r, d])})")
+                             f"required {_required_text(programme, required[r, d])})")
             rcodes.append(ctx.texts("rule " + "; ".join(parts)))
             tcodes.append(ctx.texts(";".join(rids)))
         n_reason = np.asarray(rcodes, dtype=i64)[key]
