@@ -464,3 +464,13 @@ def test_every_branch_of_the_letter_renders_without_contradicting_itself(program
     if lang == "en":
         no_tasks = plans["0-met-0"]
         assert "own assessment only" not in no_tasks and "what your tasks require" not in no_tasks
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv", "en"])
+def test_task_practice_says_it_comes_on_top_of_the_areas_training(programme: Programme, lang: str) -> None:
+    people = make_people(programme, [{"person_id": "p", "language": lang, "tasks": ["video_visits"], "levels": {"remote_care": 2}}])
+    steps = make_steps([("p", 1, "remote_care.advanced", "coaching", 2, "", "remote_care", 2, 3),
+                        ("p", 2, "video_visit_practice", "video", 0.5, "", "remote_care", 2, 3)])
+    steps.loc[1, "kind"] = "task_practice"
+    html = render_all(programme, people, steps, make_deferred([]))["p"]
+    assert html.count(TEXT[lang]["task_practice"]) == 1
