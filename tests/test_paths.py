@@ -396,3 +396,16 @@ def test_no_plan_leaves_hours_unused_while_a_deferred_need_fits_and_big_gaps_com
     late_needs = late_needs[~np.asarray(started, dtype=bool)]
     over = late_needs["gap"].to_numpy(dtype=float) > top.reindex(pid(late_needs)).to_numpy(dtype=float)
     assert over.sum() <= 0.02 * late["person_id"].nunique()
+
+
+def test_on_equal_gaps_the_need_of_the_more_critical_task_comes_first():
+    from test_rules import small_people
+
+    # ICT basics (mobile home care, normal) and EHR (e-prescriptions, high) one level short each; the ICT rule
+    # comes first in rules.csv, but only one advanced module fits in 3 h
+    people = small_people(PROGRAMME, [{"ict_basics": (3.0, 3), "ehr": (3.0, 3), "tasks": ("mobile_home_care", "e_prescription"),
+                                       "role": "nurse", "hours": 3.0}])
+    _, paths = run(people)
+    plan = plan_of(paths, "P0000000")
+    assert plan[0][0] == "ehr.advanced", plan
+    assert "ict_basics.advanced" in set(paths.deferred["objective"].astype(str))
