@@ -455,7 +455,7 @@ def _load_or_located_error(folder: Path) -> None:
             str(problem)  # renders
 
 
-@pytest.mark.parametrize("target", ["programme.toml", "items.csv", "tasks.csv", "catalogue.csv", "rules.csv"])
+@pytest.mark.parametrize("target", ["programme.toml", "items.csv", "tasks.csv", "roles.csv", "catalogue.csv", "rules.csv"])
 def test_any_bytes_in_a_programme_file_load_or_give_a_located_error(tmp_path_factory, target):
     folder = tmp_path_factory.mktemp("fuzz")
     files = _default_files()

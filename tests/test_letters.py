@@ -422,3 +422,55 @@ def test_every_language_file_has_the_same_texts_and_fields() -> None:
     for lang, texts in TEXT.items():
         assert set(texts) == set(english), lang
         assert {k: fields(v) for k, v in texts.items()} == {k: fields(v) for k, v in english.items()}, lang
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv", "en"])
+def test_every_branch_of_the_letter_renders_without_contradicting_itself(programme: Programme, lang: str) -> None:
+    """Tasks or none × steps / only deferred / nothing with an open gap / nothing and all met × a score to
+    reassess or not, in each language: each letter says one thing about its tasks and one about its plan,
+    and never that all is met while its own table shows something to develop or reassess."""
+    t = TEXT[lang]
+    specs, steps, deferred = [], [], []
+    for tasks in ((), ("video_visits",)):
+        for plan in ("steps", "deferred", "open", "met"):
+            for reassess in (False, True):
+                pid = f"{len(tasks)}-{plan}-{int(reassess)}"
+                levels = {"remote_care": 3 if plan == "met" else 1}
+                if reassess:
+                    levels["ehr"] = None
+                if plan == "open" and not tasks and not reassess:
+                    levels["remote_care"] = 1
+                    specs.append({"person_id": pid, "language": lang, "tasks": ("video_visits",), "levels": levels})
+                else:
+                    specs.append({"person_id": pid, "language": lang, "tasks": tasks, "levels": levels})
+                if plan == "steps":
+                    steps.append((pid, 1, "remote_care.intermediate", "elearning", 1.5, "", "remote_care", 1, 3))
+                elif plan == "deferred":
+                    deferred.append((pid, "security.advanced", 1.5, 0.5))
+    people = make_people(programme, specs)
+    plans = render_all(programme, people, make_steps(steps), make_deferred(deferred))
+    assert len(plans) == 16
+    plan_texts = {"steps": t["plan_intro"].split("{weeks}")[0], "deferred": t["no_steps_deferred"],
+                  "open": t["no_steps_open"], "met": t["no_steps"]}
+    for pid, html in plans.items():
+        n_tasks, plan, reassess = pid.split("-")
+        has_tasks = n_tasks == "1" or (plan == "open" and reassess == "0")
+        assert (t["why_tasks"] in html) == has_tasks and (t["why_no_tasks"] in html) != has_tasks, pid
+        said = [k for k, text in plan_texts.items() if text in html]
+        assert said == [plan] or (plan == "met" and reassess == "1" and said == ["open"]), (pid, said)
+        if t["no_steps"] in html:  # "meets the level required of you": nothing in the table may say otherwise
+            assert 'class="gap"' not in html and 'class="missing"' not in html and t["reassess"][:20] not in html, pid
+        assert "{" not in html.split("<body>")[1].replace("{ ", ""), pid  # every field filled in
+    if lang == "en":
+        no_tasks = plans["0-met-0"]
+        assert "own assessment only" not in no_tasks and "what your tasks require" not in no_tasks
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv", "en"])
+def test_task_practice_says_it_comes_on_top_of_the_areas_training(programme: Programme, lang: str) -> None:
+    people = make_people(programme, [{"person_id": "p", "language": lang, "tasks": ["video_visits"], "levels": {"remote_care": 2}}])
+    steps = make_steps([("p", 1, "remote_care.advanced", "coaching", 2, "", "remote_care", 2, 3),
+                        ("p", 2, "video_visit_practice", "video", 0.5, "", "remote_care", 2, 3)])
+    steps.loc[1, "kind"] = "task_practice"
+    html = render_all(programme, people, steps, make_deferred([]))["p"]
+    assert html.count(TEXT[lang]["task_practice"]) == 1

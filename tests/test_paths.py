@@ -243,9 +243,12 @@ def test_preferred_formats_are_honoured_and_paths_stay_mixed():
     assert long.sum() > 100
     assert (n_formats[long] >= 2).all()
     assert (n_formats[long] >= 3).mean() > 0.95
-    # the preferred format is used in every path where some objective offers it
+    # the preferred format is used in every path where some objective offers it (task practice on top of a
+    # domain module that closes the same gap takes its cheapest format instead)
     offers = {o.id for o in CATALOGUE.objectives.values() if "elearning" in o.formats}
-    can = per["objective"].apply(lambda o: bool(set(o.astype(str)) & offers))
+    own = steps[steps["kind"] != "task_practice"]
+    can = own.groupby(own["person_id"].astype(str), observed=True)["objective"].apply(
+        lambda o: bool(set(o.astype(str)) & offers)).reindex(n_steps.index, fill_value=False)
     has = per["format"].apply(lambda f: "elearning" in set(f.astype(str)))
     assert can.sum() > 1000
     assert has[can].all() and not has[~can].any()
@@ -325,3 +328,84 @@ def test_group_modules_with_no_group_sessions_at_all():
     steps = pd.DataFrame({"group": pd.Categorical(["", ""]), "module": pd.Categorical(["a", "b"])})
     assert group_modules(pd.DataFrame({"group": ["G1"]}), steps)["modules"].tolist() == [""]
     assert group_modules(pd.DataFrame({"group": pd.Series([], dtype=object)}), steps.iloc[:0]).empty
+
+
+# --------------------------------------------------------------------------- budgets spent where the gaps are
+
+
+def plan_of(paths: Paths, pid: str) -> list[tuple[str, str, float, str]]:
+    s = paths.steps[paths.steps["person_id"].astype(str) == pid]
+    return [(str(o), str(f), float(h), str(k)) for o, f, h, k in zip(s["objective"], s["format"], s["hours"], s["kind"])]
+
+
+def test_the_largest_gap_is_planned_first_not_the_first_rule():
+    from test_rules import small_people
+
+    # e-services two levels short, remote care three: both rules have priority 1, and the lower level
+    # (e-services advanced) used to go first; 4 h cover one chain
+    people = small_people(PROGRAMME, [{"eservices": (2.0, 3), "remote_care": (2.0, 4), "hours": 4.0}])
+    _, paths = run(people)
+    objs = [s[0] for s in plan_of(paths, "P0000000")]
+    assert objs[:2] == ["remote_care.intermediate", "remote_care.advanced"], objs
+    assert "eservices.advanced" in set(paths.deferred["objective"].astype(str))
+
+
+def test_the_format_is_chosen_knowing_the_hours_left():
+    from test_rules import small_people
+
+    # e-learning preferred; 2.5 h: a 0.5 h video for the basics leaves room for the 2 h intermediate course
+    people = small_people(PROGRAMME, [{"ict_basics": (1.5, 2), "hours": 2.5, "formats": "elearning"}])
+    _, paths = run(people)
+    assert plan_of(paths, "P0000000") == [("ict_basics.foundation", "video", 0.5, "need"),
+                                          ("ict_basics.intermediate", "elearning", 2.0, "need")]
+    assert not len(paths.deferred)
+
+
+def test_task_practice_does_not_stack_on_a_gap_the_domain_module_closes():
+    from test_rules import small_people
+
+    people = small_people(PROGRAMME, [{"remote_care": (3.0, 3), "tasks": ("video_visits", "chat_service"), "hours": 12.0}])
+    _, paths = run(people)
+    plan = plan_of(paths, "P0000000")
+    assert plan[0][0] == "remote_care.advanced" and plan[0][3] == "need"
+    extras = plan[1:]
+    assert {o for o, *_ in extras} == {"video_visit_practice", "chat_counselling"}
+    for objective, fmt, hours, kind in extras:  # each in its cheapest format, said as such
+        assert kind == "task_practice"
+        assert hours == min(m.hours for m in CATALOGUE.objectives[objective].modules)
+
+
+def test_no_plan_leaves_hours_unused_while_a_deferred_need_fits_and_big_gaps_come_first():
+    people = make_people(PROGRAMME, 3000, 11, missing_share=0.02)
+    people["hours"] = np.where(np.arange(3000) % 3 == 0, 2.0, np.where(np.arange(3000) % 3 == 1, 4.5, 7.0))
+    _, paths = run(people)
+    steps, late = paths.steps, paths.deferred
+    pid = lambda f: f["person_id"].astype(str)  # noqa: E731
+    left = (people.set_index(people["person_id"].astype(str))["hours"]
+            - steps.groupby(pid(steps), observed=True)["hours"].sum()).fillna(people.set_index(people["person_id"].astype(str))["hours"])
+    cheapest = {o: min(m.hours for m in obj.modules) for o, obj in CATALOGUE.objectives.items()}
+    budget_late = late[late["deferred_because"].astype(str) == "budget"]
+    fits = budget_late["objective"].astype(str).map(cheapest).to_numpy() <= left.reindex(pid(budget_late)).to_numpy() + 1e-9
+    assert len(budget_late) > 1000 and not fits.any()
+    # a need deferred for the hours never has a larger gap than everything planned for the person
+    needs = steps[steps["kind"].astype(str) == "need"]
+    top = needs.groupby(pid(needs), observed=True)["gap"].max()
+    late_needs = budget_late[budget_late["kind"].astype(str) == "need"]
+    started = [bool(set(CATALOGUE.objectives[o].prerequisites) & set(steps.loc[pid(steps) == p, "objective"].astype(str)))
+               for p, o in zip(pid(late_needs), late_needs["objective"].astype(str))] if len(late_needs) < 5000 else []
+    late_needs = late_needs[~np.asarray(started, dtype=bool)]
+    over = late_needs["gap"].to_numpy(dtype=float) > top.reindex(pid(late_needs)).to_numpy(dtype=float)
+    assert over.sum() <= 0.02 * late["person_id"].nunique()
+
+
+def test_on_equal_gaps_the_need_of_the_more_critical_task_comes_first():
+    from test_rules import small_people
+
+    # ICT basics (mobile home care, normal) and EHR (e-prescriptions, high) one level short each; the ICT rule
+    # comes first in rules.csv, but only one advanced module fits in 3 h
+    people = small_people(PROGRAMME, [{"ict_basics": (3.0, 3), "ehr": (3.0, 3), "tasks": ("mobile_home_care", "e_prescription"),
+                                       "role": "nurse", "hours": 3.0}])
+    _, paths = run(people)
+    plan = plan_of(paths, "P0000000")
+    assert plan[0][0] == "ehr.advanced", plan
+    assert "ict_basics.advanced" in set(paths.deferred["objective"].astype(str))

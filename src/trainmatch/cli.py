@@ -142,8 +142,9 @@ def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
     """Write the built-in programme to FOLDER for editing.
 
     The folder holds programme.toml (settings, levels, domains, roles, formats)
-    and tables to edit in Excel: items.csv (the questionnaire) and tasks.csv
-    (the level each work task requires per domain).
+    and tables to edit in Excel: items.csv (the questionnaire), tasks.csv
+    (the level each work task requires per domain) and roles.csv (each role's
+    baseline and cap per domain).
 
     It also writes mapping-example.toml (or --mapping FILE): an example
     column-mapping file for exports of survey tools that trainmatch does not
@@ -406,7 +407,7 @@ def assign(survey: Path, output: Path, programme_dir: Path | None, quiet: bool, 
     tasks, forms cohorts and training groups, fires the programme's rules and
     builds an ordered, mixed-format path per person within their hours.
     OUTPUT gets people.csv, plans.csv, deferred.csv, rejects.csv, cohorts.csv,
-    groups.csv, run.json, report.html, plans.xlsx (up to 20,000 people unless
+    groups.csv, capacity.csv (time for training per site and role), run.json, report.html, plans.xlsx (up to 20,000 people unless
     --xlsx) and plans/ with one printable plan per person. Every input row is in
     people.csv or rejects.csv. The folder appears only when complete.
 

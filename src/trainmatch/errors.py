@@ -59,7 +59,7 @@ class ProblemsError(TrainmatchError):
 
 
 class ProgrammeError(ProblemsError):
-    """The programme folder (settings, items, tasks, catalogue, rules) is invalid."""
+    """The programme folder (settings, items, tasks, roles, catalogue, rules) is invalid."""
 
     what = "The programme"
 

@@ -63,3 +63,44 @@ def deferred_table(deferred: pd.DataFrame, programme: Programme) -> pd.DataFrame
     out = _reason_facts(deferred[list(DEFERRED_COLUMNS)], programme)
     out["hours_left"] = out["hours_left"].round(2)
     return out
+
+
+CAPACITY_COLUMNS = ("site", "role", "people", "people_with_needs", "hours_available", "hours_needed", "hours_planned",
+                    "hours_deferred", "share_all_gaps_closed")
+
+
+def capacity_table(people: pd.DataFrame, programme: Programme, budget_default: float | None = None) -> pd.DataFrame:
+    """capacity.csv: per site and role, the time for training against the time the gaps need.
+
+    ``people`` carries ``planned_hours`` and ``deferred_hours`` (:func:`trainmatch.pipeline.run_assignment`).
+    Hours available are the people's training budgets; hours needed to close every gap are the hours
+    planned plus the hours of every deferred objective in the format it would have had; the share is
+    of the people with any need whose plan defers nothing (empty when no one in the row has a need).
+    One row per site and role that has people, sorted; a last row ``all``/``all`` totals them.
+    """
+    from .paths import budgets
+
+    planned = people["planned_hours"].to_numpy(dtype=np.float64)
+    deferred = people["deferred_hours"].to_numpy(dtype=np.float64)
+    frame = pd.DataFrame({
+        "site": people["site"].astype(str).to_numpy(),
+        "role": people["role"].astype(str).to_numpy(),
+        "people": 1,
+        "people_with_needs": (planned + deferred > 0).astype(np.int64),
+        "hours_available": budgets(people, programme, budget_default),
+        "hours_needed": planned + deferred,
+        "hours_planned": planned,
+        "hours_deferred": deferred,
+        "closed": ((planned > 0) & (deferred == 0)).astype(np.int64),
+    })
+    rows = frame.groupby(["site", "role"], sort=True, observed=True).sum().reset_index()
+    total = frame.drop(columns=["site", "role"]).sum().to_frame().T.assign(site="all", role="all")
+    rows = pd.concat([rows, total[rows.columns]], ignore_index=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = rows["closed"].to_numpy(dtype=np.float64) / rows["people_with_needs"].to_numpy(dtype=np.float64)
+    rows["share_all_gaps_closed"] = np.where(rows["people_with_needs"] > 0, np.round(share, 3), np.nan)
+    for col in ("hours_available", "hours_needed", "hours_planned", "hours_deferred"):
+        rows[col] = rows[col].astype(np.float64).round(2)
+    for col in ("people", "people_with_needs"):
+        rows[col] = rows[col].astype(np.int64)
+    return rows[list(CAPACITY_COLUMNS)]

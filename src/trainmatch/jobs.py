@@ -415,6 +415,7 @@ class AssignRun:
     rejects: "pd.DataFrame"  # rejects.csv
     cohorts: "pd.DataFrame"  # cohorts.csv
     groups: "pd.DataFrame"  # groups.csv
+    capacity: "pd.DataFrame"  # capacity.csv: hours available, needed, planned and deferred per site and role
     record: dict[str, Any]  # run.json: counts (read, accepted, rejected, reconciled), programme, options, seconds
     warnings: tuple[str, ...] = field(default=())
     notes: tuple[str, ...] = field(default=())  # what was cleared next to the outputs (leftovers of killed runs)
@@ -471,7 +472,7 @@ def assign(
     tasks, forms cohorts and training groups (or reuses the saved ``model``),
     fires the programme's rules and builds each person's path. ``output`` gets
     people.csv, plans.csv, deferred.csv, rejects.csv, cohorts.csv, groups.csv,
-    run.json, report.html, plans.xlsx (``xlsx``: default up to 20,000 people)
+    capacity.csv, run.json, report.html, plans.xlsx (``xlsx``: default up to 20,000 people)
     and, with ``per_person="html"``, plans/ with one letter per person. The
     folder is written to a staging folder and moved into place only when
     complete; an existing one is replaced only with ``force``. Every input row
@@ -549,7 +550,7 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
     from concurrent.futures import ThreadPoolExecutor
 
     from . import outputs
-    from .exports import deferred_table, people_table, plans_table
+    from .exports import capacity_table, deferred_table, people_table, plans_table
     from .letters import render_plans
     from .outputs import write_assignment, write_json
     from .pipeline import group_modules, run_assignment, run_record
@@ -567,6 +568,7 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
     people = people_table(result.people, programme)
     plans = plans_table(result.steps, programme)
     deferred = deferred_table(result.deferred, programme)
+    capacity = capacity_table(result.people, programme)
     groups = group_modules(result.cohorts.groups, result.steps)
     write_xlsx = xlsx if xlsx is not None else len(people) <= outputs.XLSX_AUTO_LIMIT
     record = run_record(
@@ -588,13 +590,13 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
     with staged as tmp, ThreadPoolExecutor(max_workers=1) as writer:
         tables = writer.submit(
             write_assignment, tmp, people=people, plans=plans, deferred=deferred, rejects=imported.rejects,
-            cohorts=result.cohorts.cohorts, groups=groups, xlsx=write_xlsx, plan_pages=pages, n_plans=len(people),
+            cohorts=result.cohorts.cohorts, groups=groups, capacity=capacity, xlsx=write_xlsx, plan_pages=pages, n_plans=len(people),
             progress=stage, bar=progress.bar if progress is not None else None,
         )
         report = report_data(
             result.people, result.steps, result.deferred, programme, cohorts=result.cohorts.cohorts, groups=groups,
             fit_rows=result.cohorts.fit_report, warnings=result.cohorts.warnings, rejects=imported.rejects,
-            reliability=result.reliability, n_read=imported.n_read,
+            reliability=result.reliability, n_read=imported.n_read, capacity=capacity,
             run_info={"Input file": record["input"]["file"], "Programme": f"{programme.name} ({programme.fingerprint})", "Seed": str(seed)},
         )
         (tmp / "report.html").write_text(render_report_data(report), encoding="utf-8")
@@ -614,7 +616,7 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
         _save_model(result.cohorts, programme, save_model)
     return AssignRun(
         output=Path(staged.target), survey=dataclasses.replace(checked, imported=imported), people=people, plans=plans,
-        deferred=deferred, rejects=imported.rejects, cohorts=result.cohorts.cohorts, groups=groups, record=record,
+        deferred=deferred, rejects=imported.rejects, cohorts=result.cohorts.cohorts, groups=groups, capacity=capacity, record=record,
         warnings=tuple(result.cohorts.warnings),
     )
 

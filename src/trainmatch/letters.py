@@ -57,7 +57,7 @@ _SAFE_ID = re.compile(r"[a-z0-9_\-]{1,100}")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_\-]+")
 
 # The facts each reason sentence is rendered from, in the order _Language.reason / deferred_reason take them.
-_STEP_REASON = ("domain", "level", "required", "rule_ids", "prerequisite_of")
+_STEP_REASON = ("domain", "level", "required", "rule_ids", "prerequisite_of", "kind")
 _DEFERRED_REASON = ("deferred_because", "hours_left", "blocked_by", "kind", "domain", "level", "required")
 # A plan renders each reason from its facts (trainmatch.paths.REASON_COLUMNS), never from the English text.
 STEP_COLUMNS = ("step", "objective", "module", "title", "format", "hours", "group", "reason", "rule_ids",
@@ -288,14 +288,17 @@ class _Language:
             table.append(by_level)
         return table
 
-    def reason(self, domain: str, level: int, required: int, rule_ids: str = "", before: str = "") -> str:
+    def reason(self, domain: str, level: int, required: int, rule_ids: str = "", before: str = "", kind: str = "need") -> str:
         """Why a step is in the plan, in this language: the domain with the person's level and the level
-        required, then the rules that asked for it, or the training it prepares for (``before``, a title)."""
+        required, then the rules that asked for it, or the training it prepares for (``before``, a title);
+        task-specific practice on top of the area's own training says so (``kind`` task_practice)."""
         t = self.t
         if domain not in self.domains:
             return t["prerequisite_for"].format(title=before) if before else ""
         current = self.level(level) if level > 0 else t["not_assessed"]
         why = t["reason"].format(domain=self.domains[domain], current=current, required=self.level(required))
+        if kind == "task_practice":
+            why += "; " + t["task_practice"]
         if before:
             why += " (" + t["prerequisite_for"].format(title=before) + ")"
         elif rule_ids:
@@ -311,8 +314,8 @@ class _Language:
             text = t["deferred_prerequisite"].format(title=blocked_by)
         else:
             text = t["deferred_budget"].format(hours=format_hours(hours_left, self.lang))
-        if kind == "need" and domain in self.domains:
-            text += " " + self.reason(domain, level, required)
+        if kind in ("need", "task_practice") and domain in self.domains:
+            text += " " + self.reason(domain, level, required, kind=kind)
         return text
 
     def where(self, group: str, site: str, members: int) -> str:
@@ -479,6 +482,8 @@ class _PlanWriter:
                 period=L.period,
                 tasks=[name for name, does in zip(L.tasks, tasks[i]) if does],
                 domains=rows,
+                # a gap or a missing score with nothing planned: the letter must not say all is met
+                open_gaps=any(ms or lv < rq for lv, rq, ms in zip(level[i], required[i], missing[i])),
                 reassess=reassess,
                 steps=my_steps,
                 plan_intro=L.plan_intro.format(hours=total) + " " + budget,
@@ -532,8 +537,9 @@ class _PlanWriter:
             if why is None:
                 if len(self.reasons) > 100_000:
                     self.reasons.clear()
-                domain, level, required, rule_ids, before = rkey[1:]
-                why = self.reasons[rkey] = L.reason(domain, level, required, rule_ids, self._objective_title(before, lang) if before else "")
+                domain, level, required, rule_ids, before, kind = rkey[1:]
+                why = self.reasons[rkey] = L.reason(domain, level, required, rule_ids, self._objective_title(before, lang) if before else "",
+                                                    kind)
             reason = sc["reason"][k]
             g = sc["group"][k]
             where = ""

@@ -241,6 +241,7 @@ def write_assignment(
     n_plans: int = 0,
     progress: Callable[[str], None] | None = None,
     bar: Callable[[Iterable[Any], int], Any] | None = None,
+    capacity: pd.DataFrame | None = None,
 ) -> list[str]:
     """Write the tables, workbook and plans of an `assign` run into ``folder``; returns the names written.
 
@@ -254,6 +255,8 @@ def write_assignment(
 
     written = []
     tables = {"people.csv": people, "plans.csv": plans, "deferred.csv": deferred, "rejects.csv": rejects, "cohorts.csv": cohorts, "groups.csv": groups}
+    if capacity is not None:
+        tables["capacity.csv"] = capacity
     note("writing " + ", ".join(tables))
     write_csvs({folder / name: frame for name, frame in tables.items()})
     written += list(tables)

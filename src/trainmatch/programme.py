@@ -41,7 +41,11 @@ NO_REQUIREMENT = "-"
 # the folder - notes, an example mapping, Excel's lock files - is not read.
 CATALOGUE_FILE = "catalogue.csv"
 RULES_FILE = "rules.csv"
-PROGRAMME_FILES = (SETTINGS_FILE, ITEMS_FILE, TASKS_FILE, CATALOGUE_FILE, RULES_FILE)
+ROLES_FILE = "roles.csv"
+PROGRAMME_FILES = (SETTINGS_FILE, ITEMS_FILE, TASKS_FILE, ROLES_FILE, CATALOGUE_FILE, RULES_FILE)
+# How critical a task is (tasks.csv, column ``criticality``): needs that a more critical task creates
+# are planned first when the hours do not cover every need. A table without the column is all "normal".
+CRITICALITY = {"low": 1, "normal": 2, "high": 3}
 
 # Limits on what a programme (or a mapping file) may hold: far above any real programme, far below
 # what would make a run slow or its letters huge (a 50 MB organisation name is copied into every letter).
@@ -89,14 +93,21 @@ class Task:
     id: str
     names: Mapping[str, str]
     requires: Mapping[str, int]
+    criticality: int = CRITICALITY["normal"]
 
 
 @dataclass(frozen=True)
 class Role:
-    """A role or profession a respondent can state."""
+    """A role or profession a respondent can state, with what everyone in it needs (roles.csv).
+
+    ``baseline``: the level per domain the role requires even of someone who ticks no task;
+    ``cap``: the most any task can require of the role per domain (absent = no cap). Levels are 1-based.
+    """
 
     id: str
     names: Mapping[str, str]
+    baseline: Mapping[str, int] = field(default_factory=dict)
+    cap: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -186,6 +197,12 @@ class Programme:
     def requirement_matrix(self) -> "list[list[int]]":
         """Tasks × domains, the 1-based level each task requires (0 = none)."""
         return [[t.requires.get(d, 0) for d in self.domain_ids] for t in self.tasks]
+
+    def role_matrices(self) -> "tuple[list[list[int]], list[list[int]]]":
+        """Roles × domains: the baseline level (0 = none) and the cap (the top level where roles.csv sets none)."""
+        top = len(self.levels)
+        return ([[r.baseline.get(d, 0) for d in self.domain_ids] for r in self.roles],
+                [[r.cap.get(d, top) for d in self.domain_ids] for r in self.roles])
 
     def level_thresholds(self) -> tuple[float, ...]:
         return tuple(lv.min_score for lv in self.levels)
@@ -636,6 +653,7 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
 
     items = _parse_items(files, domain_ids, languages, c, encoding)
     tasks = _parse_tasks(files, domain_ids, level_index, languages, c, encoding)
+    roles = _parse_roles(files, roles, domain_ids, level_index, c, encoding)
 
     name = str(get("programme", "name", str, "programme"))
     if c.problems:
@@ -743,7 +761,7 @@ def _parse_tasks(
     if not header:
         return []
     required = ["task_id"] + [f"name_{lang}" for lang in languages] + list(domain_ids)
-    known = required + [h for h in header if h.startswith("name_")]
+    known = required + ["criticality"] + [h for h in header if h.startswith("name_")]
     c.problems += header_problems(name, header, required, known, " Other columns must be domains of the programme.")
     if any(col not in header for col in required):
         return []
@@ -767,10 +785,72 @@ def _parse_tasks(
                 c.add(name, "unknown level.", row=n, column=d, value=cell, hint=suggest(cell, allowed))
                 continue
             requires[d] = level_index[cell]
-        tasks.append(Task(ident, {lang: r.get(f"name_{lang}", "") for lang in languages}, requires))
+        crit = r.get("criticality", "") or "normal"
+        if crit not in CRITICALITY:
+            c.add(name, "unknown criticality.", row=n, column="criticality", value=crit, hint=suggest(crit, CRITICALITY))
+            crit = "normal"
+        tasks.append(Task(ident, {lang: r.get(f"name_{lang}", "") for lang in languages}, requires, CRITICALITY[crit]))
     if not tasks and not c.problems:
         c.add(name, "has no tasks.", hint="List at least one work task or digital service.")
     return tasks
+
+
+def _parse_roles(
+    files: Mapping[str, bytes],
+    roles: list[Role],
+    domain_ids: list[str],
+    level_index: dict[str, int],
+    c: _Collector,
+    encoding: str = "utf-8",
+) -> list[Role]:
+    """``roles`` with their baseline and cap per domain from roles.csv (a programme without it has neither).
+
+    One row per role: ``role_id``, then ``baseline_<domain>`` and ``cap_<domain>`` for any domains,
+    each a level id or ``-`` (no baseline, no cap). A cap below the baseline is a problem: the role
+    would be required to reach more than it may be asked to.
+    """
+    name = ROLES_FILE
+    if name not in files:
+        return roles
+    header, rows = _table(name, files[name], encoding, {h: MAX_ID for h in ["role_id"]}, c)
+    if not header:
+        return roles
+    known = ["role_id"] + [f"{kind}_{d}" for d in domain_ids for kind in ("baseline", "cap")]
+    c.problems += header_problems(name, header, ["role_id"], known,
+                                  " Columns are baseline_<domain> and cap_<domain> for domains of the programme.")
+    if "role_id" not in header:
+        return roles
+    role_ids = [r.id for r in roles]
+    allowed = list(level_index) + [NO_REQUIREMENT]
+    found: dict[str, Role] = {}
+    for n, r in enumerate(rows, 1):
+        ident = r["role_id"]
+        if ident not in role_ids:
+            c.add(name, "unknown role.", row=n, column="role_id", value=ident,
+                  hint=(suggest(ident, role_ids) if ident else "Allowed: " + ", ".join(role_ids) + ".")
+                  + f" Roles are listed as [[roles]] in {SETTINGS_FILE}.")
+            continue
+        if ident in found:
+            c.add(name, "duplicate role_id.", row=n, column="role_id", value=ident)
+            continue
+        levels: dict[str, dict[str, int]] = {"baseline": {}, "cap": {}}
+        for d in domain_ids:
+            for kind in ("baseline", "cap"):
+                col = f"{kind}_{d}"
+                cell = r.get(col, "") or NO_REQUIREMENT
+                if cell == NO_REQUIREMENT:
+                    continue
+                if cell not in level_index:
+                    c.add(name, "unknown level.", row=n, column=col, value=cell, hint=suggest(cell, allowed))
+                    continue
+                levels[kind][d] = level_index[cell]
+            base, cap = levels["baseline"].get(d, 0), levels["cap"].get(d, len(level_index))
+            if cap < base:
+                c.add(name, f"the cap is below the baseline ({r.get(f'baseline_{d}')}): the role could not be "
+                            "required to reach its own baseline.", row=n, column=f"cap_{d}", value=r.get(f"cap_{d}", ""),
+                      hint=f"Raise cap_{d} to at least the baseline, or lower baseline_{d}.")
+        found[ident] = Role(ident, next(x.names for x in roles if x.id == ident), levels["baseline"], levels["cap"])
+    return [found.get(x.id, x) for x in roles]
 
 
 def write_programme(folder: str | Path, files: Mapping[str, bytes] | None = None) -> list[Path]:

@@ -40,6 +40,7 @@ SECTIONS = (
     ("fit", "Choosing the number of cohorts"),
     ("gaps", "Competence gaps"),
     ("hours", "Training hours"),
+    ("time", "Time for training"),
     ("groups", "Training groups"),
     ("rejects", "Rejected rows"),
     ("reliability", "Reliability of the questionnaire"),
@@ -184,6 +185,32 @@ def hours_by_objective(steps: "pd.DataFrame", deferred: "pd.DataFrame") -> "pd.D
     return table.drop(columns="total")
 
 
+CAPACITY_ROWS = 40  # site-and-role rows the report shows; capacity.csv has them all
+
+
+def capacity_section(capacity: "pd.DataFrame") -> dict[str, Any]:
+    """The time-for-training table: the total, then the site-and-role rows with the most hours deferred
+    (at most :data:`CAPACITY_ROWS`; ties by site and role), as texts."""
+    import pandas as pd
+
+    total = capacity[(capacity["site"] == "all") & (capacity["role"] == "all")]
+    rows = capacity.drop(total.index).sort_values(["hours_deferred", "site", "role"], ascending=[False, True, True], kind="stable")
+    shown = pd.concat([total, rows.head(CAPACITY_ROWS)])
+    fmt = {"people": ",d", "people_with_needs": ",d", "hours_available": ",.1f", "hours_needed": ",.1f",
+           "hours_planned": ",.1f", "hours_deferred": ",.1f"}
+    out = []
+    for rec in shown.to_dict("records"):
+        share = rec["share_all_gaps_closed"]
+        out.append([str(rec["site"]), str(rec["role"])] + [format(rec[c], f) for c, f in fmt.items()]
+                   + ["–" if share != share else f"{100 * share:.0f}%"])
+    return {
+        "head": ["site", "role", "people", "people with needs", "hours available", "hours needed", "hours planned",
+                 "hours deferred", "plan closes all gaps"],
+        "rows": out,
+        "more": max(0, len(rows) - CAPACITY_ROWS),
+    }
+
+
 def groups_by_site(groups: "pd.DataFrame") -> "pd.DataFrame":
     """Training groups and members per site, most groups first."""
     agg = groups.groupby(groups["site"].astype(str), sort=True).agg(groups=("group", "size"), members=("members", "sum"))
@@ -248,6 +275,7 @@ def report_data(
     title: str = "Digital competence and training plans",
     organisation: str = "",
     run_info: Mapping[str, str] | None = None,
+    capacity: "pd.DataFrame | None" = None,
 ) -> dict[str, Any]:
     """Everything the report shows, aggregated: small, JSON-ready, and free of any person's data.
 
@@ -256,7 +284,8 @@ def report_data(
     :class:`trainmatch.cohorts.FitReport`. ``n_read`` is the number of data rows
     read (default: accepted + rejected rows). ``run_info`` (e.g. input file,
     programme fingerprint, seed) is listed as given; pass no timestamps if the
-    report must be reproducible. Sections without data say so.
+    report must be reproducible. ``capacity`` is capacity.csv's table
+    (:func:`trainmatch.exports.capacity_table`). Sections without data say so.
 
     The result holds the text tables and, under ``charts``, the arguments of
     each chart; :func:`render_report_data` draws the charts and fills the
@@ -335,6 +364,10 @@ def report_data(
             "head": ["objective", "planned steps", "planned hours", "deferred items", "deferred hours"],
             "rows": _records(by_objective, {"steps": ",d", "planned_hours": ",.1f", "deferred": ",d", "deferred_hours": ",.1f"}),
         }
+
+    # Time for training
+    if capacity is not None and len(capacity):
+        tables["capacity"] = capacity_section(capacity)
 
     # Groups
     if groups is not None and len(groups):

@@ -4,8 +4,9 @@ A domain score is the mean of the domain's answered items after reversing the
 reverse-keyed ones, computed only when at least ``min_answered_share`` of the
 items are answered; otherwise the score is missing and the person is flagged
 for reassessment in that domain (never imputed). Levels come from the
-programme's thresholds, required levels are the maximum over the person's
-tasks, and the gap is required − current level. The output follows the
+programme's thresholds, the required level is the maximum over the person's
+tasks raised to their role's baseline and held to its cap (roles.csv), and the
+gap is required − current level. The output follows the
 ``people`` contract in docs/data-contracts.md.
 """
 
@@ -52,13 +53,32 @@ def levels_of(scores: np.ndarray, programme: Programme) -> np.ndarray:
 
 
 def required_levels(people: pd.DataFrame, programme: Programme) -> np.ndarray:
-    """n × domains: the highest level any of the person's tasks requires (0 = none)."""
+    """n × domains: min(cap, max(baseline, highest level any of the person's tasks requires)) (0 = none).
+
+    Baseline and cap are the person's role's (roles.csv): someone who ticked no task still
+    needs what everyone in the role needs, and no task asks more of a role than its cap.
+    """
     req = np.asarray(programme.requirement_matrix(), dtype=np.int8)  # tasks × domains
     out = np.zeros((len(people), len(programme.domains)), dtype=np.int8)
     for t, task in enumerate(programme.tasks):
         does = people[f"task_{task.id}"].to_numpy(dtype=bool)
         np.maximum(out, np.where(does[:, None], req[t][None, :], 0).astype(np.int8), out=out)
+    base, cap = (np.asarray(m, dtype=np.int8).reshape(len(programme.roles), len(programme.domains))
+                 for m in programme.role_matrices())
+    role = role_codes(people, programme)
+    known = role >= 0
+    safe = np.maximum(role, 0)
+    np.maximum(out, np.where(known[:, None], base[safe], 0).astype(np.int8), out=out)
+    np.minimum(out, np.where(known[:, None], cap[safe], len(programme.levels)).astype(np.int8), out=out)
     return out
+
+
+def role_codes(people: pd.DataFrame, programme: Programme) -> np.ndarray:
+    """Index of each person's role in ``programme.roles`` (-1 where the role is not one of them)."""
+    ids = [r.id for r in programme.roles]
+    if "role" not in people.columns or not len(ids):
+        return np.full(len(people), -1, dtype=np.int64)
+    return pd.Categorical(people["role"].astype(object), categories=ids).codes.astype(np.int64)
 
 
 def score(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
