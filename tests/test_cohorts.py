@@ -466,7 +466,8 @@ def test_no_people_no_groups():
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_recovers_the_synthetic_surveys_planted_profiles(seed, default_programme):
-    """End to end: synth → import → score → cohorts; adjusted Rand index against the planted profile ≥ 0.9."""
+    """End to end: synth --structure profiles → import → score → cohorts; adjusted Rand index against the planted
+    profile ≥ 0.9."""
     from trainmatch.io import RawSurvey
     from trainmatch.scoring import score, score_columns
     from trainmatch.survey import import_survey
@@ -479,7 +480,7 @@ def test_recovers_the_synthetic_surveys_planted_profiles(seed, default_programme
     differing = (np.abs(profiles[:, None, :] - profiles[None, :, :]) > 1).sum(axis=2)
     assert differing[~np.eye(5, dtype=bool)].min() >= 2
 
-    survey, truth = synthesize(programme, 5000, seed=seed)
+    survey, truth = synthesize(programme, 5000, seed=seed, structure="profiles")
     raw = RawSurvey(
         path="synthetic.csv",
         frame=survey,

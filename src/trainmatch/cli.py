@@ -182,15 +182,21 @@ def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
 @click.option("--n", "n", type=click.IntRange(min=1), default=300, show_default=True, help="Number of people.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help=f"Random seed (0 to {SEED_MAX}); same seed, same file.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Survey file to write (.csv or .xlsx).")
-@click.option("--truth", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write each person's planted profile (CSV).")
+@click.option("--truth", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write each person's latent domain scores (and planted profile) (CSV).")
+@click.option("--structure", type=click.Choice(["continuous", "profiles"]), default="continuous", show_default=True,
+              help="continuous: a general competence factor plus domain factors and role effects; "
+                   "profiles: well-separated planted profiles (for cohort recovery tests).")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @programme_option
 @handle_errors
-def synth(n: int, seed: int, output: Path, truth: Path | None, force: bool, programme_dir: Path | None) -> None:
+def synth(n: int, seed: int, output: Path, truth: Path | None, structure: str, force: bool, programme_dir: Path | None) -> None:
     """Write a realistic synthetic survey for the programme.
 
-    People belong to planted competence profiles, roles and tasks follow their
-    skills, and a few percent of answers are missing or "don't know".
+    Competence is a continuum (a general factor shared by all domains, plus
+    domain factors and role effects) unless --structure profiles plants
+    separated profiles; roles and tasks follow skills, and a few percent of
+    answers are missing or "don't know".
 
     \b
     Example:
@@ -198,10 +204,11 @@ def synth(n: int, seed: int, output: Path, truth: Path | None, force: bool, prog
     """
     from .jobs import synth as synthesize
 
-    synthesize(output, n=n, seed=seed, truth=truth, programme=programme_dir, force=force)
-    click.echo(f"Wrote {n} synthetic responses to {output} (seed {seed}).")
+    synthesize(output, n=n, seed=seed, truth=truth, structure=structure, programme=programme_dir, force=force)
+    click.echo(f"Wrote {n} synthetic responses to {output} (seed {seed}, {structure}).")
     if truth is not None:
-        click.echo(f"Wrote the planted profiles to {truth}.")
+        what = "latent domain scores and planted profiles" if structure == "profiles" else "latent domain scores"
+        click.echo(f"Wrote the {what} to {truth}.")
 
 
 def _summary(checked: Any, show: int = 10) -> None:

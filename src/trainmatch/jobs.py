@@ -197,12 +197,17 @@ def _option(name: str) -> str:
 
 
 def synth(output: str | Path, *, n: int = 300, seed: int = 0, truth: str | Path | None = None,
-          programme: "Programme | str | Path | None" = None, force: bool = False) -> tuple["pd.DataFrame", "pd.DataFrame"]:
-    """Write a synthetic survey of ``n`` people to ``output`` (.csv or .xlsx), and their planted profiles to
-    ``truth``; returns both frames. Existing files are replaced only with ``force``."""
+          structure: str = "continuous", programme: "Programme | str | Path | None" = None,
+          force: bool = False) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """Write a synthetic survey of ``n`` people to ``output`` (.csv or .xlsx), and their latent domain scores
+    (and planted profiles, with ``structure="profiles"``) to ``truth``; returns both frames. Existing files
+    are replaced only with ``force``."""
     from .outputs import write_csv, write_xlsx_table
     from .programme import Programme, load_programme
-    from .synth import synthesize
+    from .synth import STRUCTURES, synthesize
+
+    if structure not in STRUCTURES:
+        raise UsageError(f"Invalid value for '--structure': {structure!r} is not one of {', '.join(STRUCTURES)}.")
 
     suffix = Path(output).suffix.lower()
     if suffix not in (".csv", ".xlsx"):
@@ -212,7 +217,7 @@ def synth(output: str | Path, *, n: int = 300, seed: int = 0, truth: str | Path 
         outputs.files(output=output, truth=truth)
         if not isinstance(programme, Programme):
             programme = load_programme(programme)
-        survey, planted = synthesize(programme, n, seed)
+        survey, planted = synthesize(programme, n, seed, structure=structure)
         if suffix == ".xlsx":
             write_xlsx_table(survey, output, sheet="Responses")
         else:
