@@ -267,29 +267,40 @@ def validate(survey: Path, errors_out: Path | None, show: int, force: bool, prog
 @click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Scores CSV to write.")
 @click.option("--rejects-out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write rejected cells to this CSV file.")
+@click.option("--item-stats", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write per-item statistics (item-rest correlation, alpha if deleted, flags) to this CSV file.")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @programme_option
 @survey_options
 @handle_errors
-def score(survey: Path, output: Path, rejects_out: Path | None, force: bool, programme_dir: Path | None, **reading: Any) -> None:
+def score(survey: Path, output: Path, rejects_out: Path | None, item_stats: Path | None, force: bool,
+          programme_dir: Path | None, **reading: Any) -> None:
     """Score each person's digital competence against what their work needs.
 
     Writes one row per accepted person: per domain the score (mean of the
-    answered items after reversal), its level, the level the person's tasks
-    require, the gap, and a flag where too few items were answered. Prints
-    Cronbach's alpha per domain. Rejected rows are listed, not scored.
+    answered skill items after reversal), its level, the level the person's
+    tasks require, the gap, and a flag where too few items were answered.
+    Prints Cronbach's alpha and the standard error of measurement per domain,
+    and warns about items that do not measure their domain (e.g. a wrongly
+    keyed item). Rejected rows are listed, not scored.
 
     \b
     Example:
-      trainmatch score survey.csv -o scores.csv --rejects-out rejects.csv
+      trainmatch score survey.csv -o scores.csv --rejects-out rejects.csv --item-stats items.csv
     """
     from .jobs import score as score_survey
-    from .summary import reliability_table
+    from .summary import flagged_items_text, reliability_table
 
-    scored = _job(lambda: score_survey(survey, output, programme=programme_dir, rejects_out=rejects_out, force=force, **reading))
+    scored = _job(lambda: score_survey(survey, output, programme=programme_dir, rejects_out=rejects_out,
+                                       item_stats=item_stats, force=force, **reading))
     _notes(scored.survey.notes)
     _summary(scored.survey)
     echo_err(reliability_table(scored.reliability, scored.survey.programme))
+    flagged = flagged_items_text(scored.flagged_items)
+    if flagged:
+        echo_err(flagged)
+    if item_stats is not None:
+        echo_err(f"Wrote the statistics of {len(scored.item_stats)} items to {item_stats}.")
     echo_err(f"Wrote scores of {len(scored.people)} people to {output}.")
     rejected = scored.survey.imported.n_rejected
     if rejected:

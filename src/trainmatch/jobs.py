@@ -265,11 +265,19 @@ def validate(
 
 @dataclass(frozen=True)
 class Scored:
-    """What :func:`score` wrote: one row per accepted person, and the reliability of each domain."""
+    """What :func:`score` wrote: one row per accepted person, the reliability of each domain, and the
+    statistics of each item (see :func:`~trainmatch.scoring.item_statistics`)."""
 
     survey: Survey
     people: "pd.DataFrame"
     reliability: tuple["Reliability", ...]
+    item_stats: "pd.DataFrame"
+
+    @property
+    def flagged_items(self) -> "pd.DataFrame":
+        """The items flagged as not measuring their domain (item, domain, reason)."""
+        flagged = self.item_stats[self.item_stats["flag"] == "yes"]
+        return flagged[["item", "domain", "reason"]].reset_index(drop=True)
 
 
 def score(
@@ -278,13 +286,15 @@ def score(
     *,
     programme: "Programme | str | Path | None" = None,
     rejects_out: str | Path | None = None,
+    item_stats: str | Path | None = None,
     force: bool = False,
     mapping: str | Path | None = None,
     duplicates: str = "keep-latest",
     sheet: str | None = None,
     encoding: str | None = None,
 ) -> Scored:
-    """Score each accepted person per domain (score, level, required level, gap) and write ``output`` (CSV).
+    """Score each accepted person per domain (score, level, required level, gap) and write ``output`` (CSV);
+    ``item_stats`` gets the statistics of each item (CSV).
 
     Existing output files are replaced only with ``force``; an input never is.
     """
@@ -292,22 +302,25 @@ def score(
 
     from .exports import people_table
     from .outputs import write_csv
-    from .scoring import cronbach_alpha
+    from .scoring import cronbach_alpha, item_statistics
     from .scoring import score as score_people
 
     with _Outputs(_inputs(survey, programme, mapping), force) as outputs:
-        outputs.files(output=output, rejects_out=rejects_out)
+        outputs.files(output=output, rejects_out=rejects_out, item_stats=item_stats)
         checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding)
         imported = checked.imported
         if imported.n_accepted == 0:
             raise RowsRejected(f"All {imported.n_read} rows were rejected, so there is nothing to score; fix the problems listed above.",
                                checked.raw, imported)
         people = people_table(score_people(imported.people, checked.programme), checked.programme)
+        stats = item_statistics(imported.people, checked.programme)
         write_csv(people, output)
         if rejects_out is not None:
             write_csv(imported.rejects, rejects_out)
+        if item_stats is not None:
+            write_csv(stats, item_stats)
     checked = dataclasses.replace(checked, notes=tuple(outputs.notes))
-    return Scored(checked, people, tuple(cronbach_alpha(imported.people, checked.programme)))
+    return Scored(checked, people, tuple(cronbach_alpha(imported.people, checked.programme)), stats)
 
 
 # --------------------------------------------------------------------------- cohorts
@@ -587,7 +600,7 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
         report = report_data(
             result.people, result.steps, result.deferred, programme, cohorts=result.cohorts.cohorts, groups=groups,
             fit_rows=result.cohorts.fit_report, warnings=result.cohorts.warnings, rejects=imported.rejects,
-            reliability=result.reliability, n_read=imported.n_read,
+            reliability=result.reliability, item_stats=result.item_stats, n_read=imported.n_read,
             run_info={"Input file": record["input"]["file"], "Programme": f"{programme.name} ({programme.fingerprint})", "Seed": str(seed)},
         )
         (tmp / "report.html").write_text(render_report_data(report), encoding="utf-8")

@@ -22,7 +22,7 @@ from .model_store import SavedModel
 from .paths import build_paths
 from .programme import Programme
 from .rules import RuleTable, build_needs, evaluate, load_rules
-from .scoring import Reliability, cronbach_alpha, score, score_columns
+from .scoring import Reliability, cronbach_alpha, item_statistics, score, score_columns
 from .io import RawSurvey
 from .columns import codes, text_column
 from .survey import ImportResult
@@ -139,6 +139,7 @@ class Assignment:
     cohorts: CohortStage
     reliability: tuple[Reliability, ...]
     timings: dict[str, float]
+    item_stats: pd.DataFrame  # per item: item-rest correlation, alpha if deleted, flag (scoring.item_statistics)
 
 
 def run_assignment(
@@ -162,6 +163,7 @@ def run_assignment(
     stage("score")
     people = score(imported.people, programme)
     reliability = tuple(cronbach_alpha(imported.people, programme))
+    item_stats = item_statistics(imported.people, programme)
     stage("cohorts")
     cohorts = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed)
     people = cohorts.people
@@ -176,7 +178,7 @@ def run_assignment(
     stage("end")
     names = list(timings)
     durations = {a: round(timings[b] - timings[a], 4) for a, b in zip(names, names[1:])}
-    return Assignment(imported, people, fired, paths.steps, paths.deferred, cohorts, reliability, durations)
+    return Assignment(imported, people, fired, paths.steps, paths.deferred, cohorts, reliability, durations, item_stats)
 
 
 def _hours_per_person(table: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:

@@ -43,12 +43,12 @@ STRUCTURES = ("continuous", "profiles")
 
 # The continuous structure, on the 1–5 scale. Latent domain scores have sd LATENT_SD; a share
 # GENERAL_SHARE of their variance (role effects aside) is the general factor, so latent domains
-# correlate about 0.75 and the scores, attenuated by item noise, about 0.6. Item noise ITEM_NOISE
-# with 5 items per domain gives alpha about 0.8–0.85 (measured: see the commit that set them).
+# correlate about 0.75 and the scores, attenuated by item noise, about 0.55–0.6. Item noise ITEM_NOISE
+# with 4–5 skill items per domain gives alpha about 0.77–0.85 (measured: see the commit that set them).
 LATENT_SD = 0.75
 GENERAL_SHARE = 0.82
 ROLE_EFFECT_SD = 0.3
-ITEM_NOISE = 0.75
+ITEM_NOISE = 0.7
 
 
 def planted_profiles(n_domains: int, n_profiles: int, rng: np.random.Generator) -> np.ndarray:
