@@ -194,3 +194,23 @@ def test_the_library_call_returns_the_item_statistics(tmp_path, synth_csv):
     assert (tmp_path / "items.csv").exists()
     assert scored.flagged_items.empty
     assert all(not math.isnan(r.sem) and 0 < r.sem < 1 for r in scored.reliability)
+
+
+def test_the_report_shows_the_item_table_and_the_flagged_items(synthetic_people, default_programme):
+    from trainmatch.report import render_report_data, report_data
+    from trainmatch.scoring import score as score_people
+
+    wrong = dataclasses.replace(
+        default_programme,
+        items=tuple(dataclasses.replace(i, reverse=not i.reverse) if i.id == "data3" else i for i in default_programme.items),
+    )
+    people = score_people(synthetic_people, wrong)
+    empty = pd.DataFrame(columns=["person_id", "hours"])
+    data = report_data(people, empty, empty, wrong, item_stats=item_statistics(synthetic_people, wrong))
+    table = data["tables"]["items"]
+    assert [row[0] for row in table["rows"]] == [i.id for i in wrong.items]
+    assert len(table["flagged"]) == 1 and table["flagged"][0].startswith("data3 (Using data and evaluating digital solutions): negative")
+    sec5 = next(row for row in table["rows"] if row[0] == "sec5")
+    assert sec5[2] == "skill, don't know = lowest" and "whom to notify" in sec5[-1]  # the note from items.csv says why
+    html = render_report_data(data)
+    assert '<section id="items">' in html and "Flagged: data3" in html

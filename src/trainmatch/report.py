@@ -395,14 +395,17 @@ def report_data(
 def _item_stats_table(stats: "pd.DataFrame", names: Mapping[str, str], programme: Programme) -> dict[str, Any]:
     """The item statistics as a report table, with each item's note from items.csv, and the flagged items."""
     notes = {i.id: i.note for i in programme.items}
+    def kind(r: Any) -> str:  # how the item counts, in one cell (the page is too narrow for three)
+        parts = [r.kind] + (["reversed"] if r.reverse == "yes" else []) + (["don't know = lowest"] if r.dont_know == "lowest" else [])
+        return ", ".join(parts)
+
     rows = [
-        [r.item, names.get(r.domain, r.domain), r.kind, r.reverse, r.dont_know, f"{int(r.n_answered):,}", number_text(r.mean, ".2f"),
+        [r.item, names.get(r.domain, r.domain), kind(r), f"{int(r.n_answered):,}", number_text(r.mean, ".2f"),
          number_text(r.sd, ".2f"), number_text(100 * float(r.share_dont_know), ".1f"), number_text(r.item_rest_r, ".2f"),
          number_text(r.alpha_if_deleted, ".2f"), "FLAG" if r.flag == "yes" else "", "; ".join(x for x in (r.reason, notes.get(r.item, "")) if x)]
         for r in stats.itertuples(index=False)
     ]
-    head = ["item", "domain", "kind", "reverse", "don't know counts as", "answered", "mean", "sd", "don't know (%)",
-            "item-rest r", "alpha if deleted", "", "why"]
+    head = ["item", "domain", "counts as", "answered", "mean", "sd", "don't know (%)", "item-rest r", "alpha if deleted", "", "why"]
     flagged = [f"{r.item} ({names.get(r.domain, r.domain)}): {r.reason}" for r in stats.itertuples(index=False) if r.flag == "yes"]
     return {"head": head, "rows": rows, "flagged": flagged}
 

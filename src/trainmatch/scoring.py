@@ -120,6 +120,7 @@ def score(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
         out[f"score_{domain}"] = scores
         out[f"answered_{domain}"] = answered.astype(np.int8)
         out[f"missing_{domain}"] = missing
+        out[f"uncertain_{domain}"] = near_boundary(scores, _sem(mat, scores), programme)
         level_arr = pd.array(level, dtype="Int8")
         level_arr[missing] = pd.NA
         out[f"level_{domain}"] = level_arr
@@ -149,13 +150,31 @@ def cronbach_alpha(people: pd.DataFrame, programme: Programme) -> list[Reliabili
         mat = item_matrix(people, programme, domain)
         complete = mat[~np.isnan(mat).any(axis=1)]
         alpha = _alpha(complete)
-        scores = _scores(mat, programme)
-        known = scores[~np.isnan(scores)]
-        sd = float(known.std(ddof=1)) if len(known) >= 2 else float("nan")
-        sem = sd * float(np.sqrt(1 - alpha)) if alpha <= 1 else float("nan")  # NaN alpha → NaN
+        sem = _sem(mat, _scores(mat, programme), alpha)
         low = bool(np.isnan(alpha) or alpha < programme.alpha_warning)
         result.append(Reliability(domain, mat.shape[1], int(len(complete)), alpha, low, sem))
     return result
+
+
+def _sem(mat: np.ndarray, scores: np.ndarray, alpha: float | None = None) -> float:
+    """Standard error of measurement of a domain score: sd · √(1 − alpha); NaN when alpha is not known
+    (a negative alpha gives an SEM above the sd: the score then says little)."""
+    if alpha is None:
+        alpha = _alpha(mat[~np.isnan(mat).any(axis=1)])
+    known = scores[~np.isnan(scores)]
+    if np.isnan(alpha) or len(known) < 2:
+        return float("nan")
+    return float(known.std(ddof=1)) * float(np.sqrt(max(0.0, 1 - alpha)))
+
+
+def near_boundary(scores: np.ndarray, sem: float, programme: Programme) -> np.ndarray:
+    """Whether each score lies within one SEM of a boundary between two levels (False where the score or the
+    SEM is unknown): one answer more or less could put the person in the next level."""
+    bounds = np.asarray(programme.level_thresholds()[1:], dtype=np.float64)  # the lowest level has no lower boundary
+    if np.isnan(sem) or not len(bounds):
+        return np.zeros(len(scores), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return (np.abs(scores[:, None] - bounds[None, :]) <= sem).any(axis=1)
 
 
 def item_statistics(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
