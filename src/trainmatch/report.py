@@ -316,6 +316,7 @@ def report_data(
         rows = _records(shown, {"k": "d", "silhouette": ".3f", "calinski_harabasz": ",.1f", "davies_bouldin": ".3f", "smallest_share": ".1f"})
         marks = fit["k"].astype(int).eq(chosen).tolist() if chosen is not None else [False] * len(fit)
         tables["fit"] = {"head": [head[c] for c in cols] + ["chosen"], "rows": [r + ["✔" if m else ""] for r, m in zip(rows, marks)], "chosen": chosen}
+    tables.update(_cohort_stability(fit_rows))
 
     # Gaps
     gaps = gap_counts(people, programme)
@@ -389,6 +390,21 @@ def report_data(
         "warnings": all_warnings,
         "alpha_warning": f"{programme.alpha_warning:g}",
         "n_people": len(people),
+    }
+
+
+def _cohort_stability(fit_rows: Any) -> dict[str, Any]:
+    """Stability next to the silhouette, and how to read cohorts that are bands rather than natural groups."""
+    from .cohorts import MIN_SILHOUETTE, MIN_STABILITY, no_natural_groups_message
+
+    if not hasattr(fit_rows, "stability_ari") or not fit_rows.n_bootstrap:
+        return {}
+    return {
+        "stability": {
+            "ari": number_text(fit_rows.stability_ari, ".2f"), "silhouette": number_text(fit_rows.silhouette, ".3f"),
+            "n": fit_rows.n_bootstrap, "min_ari": f"{MIN_STABILITY:g}", "min_silhouette": f"{MIN_SILHOUETTE:g}",
+        },
+        "bands": no_natural_groups_message(fit_rows),
     }
 
 
