@@ -170,4 +170,38 @@ def test_shipped_example_model_fits_the_default_programme(tmp_path: Path) -> Non
     model = SAMPLE.parent.parent / "models" / "sample"
     result = run("cohorts", str(SAMPLE), "-o", str(tmp_path / "o"), "--model", str(model))
     assert result.exit_code == 0, result.output
-    assert pd.read_csv(tmp_path / "o" / "people.csv", dtype=str)["cohort"].nunique() >= 3
+    # The sample survey is a continuum (a general competence factor), so the silhouette picks k = 2: bands, not types.
+    assert pd.read_csv(tmp_path / "o" / "people.csv", dtype=str)["cohort"].nunique() >= 2
+
+
+# --------------------------------------------------------------------------- honest cohorts
+
+
+@pytest.fixture(scope="module")
+def continuum(tmp_path_factory) -> Path:
+    """A synthetic survey of the default structure (one general competence factor): no natural groups."""
+    path = tmp_path_factory.mktemp("continuum") / "survey.csv"
+    assert run("synth", "--n", "1500", "--seed", "8", "-o", str(path)).exit_code == 0
+    return path
+
+
+def test_bands_along_a_continuum_are_said_plainly_in_stderr_report_and_run_json(continuum: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run("assign", str(continuum), "-o", str(out), "--k", "4", "--per-person", "none")
+    assert result.exit_code == 0, result.output
+    assert "Warning: The survey shows no natural groups: people are hardly closer to their own cohort" in result.output
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "The 4 cohorts are bands along overall competence (C1 lowest)" in report
+    assert "How to read these cohorts." in report
+    assert "Stability of the chosen k: mean adjusted Rand index <strong>" in report
+    model = json.loads((out / "run.json").read_text(encoding="utf-8"))["cohort_model"]
+    assert 0 < model["stability_ari"] <= 1 and model["silhouette"] < 0.25 and model["no_natural_groups"] is True
+    described = pd.read_csv(out / "cohorts.csv")["description"]
+    assert not described.str.contains("gap").any()
+
+
+def test_cohorts_prints_the_stability_next_to_the_silhouette(continuum: Path, tmp_path: Path) -> None:
+    result = run("cohorts", str(continuum), "-o", str(tmp_path / "o"), "--k", "2-5")
+    assert result.exit_code == 0, result.output
+    assert "Stability: mean adjusted Rand index" in result.output
+    assert "over 10 bootstrap refits on the sample" in result.output

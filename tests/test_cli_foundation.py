@@ -118,7 +118,7 @@ def test_score_writes_the_expected_columns_and_values(cli, tmp_path, tiny_progra
     expected = ["person_id", "role", "site", "language", "hours", "formats"]
     expected += [f"task_{t}" for t in tiny_programme.task_ids]
     for d in ("ict", "remote"):
-        expected += [f"score_{d}", f"level_{d}", f"required_{d}", f"gap_{d}", f"reassess_{d}"]
+        expected += [f"score_{d}", f"level_{d}", f"required_{d}", f"gap_{d}", f"reassess_{d}", f"uncertain_{d}"]
     assert list(scores.columns) == expected
     s = scores.set_index("person_id")
     assert s.index.tolist() == ["0001", "0002", "0003", "0004"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -305,28 +307,34 @@ def test_parse_k_range_rejects(text, message):
 
 def test_describe_profile():
     assert describe_profile([0.9, 0.6, -0.7, 0.1, 0.0, -0.5], NAMES) == (
-        "strong ICT basics and EHR documentation; gaps in remote care and counselling "
+        "above the average in ICT basics and EHR documentation; below the average in remote care and counselling "
         "and using data and evaluating digital solutions"
     )
-    assert describe_profile([0.49, -0.49, 0, 0, 0, 0], NAMES) == "close to average across domains"
-    assert describe_profile([-1] * 6, NAMES) == "gaps across all domains"
-    assert describe_profile([1] * 6, NAMES) == "strong across all domains"
+    assert describe_profile([0.49, -0.49, 0, 0, 0, 0], NAMES) == "close to the average in all domains"
+    assert describe_profile([-1] * 6, NAMES) == "below the average in all domains"
+    assert describe_profile([1] * 6, NAMES) == "above the average in all domains"
     assert describe_profile([1, 1, 1, 0, 0, 0], NAMES) == (
-        "strong ICT basics, EHR documentation and remote care and counselling"
+        "above the average in ICT basics, EHR documentation and remote care and counselling"
     )
+
+
+@given(st.lists(st.floats(-3, 3), min_size=6, max_size=6))
+def test_a_difference_from_other_people_is_never_called_a_gap(z):
+    # A gap is what a person's tasks require beyond their level; cohorts are compared with the average only.
+    assert "gap" not in describe_profile(z, NAMES)
 
 
 def test_model_descriptions_follow_the_planted_profiles():
     X, _ = planted(2000, seed=3)
     descriptions = CohortModel().fit(X).describe(NAMES)
-    assert descriptions[0] == "gaps across all domains"
-    assert descriptions[3] == "strong across all domains"
+    assert descriptions[0] == "below the average in all domains"
+    assert descriptions[3] == "above the average in all domains"
     # the two mixed profiles have the same overall level: either may be C2, but each is described by its pattern
     assert sorted(descriptions[1:3]) == [
-        "strong ICT basics, EHR documentation and information security and ethics; "
-        "gaps in remote care and counselling, guiding clients to e-services and using data and evaluating digital solutions",
-        "strong remote care and counselling, guiding clients to e-services and using data and evaluating digital solutions; "
-        "gaps in ICT basics, EHR documentation and information security and ethics",
+        "above the average in ICT basics, EHR documentation and information security and ethics; "
+        "below the average in remote care and counselling, guiding clients to e-services and using data and evaluating digital solutions",
+        "above the average in remote care and counselling, guiding clients to e-services and using data and evaluating digital solutions; "
+        "below the average in ICT basics, EHR documentation and information security and ethics",
     ]
     with pytest.raises(UsageError, match="one name per domain"):
         CohortModel().fit(X).describe(NAMES[:2])
@@ -466,7 +474,8 @@ def test_no_people_no_groups():
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_recovers_the_synthetic_surveys_planted_profiles(seed, default_programme):
-    """End to end: synth → import → score → cohorts; adjusted Rand index against the planted profile ≥ 0.9."""
+    """End to end: synth --structure profiles → import → score → cohorts; adjusted Rand index against the planted
+    profile ≥ 0.9."""
     from trainmatch.io import RawSurvey
     from trainmatch.scoring import score, score_columns
     from trainmatch.survey import import_survey
@@ -479,7 +488,7 @@ def test_recovers_the_synthetic_surveys_planted_profiles(seed, default_programme
     differing = (np.abs(profiles[:, None, :] - profiles[None, :, :]) > 1).sum(axis=2)
     assert differing[~np.eye(5, dtype=bool)].min() >= 2
 
-    survey, truth = synthesize(programme, 5000, seed=seed)
+    survey, truth = synthesize(programme, 5000, seed=seed, structure="profiles")
     raw = RawSurvey(
         path="synthetic.csv",
         frame=survey,
@@ -495,3 +504,51 @@ def test_recovers_the_synthetic_surveys_planted_profiles(seed, default_programme
     planted_profile = truth.set_index(programme.columns.id).loc[people["person_id"], "profile"].to_numpy()
     assert model.n_clusters_ == 5
     assert adjusted_rand_score(planted_profile, model.labels_) >= 0.9
+
+
+# --------------------------------------------------------------------------- honest cohorts: stability
+
+
+def test_planted_profiles_are_stable_and_said_to_be_groups():
+    X, _ = planted(3000, seed=2)
+    report = CohortModel(random_state=0).fit(X).fit_report_
+    assert report.n_bootstrap == 10
+    assert report.stability_ari >= 0.95
+    assert not report.no_natural_groups
+    assert not any("no natural groups" in w for w in report.warnings)
+    assert "Stability: mean adjusted Rand index" in format_fit_report(report)
+
+
+def test_a_continuum_cut_into_four_is_said_to_have_no_natural_groups(default_programme):
+    """synth's default structure: one general factor. At k = 4 the cohorts are bands, and the fit says so first."""
+    from trainmatch.io import RawSurvey
+    from trainmatch.scoring import score, score_columns
+    from trainmatch.survey import import_survey
+    from trainmatch.synth import synthesize
+
+    survey, _ = synthesize(default_programme, 3000, seed=8)
+    raw = RawSurvey("s.csv", survey, np.arange(2, 3002), "csv", "utf-8", ",", None, "")
+    people = score(import_survey(raw, default_programme).people, default_programme)
+    report = CohortModel(k_range=(4, 4), random_state=0).fit(people[score_columns(default_programme)]).fit_report_
+    assert 0 <= report.stability_ari <= 1
+    assert report.silhouette < 0.25 and report.no_natural_groups
+    assert report.warnings[0].startswith("The survey shows no natural groups: people are hardly closer to their own cohort")
+    assert "The 4 cohorts are bands along overall competence (C1 lowest)" in report.warnings[0]
+
+
+def test_stability_is_measured_on_the_sample_and_seeded():
+    X, _ = planted(4000, seed=5)
+    a = CohortModel(random_state=3, sample_size=1000).fit(X).fit_report_
+    b = CohortModel(random_state=3, sample_size=1000).fit(X).fit_report_
+    assert a.stability_ari == b.stability_ari and a.n_sample == 1000
+    assert np.isnan(CohortModel(random_state=3, n_bootstrap=0).fit(X).fit_report_.stability_ari)
+
+
+def test_the_fit_report_keeps_its_stability_through_a_saved_model():
+    X, _ = planted(1500, seed=1)
+    report = CohortModel(random_state=0).fit(X).fit_report_
+    again = FitReport.from_dict(report.to_dict())
+    assert again == report
+    old = report.to_dict()
+    del old["stability_ari"], old["n_bootstrap"]  # a model saved before stability was measured
+    assert np.isnan(FitReport.from_dict(old).stability_ari) and not FitReport.from_dict(old).no_natural_groups

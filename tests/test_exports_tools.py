@@ -46,7 +46,8 @@ def imported(name: str, programme, **kw):
 
 
 def same(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or abs(a - b) < 1e-6
+    # NaN expected: no code on the scale (empty, a missing code, or "don't know", which decodes to -inf).
+    return (math.isnan(b) and not math.isfinite(a)) or abs(a - b) < 1e-6
 
 
 def expected_people(items=None, role=None, site=None, tasks=None):

@@ -21,7 +21,8 @@ from trainmatch.survey import REJECT_COLUMNS, import_survey
 EXPORTS = DATA / "exports"
 TINY_OPT = ("--programme", str(DATA / "programmes" / "tiny"))
 
-# What every export must decode to (items before reversal; NaN = empty or "don't know").
+# What every export must decode to (items before reversal; NaN = empty or "don't know", which decodes to
+# -inf (answers.DONT_KNOW): both are no code on the scale, and `same` treats them alike).
 NAN = float("nan")
 EXPECTED = {
     "0001": {"role": "nurse", "language": "fi", "items": [5, 1, 4, 2, 3, 4], "tasks": [True, False, True], "hours": 8.0, "formats": "workshop"},
@@ -34,7 +35,7 @@ TASKS = ["task_video_visits", "task_ehr_documentation", "task_chat_service"]
 
 
 def same(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or a == b
+    return (not math.isfinite(a) and not math.isfinite(b)) or a == b
 
 
 def check_people(people: pd.DataFrame, ids=("0001", "0002", "0003", "0004"), formats: bool = True, hours: bool = True) -> None:

@@ -474,3 +474,40 @@ def test_task_practice_says_it_comes_on_top_of_the_areas_training(programme: Pro
     steps.loc[1, "kind"] = "task_practice"
     html = render_all(programme, people, steps, make_deferred([]))["p"]
     assert html.count(TEXT[lang]["task_practice"]) == 1
+
+
+# --------------------------------------------------------------------------- borderline levels
+
+
+@pytest.mark.parametrize("lang, module", [
+    ("en", "Guided self-assessment of digital skills"),
+    ("fi", "Ohjattu digitaitojen itsearviointi"),
+    ("sv", "Handledd självskattning av digitala färdigheter"),
+])
+def test_a_borderline_level_is_said_and_the_self_check_module_suggested(programme: Programme, trio: tuple, lang: str, module: str) -> None:
+    from trainmatch.catalogue import load_catalogue
+
+    people, steps, deferred = trio
+    people = people.assign(**{f"uncertain_{d}": False for d in programme.domain_ids})
+    pid = {"fi": "fi-1", "sv": "sv-2", "en": "en-3"}[lang]
+    people.loc[people["person_id"] == pid, "uncertain_remote_care"] = True
+    people.loc[people["person_id"] == pid, "uncertain_security"] = True
+    catalogue = load_catalogue(programme)
+    plans = render_all(programme, people, steps, deferred, catalogue=catalogue)
+    html = plans[pid]
+    domains = [programme.domains[programme.domain_ids.index(d)].names[lang] for d in ("remote_care", "security")]
+    note = TEXT[lang]["borderline"].format(domains=", ".join(domains)) + " " + TEXT[lang]["borderline_check"].format(module=module)
+    assert f'<p class="note">{note}</p>' in html
+    # The plan is still made: without the flags the letter is the same but for the note.
+    plain = render_all(programme, trio[0], steps, deferred, catalogue=catalogue)[pid]
+    assert html.replace(f'<p class="note">{note}</p>', "") == plain
+    first = TEXT[lang]["borderline"].split("{")[0]
+    assert all(first not in other for p, other in plans.items() if p != pid)  # only where a level is borderline
+
+
+def test_a_borderline_level_without_a_self_check_module_is_said_plainly(programme: Programme, trio: tuple) -> None:
+    people, steps, deferred = trio
+    people = people.assign(**{f"uncertain_{d}": d == "ehr" for d in programme.domain_ids})
+    html = render_all(programme, people, steps, deferred)["en-3"]  # no catalogue: no module to suggest
+    assert TEXT["en"]["borderline"].format(domains="EHR documentation") in html
+    assert TEXT["en"]["borderline_check"].split("{")[0] not in html

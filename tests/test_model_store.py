@@ -73,7 +73,7 @@ def test_saved_folder_holds_readable_json_and_its_checksum(fitted, tmp_path):
     }
     assert [c["id"] for c in doc["cohorts"]] == ["C1", "C2", "C3"]
     assert [c["description"] for c in doc["cohorts"]] == fitted.describe(NAMES)
-    assert doc["cohorts"][0]["description"] == "gaps across all domains"
+    assert doc["cohorts"][0]["description"] == "below the average in all domains"
     assert doc["cohorts"][0]["mean_scores"]["ehr"] == pytest.approx(2.0, abs=0.15)
     assert doc["fit_report"]["chosen_k"] == 3
     assert [r["k"] for r in doc["fit_report"]["rows"]] == list(range(2, 9))

@@ -74,7 +74,7 @@ def make_inputs(programme: Programme, n: int = 400, seed: int = 0) -> dict:
     cohorts = pd.DataFrame({"cohort": sizes.index.astype(str), "size": sizes.to_numpy(), "share": sizes.to_numpy() / n})
     for j, d in enumerate(programme.domain_ids):
         cohorts[f"mean_{d}"] = 1.5 + (np.arange(len(cohorts)) + j) % 4 * 0.8
-    cohorts["description"] = ["gaps across all domains", "strong ICT basics; gaps in remote care", "close to average across domains", "strong across all domains"]
+    cohorts["description"] = ["below the average in all domains", "above the average in ICT basics; below the average in remote care", "close to the average in all domains", "above the average in all domains"]
     g = people.groupby("group").agg(cohort=("cohort", "first"), site=("site", "first"), members=("person_id", "size")).reset_index()
     g["modules"] = "ehr.advanced.workshop;remote_care.advanced.simulation"
     fit_rows = pd.DataFrame({"k": [2, 3, 4, 5, 6], "silhouette": [0.21, 0.27, 0.31, 0.30, 0.24], "smallest_share": [0.4, 0.2, 0.15, 0.1, 0.05]})
@@ -206,7 +206,7 @@ def test_fit_table_chosen_k_and_warnings(html: str) -> None:
 def test_rejects_reliability_and_cohort_tables(html: str) -> None:
     assert "Answer out of range" in html and "Unknown role" in html
     assert "LOW" in html and "Low reliability in Remote care and counselling" in html
-    assert "strong ICT basics; gaps in remote care" in html
+    assert "above the average in ICT basics; below the average in remote care" in html
     assert "Keskussairaala" in html and "Vårdcentralen Strand" in html
 
 

@@ -94,7 +94,7 @@ def test_output_follows_the_people_contract(people, tiny_programme):
     expected_columns = ["person_id", "row", "role", "site", "language", "hours", "formats"]
     expected_columns += [f"task_{t}" for t in tiny_programme.task_ids]
     for d in tiny_programme.domain_ids:
-        expected_columns += [f"{c}_{d}" for c in ("score", "answered", "missing", "level", "required", "gap")]
+        expected_columns += [f"{c}_{d}" for c in ("score", "answered", "missing", "uncertain", "level", "required", "gap")]
     assert list(people.columns) == expected_columns
     assert isinstance(people.index, pd.RangeIndex)
     assert people["person_id"].tolist() == ["0001", "0002", "0003", "0004"]
@@ -191,3 +191,44 @@ def test_scoring_the_default_programme_on_synthetic_data(default_programme):
         assert (gap[~flagged] == people.loc[~flagged, f"required_{d}"] - level[~flagged]).all()
     # The skippers of the synthetic data are flagged somewhere, not imputed.
     assert people[[f"missing_{d}" for d in default_programme.domain_ids]].to_numpy().any()
+
+
+# --------------------------------------------------------------------------- uncertainty
+
+
+def test_sem_is_the_score_sd_times_root_one_minus_alpha(default_programme):
+    from trainmatch.io import RawSurvey
+    from trainmatch.synth import synthesize
+
+    survey, _ = synthesize(default_programme, 600, seed=12)
+    people = import_survey(RawSurvey("s.csv", survey, np.arange(2, 602), "csv", "utf-8", ",", None, ""), default_programme).people
+    scored = score(people, default_programme)
+    for rel in cronbach_alpha(people, default_programme):
+        sd = scored[f"score_{rel.domain}"].std(ddof=1)
+        assert rel.sem == pytest.approx(sd * math.sqrt(1 - rel.alpha))
+        # uncertain exactly where the score is within one SEM of a level boundary (2.5, 3.5, 4.5)
+        s = scored[f"score_{rel.domain}"].to_numpy()
+        near = np.abs(np.nan_to_num(s)[:, None] - np.array([2.5, 3.5, 4.5])[None, :]).min(axis=1) <= rel.sem
+        near[np.isnan(s)] = False
+        assert (scored[f"uncertain_{rel.domain}"].to_numpy() == near).all()
+        assert 0 < near.mean() < 1
+
+
+def test_near_boundary_by_hand(tiny_programme):
+    from trainmatch.scoring import near_boundary
+
+    scores = np.array([2.31, 2.29, 3.0, 3.8, 4.9, np.nan, 1.0])
+    # boundaries 2.5, 3.5, 4.5 (1.0 is the scale's bottom, not a boundary); SEM 0.2
+    assert near_boundary(scores, 0.2, tiny_programme).tolist() == [True, False, False, False, False, False, False]
+    assert near_boundary(scores, 0.5, tiny_programme).tolist() == [True, True, True, True, True, False, False]
+    assert not near_boundary(scores, float("nan"), tiny_programme).any()  # alpha unknown: nothing flagged
+
+
+def test_score_writes_the_borderline_flag(cli, tmp_path, synth_csv):
+    out = tmp_path / "scores.csv"
+    result = cli("score", synth_csv, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "SEM" in result.output
+    scores = pd.read_csv(out, dtype=str, keep_default_na=False)
+    for d in ("ict_basics", "security"):
+        assert set(scores[f"uncertain_{d}"]) == {"", "yes"}

@@ -133,21 +133,34 @@ def test_swedish_labels_and_code_with_label(tiny_programme):
     assert (p["ict1"], p["ict2"], p["ict3"]) == (5.0, 2.0, 3.0)
 
 
-@pytest.mark.parametrize("answer", ["En osaa sanoa", "Vet inte", "Don't know", "Don’t know", "EN OSAA SANOA", "-99", ""])
-def test_dont_know_is_missing_never_the_midpoint(tiny_programme, answer):
+@pytest.mark.parametrize("answer", ["En osaa sanoa", "Vet inte", "Don't know", "Don’t know", "EN OSAA SANOA"])
+def test_dont_know_is_kept_apart_never_the_midpoint(tiny_programme, answer):
+    from trainmatch.answers import DONT_KNOW
+
     raw = read_survey(SURVEYS / "tiny.csv")
     frame = raw.frame.copy()
     frame.loc[0, "ict1"] = answer
     result = import_survey(raw_from(frame), tiny_programme)
-    value = person(result, "0001")["ict1"]
-    assert math.isnan(value)
+    assert person(result, "0001")["ict1"] == DONT_KNOW  # scoring decides: no answer, or the item's lowest
     assert len(result.rejects) == 0
 
 
-def test_dont_know_in_the_fixture_is_missing(tiny_programme):
+@pytest.mark.parametrize("answer", ["-99", ""])
+def test_missing_codes_and_empty_cells_are_no_answer(tiny_programme, answer):
+    raw = read_survey(SURVEYS / "tiny.csv")
+    frame = raw.frame.copy()
+    frame.loc[0, "ict1"] = answer
+    result = import_survey(raw_from(frame), tiny_programme)
+    assert math.isnan(person(result, "0001")["ict1"])
+    assert len(result.rejects) == 0
+
+
+def test_dont_know_in_the_fixture_is_kept_apart(tiny_programme):
+    from trainmatch.answers import DONT_KNOW
+
     result = load("tiny.csv", tiny_programme)
-    assert math.isnan(person(result, "0002")["rem1"])  # "En osaa sanoa"
-    assert math.isnan(person(result, "0004")["rem1"])  # "Vet inte"
+    assert person(result, "0002")["rem1"] == DONT_KNOW  # "En osaa sanoa"
+    assert person(result, "0004")["rem1"] == DONT_KNOW  # "Vet inte"
     assert math.isnan(person(result, "0002")["ict3"])  # left empty
 
 
@@ -288,11 +301,11 @@ def test_every_row_is_accepted_or_rejected_exactly_once(tiny_programme, frame):
     assert accepted.isdisjoint(rejected)
     assert accepted | rejected == set(range(1, n + 1))
     assert result.n_accepted + result.n_rejected == result.n_read == n
-    # What was accepted is clean: unique non-empty ids, answers on the scale or missing.
+    # What was accepted is clean: unique non-empty ids, answers on the scale, missing or "don't know".
     ids = result.people["person_id"]
     assert ids.is_unique and (ids.str.strip() != "").all()
     answers = result.people[["ict1", "ict2", "ict3", "rem1", "rem2", "rem3"]].to_numpy(dtype=float)
-    assert np.all(np.isnan(answers) | ((answers >= 1) & (answers <= 5) & (answers == np.round(answers))))
+    assert np.all(np.isnan(answers) | (answers == -np.inf) | ((answers >= 1) & (answers <= 5) & (answers == np.round(answers))))
     assert (result.rejects["reason"].str.len() > 0).all()
     # The reject's line belongs to its row.
     assert (result.rejects["line"] == result.rejects["row"] + 1).all()

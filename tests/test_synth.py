@@ -52,8 +52,7 @@ def test_it_looks_like_a_real_export(synth, default_programme):
     assert survey[p.columns.id].str.match(r"^0+\d+$").all()  # ids with leading zeros
     assert survey[p.columns.id].is_unique
     assert "email" in survey.columns  # personal data to be dropped on import
-    assert set(truth.columns) == {p.columns.id, "profile", *(f"latent_{d}" for d in p.domain_ids)}
-    assert truth["profile"].nunique() >= 3
+    assert set(truth.columns) == {p.columns.id, *(f"latent_{d}" for d in p.domain_ids)}  # no profile: a continuum
 
 
 def test_it_imports_cleanly(synth, default_programme):
@@ -75,7 +74,60 @@ def test_truth_file_has_one_row_per_person(cli, tmp_path):
     planted = read_survey(truth).frame
     assert len(planted) == len(survey) == 80
     assert planted["person_id"].tolist() == survey["person_id"].tolist()
+    assert list(planted.columns) == ["person_id", *(f"latent_{d}" for d in ("ict_basics", "ehr", "remote_care", "eservices", "security", "data_use"))]
+    assert "latent domain scores" in result.output
+
+
+def test_truth_of_planted_profiles_names_each_persons_profile(cli, tmp_path):
+    out, truth = tmp_path / "s.csv", tmp_path / "truth.csv"
+    result = cli("synth", "--n", "80", "--seed", "2", "--structure", "profiles", "-o", out, "--truth", truth)
+    assert result.exit_code == 0, result.output
+    planted = read_survey(truth).frame
     assert planted["profile"].str.match(r"^P\d$").all()
+    assert planted["profile"].nunique() >= 3
+
+
+def test_an_unknown_structure_is_a_usage_error(cli, tmp_path):
+    result = cli("synth", "--n", "5", "--structure", "clusters", "-o", tmp_path / "s.csv")
+    assert result.exit_code == 2
+    assert "'clusters' is not one of 'continuous', 'profiles'" in result.output
+
+
+def _scored(programme, n, seed, **kw):
+    from trainmatch.io import RawSurvey
+    from trainmatch.scoring import cronbach_alpha, score
+
+    survey, truth = synthesize(programme, n, seed=seed, **kw)
+    raw = RawSurvey("s.csv", survey, np.arange(2, n + 2), "csv", "utf-8", ",", None, "")
+    imported = import_survey(raw, programme)
+    people = score(imported.people, programme)
+    return people, truth.set_index("person_id").loc[people["person_id"]], cronbach_alpha(imported.people, programme)
+
+
+@pytest.mark.parametrize("seed", [8, 2026])
+def test_default_survey_is_a_realistic_continuum(default_programme, seed):
+    """A general factor: domain scores correlate 0.5–0.7, alpha 0.75–0.9, and the scores measure the latent ones."""
+    p = default_programme
+    people, latent, reliability = _scored(p, 3000, seed)
+    scores = people[[f"score_{d}" for d in p.domain_ids]]
+    corr = scores.corr().to_numpy()
+    assert 0.5 <= corr[~np.eye(len(corr), dtype=bool)].mean() <= 0.7
+    assert all(0.75 <= r.alpha <= 0.9 for r in reliability)
+    for d in p.domain_ids:
+        known = scores[f"score_{d}"].notna().to_numpy()
+        r = np.corrcoef(scores[f"score_{d}"].to_numpy()[known], latent[f"latent_{d}"].to_numpy()[known])[0, 1]
+        assert r >= 0.85, (d, r)
+
+
+def test_default_survey_has_no_separated_groups(default_programme):
+    """A continuum: the overall level is unimodal (no empty band between planted groups)."""
+    p = default_programme
+    people, latent, _ = _scored(p, 3000, 8)
+    overall = latent[[f"latent_{d}" for d in p.domain_ids]].mean(axis=1).to_numpy()
+    counts, _ = np.histogram(overall, bins=12)
+    peak = int(np.argmax(counts))
+    assert (np.diff(counts[: peak + 1]) >= -0.02 * len(overall)).all()
+    assert (np.diff(counts[peak:]) <= 0.02 * len(overall)).all()
 
 
 def test_xlsx_output_reads_back(cli, tmp_path):

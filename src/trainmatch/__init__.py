@@ -39,6 +39,7 @@ _EXPORTS = {
     "ImportResult": "survey",
     "score": "scoring",
     "cronbach_alpha": "scoring",
+    "item_statistics": "scoring",
     "CohortModel": "kmeans",
     "CohortCentres": "cohorts",
     "make_groups": "groups",

@@ -3,7 +3,7 @@
 Each decoder takes a cell's text and returns ``(value, None)`` or
 ``(missing value, reason)``; :mod:`trainmatch.survey` decodes each distinct
 text of a column once and broadcasts the result. Items read codes or scale
-labels in any language ("don't know" is no answer, never a midpoint), tasks
+labels in any language ("don't know" is kept apart, never a midpoint), tasks
 read yes/no words, roles and formats read ids or names, hours read numbers.
 A mapping file's column with codes of its own gets :func:`scale_decoder`.
 """
@@ -23,14 +23,21 @@ if TYPE_CHECKING:
     from .mapping import ColumnScale
 
 
+# A "don't know" answer, in the item columns: not a code on the scale (never the midpoint), but kept apart from
+# an empty answer because it can be evidence (an item's dont_know = lowest); scoring decides how it counts.
+DONT_KNOW = float("-inf")
+
+
 def likert_decoder(programme: Programme) -> Callable[[str], tuple[float, str | None]]:
-    """Decoder for item answers: codes, or labels in any language; "don't know" → missing."""
+    """Decoder for item answers: codes, or labels in any language; "don't know" → :data:`DONT_KNOW`,
+    an empty cell or a missing code → NaN."""
     lo, hi = programme.scale_min, programme.scale_max
     table: dict[str, float] = {}
     for labels in programme.scale_labels.values():
         for code, label in enumerate(labels, lo):
             table[normalise(label)] = float(code)
-    missing = {normalise(x) for x in programme.dont_know} | {normalise(x) for x in programme.missing_codes} | {""}
+    missing = {normalise(x) for x in programme.missing_codes} | {""}
+    dont_know = {normalise(x) for x in programme.dont_know} - missing
     example = next(iter(programme.scale_labels.values()), ("",))[-1]
     allowed = f"Allowed: codes {lo}–{hi}, the scale's labels (e.g. {example!r}), or a \"don't know\" answer."
 
@@ -38,6 +45,8 @@ def likert_decoder(programme: Programme) -> Callable[[str], tuple[float, str | N
         key = normalise(raw)
         if key in missing:
             return np.nan, None
+        if key in dont_know:
+            return DONT_KNOW, None
         if key in table:
             return table[key], None
         # "5 - Täysin samaa mieltä" / "5 = Strongly agree" / "5. Agree"

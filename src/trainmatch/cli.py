@@ -191,15 +191,21 @@ def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
 @click.option("--n", "n", type=click.IntRange(min=1), default=300, show_default=True, help="Number of people.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help=f"Random seed (0 to {SEED_MAX}); same seed, same file.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Survey file to write (.csv or .xlsx).")
-@click.option("--truth", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write each person's planted profile (CSV).")
+@click.option("--truth", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write each person's latent domain scores (and planted profile) (CSV).")
+@click.option("--structure", type=click.Choice(["continuous", "profiles"]), default="continuous", show_default=True,
+              help="continuous: a general competence factor plus domain factors and role effects; "
+                   "profiles: well-separated planted profiles (for cohort recovery tests).")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @programme_option
 @handle_errors
-def synth(n: int, seed: int, output: Path, truth: Path | None, force: bool, programme_dir: Path | None) -> None:
+def synth(n: int, seed: int, output: Path, truth: Path | None, structure: str, force: bool, programme_dir: Path | None) -> None:
     """Write a realistic synthetic survey for the programme.
 
-    People belong to planted competence profiles, roles and tasks follow their
-    skills, and a few percent of answers are missing or "don't know".
+    Competence is a continuum (a general factor shared by all domains, plus
+    domain factors and role effects) unless --structure profiles plants
+    separated profiles; roles and tasks follow skills, and a few percent of
+    answers are missing or "don't know".
 
     \b
     Example:
@@ -207,10 +213,11 @@ def synth(n: int, seed: int, output: Path, truth: Path | None, force: bool, prog
     """
     from .jobs import synth as synthesize
 
-    synthesize(output, n=n, seed=seed, truth=truth, programme=programme_dir, force=force)
-    click.echo(f"Wrote {n} synthetic responses to {output} (seed {seed}).")
+    synthesize(output, n=n, seed=seed, truth=truth, structure=structure, programme=programme_dir, force=force)
+    click.echo(f"Wrote {n} synthetic responses to {output} (seed {seed}, {structure}).")
     if truth is not None:
-        click.echo(f"Wrote the planted profiles to {truth}.")
+        what = "latent domain scores and planted profiles" if structure == "profiles" else "latent domain scores"
+        click.echo(f"Wrote the {what} to {truth}.")
 
 
 def _summary(checked: Any, show: int = 10) -> None:
@@ -269,29 +276,40 @@ def validate(survey: Path, errors_out: Path | None, show: int, force: bool, prog
 @click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Scores CSV to write.")
 @click.option("--rejects-out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write rejected cells to this CSV file.")
+@click.option("--item-stats", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write per-item statistics (item-rest correlation, alpha if deleted, flags) to this CSV file.")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @programme_option
 @survey_options
 @handle_errors
-def score(survey: Path, output: Path, rejects_out: Path | None, force: bool, programme_dir: Path | None, **reading: Any) -> None:
+def score(survey: Path, output: Path, rejects_out: Path | None, item_stats: Path | None, force: bool,
+          programme_dir: Path | None, **reading: Any) -> None:
     """Score each person's digital competence against what their work needs.
 
     Writes one row per accepted person: per domain the score (mean of the
-    answered items after reversal), its level, the level the person's tasks
-    require, the gap, and a flag where too few items were answered. Prints
-    Cronbach's alpha per domain. Rejected rows are listed, not scored.
+    answered skill items after reversal), its level, the level the person's
+    tasks require, the gap, and a flag where too few items were answered.
+    Prints Cronbach's alpha and the standard error of measurement per domain,
+    and warns about items that do not measure their domain (e.g. a wrongly
+    keyed item). Rejected rows are listed, not scored.
 
     \b
     Example:
-      trainmatch score survey.csv -o scores.csv --rejects-out rejects.csv
+      trainmatch score survey.csv -o scores.csv --rejects-out rejects.csv --item-stats items.csv
     """
     from .jobs import score as score_survey
-    from .summary import reliability_table
+    from .summary import flagged_items_text, reliability_table
 
-    scored = _job(lambda: score_survey(survey, output, programme=programme_dir, rejects_out=rejects_out, force=force, **reading))
+    scored = _job(lambda: score_survey(survey, output, programme=programme_dir, rejects_out=rejects_out,
+                                       item_stats=item_stats, force=force, **reading))
     _notes(scored.survey.notes)
     _summary(scored.survey)
     echo_err(reliability_table(scored.reliability, scored.survey.programme))
+    flagged = flagged_items_text(scored.flagged_items)
+    if flagged:
+        echo_err(flagged)
+    if item_stats is not None:
+        echo_err(f"Wrote the statistics of {len(scored.item_stats)} items to {item_stats}.")
     echo_err(f"Wrote scores of {len(scored.people)} people to {output}.")
     rejected = scored.survey.imported.n_rejected
     if rejected:

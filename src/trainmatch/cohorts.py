@@ -12,8 +12,14 @@ describe; what a saved model loads as), :class:`FitReport`,
 * **Prediction.** A person belongs to the nearest centre in standardised
   units; a missing domain score counts as the domain mean.
 * **Descriptions.** A domain whose centre is at least :data:`STRONG_Z`
-  standard deviations above the population mean is "strong", at least that
-  far below is a "gap"; otherwise the cohort is "close to average".
+  standard deviations above the population mean is "above the average", at
+  least that far below "below the average"; otherwise the cohort is "close to
+  the average". A difference from other people is never called a gap: a gap
+  is what a person's tasks require beyond their level.
+* **Natural groups.** When the cohorts are unstable (mean ARI of bootstrap
+  refits below :data:`MIN_STABILITY`) or the silhouette is below
+  :data:`MIN_SILHOUETTE`, the survey shows no natural groups and the cohorts
+  are bands along overall competence; the fit report says so.
 
 Everything here is pure: no files, no printing.
 """
@@ -35,7 +41,11 @@ if TYPE_CHECKING:  # imported where tables are made
     import pandas as pd
 
 STRONG_Z = 0.5
-"""|standardised centre| at or above this makes a domain a strength (+) or a gap (−)."""
+"""|standardised centre| at or above this puts a domain above (+) or below (−) the average."""
+MIN_STABILITY = 0.75
+"""Mean ARI of bootstrap refits below this: the cohorts are not stable groups."""
+MIN_SILHOUETTE = 0.25
+"""Silhouette below this: no substantial cluster structure (Kaufman & Rousseeuw's rule of thumb)."""
 
 _PREDICT_CHUNK = 131_072  # rows per block in predict: bounds memory at a few MB per block
 
@@ -76,6 +86,18 @@ class FitReport:
     n_sample: int
     n_imputed: int
     tie_tolerance: float
+    stability_ari: float = float("nan")  # mean ARI of bootstrap refits at the chosen k against the fit (1 = same cohorts)
+    n_bootstrap: int = 0
+
+    @property
+    def silhouette(self) -> float:
+        """The silhouette of the chosen k."""
+        return next((r.silhouette for r in self.rows if r.k == self.chosen_k), float("nan"))
+
+    @property
+    def no_natural_groups(self) -> bool:
+        """The cohorts are bands along overall competence, not natural groups (unstable, or a low silhouette)."""
+        return bool(self.stability_ari < MIN_STABILITY or self.silhouette < MIN_SILHOUETTE)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes None)."""
@@ -100,6 +122,8 @@ class FitReport:
             "n_sample": self.n_sample,
             "n_imputed": self.n_imputed,
             "tie_tolerance": self.tie_tolerance,
+            "stability_ari": num(self.stability_ari),
+            "n_bootstrap": self.n_bootstrap,
         }
 
     @classmethod
@@ -127,6 +151,8 @@ class FitReport:
             n_sample=int(data["n_sample"]),
             n_imputed=int(data["n_imputed"]),
             tie_tolerance=float(data["tie_tolerance"]),
+            stability_ari=num(data.get("stability_ari")),  # absent in models saved before stability was measured
+            n_bootstrap=int(data.get("n_bootstrap", 0)),
         )
 
 
@@ -150,6 +176,12 @@ def format_fit_report(report: FitReport) -> str:
             f"{fmt(r.davies_bouldin, '.3f'):>14}  {share:>15}"
         )
     lines += ["", f"Chosen: k = {report.chosen_k}."]
+    if report.n_bootstrap:
+        lines.append(
+            f"Stability: mean adjusted Rand index {fmt(report.stability_ari, '.2f')} over {report.n_bootstrap} bootstrap refits "
+            f"on the sample (1 = the same cohorts every time; below {MIN_STABILITY:g} they are not stable); "
+            f"silhouette {fmt(report.silhouette, '.3f')} (below {MIN_SILHOUETTE:g}: no substantial structure)."
+        )
     if report.n_imputed:
         lines.append(
             f"{report.n_imputed:,} missing domain score(s) were placed at the domain mean for clustering only; "
@@ -365,17 +397,34 @@ def _join(names: Sequence[str]) -> str:
 
 
 def describe_profile(z: Sequence[float], domain_names: Sequence[str], threshold: float = STRONG_Z) -> str:
-    """Describe one standardised profile: strengths (z ≥ threshold) and gaps (z ≤ −threshold), in domain order."""
+    """Describe one standardised profile against the average of everybody: above (z ≥ threshold) and below
+    (z ≤ −threshold), in domain order. Never "gap": a gap is a requirement not met, not a difference from others."""
     z = np.asarray(z, dtype=np.float64)
     names = [_display(str(nm)) for nm in domain_names]
-    strong = [nm for nm, v in zip(names, z) if v >= threshold]
-    gaps = [nm for nm, v in zip(names, z) if v <= -threshold]
+    above = [nm for nm, v in zip(names, z) if v >= threshold]
+    below = [nm for nm, v in zip(names, z) if v <= -threshold]
     parts = []
-    if strong:
-        parts.append("strong across all domains" if len(strong) == len(names) > 1 else "strong " + _join(strong))
-    if gaps:
-        parts.append("gaps across all domains" if len(gaps) == len(names) > 1 else "gaps in " + _join(gaps))
-    return "; ".join(parts) if parts else "close to average across domains"
+    if above:
+        parts.append("above the average in all domains" if len(above) == len(names) > 1 else "above the average in " + _join(above))
+    if below:
+        parts.append("below the average in all domains" if len(below) == len(names) > 1 else "below the average in " + _join(below))
+    return "; ".join(parts) if parts else "close to the average in all domains"
+
+
+def no_natural_groups_message(report: FitReport) -> str:
+    """The plain words for a fit without natural groups ("" when the cohorts are stable, separated groups)."""
+    if not report.no_natural_groups:
+        return ""
+    why = []
+    if report.stability_ari < MIN_STABILITY:
+        why.append(f"the cohorts change between bootstrap refits (stability {report.stability_ari:.2f} < {MIN_STABILITY:g})")
+    if report.silhouette < MIN_SILHOUETTE:
+        why.append(f"people are hardly closer to their own cohort than to the next (silhouette {report.silhouette:.2f} < {MIN_SILHOUETTE:g})")
+    return (
+        f"The survey shows no natural groups: {' and '.join(why)}. The {report.chosen_k} cohorts are bands along "
+        "overall competence (C1 lowest), not types of people: use them to put people of a similar overall level "
+        "together, and read each person's needs from their own gaps, not from their cohort."
+    )
 
 
 def _is_frame(X: Any) -> bool:

@@ -34,6 +34,8 @@ def people_table(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
         out[f"required_{d}"] = level_ids(people[f"required_{d}"], programme, none="none")
         out[f"gap_{d}"] = people[f"gap_{d}"]
         out[f"reassess_{d}"] = _labels(people[f"missing_{d}"], "", "yes")
+        if f"uncertain_{d}" in people.columns:  # a score within one SEM of a level boundary
+            out[f"uncertain_{d}"] = _labels(people[f"uncertain_{d}"], "", "yes")
     for extra in ("planned_hours", "deferred_hours"):
         if extra in people.columns:
             out[extra] = people[extra]

@@ -200,12 +200,17 @@ def _option(name: str) -> str:
 
 
 def synth(output: str | Path, *, n: int = 300, seed: int = 0, truth: str | Path | None = None,
-          programme: "Programme | str | Path | None" = None, force: bool = False) -> tuple["pd.DataFrame", "pd.DataFrame"]:
-    """Write a synthetic survey of ``n`` people to ``output`` (.csv or .xlsx), and their planted profiles to
-    ``truth``; returns both frames. Existing files are replaced only with ``force``."""
+          structure: str = "continuous", programme: "Programme | str | Path | None" = None,
+          force: bool = False) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """Write a synthetic survey of ``n`` people to ``output`` (.csv or .xlsx), and their latent domain scores
+    (and planted profiles, with ``structure="profiles"``) to ``truth``; returns both frames. Existing files
+    are replaced only with ``force``."""
     from .outputs import write_csv, write_xlsx_table
     from .programme import Programme, load_programme
-    from .synth import synthesize
+    from .synth import STRUCTURES, synthesize
+
+    if structure not in STRUCTURES:
+        raise UsageError(f"Invalid value for '--structure': {structure!r} is not one of {', '.join(STRUCTURES)}.")
 
     suffix = Path(output).suffix.lower()
     if suffix not in (".csv", ".xlsx"):
@@ -215,7 +220,7 @@ def synth(output: str | Path, *, n: int = 300, seed: int = 0, truth: str | Path 
         outputs.files(output=output, truth=truth)
         if not isinstance(programme, Programme):
             programme = load_programme(programme)
-        survey, planted = synthesize(programme, n, seed)
+        survey, planted = synthesize(programme, n, seed, structure=structure)
         if suffix == ".xlsx":
             write_xlsx_table(survey, output, sheet="Responses")
         else:
@@ -264,11 +269,19 @@ def validate(
 
 @dataclass(frozen=True)
 class Scored:
-    """What :func:`score` wrote: one row per accepted person, and the reliability of each domain."""
+    """What :func:`score` wrote: one row per accepted person, the reliability of each domain, and the
+    statistics of each item (see :func:`~trainmatch.scoring.item_statistics`)."""
 
     survey: Survey
     people: "pd.DataFrame"
     reliability: tuple["Reliability", ...]
+    item_stats: "pd.DataFrame"
+
+    @property
+    def flagged_items(self) -> "pd.DataFrame":
+        """The items flagged as not measuring their domain (item, domain, reason)."""
+        flagged = self.item_stats[self.item_stats["flag"] == "yes"]
+        return flagged[["item", "domain", "reason"]].reset_index(drop=True)
 
 
 def score(
@@ -277,6 +290,7 @@ def score(
     *,
     programme: "Programme | str | Path | None" = None,
     rejects_out: str | Path | None = None,
+    item_stats: str | Path | None = None,
     force: bool = False,
     mapping: str | Path | None = None,
     duplicates: str = "keep-latest",
@@ -284,7 +298,8 @@ def score(
     encoding: str | None = None,
     xlsx_limits: "XlsxLimits | str | None" = None,
 ) -> Scored:
-    """Score each accepted person per domain (score, level, required level, gap) and write ``output`` (CSV).
+    """Score each accepted person per domain (score, level, required level, gap) and write ``output`` (CSV);
+    ``item_stats`` gets the statistics of each item (CSV).
 
     Existing output files are replaced only with ``force``; an input never is.
     """
@@ -292,22 +307,25 @@ def score(
 
     from .exports import people_table
     from .outputs import write_csv
-    from .scoring import cronbach_alpha
+    from .scoring import cronbach_alpha, item_statistics
     from .scoring import score as score_people
 
     with _Outputs(_inputs(survey, programme, mapping), force) as outputs:
-        outputs.files(output=output, rejects_out=rejects_out)
+        outputs.files(output=output, rejects_out=rejects_out, item_stats=item_stats)
         checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding, xlsx_limits=xlsx_limits)
         imported = checked.imported
         if imported.n_accepted == 0:
             raise RowsRejected(f"All {imported.n_read} rows were rejected, so there is nothing to score; fix the problems listed above.",
                                checked.raw, imported)
         people = people_table(score_people(imported.people, checked.programme), checked.programme)
+        stats = item_statistics(imported.people, checked.programme)
         write_csv(people, output)
         if rejects_out is not None:
             write_csv(imported.rejects, rejects_out)
+        if item_stats is not None:
+            write_csv(stats, item_stats)
     checked = dataclasses.replace(checked, notes=tuple(outputs.notes))
-    return Scored(checked, people, tuple(cronbach_alpha(imported.people, checked.programme)))
+    return Scored(checked, people, tuple(cronbach_alpha(imported.people, checked.programme)), stats)
 
 
 # --------------------------------------------------------------------------- cohorts
@@ -596,7 +614,7 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
         report = report_data(
             result.people, result.steps, result.deferred, programme, cohorts=result.cohorts.cohorts, groups=groups,
             fit_rows=result.cohorts.fit_report, warnings=result.cohorts.warnings, rejects=imported.rejects,
-            reliability=result.reliability, n_read=imported.n_read, capacity=capacity,
+            reliability=result.reliability, item_stats=result.item_stats, n_read=imported.n_read, capacity=capacity,
             run_info={"Input file": record["input"]["file"], "Programme": f"{programme.name} ({programme.fingerprint})", "Seed": str(seed)},
         )
         (tmp / "report.html").write_text(render_report_data(report), encoding="utf-8")

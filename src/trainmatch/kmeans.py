@@ -21,6 +21,11 @@ Method:
   The chosen k is then refined with Lloyd iterations on everybody.
   Calinski-Harabasz and Davies-Bouldin on the same sample, and the smallest
   cohort's share of everybody, are reported for every k.
+* **Stability.** At the chosen k, k-means is refitted on ``n_bootstrap``
+  seeded bootstrap resamples of the sample; each refit labels the whole sample
+  and is compared with the fit by the adjusted Rand index. The mean is the
+  fit report's ``stability_ari`` (1 = the same cohorts every time). Being on
+  the sample, it costs the same at a million people as at five thousand.
 * **Labels.** Cohorts are numbered ``C1..Ck`` by overall level (mean of the
   standardised centre, ascending), so C1 needs the most support; equal levels
   are ordered by the centre's domain values. Same data and seed → same labels.
@@ -40,7 +45,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .cohorts import CohortCentres, FitReport, FitRow, check_k_range, nearest, one_thread, standardise
+from .cohorts import CohortCentres, FitReport, FitRow, check_k_range, nearest, no_natural_groups_message, one_thread, standardise
 from .errors import DataError, UsageError
 
 _SILHOUETTE_BLOCK = 2_000_000  # distance-matrix cells per block in the silhouette
@@ -78,6 +83,7 @@ class CohortModel(ClusterMixin, BaseEstimator):
         tie_tolerance: float = 0.01,
         min_share: float = 0.05,
         n_init: int = 4,
+        n_bootstrap: int = 10,
     ) -> None:
         self.k_range = k_range
         self.random_state = random_state
@@ -85,6 +91,7 @@ class CohortModel(ClusterMixin, BaseEstimator):
         self.tie_tolerance = tie_tolerance
         self.min_share = min_share
         self.n_init = n_init
+        self.n_bootstrap = n_bootstrap
 
     def __sklearn_tags__(self):  # noqa: D105 - scikit-learn protocol
         tags = super().__sklearn_tags__()
@@ -171,6 +178,7 @@ class CohortModel(ClusterMixin, BaseEstimator):
                 )
             )
         chosen = _choose_k(rows, float(self.tie_tolerance))
+        stability = _stability(S, sample_labels[ks.index(chosen)], chosen, int(self.n_bootstrap), int(self.n_init), seed)
 
         centres = centres_by_k[chosen]
         if m < n:  # refine on everybody, starting from the sample's centres
@@ -195,7 +203,12 @@ class CohortModel(ClusterMixin, BaseEstimator):
             n_sample=m,
             n_imputed=self.n_imputed_,
             tie_tolerance=float(self.tie_tolerance),
+            stability_ari=stability,
+            n_bootstrap=int(self.n_bootstrap),
         )
+        plain = no_natural_groups_message(self.fit_report_)
+        if plain:  # said first: it changes how every other number is read
+            self.fit_report_ = replace(self.fit_report_, warnings=(plain, *self.fit_report_.warnings))
         # The fitted part on its own: predict() and describe() go through it, and it is what is saved.
         self.centres_ = CohortCentres(
             mean=mean,
@@ -210,6 +223,8 @@ class CohortModel(ClusterMixin, BaseEstimator):
         return self
 
     def _check_params(self) -> None:
+        if isinstance(self.n_bootstrap, bool) or not isinstance(self.n_bootstrap, (int, np.integer)) or self.n_bootstrap < 0:
+            raise UsageError(f"n_bootstrap must be a whole number of at least 0. Got {self.n_bootstrap!r}.")
         if isinstance(self.sample_size, bool) or not isinstance(self.sample_size, (int, np.integer)) or self.sample_size < 2:
             raise UsageError(f"sample_size must be a whole number of at least 2. Got {self.sample_size!r}.")
         if isinstance(self.n_init, bool) or not isinstance(self.n_init, (int, np.integer)) or self.n_init < 1:
@@ -335,6 +350,23 @@ def _choose_k(rows: Sequence[FitRow], tolerance: float) -> int:
         if math.isfinite(r.silhouette) and r.silhouette >= best - tolerance - 1e-12:
             return r.k
     return rows[0].k  # unreachable: the best row itself qualifies
+
+
+def _stability(S: np.ndarray, labels: np.ndarray, k: int, n_bootstrap: int, n_init: int, seed: int) -> float:
+    """Mean adjusted Rand index between the fit's labels of the sample and those of k-means refitted on
+    ``n_bootstrap`` bootstrap resamples of it (seeded); NaN when no refit is asked for."""
+    from sklearn.metrics import adjusted_rand_score
+
+    if n_bootstrap < 1:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    m = len(S)
+    scores = []
+    for b in range(n_bootstrap):
+        pick = rng.integers(0, m, size=m)
+        refit = KMeans(n_clusters=k, n_init=n_init, random_state=seed + b + 1).fit(S[pick])
+        scores.append(adjusted_rand_score(labels, nearest(S, refit.cluster_centers_)))
+    return float(np.mean(scores))
 
 
 def _level_order(centres: np.ndarray) -> np.ndarray:

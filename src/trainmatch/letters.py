@@ -56,6 +56,9 @@ _EMAIL = re.compile(r"[^@\s:/<>\"']+@[^@\s:/<>\"']+\.[A-Za-z]{2,}$")
 _SAFE_ID = re.compile(r"[a-z0-9_\-]{1,100}")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_\-]+")
 
+# The catalogue objective a person with a borderline level is pointed to, to check their level.
+SELF_CHECK_OBJECTIVE = "self_assessment"
+
 # The facts each reason sentence is rendered from, in the order _Language.reason / deferred_reason take them.
 _STEP_REASON = ("domain", "level", "required", "rule_ids", "prerequisite_of", "kind")
 _DEFERRED_REASON = ("deferred_because", "hours_left", "blocked_by", "kind", "domain", "level", "required")
@@ -446,6 +449,8 @@ class _PlanWriter:
 
         level, required = matrix("level"), matrix("required")
         missing = np.column_stack([P[f"missing_{d}"].to_numpy(dtype=bool) for d in domains]).tolist()
+        uncertain = (np.column_stack([P[f"uncertain_{d}"].to_numpy(dtype=bool) for d in domains]).tolist()
+                     if all(f"uncertain_{d}" in P for d in domains) else [[False] * len(domains)] * n)
         lang_of = self.lang_of
         for code in set(language) - lang_of.keys():
             lang_of[code] = _person_language(code, programme, self.default_lang)
@@ -460,6 +465,7 @@ class _PlanWriter:
             reassess = ""
             if True in missing[i]:
                 reassess = t["reassess"].format(domains=", ".join(L.domain_list[j] for j, ms in enumerate(missing[i]) if ms))
+            borderline = self._borderline(L, uncertain[i]) if True in uncertain[i] else ""
             s0, s1 = step_start[i], step_stop[i]
             my_steps, planned = self._steps(L, sc, s0, s1, site[i])
             my_deferred = [  # (title, hours, reason)
@@ -485,6 +491,7 @@ class _PlanWriter:
                 # a gap or a missing score with nothing planned: the letter must not say all is met
                 open_gaps=any(ms or lv < rq for lv, rq, ms in zip(level[i], required[i], missing[i])),
                 reassess=reassess,
+                borderline=borderline,
                 steps=my_steps,
                 plan_intro=L.plan_intro.format(hours=total) + " " + budget,
                 total_hours=total,
@@ -495,6 +502,13 @@ class _PlanWriter:
                 footer=L.footer,
             )
             yield ids[i], html
+
+    def _borderline(self, L: _Language, uncertain: list[bool]) -> str:
+        """The borderline note: which levels could be one higher or lower, and the self-check module if the catalogue has one."""
+        text = L.t["borderline"].format(domains=", ".join(L.domain_list[j] for j, u in enumerate(uncertain) if u))
+        if SELF_CHECK_OBJECTIVE in self.objective_titles:
+            text += " " + L.t["borderline_check"].format(module=self._objective_title(SELF_CHECK_OBJECTIVE, L.lang))
+        return text
 
     def _deferred_reason(self, L: _Language, dc: Mapping[str, list[Any]], k: int) -> str:
         key = (L.lang, *(dc[c][k] for c in _DEFERRED_REASON))

@@ -445,6 +445,10 @@ def _model_from_document(doc: dict[str, Any]) -> tuple[CohortCentres, tuple[str,
     for key in ("n_people", "n_sample", "n_imputed"):
         _whole(_get(doc, f"fit_report.{key}"), f"fit_report.{key}", 0, 10**12)
     _numbers([_get(doc, "fit_report.tie_tolerance")], "fit_report.tie_tolerance", (1,))
+    if fit.get("stability_ari") is not None:  # absent in models saved before stability was measured
+        _numbers([fit.get("stability_ari")], "fit_report.stability_ari", (1,))
+    if "n_bootstrap" in fit:
+        _whole(fit.get("n_bootstrap"), "fit_report.n_bootstrap", 0, 1000)
 
     report = FitReport.from_dict(fit)
     model = CohortCentres(

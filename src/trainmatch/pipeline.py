@@ -22,7 +22,7 @@ from .model_store import SavedModel
 from .paths import build_paths
 from .programme import Programme
 from .rules import RuleTable, build_needs, evaluate, load_rules
-from .scoring import Reliability, cronbach_alpha, score, score_columns
+from .scoring import Reliability, cronbach_alpha, item_statistics, score, score_columns
 from .io import RawSurvey
 from .columns import codes, text_column
 from .survey import ImportResult
@@ -139,6 +139,7 @@ class Assignment:
     cohorts: CohortStage
     reliability: tuple[Reliability, ...]
     timings: dict[str, float]
+    item_stats: pd.DataFrame  # per item: item-rest correlation, alpha if deleted, flag (scoring.item_statistics)
 
 
 def run_assignment(
@@ -162,6 +163,7 @@ def run_assignment(
     stage("score")
     people = score(imported.people, programme)
     reliability = tuple(cronbach_alpha(imported.people, programme))
+    item_stats = item_statistics(imported.people, programme)
     stage("cohorts")
     cohorts = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed)
     people = cohorts.people
@@ -176,7 +178,7 @@ def run_assignment(
     stage("end")
     names = list(timings)
     durations = {a: round(timings[b] - timings[a], 4) for a, b in zip(names, names[1:])}
-    return Assignment(imported, people, fired, paths.steps, paths.deferred, cohorts, reliability, durations)
+    return Assignment(imported, people, fired, paths.steps, paths.deferred, cohorts, reliability, durations, item_stats)
 
 
 def _hours_per_person(table: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:
@@ -211,6 +213,18 @@ def group_modules(groups: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _cohort_quality(report: Any) -> dict[str, Any]:
+    """run.json's figures of how well the cohorts are grounded: stability (mean ARI of bootstrap refits) and
+    the silhouette of the chosen k (None where not known, e.g. a model saved before stability was measured)."""
+    import math
+
+    def num(x: float) -> float | None:
+        return round(float(x), 4) if x is not None and math.isfinite(x) else None
+
+    return {"stability_ari": num(report.stability_ari), "silhouette": num(report.silhouette),
+            "no_natural_groups": bool(report.no_natural_groups)}
+
+
 def run_record(
     raw: RawSurvey,
     imported: ImportResult,
@@ -238,7 +252,7 @@ def run_record(
             "groups": n_groups,
         },
         "programme": {"name": programme.name, "version": programme.version, "source": programme.source, "fingerprint": programme.fingerprint},
-        "cohort_model": {**model, "k": int(result.cohorts.model.n_clusters_)},
+        "cohort_model": {**model, "k": int(result.cohorts.model.n_clusters_), **_cohort_quality(result.cohorts.fit_report)},
         "seed": seed,
         "options": options,
         "versions": versions,

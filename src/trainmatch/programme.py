@@ -35,6 +35,8 @@ from .errors import Problem, ProblemsError, ProgrammeError
 
 SETTINGS_FILE = "programme.toml"
 ITEMS_FILE = "items.csv"
+DONT_KNOW_RULES = ("missing", "lowest")  # how an item counts a "don't know" answer
+ITEM_OPTIONAL_COLUMNS = ("attitude", "dont_know", "note")  # items.csv columns that may be left out
 TASKS_FILE = "tasks.csv"
 NO_REQUIREMENT = "-"
 # The files that make up a programme (and its fingerprint). Anything else in
@@ -78,12 +80,21 @@ class Domain:
 
 @dataclass(frozen=True)
 class Item:
-    """One Likert item of the questionnaire."""
+    """One Likert item of the questionnaire.
+
+    ``attitude`` items (how people feel about digital work, not what they can do) are reported in the
+    item statistics but not counted in the domain's skill score. ``dont_know`` says how a "don't know"
+    answer counts: ``missing`` (no answer) or ``lowest`` (the lowest skill: for a know-how item such as
+    "I know whom to notify of a data breach", not knowing is the gap itself). ``note`` says why.
+    """
 
     id: str
     domain: str
     reverse: bool
     texts: Mapping[str, str]
+    attitude: bool = False
+    dont_know: str = "missing"
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -187,6 +198,10 @@ class Programme:
 
     def items_of(self, domain: str) -> tuple[Item, ...]:
         return tuple(i for i in self.items if i.domain == domain)
+
+    def skill_items_of(self, domain: str) -> tuple[Item, ...]:
+        """The items the domain's skill score is the mean of (attitude items left out)."""
+        return tuple(i for i in self.items if i.domain == domain and not i.attitude)
 
     def level_name(self, index: int, lang: str = "en") -> str:
         """Name of the 1-based level ``index`` (0 = no requirement)."""
@@ -712,11 +727,13 @@ def _parse_items(
     if name not in files:
         c.add(name, "is missing from the programme folder.", hint="Every programme needs its questionnaire items.")
         return []
-    header, rows = _table(name, files[name], encoding, {"item_id": MAX_ID, "domain": MAX_ID, "reverse": MAX_ID}, c)
+    header, rows = _table(name, files[name], encoding,
+                          {"item_id": MAX_ID, "domain": MAX_ID, "reverse": MAX_ID, "attitude": MAX_ID, "dont_know": MAX_ID}, c)
     if not header:
         return []
     required = ["item_id", "domain", "reverse"] + [f"text_{lang}" for lang in languages]
-    known = required + [h for h in header if h.startswith("text_")]  # texts in more languages are kept
+    optional = list(ITEM_OPTIONAL_COLUMNS)
+    known = required + optional + [h for h in header if h.startswith("text_")]  # texts in more languages are kept
     c.problems += header_problems(name, header, required, known)
     if any(col not in header for col in required):
         return []
@@ -737,11 +754,27 @@ def _parse_items(
         if rev not in {"yes", "no", "true", "false", "1", "0", ""}:
             c.add(name, "reverse must be yes or no.", row=n, column="reverse", value=r["reverse"])
             continue
+        attitude = (r.get("attitude") or "").strip().lower()
+        if attitude not in {"yes", "no", "true", "false", "1", "0", ""}:
+            c.add(name, "attitude must be yes (reported, not counted in the skill score) or no (a skill item; the default).",
+                  row=n, column="attitude", value=r["attitude"])
+            continue
+        dont_know = (r.get("dont_know") or "").strip().lower() or "missing"
+        if dont_know not in DONT_KNOW_RULES:
+            c.add(name, "dont_know must be missing (a \"don't know\" answer counts as no answer; the default) or lowest "
+                  "(it counts as the lowest skill).", row=n, column="dont_know", value=r["dont_know"])
+            continue
         texts = {lang: r.get(f"text_{lang}", "") for lang in languages}
-        items.append(Item(ident, r["domain"], rev in {"yes", "true", "1"}, texts))
+        items.append(Item(ident, r["domain"], rev in {"yes", "true", "1"}, texts, attitude in {"yes", "true", "1"}, dont_know,
+                          (r.get("note") or "").strip()))
     for d in domain_ids:
         if items and not any(i.domain == d for i in items):
             c.add(name, f"domain {d!r} has no items.", hint="Give every domain at least one item, or remove the domain from programme.toml.")
+        elif items and all(i.attitude for i in items if i.domain == d):
+            last = max(n for n, r in enumerate(rows, 1) if r.get("domain") == d)
+            c.add(name, f"every item of domain {d!r} is marked attitude, so the domain has no skill score left.", row=last,
+                  column="attitude", value=rows[last - 1].get("attitude", ""),
+                  hint="Mark at least one of its items attitude = no, or remove the domain from programme.toml.")
     return items
 
 

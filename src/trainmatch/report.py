@@ -44,6 +44,7 @@ SECTIONS = (
     ("groups", "Training groups"),
     ("rejects", "Rejected rows"),
     ("reliability", "Reliability of the questionnaire"),
+    ("items", "Item statistics"),
 )
 # --------------------------------------------------------------------------- helpers
 
@@ -271,6 +272,7 @@ def report_data(
     warnings: Iterable[str] = (),
     rejects: "pd.DataFrame | None" = None,
     reliability: Sequence["Reliability"] = (),
+    item_stats: "pd.DataFrame | None" = None,
     n_read: int | None = None,
     title: str = "Digital competence and training plans",
     organisation: str = "",
@@ -282,7 +284,8 @@ def report_data(
     ``fit_rows`` is the fit table (columns ``k``, ``silhouette``,
     ``smallest_share``, ``chosen``; other index columns are shown too) or a
     :class:`trainmatch.cohorts.FitReport`. ``n_read`` is the number of data rows
-    read (default: accepted + rejected rows). ``run_info`` (e.g. input file,
+    read (default: accepted + rejected rows). ``item_stats`` is
+    :func:`trainmatch.scoring.item_statistics`' table. ``run_info`` (e.g. input file,
     programme fingerprint, seed) is listed as given; pass no timestamps if the
     report must be reproducible. ``capacity`` is capacity.csv's table
     (:func:`trainmatch.exports.capacity_table`). Sections without data say so.
@@ -342,6 +345,7 @@ def report_data(
         rows = _records(shown, {"k": "d", "silhouette": ".3f", "calinski_harabasz": ",.1f", "davies_bouldin": ".3f", "smallest_share": ".1f"})
         marks = fit["k"].astype(int).eq(chosen).tolist() if chosen is not None else [False] * len(fit)
         tables["fit"] = {"head": [head[c] for c in cols] + ["chosen"], "rows": [r + ["✔" if m else ""] for r, m in zip(rows, marks)], "chosen": chosen}
+    tables.update(_cohort_stability(fit_rows))
 
     # Gaps
     gaps = gap_counts(people, programme)
@@ -400,10 +404,13 @@ def report_data(
             "warn": float(programme.alpha_warning),
         }
         tables["reliability"] = {
-            "head": ["domain", "items", "complete responses", "alpha", ""],
-            "rows": [[names.get(r.domain, r.domain), str(r.n_items), f"{r.n_complete:,}", number_text(r.alpha, ".2f"), "LOW" if r.low else ""] for r in rel],
+            "head": ["domain", "skill items", "complete responses", "alpha", "SEM", ""],
+            "rows": [[names.get(r.domain, r.domain), str(r.n_items), f"{r.n_complete:,}", number_text(r.alpha, ".2f"),
+                      number_text(r.sem, ".2f"), "LOW" if r.low else ""] for r in rel],
             "low": [names.get(r.domain, r.domain) for r in rel if r.low],
         }
+    if item_stats is not None and len(item_stats):
+        tables["items"] = _item_stats_table(item_stats, dict(zip(programme.domain_ids, domain_names)), programme)
 
     return {
         "title": title,
@@ -417,6 +424,39 @@ def report_data(
         "alpha_warning": f"{programme.alpha_warning:g}",
         "n_people": len(people),
     }
+
+
+def _cohort_stability(fit_rows: Any) -> dict[str, Any]:
+    """Stability next to the silhouette, and how to read cohorts that are bands rather than natural groups."""
+    from .cohorts import MIN_SILHOUETTE, MIN_STABILITY, no_natural_groups_message
+
+    if not hasattr(fit_rows, "stability_ari") or not fit_rows.n_bootstrap:
+        return {}
+    return {
+        "stability": {
+            "ari": number_text(fit_rows.stability_ari, ".2f"), "silhouette": number_text(fit_rows.silhouette, ".3f"),
+            "n": fit_rows.n_bootstrap, "min_ari": f"{MIN_STABILITY:g}", "min_silhouette": f"{MIN_SILHOUETTE:g}",
+        },
+        "bands": no_natural_groups_message(fit_rows),
+    }
+
+
+def _item_stats_table(stats: "pd.DataFrame", names: Mapping[str, str], programme: Programme) -> dict[str, Any]:
+    """The item statistics as a report table, with each item's note from items.csv, and the flagged items."""
+    notes = {i.id: i.note for i in programme.items}
+    def kind(r: Any) -> str:  # how the item counts, in one cell (the page is too narrow for three)
+        parts = [r.kind] + (["reversed"] if r.reverse == "yes" else []) + (["don't know = lowest"] if r.dont_know == "lowest" else [])
+        return ", ".join(parts)
+
+    rows = [
+        [r.item, names.get(r.domain, r.domain), kind(r), f"{int(r.n_answered):,}", number_text(r.mean, ".2f"),
+         number_text(r.sd, ".2f"), number_text(100 * float(r.share_dont_know), ".1f"), number_text(r.item_rest_r, ".2f"),
+         number_text(r.alpha_if_deleted, ".2f"), "FLAG" if r.flag == "yes" else "", "; ".join(x for x in (r.reason, notes.get(r.item, "")) if x)]
+        for r in stats.itertuples(index=False)
+    ]
+    head = ["item", "domain", "counts as", "answered", "mean", "sd", "don't know (%)", "item-rest r", "alpha if deleted", "", "why"]
+    flagged = [f"{r.item} ({names.get(r.domain, r.domain)}): {r.reason}" for r in stats.itertuples(index=False) if r.flag == "yes"]
+    return {"head": head, "rows": rows, "flagged": flagged}
 
 
 def render_report_data(data: Mapping[str, Any]) -> str:

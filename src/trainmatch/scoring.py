@@ -1,9 +1,13 @@
-"""Scoring: domain scores, proficiency levels, required levels and gaps.
+"""Scoring: domain scores, proficiency levels, required levels and gaps, and how well the items measure.
 
-A domain score is the mean of the domain's answered items after reversing the
-reverse-keyed ones, computed only when at least ``min_answered_share`` of the
-items are answered; otherwise the score is missing and the person is flagged
-for reassessment in that domain (never imputed). Levels come from the
+A domain score is the mean of the domain's answered skill items (attitude items
+are reported, not scored) after reversing the reverse-keyed ones, computed only
+when at least ``min_answered_share`` of those items are answered; otherwise the
+score is missing and the person is flagged for reassessment in that domain
+(never imputed). A "don't know" answer is no answer, or the lowest skill where
+the item says ``dont_know = lowest``. Item statistics (item-rest correlation,
+alpha if deleted) flag items that do not measure their domain, as a wrongly
+keyed item does. Levels come from the
 programme's thresholds, the required level is the maximum over the person's
 tasks raised to their role's baseline and held to its cap (roles.csv), and the
 gap is required − current level. The output follows the
@@ -22,24 +26,61 @@ from .programme import Programme
 PERSON_COLUMNS = ["person_id", "row", "role", "site", "language", "hours", "formats"]
 
 
+# Item statistics: an item is flagged when its item-rest correlation is below LOW_ITEM_REST (negative: it runs
+# against its domain, as a wrongly keyed item does), or when the domain's alpha rises by more than ALPHA_RISE
+# without it. Below MIN_COMPLETE complete answers the statistics are too unsteady to judge.
+LOW_ITEM_REST = 0.2
+ALPHA_RISE = 0.02
+MIN_COMPLETE = 10
+
+ITEM_STAT_COLUMNS = [
+    "item", "domain", "kind", "reverse", "dont_know", "n_answered", "mean", "sd", "share_dont_know",
+    "item_rest_r", "alpha_if_deleted", "flag", "reason",
+]
+
+
 @dataclass(frozen=True)
 class Reliability:
-    """Cronbach's alpha of one domain, on the people who answered all its items."""
+    """Cronbach's alpha of one domain's skill score, on the people who answered all its skill items, and the
+    standard error of measurement of the score (its sd · √(1 − alpha), NaN when alpha is not known)."""
 
     domain: str
     n_items: int
     n_complete: int
     alpha: float
     low: bool
+    sem: float = float("nan")
+
+
+def answer_matrix(people: pd.DataFrame, programme: Programme, items: tuple) -> np.ndarray:
+    """Answers to ``items`` (n × k) as skill: reverse-keyed items reversed, "don't know" as each item counts it
+    (the lowest skill, or NaN = no answer)."""
+
+    lo, hi = programme.scale_min, programme.scale_max
+    mat = people[[i.id for i in items]].to_numpy(dtype=np.float64, copy=True)
+    rev = np.array([i.reverse for i in items], dtype=bool)
+    mat[:, rev] = (lo + hi) - mat[:, rev]  # DONT_KNOW (-inf) reversed is +inf: still apart from every answer
+    unknown = np.isinf(mat)
+    lowest = np.array([i.dont_know == "lowest" for i in items], dtype=bool)
+    mat[unknown] = np.nan
+    mat[unknown & lowest[None, :]] = lo
+    return mat
 
 
 def item_matrix(people: pd.DataFrame, programme: Programme, domain: str) -> np.ndarray:
-    """Answers of one domain's items (n × k), reverse-keyed items reversed; NaN = missing."""
-    items = programme.items_of(domain)
-    mat = people[[i.id for i in items]].to_numpy(dtype=np.float64, copy=True)
-    rev = np.array([i.reverse for i in items], dtype=bool)
-    mat[:, rev] = (programme.scale_min + programme.scale_max) - mat[:, rev]
-    return mat
+    """Answers of one domain's skill items (n × k) as :func:`answer_matrix` gives them; NaN = missing."""
+    return answer_matrix(people, programme, programme.skill_items_of(domain))
+
+
+def _alpha(complete: np.ndarray) -> float:
+    """Cronbach's alpha of complete answers (people × items); NaN when it cannot be computed."""
+    k = complete.shape[1]
+    if k < 2 or len(complete) < 3:
+        return float("nan")
+    total_var = complete.sum(axis=1).var(ddof=1)
+    if total_var <= 0:
+        return float("nan")
+    return float(k / (k - 1) * (1 - complete.var(axis=0, ddof=1).sum() / total_var))
 
 
 def levels_of(scores: np.ndarray, programme: Programme) -> np.ndarray:
@@ -91,17 +132,14 @@ def score(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
     required = required_levels(people, programme)
     for d, domain in enumerate(programme.domain_ids):
         mat = item_matrix(people, programme, domain)
-        k = mat.shape[1]
         answered = (~np.isnan(mat)).sum(axis=1)
-        enough = answered >= np.ceil(programme.min_answered_share * k - 1e-9)
-        sums = np.nansum(mat, axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            scores = np.where(enough & (answered > 0), sums / np.maximum(answered, 1), np.nan)
+        scores = _scores(mat, programme)
         level = levels_of(scores, programme)
         missing = np.isnan(scores)
         out[f"score_{domain}"] = scores
         out[f"answered_{domain}"] = answered.astype(np.int8)
         out[f"missing_{domain}"] = missing
+        out[f"uncertain_{domain}"] = near_boundary(scores, _sem(mat, scores), programme)
         level_arr = pd.array(level, dtype="Int8")
         level_arr[missing] = pd.NA
         out[f"level_{domain}"] = level_arr
@@ -113,22 +151,119 @@ def score(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
     return frame
 
 
+def _scores(mat: np.ndarray, programme: Programme) -> np.ndarray:
+    """Domain scores from a skill-item matrix: the mean of the answered items where enough are answered, else NaN."""
+    k = mat.shape[1]
+    answered = (~np.isnan(mat)).sum(axis=1)
+    enough = answered >= np.ceil(programme.min_answered_share * k - 1e-9)
+    sums = np.nansum(mat, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(enough & (answered > 0), sums / np.maximum(answered, 1), np.nan)
+
+
 def cronbach_alpha(people: pd.DataFrame, programme: Programme) -> list[Reliability]:
-    """Cronbach's alpha per domain on complete cases; ``low`` when below the programme's warning level."""
+    """Cronbach's alpha per domain (skill items, complete cases) and the SEM of the domain score;
+    ``low`` when alpha is below the programme's warning level."""
     result = []
     for domain in programme.domain_ids:
         mat = item_matrix(people, programme, domain)
         complete = mat[~np.isnan(mat).any(axis=1)]
-        k = mat.shape[1]
-        alpha = float("nan")
-        if k >= 2 and len(complete) >= 3:
-            item_var = complete.var(axis=0, ddof=1).sum()
-            total_var = complete.sum(axis=1).var(ddof=1)
-            if total_var > 0:
-                alpha = float(k / (k - 1) * (1 - item_var / total_var))
+        alpha = _alpha(complete)
+        sem = _sem(mat, _scores(mat, programme), alpha)
         low = bool(np.isnan(alpha) or alpha < programme.alpha_warning)
-        result.append(Reliability(domain, k, int(len(complete)), alpha, low))
+        result.append(Reliability(domain, mat.shape[1], int(len(complete)), alpha, low, sem))
     return result
+
+
+def _sem(mat: np.ndarray, scores: np.ndarray, alpha: float | None = None) -> float:
+    """Standard error of measurement of a domain score: sd · √(1 − alpha); NaN when alpha is not known
+    (a negative alpha gives an SEM above the sd: the score then says little)."""
+    if alpha is None:
+        alpha = _alpha(mat[~np.isnan(mat).any(axis=1)])
+    known = scores[~np.isnan(scores)]
+    if np.isnan(alpha) or len(known) < 2:
+        return float("nan")
+    return float(known.std(ddof=1)) * float(np.sqrt(max(0.0, 1 - alpha)))
+
+
+def near_boundary(scores: np.ndarray, sem: float, programme: Programme) -> np.ndarray:
+    """Whether each score lies within one SEM of a boundary between two levels (False where the score or the
+    SEM is unknown): one answer more or less could put the person in the next level."""
+    bounds = np.asarray(programme.level_thresholds()[1:], dtype=np.float64)  # the lowest level has no lower boundary
+    if np.isnan(sem) or not len(bounds):
+        return np.zeros(len(scores), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return (np.abs(scores[:, None] - bounds[None, :]) <= sem).any(axis=1)
+
+
+def item_statistics(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
+    """Per item (columns :data:`ITEM_STAT_COLUMNS`): answers, "don't know" share, mean and sd as answered,
+    the correlation with the rest of its domain's skill score, alpha if deleted, and a flag with its reason.
+
+    The item-rest correlation and alpha if deleted use the people who answered every skill item of the
+    domain (and the item); an attitude item is correlated with its domain's skill score but is not in it.
+    """
+    from .answers import DONT_KNOW
+
+    rows = []
+    for domain in programme.domain_ids:
+        skill = programme.skill_items_of(domain)
+        skill_mat = answer_matrix(people, programme, skill)
+        complete = ~np.isnan(skill_mat).any(axis=1)
+        alpha = _alpha(skill_mat[complete])
+        totals = skill_mat.sum(axis=1)
+        for item in programme.items_of(domain):
+            raw = people[item.id].to_numpy(dtype=np.float64)
+            dont_know = raw == DONT_KNOW
+            answered = np.isfinite(raw)
+            n_ans, n_dk = int(answered.sum()), int(dont_know.sum())
+            values = raw[answered]
+            if item.attitude:
+                x = answer_matrix(people, programme, (item,))[:, 0]
+                use = complete & ~np.isnan(x)
+                rest = totals[use]
+                deleted = float("nan")
+            else:
+                j = skill.index(item)
+                x = skill_mat[:, j]
+                use = complete
+                rest = totals[use] - x[use]
+                deleted = _alpha(np.delete(skill_mat[complete], j, axis=1))
+            r = _correlation(x[use], rest)
+            flag, reason = _item_flag(item.attitude, int(use.sum()), r, alpha, deleted)
+            rows.append({
+                "item": item.id, "domain": domain, "kind": "attitude" if item.attitude else "skill",
+                "reverse": "yes" if item.reverse else "no", "dont_know": item.dont_know,
+                "n_answered": n_ans,
+                "mean": round(float(values.mean()), 3) if n_ans else np.nan,
+                "sd": round(float(values.std(ddof=1)), 3) if n_ans >= 2 else np.nan,
+                "share_dont_know": round(n_dk / (n_ans + n_dk), 3) if n_ans + n_dk else np.nan,
+                "item_rest_r": round(r, 3), "alpha_if_deleted": round(deleted, 3),
+                "flag": "yes" if flag else "no", "reason": reason,
+            })
+    return pd.DataFrame(rows, columns=ITEM_STAT_COLUMNS)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 3 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _item_flag(attitude: bool, n: int, r: float, alpha: float, deleted: float) -> tuple[bool, str]:
+    """Whether an item is flagged, and why in words (empty when all is well)."""
+    if n < MIN_COMPLETE or np.isnan(r):
+        return False, f"too few complete answers ({n}) to judge" if n < MIN_COMPLETE else "no variation to judge"
+    if r < 0:
+        return True, (f"negative item-rest correlation ({r:.2f}): the item runs against its domain; "
+                      "check its reverse key in items.csv")
+    if attitude:
+        return False, ""  # an attitude item may well differ from the skill it sits with
+    if r < LOW_ITEM_REST:
+        return True, f"low item-rest correlation ({r:.2f} < {LOW_ITEM_REST}): the item measures something else than its domain"
+    if not np.isnan(deleted) and not np.isnan(alpha) and deleted > alpha + ALPHA_RISE:
+        return True, f"alpha rises from {alpha:.2f} to {deleted:.2f} without the item"
+    return False, ""
 
 
 def score_columns(programme: Programme) -> list[str]:

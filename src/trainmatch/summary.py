@@ -109,13 +109,16 @@ def import_summary(raw: Any, result: Any, show: int = 10) -> str:
 
 
 def reliability_table(rel: Sequence[Reliability], programme: Programme) -> str:
-    """Cronbach's alpha per domain, with a warning mark below the programme's threshold."""
+    """Cronbach's alpha and the standard error of measurement per domain, with a warning mark below the
+    programme's threshold."""
     names = {d.id: d.names.get("en", d.id) for d in programme.domains}
     rows = []
     for r in rel:
         alpha = "n/a" if r.alpha != r.alpha else f"{r.alpha:.2f}"
-        rows.append({"domain": names[r.domain], "items": r.n_items, "complete": r.n_complete, "alpha": alpha, "": "LOW" if r.low else ""})
-    text = "Reliability (Cronbach's alpha):\n" + text_table(pd.DataFrame(rows))
+        sem = "n/a" if r.sem != r.sem else f"{r.sem:.2f}"
+        rows.append({"domain": names[r.domain], "items": r.n_items, "complete": r.n_complete, "alpha": alpha, "SEM": sem,
+                     "": "LOW" if r.low else ""})
+    text = "Reliability (Cronbach's alpha of the skill items; SEM = standard error of measurement of the score):\n" + text_table(pd.DataFrame(rows))
     low = [names[r.domain] for r in rel if r.low]
     if low:
         text += (
@@ -123,3 +126,13 @@ def reliability_table(rel: Sequence[Reliability], programme: Programme) -> str:
             "scores there are less trustworthy. Check reverse-keyed items and translations."
         )
     return text
+
+
+def flagged_items_text(flagged: pd.DataFrame) -> str:
+    """A warning listing the items flagged by the item statistics (item, domain, reason); empty when none."""
+    if flagged.empty:
+        return ""
+    lines = [f"Warning: {len(flagged)} item(s) may not measure their domain:"]
+    lines += [f"  - {row.item} ({row.domain}): {row.reason}" for row in flagged.itertuples(index=False)]
+    lines.append("Check the item's wording, translation and reverse key in items.csv; --item-stats FILE writes every item's statistics.")
+    return "\n".join(lines)
