@@ -211,6 +211,10 @@ def item_statistics(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
         skill_mat = answer_matrix(people, programme, skill)
         complete = ~np.isnan(skill_mat).any(axis=1)
         alpha = _alpha(skill_mat[complete])
+        # One covariance matrix of the complete answers gives every item-rest correlation and alpha if
+        # deleted, without a pass over the people per item.
+        cov = np.cov(skill_mat[complete], rowvar=False, ddof=1).reshape(len(skill), len(skill)) if complete.sum() >= 2 \
+            else np.full((len(skill), len(skill)), np.nan)
         totals = skill_mat.sum(axis=1)
         for item in programme.items_of(domain):
             raw = people[item.id].to_numpy(dtype=np.float64)
@@ -221,15 +225,12 @@ def item_statistics(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
             if item.attitude:
                 x = answer_matrix(people, programme, (item,))[:, 0]
                 use = complete & ~np.isnan(x)
-                rest = totals[use]
+                r = _correlation(x[use], totals[use])
                 deleted = float("nan")
             else:
                 j = skill.index(item)
-                x = skill_mat[:, j]
                 use = complete
-                rest = totals[use] - x[use]
-                deleted = _alpha(np.delete(skill_mat[complete], j, axis=1))
-            r = _correlation(x[use], rest)
+                r, deleted = _rest_statistics(cov, j, int(use.sum()))
             flag, reason = _item_flag(item.attitude, int(use.sum()), r, alpha, deleted)
             rows.append({
                 "item": item.id, "domain": domain, "kind": "attitude" if item.attitude else "skill",
@@ -242,6 +243,24 @@ def item_statistics(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
                 "flag": "yes" if flag else "no", "reason": reason,
             })
     return pd.DataFrame(rows, columns=ITEM_STAT_COLUMNS)
+
+
+def _rest_statistics(cov: np.ndarray, j: int, n: int) -> tuple[float, float]:
+    """Item ``j``'s correlation with the sum of the other items, and Cronbach's alpha without it, from the
+    covariance matrix of ``n`` complete answers (NaN where they cannot be computed)."""
+    k = cov.shape[0]
+    keep = np.arange(k) != j
+    rest_var = float(cov[np.ix_(keep, keep)].sum())
+    item_var = float(cov[j, j])
+    if n < 3 or not (rest_var > 0 and item_var > 0):
+        r = float("nan")
+    else:
+        r = float(cov[j, keep].sum()) / float(np.sqrt(item_var * rest_var))
+    if k - 1 < 2 or n < 3 or not rest_var > 0:
+        deleted = float("nan")
+    else:
+        deleted = (k - 1) / (k - 2) * (1 - float(np.trace(cov[np.ix_(keep, keep)])) / rest_var)
+    return r, deleted
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
