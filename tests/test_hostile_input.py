@@ -396,3 +396,29 @@ def test_fuzzed_csv_never_crashes_and_loses_no_row(
     with open(path, encoding="utf-8", newline="") as fh:
         records = [r for r in csv.reader(fh) if any(r)]
     assert result.n_read == len(records) - 1
+
+
+def test_a_row_missing_a_field_does_not_put_the_dropped_address_in_rejects(tmp_path: Path) -> None:
+    """One delimiter too few moves the e-mail left into a checked column: a shift the reader cannot see.
+    The address must still reach neither rejects.csv nor the terminal."""
+    import csv
+
+    from click.testing import CliRunner
+
+    from trainmatch.cli import main
+
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "survey.csv"
+    rows = list(csv.reader(sample.open(encoding="utf-8")))[:21]
+    short = rows[3]
+    address = short[-1]
+    del short[-2]  # the preferred formats field is gone: the e-mail now sits in preferred_formats
+    survey = tmp_path / "short.csv"
+    with survey.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["assign", str(survey), "-o", str(out), "--per-person", "none", "--no-xlsx"])
+    assert result.exit_code == 0, result.output
+    assert address not in result.output
+    rejects = (out / "rejects.csv").read_text(encoding="utf-8")
+    assert "(hidden: may be personal data)" in rejects and address not in rejects
+    assert all(address.encode() not in p.read_bytes() for p in out.rglob("*") if p.is_file())

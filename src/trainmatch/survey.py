@@ -511,6 +511,29 @@ def _hide_shifted(
     return rejects
 
 
+# An e-mail address is never an answer: where one turns up in a rejected cell, a row has lost or gained a field
+# (a shift the reader cannot always see, such as a missing delimiter) and it is a dropped personal-data column's.
+_ADDRESS = re.compile(r"[^@\s;,<>\"']+@[^@\s;,<>\"']+\.[^@\s;,<>\"']+")
+
+
+def _hide_addresses(rejects: pd.DataFrame, id_header: str) -> pd.DataFrame:
+    """Hide rejected cells that hold an e-mail address (and the reasons that quote them), whatever the row;
+    the id column's own cells keep their text, since the organisation chose the ids."""
+    values = rejects["value"].astype(str)
+    found = values.str.contains(_ADDRESS, regex=True).to_numpy(dtype=bool) & (rejects["column"].to_numpy(dtype=object) != id_header)
+    if not found.any():
+        return rejects
+    rejects = rejects.copy()
+    hidden_values = rejects["value"].to_numpy(dtype=object).copy()
+    reasons = rejects["reason"].to_numpy(dtype=object).copy()
+    for k in np.flatnonzero(found):  # the few cells found only
+        for address in _ADDRESS.findall(str(hidden_values[k])):
+            reasons[k] = str(reasons[k]).replace(address, HIDDEN)
+        hidden_values[k] = HIDDEN
+    rejects["value"], rejects["reason"] = hidden_values, reasons
+    return rejects
+
+
 # --------------------------------------------------------------------------- import
 
 
@@ -698,6 +721,8 @@ def import_survey(
     )
     if len(overflow if overflow is not None else ()) and personal_at and len(rejects):
         rejects = _hide_shifted(rejects, bad_cells["pos"].to_numpy(dtype=np.int64), overflow, raw, width, position, personal_at, matched[cols.id])
+    if len(rejects):
+        rejects = _hide_addresses(rejects, matched[cols.id])
     rejects = rejects.sort_values("row", kind="stable", ignore_index=True)
     accepted = people.loc[~rejected].reset_index(drop=True) if rejected.any() else people
     wpos = warn["pos"].to_numpy(dtype=np.int64)
