@@ -130,3 +130,16 @@ def test_semicolon_separated_excel_export_loads(programme):
 ])
 def test_find_cycle(graph, cycle):
     assert find_cycle(graph) == cycle
+
+
+def test_ids_that_read_as_formulas_are_refused_not_altered(programme):
+    """Module and objective ids reach plans.csv, the workbook and the LMS unchanged: none may be a formula."""
+    text = HEADER + (
+        "-cmd,obj_a,a,a,a,ict_basics,foundation,elearning,1,individual,,fi\n"
+        "b,\u00a0=obj_b,b,b,b,ehr,advanced,video,1,individual,,fi\n"
+        "c,\uff20obj_c,c,c,c,ehr,advanced,video,1,individual,,fi\n"
+    )
+    joined = "\n".join(problems_of(programme, text))
+    assert "row 1, column 'module_id': module_id starts like a spreadsheet formula. Got '-cmd'." in joined
+    assert "row 2, column 'objective': objective starts like a spreadsheet formula." in joined
+    assert "row 3, column 'objective': objective starts like a spreadsheet formula. Got '＠obj_c'." in joined

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 import trainmatch.outputs
 import trainmatch.xlsx
 from trainmatch import xlsx
-from trainmatch.outputs import FORMULA_PATTERN, WORKBOOK_CREATED, write_workbook
+from trainmatch.columns import FORMULA_PATTERN
+from trainmatch.outputs import WORKBOOK_CREATED, write_workbook
 
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
 NASTY = [

@@ -14,9 +14,11 @@ with its row, column and value and raised together as one ProgrammeError.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Mapping
 
+from .columns import FORMULA_PATTERN
 from .errors import Problem, ProgrammeError
 from .programme import CATALOGUE_FILE, MAX_ID, Programme, header_problems, programme_table, suggest
 
@@ -148,6 +150,12 @@ def load_catalogue(programme: Programme) -> Catalogue:
         if not objective:
             add("objective is empty.", row=n, column="objective", hint="Name the learning objective the module teaches.")
             ok = False
+        for column, ident in (("module_id", mid), ("objective", objective)):
+            # Ids go to plans.csv, the workbook and the LMS files unchanged, so none may read as a formula.
+            if re.match(FORMULA_PATTERN, ident):
+                add(f"{column} starts like a spreadsheet formula.", row=n, column=column, value=ident,
+                    hint="Start ids with a letter or digit, e.g. ict_basics.foundation.elearning.")
+                ok = False
         domain = r["domain"] or ANY_DOMAIN
         if domain != ANY_DOMAIN and domain not in domains:
             add("unknown domain.", row=n, column="domain", value=domain,

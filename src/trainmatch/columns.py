@@ -18,6 +18,15 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+# A cell a spreadsheet may run as a formula: one that starts with = + - @ (or their full-width
+# forms ＝ ＋ － ＠, which Excel with an East Asian input method reads as the same) after any
+# leading white space (NBSP and the ideographic space U+3000 included), control or invisible
+# formatting characters, which spreadsheets skip; or one that starts with a tab or CR. Output
+# text cells that match are neutralised; ids that match are refused where they are read.
+_LEAD = "\\s\u00a0\u1680\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff\x00-\x1f\x7f-\x9f"
+_STARTS = "=+\\-@\uff1d\uff0b\uff0d\uff20"
+FORMULA_PATTERN = f"^(?:[\t\r]|[{_LEAD}]*[{_STARTS}])"  # Python's re
+
 _TYPOGRAPHIC = str.maketrans({"\u2019": "'", "\u2018": "'", "\u00b4": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"})
 
 

@@ -17,18 +17,13 @@ from contextlib import nullcontext
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
+from .columns import FORMULA_PATTERN
 from .staging import staged_file
 
 if TYPE_CHECKING:  # imported where used: `assign` checks the output folder before pandas is loaded
     import pandas as pd
 
-# A cell a spreadsheet may run as a formula: one that starts with = + - @ (or their full-width
-# forms ＝ ＋ － ＠, which Excel with an East Asian input method reads as the same) after any
-# leading white space (NBSP and the ideographic space U+3000 included), control or invisible
-# formatting characters, which spreadsheets skip; and, as before, one that starts with a tab or CR.
-_LEAD = "\\s\u00a0\u1680\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff\x00-\x1f\x7f-\x9f"
-_STARTS = "=+\\-@\uff1d\uff0b\uff0d\uff20"
-FORMULA_PATTERN = f"^(?:[\t\r]|[{_LEAD}]*[{_STARTS}])"  # Python's re
+# FORMULA_PATTERN (columns.py): a cell a spreadsheet may run as a formula.
 # The same for pyarrow (RE2): \s is ASCII-only there, so Unicode separators, controls and format characters by class.
 _FORMULA_RE2 = r"^(?:[\t\r]|[\s\p{Z}\p{Cc}\p{Cf}]*[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}])"
 WORKBOOK_CREATED = datetime(2000, 1, 1)  # the "created" property of plans.xlsx: fixed, for identical outputs
