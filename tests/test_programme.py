@@ -247,3 +247,19 @@ def test_written_programme_is_the_given_files(tmp_path):
     paths = write_programme(tmp_path / "out", {"programme.toml": b"x = 1\n"})
     assert [p.name for p in paths] == ["programme.toml"]
     assert paths[0].read_bytes() == b"x = 1\n"
+
+
+def test_programme_ids_that_read_as_formulas_are_refused(tmp_path):
+    """Role, domain, item and task ids reach every output unchanged, so none may start like a formula."""
+    from trainmatch.programme import load_programme, write_programme, default_programme_files
+
+    write_programme(tmp_path, default_programme_files())
+    toml = (tmp_path / "programme.toml").read_text(encoding="utf-8").replace('id = "nurse"', 'id = "=nurse"', 1)
+    (tmp_path / "programme.toml").write_text(toml, encoding="utf-8")
+    items = (tmp_path / "items.csv").read_text(encoding="utf-8").replace("\nict1,", "\n+ict1,", 1)
+    (tmp_path / "items.csv").write_text(items, encoding="utf-8")
+    with pytest.raises(ProgrammeError) as info:
+        load_programme(tmp_path)
+    text = str(info.value)
+    assert "roles[1].id: id starts like a spreadsheet formula. Got '=nurse'." in text
+    assert "items.csv, row 1, column 'item_id': id starts like a spreadsheet formula. Got '+ict1'." in text

@@ -25,12 +25,14 @@ import difflib
 import hashlib
 import io
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from .columns import FORMULA_PATTERN
 from .errors import Problem, ProblemsError, ProgrammeError
 
 SETTINGS_FILE = "programme.toml"
@@ -54,6 +56,9 @@ CRITICALITY = {"low": 1, "normal": 2, "high": 3}
 MAX_FILE_BYTES = 10_000_000  # one programme table
 MAX_TOML_BYTES = 1_000_000  # programme.toml or a mapping file
 MAX_TOML_DEPTH = 10  # tables and arrays inside each other; a programme needs 4
+# Ids reach every output unchanged (people.csv, plans.csv, the workbook, the LMS files): none may read as a formula.
+_FORMULA_ID = "id starts like a spreadsheet formula."
+_FORMULA_HINT = "Start ids with a letter or digit."
 MAX_ID = 100  # characters in an id (item, task, module, rule, level, domain, role, format, objective, language)
 MAX_NAME = 200  # characters in a name, title or label, the organisation's name, the programme's name and version
 MAX_TEXT = 1_000  # characters in any other text: questions, notes, support contact, feedback address, rule cells
@@ -566,6 +571,9 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
             if len(ident) > MAX_ID:
                 c.add(sf, f"id is longer than {MAX_ID} characters.", key=f"{section}[{n}].id", value=shorten(ident), hint="Shorten it.")
                 continue
+            if re.match(FORMULA_PATTERN, ident):
+                c.add(sf, _FORMULA_ID, key=f"{section}[{n}].id", value=ident, hint=_FORMULA_HINT)
+                continue
             if ident in seen:
                 c.add(sf, "duplicate id.", key=f"{section}[{n}].id", value=ident)
                 continue
@@ -743,6 +751,9 @@ def _parse_items(
         if not ident:
             c.add(name, "item_id is empty.", row=n, column="item_id")
             continue
+        if re.match(FORMULA_PATTERN, ident):
+            c.add(name, _FORMULA_ID, row=n, column="item_id", value=ident, hint=_FORMULA_HINT)
+            continue
         if ident in seen:
             c.add(name, "duplicate item_id.", row=n, column="item_id", value=ident)
             continue
@@ -804,6 +815,9 @@ def _parse_tasks(
         ident = r["task_id"]
         if not ident:
             c.add(name, "task_id is empty.", row=n, column="task_id")
+            continue
+        if re.match(FORMULA_PATTERN, ident):
+            c.add(name, _FORMULA_ID, row=n, column="task_id", value=ident, hint=_FORMULA_HINT)
             continue
         if ident in seen:
             c.add(name, "duplicate task_id.", row=n, column="task_id", value=ident)
