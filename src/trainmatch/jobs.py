@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .scoring import Reliability
     from .survey import ImportResult
 
+
 class Progress(Protocol):
     """What a job reports while it runs: stage names, and a bar over the per-person plans."""
 
