@@ -425,9 +425,10 @@ def assign(survey: Path, output: Path, programme_dir: Path | None, quiet: bool, 
     tasks, forms cohorts and training groups, fires the programme's rules and
     builds an ordered, mixed-format path per person within their hours.
     OUTPUT gets people.csv, plans.csv, deferred.csv, rejects.csv, cohorts.csv,
-    groups.csv, capacity.csv (time for training per site and role), run.json, report.html, plans.xlsx (up to 20,000 people unless
-    --xlsx) and plans/ with one printable plan per person. Every input row is in
-    people.csv or rejects.csv. The folder appears only when complete.
+    groups.csv, capacity.csv (time for training per site and role), run.json,
+    report.html, plans.xlsx (up to 20,000 people unless --xlsx) and plans/
+    with one printable plan per person. Every input row is in people.csv or
+    rejects.csv. The folder appears only when complete.
 
     \b
     Examples:
