@@ -318,7 +318,8 @@ def score(
         if imported.n_accepted == 0:
             raise RowsRejected(f"All {imported.n_read} rows were rejected, so there is nothing to score; fix the problems listed above.",
                                checked.raw, imported)
-        people = people_table(score_people(imported.people, checked.programme), checked.programme)
+        reliability = tuple(cronbach_alpha(imported.people, checked.programme))
+        people = people_table(score_people(imported.people, checked.programme, reliability), checked.programme)
         stats = item_statistics(imported.people, checked.programme)
         write_csv(people, output)
         if rejects_out is not None:
@@ -326,7 +327,7 @@ def score(
         if item_stats is not None:
             write_csv(stats, item_stats)
     checked = dataclasses.replace(checked, notes=tuple(outputs.notes))
-    return Scored(checked, people, tuple(cronbach_alpha(imported.people, checked.programme)), stats)
+    return Scored(checked, people, reliability, stats)
 
 
 # --------------------------------------------------------------------------- cohorts

@@ -161,8 +161,8 @@ def run_assignment(
             progress(name)
 
     stage("score")
-    people = score(imported.people, programme)
     reliability = tuple(cronbach_alpha(imported.people, programme))
+    people = score(imported.people, programme, reliability)
     item_stats = item_statistics(imported.people, programme)
     stage("cohorts")
     cohorts = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed)

@@ -17,6 +17,7 @@ gap is required − current level. The output follows the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -122,9 +123,16 @@ def role_codes(people: pd.DataFrame, programme: Programme) -> np.ndarray:
     return pd.Categorical(people["role"].astype(object), categories=ids).codes.astype(np.int64)
 
 
-def score(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
-    """Score imported people (see :class:`~trainmatch.survey.ImportResult`) into the people contract."""
+def score(people: pd.DataFrame, programme: Programme, reliability: Sequence[Reliability] | None = None) -> pd.DataFrame:
+    """Score imported people (see :class:`~trainmatch.survey.ImportResult`) into the people contract.
+
+    ``reliability`` is :func:`cronbach_alpha` of the same people (computed here when not given): its SEM
+    per domain says which scores are borderline.
+    """
     n = len(people)
+    if reliability is None:
+        reliability = cronbach_alpha(people, programme)
+    sem_of = {r.domain: r.sem for r in reliability}
     # .array, not .to_numpy(): Arrow-backed text stays Arrow (no Python str per cell).
     out: dict[str, object] = {c: people[c].array for c in PERSON_COLUMNS}
     for task in programme.tasks:
@@ -139,7 +147,7 @@ def score(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
         out[f"score_{domain}"] = scores
         out[f"answered_{domain}"] = answered.astype(np.int8)
         out[f"missing_{domain}"] = missing
-        out[f"uncertain_{domain}"] = near_boundary(scores, _sem(mat, scores), programme)
+        out[f"uncertain_{domain}"] = near_boundary(scores, sem_of[domain], programme)
         level_arr = pd.array(level, dtype="Int8")
         level_arr[missing] = pd.NA
         out[f"level_{domain}"] = level_arr
@@ -169,17 +177,15 @@ def cronbach_alpha(people: pd.DataFrame, programme: Programme) -> list[Reliabili
         mat = item_matrix(people, programme, domain)
         complete = mat[~np.isnan(mat).any(axis=1)]
         alpha = _alpha(complete)
-        sem = _sem(mat, _scores(mat, programme), alpha)
+        sem = _sem(_scores(mat, programme), alpha)
         low = bool(np.isnan(alpha) or alpha < programme.alpha_warning)
         result.append(Reliability(domain, mat.shape[1], int(len(complete)), alpha, low, sem))
     return result
 
 
-def _sem(mat: np.ndarray, scores: np.ndarray, alpha: float | None = None) -> float:
+def _sem(scores: np.ndarray, alpha: float) -> float:
     """Standard error of measurement of a domain score: sd · √(1 − alpha); NaN when alpha is not known
     (a negative alpha gives an SEM above the sd: the score then says little)."""
-    if alpha is None:
-        alpha = _alpha(mat[~np.isnan(mat).any(axis=1)])
     known = scores[~np.isnan(scores)]
     if np.isnan(alpha) or len(known) < 2:
         return float("nan")
