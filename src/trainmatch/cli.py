@@ -19,6 +19,7 @@ from typing import Any, Callable
 import click
 
 from . import __version__
+from .jobs import SEED_MAX  # jobs.py imports nothing heavy at its top: --help stays instant
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -63,7 +64,6 @@ def _os_error_message(exc: OSError) -> str:
     return text + ("" if text.endswith(".") else ".")
 
 
-SEED_MAX = 2**32 - 1  # numpy's and scikit-learn's seeds (trainmatch.jobs.SEED_MAX, kept here so --help imports nothing)
 SEED = click.IntRange(0, SEED_MAX)
 
 
