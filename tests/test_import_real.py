@@ -349,3 +349,15 @@ def test_freeing_the_text_while_decoding_changes_no_result(tiny_programme, name,
     assert (released.n_read, released.n_superseded, released.timestamp, released.layout, released.matched, released.ignored, released.notes) == (
         kept.n_read, kept.n_superseded, kept.timestamp, kept.layout, kept.matched, kept.ignored, kept.notes
     )
+
+
+def test_a_bad_personal_or_timestamp_key_is_an_error_not_ignored(cli, tmp_path):
+    """A mapping's personal-data columns must never be dropped from the mapping without a word: the
+    column would then not be removed as personal data."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[survey]\ntimestamp = 5\npersonal = ["Email", { a = 1 }]\n', encoding="utf-8")
+    result = cli("validate", EXPORTS / "webropol.csv", "--mapping", bad, *TINY_OPT)
+    assert result.exit_code == 1, result.output
+    assert "key survey.timestamp" in result.output and "key survey.personal" in result.output
+    assert "Traceback" not in result.output
+

@@ -407,15 +407,17 @@ def load_mapping(path: str | Path, programme: Programme) -> ColumnMapping:
                 add(f"is not a {target[:-1]} id of the programme.", f"{where}.options.{option}", ident, hint=suggest(str(ident), allowed))
         multi.append(MultiSelect(column.strip(), sep, target, {str(k): str(v) for k, v in options.items()}))
 
+    timestamp = text("survey", "timestamp")
+    personal = text_list("survey", "personal")
     if problems:
         raise MappingError(problems)
     return ColumnMapping(
         path=name,
         tool=tool,
         header_rows=header_rows,
-        timestamp=text("survey", "timestamp"),
+        timestamp=timestamp,
         timestamp_format=timestamp_format,
-        personal=text_list("survey", "personal"),
+        personal=personal,
         columns=columns,
         scale=scale,
         values=values,
