@@ -220,7 +220,8 @@ def _map_values(values: pd.Series, table: Mapping[str, str], keep_unknown: bool 
     codes, uniques = factorize(values)
     if not uniques:
         return values
-    out = np.asarray([table.get(str(u).strip(), str(u) if keep_unknown else "") for u in uniques], dtype=object)
+    lookup = {normalise(k): v for k, v in table.items()}  # compared as every answer is: case, spaces, quotes
+    out = np.asarray([lookup.get(normalise(str(u)), str(u) if keep_unknown else "") for u in uniques], dtype=object)
     return pd.Series(out[codes], index=values.index, dtype=object)
 
 

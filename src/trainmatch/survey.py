@@ -392,7 +392,7 @@ def _id_checks(
     if not dup.any():
         return warnings, superseded, None
     dpos = np.flatnonzero(dup)
-    dids = ids.to_numpy(dtype=object)[dpos]
+    dids = _take(ids, dpos)
     draw = raw_ids.iloc[dpos].astype(object).to_numpy(dtype=object)
     group = pd.Series(dids, dtype=object)
     # Ids that differ as written but are equal after trimming: maybe two people, never merged.
@@ -713,7 +713,7 @@ def import_survey(
         {
             "row": bad_cells["pos"].to_numpy(dtype=np.int64) + 1,
             "line": raw.lines[bad_cells["pos"].to_numpy(dtype=np.int64)] if len(bad_cells) else np.zeros(0, np.int64),
-            "person_id": ids.to_numpy(dtype=object)[bad_cells["pos"].to_numpy(dtype=np.int64)],
+            "person_id": _take(ids, bad_cells["pos"].to_numpy(dtype=np.int64)),
             "column": bad_cells["column"].to_numpy(dtype=object),
             "value": bad_cells["value"].astype(str).to_numpy(dtype=object),
             "reason": bad_cells["reason"].astype(str).to_numpy(dtype=object),
@@ -730,7 +730,7 @@ def import_survey(
         {
             "row": wpos + 1,
             "line": raw.lines[wpos] if len(wpos) else np.zeros(0, np.int64),
-            "person_id": ids.to_numpy(dtype=object)[wpos],
+            "person_id": _take(ids, wpos),
             "column": warn["column"].to_numpy(dtype=object),
             "value": warn["value"].astype(str).to_numpy(dtype=object),
             "reason": warn["reason"].astype(str).to_numpy(dtype=object),
