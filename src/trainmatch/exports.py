@@ -71,7 +71,7 @@ CAPACITY_COLUMNS = ("site", "role", "people", "people_with_needs", "hours_availa
                     "hours_deferred", "share_all_gaps_closed")
 
 
-def capacity_table(people: pd.DataFrame, programme: Programme, budget_default: float | None = None) -> pd.DataFrame:
+def capacity_table(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
     """capacity.csv: per site and role, the time for training against the time the gaps need.
 
     ``people`` carries ``planned_hours`` and ``deferred_hours`` (:func:`trainmatch.pipeline.run_assignment`).
@@ -89,7 +89,7 @@ def capacity_table(people: pd.DataFrame, programme: Programme, budget_default: f
         "role": people["role"].astype(str).to_numpy(),
         "people": 1,
         "people_with_needs": (planned + deferred > 0).astype(np.int64),
-        "hours_available": budgets(people, programme, budget_default),
+        "hours_available": budgets(people, programme),
         "hours_needed": planned + deferred,
         "hours_planned": planned,
         "hours_deferred": deferred,

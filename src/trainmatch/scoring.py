@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .columns import codes
 from .programme import Programme
 
 PERSON_COLUMNS = ["person_id", "row", "role", "site", "language", "hours", "formats"]
@@ -120,7 +121,7 @@ def role_codes(people: pd.DataFrame, programme: Programme) -> np.ndarray:
     ids = [r.id for r in programme.roles]
     if "role" not in people.columns or not len(ids):
         return np.full(len(people), -1, dtype=np.int64)
-    return pd.Categorical(people["role"].astype(object), categories=ids).codes.astype(np.int64)
+    return codes(people["role"], ids)[0]
 
 
 def score(people: pd.DataFrame, programme: Programme, reliability: Sequence[Reliability] | None = None) -> pd.DataFrame:
