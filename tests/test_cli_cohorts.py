@@ -205,3 +205,21 @@ def test_cohorts_prints_the_stability_next_to_the_silhouette(continuum: Path, tm
     assert result.exit_code == 0, result.output
     assert "Stability: mean adjusted Rand index" in result.output
     assert "over 10 bootstrap refits on the sample" in result.output
+
+
+def test_cohorts_with_every_row_rejected_lists_the_problems(cli, tmp_path):
+    """Like score and assign, cohorts shows what was wrong with the rows, not only that none was left."""
+    import csv
+
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "survey.csv"
+    header, *rows = list(csv.reader(sample.open(encoding="utf-8")))[:3]
+    for row in rows:
+        row[header.index("role")] = "astronaut"
+    bad = tmp_path / "bad.csv"
+    with bad.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    result = cli("cohorts", bad, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "All 2 rows were rejected, so there is nothing to group" in result.output
+    assert "astronaut" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()

@@ -157,7 +157,7 @@ def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
     """
     from .errors import OutputError
     from .mapping import MAPPING_EXAMPLE, mapping_example
-    from .staging import check_can_create, check_output_file
+    from .staging import check_can_create, check_output_file, staged_file
     from .programme import default_programme_files, write_programme
 
     files = default_programme_files()
@@ -183,7 +183,8 @@ def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
     for path in written:
         click.echo(f"  {path.name}")
     mapping_target.parent.mkdir(parents=True, exist_ok=True)
-    mapping_target.write_bytes(mapping_example())
+    with staged_file(mapping_target) as tmp:
+        tmp.write_bytes(mapping_example())
     click.echo(f"Wrote an example column mapping for other survey tools to {mapping_target}; edit it and pass it with --mapping.")
 
 
@@ -365,7 +366,7 @@ def cohorts(survey: Path, output: Path, programme_dir: Path | None, **options: A
     from .jobs import cohorts as cohort_survey
     from .summary import text_table
 
-    done = cohort_survey(survey, output, programme=programme_dir, **options)
+    done = _job(lambda: cohort_survey(survey, output, programme=programme_dir, **options), show=5)
     stage = done.stage
     _notes(done.survey.notes)
     _summary(done.survey, show=5)

@@ -406,17 +406,21 @@ def cohorts(
             programme = load_programme(programme)
         saved, k_range = parse_model_options(programme, model, save_model, k)
         checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding, xlsx_limits=xlsx_limits)
-        people = score_people(checked.imported.people, programme)
+        imported = checked.imported
+        if imported.n_accepted == 0:
+            raise RowsRejected(f"All {imported.n_read} rows were rejected, so there is nothing to group; fix the problems listed above.",
+                               checked.raw, imported)
+        people = score_people(imported.people, programme)
         stage = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed)
         with staged as tmp:
             write_csvs({
                 tmp / "cohorts.csv": stage.cohorts,
                 tmp / "groups.csv": stage.groups,
                 tmp / "people.csv": stage.people[["person_id", "role", "site", "cohort", "group"]],
-                tmp / "rejects.csv": checked.imported.rejects,
+                tmp / "rejects.csv": imported.rejects,
             })
-        if save_model is not None:
-            _save_model(stage, programme, save_model)
+            if save_model is not None:  # inside: a model that cannot be saved leaves the earlier output in place
+                _save_model(stage, programme, save_model)
     return Cohorts(dataclasses.replace(checked, notes=tuple(outputs.notes)), stage)
 
 
@@ -632,8 +636,8 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
         }
         record = {**record, "seconds": {name: round(value, 3) for name, value in seconds.items()}}
         write_json(record, tmp / "run.json")
-    if save_model is not None:
-        _save_model(result.cohorts, programme, save_model)
+        if save_model is not None:  # inside: a model that cannot be saved leaves the earlier output in place
+            _save_model(result.cohorts, programme, save_model)
     return AssignRun(
         output=Path(staged.target), survey=dataclasses.replace(checked, imported=imported), people=people, plans=plans,
         deferred=deferred, rejects=imported.rejects, cohorts=result.cohorts.cohorts, groups=groups, capacity=capacity, record=record,
