@@ -905,8 +905,11 @@ def write_programme(folder: str | Path, files: Mapping[str, bytes] | None = None
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     written = []
+    from .staging import staged_file
+
     for name, data in sorted((files or default_programme_files()).items()):
         path = out / name
-        path.write_bytes(data)
+        with staged_file(path) as tmp:  # an edited programme is never left half-overwritten
+            tmp.write_bytes(data)
         written.append(path)
     return written
