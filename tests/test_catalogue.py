@@ -140,6 +140,6 @@ def test_ids_that_read_as_formulas_are_refused_not_altered(programme):
         "c,\uff20obj_c,c,c,c,ehr,advanced,video,1,individual,,fi\n"
     )
     joined = "\n".join(problems_of(programme, text))
-    assert "row 1, column 'module_id': module_id starts like a spreadsheet formula. Got '-cmd'." in joined
-    assert "row 2, column 'objective': objective starts like a spreadsheet formula." in joined
-    assert "row 3, column 'objective': objective starts like a spreadsheet formula. Got '＠obj_c'." in joined
+    assert "row 1, column 'module_id': id starts like a spreadsheet formula. Got '-cmd'." in joined
+    assert "row 2, column 'objective': id starts like a spreadsheet formula." in joined
+    assert "row 3, column 'objective': id starts like a spreadsheet formula. Got '＠obj_c'." in joined

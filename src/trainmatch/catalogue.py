@@ -20,7 +20,7 @@ from typing import Mapping
 
 from .columns import FORMULA_PATTERN
 from .errors import Problem, ProgrammeError
-from .programme import CATALOGUE_FILE, MAX_ID, Programme, header_problems, programme_table, suggest
+from .programme import CATALOGUE_FILE, FORMULA_ID, FORMULA_ID_HINT, MAX_ID, Programme, header_problems, programme_table, suggest
 
 ANY_DOMAIN = "-"
 DELIVERIES = ("group", "individual")
@@ -153,8 +153,7 @@ def load_catalogue(programme: Programme) -> Catalogue:
         for column, ident in (("module_id", mid), ("objective", objective)):
             # Ids go to plans.csv, the workbook and the LMS files unchanged, so none may read as a formula.
             if re.match(FORMULA_PATTERN, ident):
-                add(f"{column} starts like a spreadsheet formula.", row=n, column=column, value=ident,
-                    hint="Start ids with a letter or digit, e.g. ict_basics.foundation.elearning.")
+                add(FORMULA_ID, row=n, column=column, value=ident, hint=FORMULA_ID_HINT)
                 ok = False
         domain = r["domain"] or ANY_DOMAIN
         if domain != ANY_DOMAIN and domain not in domains:

@@ -57,8 +57,8 @@ MAX_FILE_BYTES = 10_000_000  # one programme table
 MAX_TOML_BYTES = 1_000_000  # programme.toml or a mapping file
 MAX_TOML_DEPTH = 10  # tables and arrays inside each other; a programme needs 4
 # Ids reach every output unchanged (people.csv, plans.csv, the workbook, the LMS files): none may read as a formula.
-_FORMULA_ID = "id starts like a spreadsheet formula."
-_FORMULA_HINT = "Start ids with a letter or digit."
+FORMULA_ID = "id starts like a spreadsheet formula."
+FORMULA_ID_HINT = "Start ids with a letter or digit."
 MAX_ID = 100  # characters in an id (item, task, module, rule, level, domain, role, format, objective, language)
 MAX_NAME = 200  # characters in a name, title or label, the organisation's name, the programme's name and version
 MAX_TEXT = 1_000  # characters in any other text: questions, notes, support contact, feedback address, rule cells
@@ -572,7 +572,7 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
                 c.add(sf, f"id is longer than {MAX_ID} characters.", key=f"{section}[{n}].id", value=shorten(ident), hint="Shorten it.")
                 continue
             if re.match(FORMULA_PATTERN, ident):
-                c.add(sf, _FORMULA_ID, key=f"{section}[{n}].id", value=ident, hint=_FORMULA_HINT)
+                c.add(sf, FORMULA_ID, key=f"{section}[{n}].id", value=ident, hint=FORMULA_ID_HINT)
                 continue
             if ident in seen:
                 c.add(sf, "duplicate id.", key=f"{section}[{n}].id", value=ident)
@@ -752,7 +752,7 @@ def _parse_items(
             c.add(name, "item_id is empty.", row=n, column="item_id")
             continue
         if re.match(FORMULA_PATTERN, ident):
-            c.add(name, _FORMULA_ID, row=n, column="item_id", value=ident, hint=_FORMULA_HINT)
+            c.add(name, FORMULA_ID, row=n, column="item_id", value=ident, hint=FORMULA_ID_HINT)
             continue
         if ident in seen:
             c.add(name, "duplicate item_id.", row=n, column="item_id", value=ident)
@@ -817,7 +817,7 @@ def _parse_tasks(
             c.add(name, "task_id is empty.", row=n, column="task_id")
             continue
         if re.match(FORMULA_PATTERN, ident):
-            c.add(name, _FORMULA_ID, row=n, column="task_id", value=ident, hint=_FORMULA_HINT)
+            c.add(name, FORMULA_ID, row=n, column="task_id", value=ident, hint=FORMULA_ID_HINT)
             continue
         if ident in seen:
             c.add(name, "duplicate task_id.", row=n, column="task_id", value=ident)
