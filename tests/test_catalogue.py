@@ -143,3 +143,22 @@ def test_ids_that_read_as_formulas_are_refused_not_altered(programme):
     assert "row 1, column 'module_id': id starts like a spreadsheet formula. Got '-cmd'." in joined
     assert "row 2, column 'objective': id starts like a spreadsheet formula." in joined
     assert "row 3, column 'objective': id starts like a spreadsheet formula. Got '＠obj_c'." in joined
+
+
+def test_lms_course_defaults_to_the_module_id_and_must_be_unique_and_safe(programme):
+    """Completions come back from the LMS by course id, so each module needs its own, spreadsheet-safe one."""
+    header = HEADER.rstrip("\n") + ",lms_course\n"
+    good = header + (
+        "a1,a,a,a,a,ehr,advanced,video,1,individual,,fi,LMS-101\n"
+        "a2,a,a,a,a,ehr,advanced,elearning,1,individual,,fi,\n"
+    )
+    modules = {m.id: m for m in load_catalogue(with_catalogue(programme, good)).modules}
+    assert (modules["a1"].lms_course, modules["a2"].lms_course) == ("LMS-101", "a2")
+    bad = header + (
+        "a1,a,a,a,a,ehr,advanced,video,1,individual,,fi,LMS-101\n"
+        "a2,a,a,a,a,ehr,advanced,elearning,1,individual,,fi,LMS-101\n"
+        "a3,a,a,a,a,ehr,advanced,podcast,1,individual,,fi,=HYPERLINK(1)\n"
+    )
+    joined = "\n".join(problems_of(programme, bad))
+    assert "row 2, column 'lms_course': lms_course is also the course of module 'a1'. Got 'LMS-101'." in joined
+    assert "row 3, column 'lms_course': id starts like a spreadsheet formula." in joined

@@ -25,7 +25,7 @@ from .programme import CATALOGUE_FILE, FORMULA_ID, FORMULA_ID_HINT, MAX_ID, Prog
 ANY_DOMAIN = "-"
 DELIVERIES = ("group", "individual")
 REQUIRED_COLUMNS = ("module_id", "objective", "domain", "level", "format", "hours", "delivery")
-OPTIONAL_COLUMNS = ("prerequisites", "languages")
+OPTIONAL_COLUMNS = ("prerequisites", "languages", "lms_course")
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Module:
     group: bool
     prerequisites: tuple[str, ...]
     languages: tuple[str, ...]
+    lms_course: str = ""  # the course id in the organisation's LMS; the module id where the catalogue gives none
 
     def title(self, lang: str) -> str:
         return self.titles.get(lang) or next((t for t in self.titles.values() if t), self.id)
@@ -136,6 +137,7 @@ def load_catalogue(programme: Programme) -> Catalogue:
     formats = {f.id: f for f in programme.formats}
     modules: list[Module] = []
     seen: set[str] = set()
+    courses: dict[str, str] = {}
     for n, r in enumerate(rows, 1):
         ok = True
         mid = r["module_id"]
@@ -150,7 +152,12 @@ def load_catalogue(programme: Programme) -> Catalogue:
         if not objective:
             add("objective is empty.", row=n, column="objective", hint="Name the learning objective the module teaches.")
             ok = False
-        for column, ident in (("module_id", mid), ("objective", objective)):
+        course = r.get("lms_course", "") or mid
+        if courses.setdefault(course, mid) != mid:
+            add(f"lms_course is also the course of module {courses[course]!r}.", row=n, column="lms_course", value=course,
+                hint="Give each module its own LMS course id (an empty cell uses the module id).")
+            ok = False
+        for column, ident in (("module_id", mid), ("objective", objective), ("lms_course", course)):
             # Ids go to plans.csv, the workbook and the LMS files unchanged, so none may read as a formula.
             if re.match(FORMULA_PATTERN, ident):
                 add(FORMULA_ID, row=n, column=column, value=ident, hint=FORMULA_ID_HINT)
@@ -202,6 +209,7 @@ def load_catalogue(programme: Programme) -> Catalogue:
                 format=fmt.id, hours=hours, group=fmt.group,  # type: ignore[union-attr]
                 prerequisites=_split(r.get("prerequisites", "")),
                 languages=langs or tuple(programme.languages),
+                lms_course=course,
             ))
 
     # objectives: consistent domain and level; prerequisites known and acyclic
