@@ -422,3 +422,21 @@ def test_a_row_missing_a_field_does_not_put_the_dropped_address_in_rejects(tmp_p
     rejects = (out / "rejects.csv").read_text(encoding="utf-8")
     assert "(hidden: may be personal data)" in rejects and address not in rejects
     assert all(address.encode() not in p.read_bytes() for p in out.rglob("*") if p.is_file())
+
+
+def test_a_lone_carriage_return_before_a_too_long_row_loses_no_row(tiny_programme, tmp_path: Path) -> None:
+    """An old-Mac line end (a \\r alone) counts as a line, as pandas counts it, so a too-long row after it is
+    still found and put back (found by the fuzzer above: it used to stop the import with an IndexError)."""
+    from trainmatch.io import read_survey
+    from trainmatch.survey import import_survey
+
+    with open(Path(__file__).parent / "data" / "surveys" / "tiny.csv", encoding="utf-8", newline="") as fh:
+        header, *rows = list(csv.reader(fh))
+    rows[0][0] = "\r" + rows[0][0]
+    rows[3][1] = ",,"  # the id cell holds two delimiters: a row two fields too long
+    path = tmp_path / "survey.csv"
+    path.write_text("\n".join(",".join(r) for r in [header, *rows]), encoding="utf-8", newline="")
+    result = import_survey(read_survey(path), tiny_programme)
+    with open(path, encoding="utf-8", newline="") as fh:
+        records = [r for r in csv.reader(fh) if any(r)]
+    assert result.n_accepted + result.n_rejected == result.n_read == len(records) - 1

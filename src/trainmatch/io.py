@@ -377,7 +377,13 @@ def _long_records(
     if enc.startswith("utf-16"):
         data = data.decode(enc).encode("utf-8")  # the same lines, so the same line numbers
         enc = "utf-8"
-    line_start = np.concatenate([[0], np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1])
+    # Line starts as pandas counts lines: after a \n, and after a \r that no \n follows (old Mac line ends).
+    byte = np.frombuffer(data, dtype=np.uint8)
+    ends = byte == 10
+    ends[:-1] |= (byte[:-1] == 13) & (byte[1:] != 10)
+    if len(byte) and byte[-1] == 13:
+        ends[-1] = True
+    line_start = np.concatenate([[0], np.flatnonzero(ends) + 1])
     limit = csv.field_size_limit()
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     rows, spans, texts = [], [], []
