@@ -37,6 +37,8 @@ _EXPORTS = {
     "RawSurvey": "io",
     "import_survey": "survey",
     "ImportResult": "survey",
+    "measure": "scoring",
+    "Measurement": "scoring",
     "score": "scoring",
     "cronbach_alpha": "scoring",
     "item_statistics": "scoring",

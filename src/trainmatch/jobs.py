@@ -308,8 +308,7 @@ def score(
 
     from .exports import people_table
     from .outputs import write_csv
-    from .scoring import cronbach_alpha, item_statistics
-    from .scoring import score as score_people
+    from .scoring import measure
 
     with _Outputs(_inputs(survey, programme, mapping), force) as outputs:
         outputs.files(output=output, rejects_out=rejects_out, item_stats=item_stats)
@@ -318,16 +317,15 @@ def score(
         if imported.n_accepted == 0:
             raise RowsRejected(f"All {imported.n_read} rows were rejected, so there is nothing to score; fix the problems listed above.",
                                checked.raw, imported)
-        reliability = tuple(cronbach_alpha(imported.people, checked.programme))
-        people = people_table(score_people(imported.people, checked.programme, reliability), checked.programme)
-        stats = item_statistics(imported.people, checked.programme)
+        measured = measure(imported.people, checked.programme)
+        people = people_table(measured.people, checked.programme)
         write_csv(people, output)
         if rejects_out is not None:
             write_csv(imported.rejects, rejects_out)
         if item_stats is not None:
-            write_csv(stats, item_stats)
+            write_csv(measured.item_stats, item_stats)
     checked = dataclasses.replace(checked, notes=tuple(outputs.notes))
-    return Scored(checked, people, reliability, stats)
+    return Scored(checked, people, measured.reliability, measured.item_stats)
 
 
 # --------------------------------------------------------------------------- cohorts

@@ -22,7 +22,7 @@ from .model_store import SavedModel
 from .paths import build_paths
 from .programme import Programme
 from .rules import RuleTable, build_needs, evaluate, load_rules
-from .scoring import Reliability, cronbach_alpha, item_statistics, score, score_columns
+from .scoring import Reliability, measure, score_columns
 from .io import RawSurvey
 from .columns import codes, text_column
 from .survey import ImportResult
@@ -161,9 +161,8 @@ def run_assignment(
             progress(name)
 
     stage("score")
-    reliability = tuple(cronbach_alpha(imported.people, programme))
-    people = score(imported.people, programme, reliability)
-    item_stats = item_statistics(imported.people, programme)
+    measured = measure(imported.people, programme)
+    people = measured.people
     stage("cohorts")
     cohorts = assign_cohorts(people, programme, saved=saved, k_range=k_range, seed=seed)
     people = cohorts.people
@@ -178,7 +177,8 @@ def run_assignment(
     stage("end")
     names = list(timings)
     durations = {a: round(timings[b] - timings[a], 4) for a, b in zip(names, names[1:])}
-    return Assignment(imported, people, fired, paths.steps, paths.deferred, cohorts, reliability, durations, item_stats)
+    return Assignment(imported, people, fired, paths.steps, paths.deferred, cohorts, measured.reliability, durations,
+                      measured.item_stats)
 
 
 def _hours_per_person(table: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:

@@ -69,20 +69,14 @@ def answer_matrix(people: pd.DataFrame, programme: Programme, items: tuple) -> n
     return mat
 
 
-def item_matrix(people: pd.DataFrame, programme: Programme, domain: str) -> np.ndarray:
-    """Answers of one domain's skill items (n × k) as :func:`answer_matrix` gives them; NaN = missing."""
-    return answer_matrix(people, programme, programme.skill_items_of(domain))
-
-
-def _alpha(complete: np.ndarray) -> float:
-    """Cronbach's alpha of complete answers (people × items); NaN when it cannot be computed."""
-    k = complete.shape[1]
-    if k < 2 or len(complete) < 3:
+def _alpha(cov: np.ndarray, n: int) -> float:
+    """Cronbach's alpha from the covariance matrix of ``n`` complete answers (items × items); NaN when it
+    cannot be computed."""
+    k = cov.shape[0]
+    total_var = float(cov.sum())  # the variance of the sum of the items
+    if k < 2 or n < 3 or not total_var > 0:
         return float("nan")
-    total_var = complete.sum(axis=1).var(ddof=1)
-    if total_var <= 0:
-        return float("nan")
-    return float(k / (k - 1) * (1 - complete.var(axis=0, ddof=1).sum() / total_var))
+    return float(k / (k - 1) * (1 - float(np.trace(cov)) / total_var))
 
 
 def levels_of(scores: np.ndarray, programme: Programme) -> np.ndarray:
@@ -101,11 +95,16 @@ def required_levels(people: pd.DataFrame, programme: Programme) -> np.ndarray:
     Baseline and cap are the person's role's (roles.csv): someone who ticked no task still
     needs what everyone in the role needs, and no task asks more of a role than its cap.
     """
-    req = np.asarray(programme.requirement_matrix(), dtype=np.int8)  # tasks × domains
+    req = np.asarray(programme.requirement_matrix(), dtype=np.int8).reshape(len(programme.tasks), len(programme.domains))
     out = np.zeros((len(people), len(programme.domains)), dtype=np.int8)
-    for t, task in enumerate(programme.tasks):
-        does = people[f"task_{task.id}"].to_numpy(dtype=bool)
-        np.maximum(out, np.where(does[:, None], req[t][None, :], 0).astype(np.int8), out=out)
+    if len(programme.tasks):
+        does = np.empty((len(people), len(programme.tasks)), dtype=np.float32)
+        for t, task in enumerate(programme.tasks):
+            does[:, t] = people[f"task_{task.id}"].to_numpy(dtype=bool)
+        # The highest level the ticked tasks require = the number of levels L that some ticked task
+        # requires at least: one matrix product per level instead of a pass over the people per task.
+        for level in range(1, int(req.max(initial=0)) + 1):
+            out += (does @ (req >= level).astype(np.float32) > 0).astype(np.int8)
     base, cap = (np.asarray(m, dtype=np.int8).reshape(len(programme.roles), len(programme.domains))
                  for m in programme.role_matrices())
     role = role_codes(people, programme)
@@ -124,31 +123,52 @@ def role_codes(people: pd.DataFrame, programme: Programme) -> np.ndarray:
     return codes(people["role"], ids)[0]
 
 
-def score(people: pd.DataFrame, programme: Programme, reliability: Sequence[Reliability] | None = None) -> pd.DataFrame:
-    """Score imported people (see :class:`~trainmatch.survey.ImportResult`) into the people contract.
+@dataclass(frozen=True)
+class Measurement:
+    """What the survey measured: the people contract, each domain's reliability and each item's statistics."""
 
-    ``reliability`` is :func:`cronbach_alpha` of the same people (computed here when not given): its SEM
-    per domain says which scores are borderline.
+    people: pd.DataFrame
+    reliability: tuple[Reliability, ...]
+    item_stats: pd.DataFrame  # columns ITEM_STAT_COLUMNS
+
+
+def measure(people: pd.DataFrame, programme: Programme) -> Measurement:
+    """Score imported people (see :class:`~trainmatch.survey.ImportResult`) into the people contract, with
+    Cronbach's alpha and the SEM per domain (the SEM says which scores are borderline) and the item statistics.
+
+    Each domain's answers are read into one matrix, which gives the scores, alpha and the item statistics.
     """
     n = len(people)
-    if reliability is None:
-        reliability = cronbach_alpha(people, programme)
-    sem_of = {r.domain: r.sem for r in reliability}
     # .array, not .to_numpy(): Arrow-backed text stays Arrow (no Python str per cell).
     out: dict[str, object] = {c: people[c].array for c in PERSON_COLUMNS}
     for task in programme.tasks:
         out[f"task_{task.id}"] = people[f"task_{task.id}"].to_numpy(dtype=bool)
     required = required_levels(people, programme)
+    reliability: list[Reliability] = []
+    stats: list[dict[str, object]] = []
     for d, domain in enumerate(programme.domain_ids):
-        mat = item_matrix(people, programme, domain)
-        answered = (~np.isnan(mat)).sum(axis=1)
-        scores = _scores(mat, programme)
+        skill = programme.skill_items_of(domain)
+        mat = answer_matrix(people, programme, skill)
+        answered = len(skill) - np.isnan(mat).sum(axis=1)
+        complete = answered == len(skill)
+        n_complete = int(complete.sum())
+        # One covariance matrix of the complete answers gives alpha, every item-rest correlation and
+        # alpha if deleted, without a pass over the people per item.
+        cov = np.cov(mat[complete], rowvar=False, ddof=1).reshape(len(skill), len(skill)) if n_complete >= 2 \
+            else np.full((len(skill), len(skill)), np.nan)
+        alpha = _alpha(cov, n_complete)
+        scores = _scores(mat, answered, programme)
+        sem = _sem(scores, alpha)
+        reliability.append(Reliability(domain, len(skill), n_complete, alpha,
+                                       bool(np.isnan(alpha) or alpha < programme.alpha_warning), sem))
+        stats += _item_rows(people, programme, domain, mat, complete, cov, alpha)
+
         level = levels_of(scores, programme)
         missing = np.isnan(scores)
         out[f"score_{domain}"] = scores
         out[f"answered_{domain}"] = answered.astype(np.int8)
         out[f"missing_{domain}"] = missing
-        out[f"uncertain_{domain}"] = near_boundary(scores, sem_of[domain], programme)
+        out[f"uncertain_{domain}"] = near_boundary(scores, sem, programme)
         level_arr = pd.array(level, dtype="Int8")
         level_arr[missing] = pd.NA
         out[f"level_{domain}"] = level_arr
@@ -157,31 +177,38 @@ def score(people: pd.DataFrame, programme: Programme, reliability: Sequence[Reli
         gap[missing] = pd.NA
         out[f"gap_{domain}"] = gap
     frame = pd.DataFrame(out, index=pd.RangeIndex(n))
-    return frame
+    return Measurement(frame, tuple(reliability), pd.DataFrame(stats, columns=ITEM_STAT_COLUMNS))
 
 
-def _scores(mat: np.ndarray, programme: Programme) -> np.ndarray:
-    """Domain scores from a skill-item matrix: the mean of the answered items where enough are answered, else NaN."""
-    k = mat.shape[1]
-    answered = (~np.isnan(mat)).sum(axis=1)
-    enough = answered >= np.ceil(programme.min_answered_share * k - 1e-9)
-    sums = np.nansum(mat, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(enough & (answered > 0), sums / np.maximum(answered, 1), np.nan)
+def score(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
+    """The people contract of imported people: :func:`measure`'s ``people``."""
+    return measure(people, programme).people
 
 
 def cronbach_alpha(people: pd.DataFrame, programme: Programme) -> list[Reliability]:
     """Cronbach's alpha per domain (skill items, complete cases) and the SEM of the domain score;
-    ``low`` when alpha is below the programme's warning level."""
-    result = []
-    for domain in programme.domain_ids:
-        mat = item_matrix(people, programme, domain)
-        complete = mat[~np.isnan(mat).any(axis=1)]
-        alpha = _alpha(complete)
-        sem = _sem(_scores(mat, programme), alpha)
-        low = bool(np.isnan(alpha) or alpha < programme.alpha_warning)
-        result.append(Reliability(domain, mat.shape[1], int(len(complete)), alpha, low, sem))
-    return result
+    ``low`` when alpha is below the programme's warning level: :func:`measure`'s ``reliability``."""
+    return list(measure(people, programme).reliability)
+
+
+def item_statistics(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
+    """Per item (columns :data:`ITEM_STAT_COLUMNS`): answers, "don't know" share, mean and sd as answered,
+    the correlation with the rest of its domain's skill score, alpha if deleted, and a flag with its reason:
+    :func:`measure`'s ``item_stats``.
+
+    The item-rest correlation and alpha if deleted use the people who answered every skill item of the
+    domain (and the item); an attitude item is correlated with its domain's skill score but is not in it.
+    """
+    return measure(people, programme).item_stats
+
+
+def _scores(mat: np.ndarray, answered: np.ndarray, programme: Programme) -> np.ndarray:
+    """Domain scores from a skill-item matrix and the number of items each person answered: the mean of the
+    answered items where enough are answered, else NaN."""
+    enough = answered >= np.ceil(programme.min_answered_share * mat.shape[1] - 1e-9)
+    sums = np.nansum(mat, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(enough & (answered > 0), sums / np.maximum(answered, 1), np.nan)
 
 
 def _sem(scores: np.ndarray, alpha: float) -> float:
@@ -199,57 +226,51 @@ def near_boundary(scores: np.ndarray, sem: float, programme: Programme) -> np.nd
     bounds = np.asarray(programme.level_thresholds()[1:], dtype=np.float64)  # the lowest level has no lower boundary
     if np.isnan(sem) or not len(bounds):
         return np.zeros(len(scores), dtype=bool)
+    near = np.zeros(len(scores), dtype=bool)
     with np.errstate(invalid="ignore"):
-        return (np.abs(scores[:, None] - bounds[None, :]) <= sem).any(axis=1)
+        for bound in bounds:  # a few boundaries: one pass each, no people × boundaries matrix
+            near |= np.abs(scores - bound) <= sem
+    return near
 
 
-def item_statistics(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
-    """Per item (columns :data:`ITEM_STAT_COLUMNS`): answers, "don't know" share, mean and sd as answered,
-    the correlation with the rest of its domain's skill score, alpha if deleted, and a flag with its reason.
-
-    The item-rest correlation and alpha if deleted use the people who answered every skill item of the
-    domain (and the item); an attitude item is correlated with its domain's skill score but is not in it.
-    """
+def _item_rows(people: pd.DataFrame, programme: Programme, domain: str, skill_mat: np.ndarray,
+               complete: np.ndarray, cov: np.ndarray, alpha: float) -> list[dict[str, object]]:
+    """:data:`ITEM_STAT_COLUMNS` rows of one domain's items, from its skill-item matrix and the covariance
+    matrix of its complete answers."""
     from .answers import DONT_KNOW
 
-    rows = []
-    for domain in programme.domain_ids:
-        skill = programme.skill_items_of(domain)
-        skill_mat = answer_matrix(people, programme, skill)
-        complete = ~np.isnan(skill_mat).any(axis=1)
-        alpha = _alpha(skill_mat[complete])
-        # One covariance matrix of the complete answers gives every item-rest correlation and alpha if
-        # deleted, without a pass over the people per item.
-        cov = np.cov(skill_mat[complete], rowvar=False, ddof=1).reshape(len(skill), len(skill)) if complete.sum() >= 2 \
-            else np.full((len(skill), len(skill)), np.nan)
-        totals = skill_mat.sum(axis=1)
-        for item in programme.items_of(domain):
-            raw = people[item.id].to_numpy(dtype=np.float64)
-            dont_know = raw == DONT_KNOW
-            answered = np.isfinite(raw)
-            n_ans, n_dk = int(answered.sum()), int(dont_know.sum())
-            values = raw[answered]
-            if item.attitude:
-                x = answer_matrix(people, programme, (item,))[:, 0]
-                use = complete & ~np.isnan(x)
-                r = _correlation(x[use], totals[use])
-                deleted = float("nan")
-            else:
-                j = skill.index(item)
-                use = complete
-                r, deleted = _rest_statistics(cov, j, int(use.sum()))
-            flag, reason = _item_flag(item.attitude, int(use.sum()), r, alpha, deleted)
-            rows.append({
-                "item": item.id, "domain": domain, "kind": "attitude" if item.attitude else "skill",
-                "reverse": "yes" if item.reverse else "no", "dont_know": item.dont_know,
-                "n_answered": n_ans,
-                "mean": round(float(values.mean()), 3) if n_ans else np.nan,
-                "sd": round(float(values.std(ddof=1)), 3) if n_ans >= 2 else np.nan,
-                "share_dont_know": round(n_dk / (n_ans + n_dk), 3) if n_ans + n_dk else np.nan,
-                "item_rest_r": round(r, 3), "alpha_if_deleted": round(deleted, 3),
-                "flag": "yes" if flag else "no", "reason": reason,
-            })
-    return pd.DataFrame(rows, columns=ITEM_STAT_COLUMNS)
+    skill = programme.skill_items_of(domain)
+    rows: list[dict[str, object]] = []
+    totals = None
+    for item in programme.items_of(domain):
+        raw = people[item.id].to_numpy(dtype=np.float64)
+        dont_know = raw == DONT_KNOW
+        answered = np.isfinite(raw)
+        n_ans, n_dk = int(answered.sum()), int(dont_know.sum())
+        values = raw[answered]
+        if item.attitude:
+            if totals is None:
+                totals = skill_mat.sum(axis=1)
+            x = answer_matrix(people, programme, (item,))[:, 0]
+            use = complete & ~np.isnan(x)
+            n_use = int(use.sum())
+            r = _correlation(x[use], totals[use])
+            deleted = float("nan")
+        else:
+            n_use = int(complete.sum())
+            r, deleted = _rest_statistics(cov, skill.index(item), n_use)
+        flag, reason = _item_flag(item.attitude, n_use, r, alpha, deleted)
+        rows.append({
+            "item": item.id, "domain": domain, "kind": "attitude" if item.attitude else "skill",
+            "reverse": "yes" if item.reverse else "no", "dont_know": item.dont_know,
+            "n_answered": n_ans,
+            "mean": round(float(values.mean()), 3) if n_ans else np.nan,
+            "sd": round(float(values.std(ddof=1)), 3) if n_ans >= 2 else np.nan,
+            "share_dont_know": round(n_dk / (n_ans + n_dk), 3) if n_ans + n_dk else np.nan,
+            "item_rest_r": round(r, 3), "alpha_if_deleted": round(deleted, 3),
+            "flag": "yes" if flag else "no", "reason": reason,
+        })
+    return rows
 
 
 def _rest_statistics(cov: np.ndarray, j: int, n: int) -> tuple[float, float]:
