@@ -75,6 +75,11 @@ class FitRow:
     smallest_share: float  # share of everybody in the smallest cohort
 
 
+def _num(x: float | None) -> float | None:
+    """``x`` as a JSON number: None where it is missing or not finite."""
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
 @dataclass(frozen=True)
 class FitReport:
     """How k was chosen: one row per k tried, the chosen k, and warnings for the user."""
@@ -99,20 +104,24 @@ class FitReport:
         """The cohorts are bands along overall competence, not natural groups (unstable, or a low silhouette)."""
         return bool(self.stability_ari < MIN_STABILITY or self.silhouette < MIN_SILHOUETTE)
 
+    def quality(self) -> dict[str, Any]:
+        """How well the cohorts are grounded, as run.json records it: stability (mean ARI of bootstrap refits)
+        and the silhouette of the chosen k, rounded (None where not known, e.g. a model saved before
+        stability was measured), and whether the survey shows no natural groups."""
+        rounded = lambda x: None if _num(x) is None else round(float(x), 4)  # noqa: E731
+        return {"stability_ari": rounded(self.stability_ari), "silhouette": rounded(self.silhouette),
+                "no_natural_groups": bool(self.no_natural_groups)}
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes None)."""
-
-        def num(x: float) -> float | None:
-            return None if x is None or not math.isfinite(x) else float(x)
-
         return {
             "rows": [
                 {
                     "k": r.k,
-                    "silhouette": num(r.silhouette),
-                    "calinski_harabasz": num(r.calinski_harabasz),
-                    "davies_bouldin": num(r.davies_bouldin),
-                    "smallest_share": num(r.smallest_share),
+                    "silhouette": _num(r.silhouette),
+                    "calinski_harabasz": _num(r.calinski_harabasz),
+                    "davies_bouldin": _num(r.davies_bouldin),
+                    "smallest_share": _num(r.smallest_share),
                 }
                 for r in self.rows
             ],
@@ -122,7 +131,7 @@ class FitReport:
             "n_sample": self.n_sample,
             "n_imputed": self.n_imputed,
             "tie_tolerance": self.tie_tolerance,
-            "stability_ari": num(self.stability_ari),
+            "stability_ari": _num(self.stability_ari),
             "n_bootstrap": self.n_bootstrap,
         }
 

@@ -213,18 +213,6 @@ def group_modules(groups: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _cohort_quality(report: Any) -> dict[str, Any]:
-    """run.json's figures of how well the cohorts are grounded: stability (mean ARI of bootstrap refits) and
-    the silhouette of the chosen k (None where not known, e.g. a model saved before stability was measured)."""
-    import math
-
-    def num(x: float) -> float | None:
-        return round(float(x), 4) if x is not None and math.isfinite(x) else None
-
-    return {"stability_ari": num(report.stability_ari), "silhouette": num(report.silhouette),
-            "no_natural_groups": bool(report.no_natural_groups)}
-
-
 def run_record(
     raw: RawSurvey,
     imported: ImportResult,
@@ -252,7 +240,7 @@ def run_record(
             "groups": n_groups,
         },
         "programme": {"name": programme.name, "version": programme.version, "source": programme.source, "fingerprint": programme.fingerprint},
-        "cohort_model": {**model, "k": int(result.cohorts.model.n_clusters_), **_cohort_quality(result.cohorts.fit_report)},
+        "cohort_model": {**model, "k": int(result.cohorts.model.n_clusters_), **result.cohorts.fit_report.quality()},
         "seed": seed,
         "options": options,
         "versions": versions,

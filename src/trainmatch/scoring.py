@@ -17,7 +17,6 @@ gap is required − current level. The output follows the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
