@@ -536,8 +536,23 @@ def test_a_continuum_cut_into_four_is_said_to_have_no_natural_groups(default_pro
     assert "The 4 cohorts are bands along overall competence (C1 lowest)" in report.warnings[0]
 
 
-def test_stability_is_measured_on_the_sample_and_seeded():
+def test_stability_is_measured_on_the_sample_and_seeded(monkeypatch):
+    import trainmatch.kmeans as kmeans_module
+
     X, _ = planted(4000, seed=5)
+    fitted_on: list[int] = []
+    real = kmeans_module.KMeans
+
+    class Recording(real):  # every k-means fit, with the number of people it saw
+        def fit(self, X, y=None, sample_weight=None):
+            fitted_on.append(len(X))
+            return super().fit(X, y, sample_weight)
+
+    monkeypatch.setattr(kmeans_module, "KMeans", Recording)
+    report = CohortModel(random_state=3, sample_size=1000, k_range=(2, 4), n_bootstrap=10).fit(X).fit_report_
+    # 3 ks tried, 10 bootstrap refits, all on the sample of 1,000; one last refinement on all 4,000
+    assert fitted_on == [1000] * (3 + 10) + [4000] and report.n_bootstrap == 10
+    monkeypatch.setattr(kmeans_module, "KMeans", real)
     a = CohortModel(random_state=3, sample_size=1000).fit(X).fit_report_
     b = CohortModel(random_state=3, sample_size=1000).fit(X).fit_report_
     assert a.stability_ari == b.stability_ari and a.n_sample == 1000
