@@ -522,3 +522,28 @@ def test_force_accepts_only_a_folder_whose_loss_loses_nothing(
         assert real not in data.resolve().parents
         if real.exists():
             assert (real / MARKER).is_file() or not any(real.iterdir())
+
+
+def test_a_model_folder_in_new_parents_is_locked_from_the_start(survey: Path, tmp_path: Path, quick: None,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """--save-model rounds/2027/model: the parents are made before the survey is read so the model's lock is
+    held all through the run; a run that fails takes the parents it made away again."""
+    import trainmatch.staging
+
+    claimed: list[str] = []
+    real = trainmatch.staging.claim_output
+
+    def recording(target: object, shown: object = None) -> object:
+        claimed.append(str(target))
+        return real(target, shown)
+
+    monkeypatch.setattr(trainmatch.staging, "claim_output", recording)
+    model = tmp_path / "rounds" / "2027" / "model"
+    result = run("cohorts", survey, "-o", tmp_path / "c", "--save-model", model, *COHORTS)
+    assert result.exit_code == 0, result.output
+    assert str(model) in claimed and (model / "model.json").is_file()
+    broken = tmp_path / "broken.csv"
+    broken.write_text("no,survey\n", encoding="utf-8")
+    failed = run("cohorts", broken, "-o", tmp_path / "c2", "--save-model", tmp_path / "new" / "deeper" / "model", *COHORTS)
+    assert failed.exit_code == 1, failed.output
+    assert not (tmp_path / "new").exists()

@@ -137,15 +137,22 @@ class _Outputs:
         self.notes: list[str] = []
         self.locks: list[Any] = []
         self.folders: list[Any] = []
+        self.made: list[Path] = []  # parent folders made for an output, deepest first
 
     def __enter__(self) -> "_Outputs":
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         for folder in self.folders:
             folder.close()
         for lock in self.locks:
             lock.release()
+        if exc_type is not None:  # the job failed: take away the folders it made that stayed empty
+            for made in self.made:
+                try:
+                    made.rmdir()
+                except OSError:
+                    break
 
     def files(self, **paths: str | Path | None) -> None:
         """Output files by option name (``errors_out=...``): refused if they exist (without force) or are inputs."""
@@ -179,6 +186,12 @@ class _Outputs:
         if output is not None and os.path.abspath(path) == os.path.abspath(output):
             raise UsageError("--save-model and -o name the same folder; give the model its own folder.")
         check_model_target(path, force=self.force, inputs=self.inputs)
+        # The model folder's parents are made now, not when the model is saved, so that its lock is held
+        # from the start like every other output's (and taken away again if the job fails).
+        parent = Path(os.path.abspath(path)).parent
+        missing = [p for p in [parent, *parent.parents] if not p.exists()]
+        parent.mkdir(parents=True, exist_ok=True)
+        self.made = missing + self.made
         self._claim(path)
         check_model_target(path, force=self.force, inputs=self.inputs)  # an earlier model may have been put back
 

@@ -27,7 +27,7 @@ import pandas as pd
 from . import __version__
 from .cohorts import CohortCentres, FitReport
 from .errors import ModelError, OutputError, UsageError
-from .staging import check_can_create, check_name, protected_reason, staging_stem
+from .staging import SignalsHeld, check_can_create, check_name, protected_reason, staging_stem
 
 MODEL_FILE = "model.json"
 CHECKSUM_FILE = "checksum.sha256"
@@ -146,17 +146,18 @@ def save_model(
     try:
         (staging / MODEL_FILE).write_bytes(data)
         (staging / CHECKSUM_FILE).write_bytes(checksum)
-        if not target.exists():
-            os.replace(staging, target)
-        else:
-            backup = target.with_name(f"{stem}.{os.getpid()}.{os.urandom(4).hex()}.old")
-            os.replace(target, backup)
-            try:
+        with SignalsHeld():  # an interrupt waits until the earlier model is replaced or back in place
+            if not target.exists():
                 os.replace(staging, target)
-            except OSError:
-                os.replace(backup, target)
-                raise
-            shutil.rmtree(backup, ignore_errors=True)
+            else:
+                backup = target.with_name(f"{stem}.{os.getpid()}.{os.urandom(4).hex()}.old")
+                os.replace(target, backup)
+                try:
+                    os.replace(staging, target)
+                except BaseException:
+                    os.replace(backup, target)
+                    raise
+                shutil.rmtree(backup, ignore_errors=True)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

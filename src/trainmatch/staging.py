@@ -176,7 +176,7 @@ def postpone_signal(signum: int) -> bool:
     return False
 
 
-class _SignalsHeld:
+class SignalsHeld:
     """Within the block, signals go to :func:`postpone_signal`; raised again after it, in the order they came."""
 
     def __enter__(self) -> None:
@@ -276,7 +276,7 @@ def clean_leftovers(target: str | Path, shown: str | None = None) -> list[str]:
         if kind:
             found[kind].append(Path(entry.path))
     notes = []
-    with _SignalsHeld():
+    with SignalsHeld():
         olds = sorted(found["old"], key=lambda p: p.stat().st_mtime)
         if olds and not os.path.lexists(target):
             os.replace(olds.pop(), target)
@@ -398,7 +398,7 @@ class StagedFolder:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         try:
-            with _SignalsHeld():
+            with SignalsHeld():
                 self._finish(exc_type is None)
         finally:
             self.close()
