@@ -193,7 +193,7 @@ def split_options(value: str, options: Mapping[str, str], separator: str) -> tup
 
 
 def _split_column(
-    values: pd.Series, options: Mapping[str, str], separator: str, column: str
+    values: pd.Series, options: Mapping[str, str], separator: str
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """Per option id, a bool array of who ticked it; and the bad cells (positions, values, reasons)."""
     codes, uniques = factorize(values)
@@ -388,7 +388,7 @@ def _multi_columns(
             continue
         values = frame[h]
         if not any(header_key(t) in present for t in targets.tasks) and _is_multi(values, targets.task_options, separator):
-            ticked, pos, vals, reasons = _split_column(values, targets.task_options, separator, h)
+            ticked, pos, vals, reasons = _split_column(values, targets.task_options, separator)
             for task in programme.tasks:
                 frame[task.id] = np.where(ticked.get(task.id, np.zeros(len(frame), bool)), "1", "0").astype(object)
             bad.append((pos, h, vals, reasons))
@@ -711,7 +711,7 @@ def _apply_mapping(
         target = multi.target
         options = {_text_key(k): v for k, v in multi.options.items()} or (targets.task_options if target == "tasks" else targets.format_options)
         if target == "tasks":
-            ticked, pos, vals, reasons = _split_column(values, options, multi.separator, multi.column)
+            ticked, pos, vals, reasons = _split_column(values, options, multi.separator)
             for task in programme.tasks:
                 if task.id not in made:  # a task declared a constant or not asked keeps that value
                     frame[task.id] = np.where(ticked.get(task.id, np.zeros(len(frame), bool)), "1", "0").astype(object)
