@@ -80,29 +80,36 @@ def capacity_table(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
     of the people with any need whose plan defers nothing (empty when no one in the row has a need).
     One row per site and role that has people, sorted; a last row ``all``/``all`` totals them.
     """
+    from .columns import text_codes
     from .paths import budgets
 
     planned = people["planned_hours"].to_numpy(dtype=np.float64)
     deferred = people["deferred_hours"].to_numpy(dtype=np.float64)
-    frame = pd.DataFrame({
-        "site": people["site"].astype(str).to_numpy(),
-        "role": people["role"].astype(str).to_numpy(),
-        "people": 1,
-        "people_with_needs": (planned + deferred > 0).astype(np.int64),
+    values = {
+        "people": np.ones(len(people), dtype=np.float64),
+        "people_with_needs": (planned + deferred > 0).astype(np.float64),
         "hours_available": budgets(people, programme),
         "hours_needed": planned + deferred,
         "hours_planned": planned,
         "hours_deferred": deferred,
-        "closed": ((planned > 0) & (deferred == 0)).astype(np.int64),
-    })
-    rows = frame.groupby(["site", "role"], sort=True, observed=True).sum().reset_index()
-    total = frame.drop(columns=["site", "role"]).sum().to_frame().T.assign(site="all", role="all")
+        "closed": ((planned > 0) & (deferred == 0)).astype(np.float64),
+    }
+    # Sums per (site, role) over integer codes: no Python string per person.
+    site_codes, sites = text_codes(people, "site")
+    role_codes, roles = text_codes(people, "role")  # at least one label ('')
+    keys, which = np.unique(site_codes * len(roles) + role_codes, return_inverse=True)
+    rows = pd.DataFrame({
+        "site": [sites[k // len(roles)] for k in keys.tolist()],
+        "role": [roles[k % len(roles)] for k in keys.tolist()],
+        **{name: np.bincount(which, weights=x, minlength=len(keys)) for name, x in values.items()},
+    }).sort_values(["site", "role"], kind="stable", ignore_index=True)
+    total = pd.DataFrame({"site": ["all"], "role": ["all"], **{name: [float(x.sum())] for name, x in values.items()}})
     rows = pd.concat([rows, total[rows.columns]], ignore_index=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = rows["closed"].to_numpy(dtype=np.float64) / rows["people_with_needs"].to_numpy(dtype=np.float64)
     rows["share_all_gaps_closed"] = np.where(rows["people_with_needs"] > 0, np.round(share, 3), np.nan)
     for col in ("hours_available", "hours_needed", "hours_planned", "hours_deferred"):
         rows[col] = rows[col].astype(np.float64).round(2)
-    for col in ("people", "people_with_needs"):
+    for col in ("people", "people_with_needs", "closed"):
         rows[col] = rows[col].astype(np.int64)
     return rows[list(CAPACITY_COLUMNS)]
