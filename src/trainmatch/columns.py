@@ -70,7 +70,7 @@ def codes(values: pd.Series, categories: Sequence[str] | None = None) -> tuple[n
     those (-1 for a label not among them). Free for categoricals, such as the paths' text columns."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         out = values.cat.codes.to_numpy().astype(np.int64)
-        labels = [str(c) for c in values.cat.categories]
+        labels = [str(c) for c in values.cat.categories.to_numpy(dtype=object)]  # not per element of an Arrow index
     else:
         found, distinct = pd.factorize(values.astype(str))
         out, labels = found.astype(np.int64), [str(x) for x in distinct]
