@@ -159,7 +159,8 @@ class _Context:
     cheap_c: np.ndarray  # each objective's cheapest module, in hundredths of an hour
 
 
-_CHUNK = 125_000  # people planned at a time; two chunks run side by side
+_CHUNK = 125_000  # people planned at a time at most (bounds memory); two chunks run side by side
+_MIN_CHUNK = 25_000  # below this, one chunk: two threads would not pay for starting them
 
 
 def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catalogue", programme: "Programme", *,
@@ -256,7 +257,7 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
     pref_bits = pref_bits_of[pref_codes] if n else np.zeros(0, dtype=np.int64)
 
     def plan(a: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str]]:
-        b = min(n, a + _CHUNK)
+        b = min(n, a + chunk)
         lo, hi = np.searchsorted(person, [a, b])
         local = replace(ctx, texts=_Texts())  # its own texts, so that chunks can be planned side by side
         st, de = _plan_chunk(local, person[lo:hi] - a, dom[lo:hi], rule_code[lo:hi], levels[a:b], required[a:b],
@@ -265,7 +266,8 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
         de["who"] += a
         return st, de, local.texts.labels
 
-    starts = range(0, n, _CHUNK)
+    chunk = min(_CHUNK, max(_MIN_CHUNK, -(-n // 2)))  # 100k people: two chunks of 50k, so both cores plan
+    starts = range(0, n, chunk)
     if len(starts) > 1:  # two at a time: numpy releases the GIL in the large array operations
         with ThreadPoolExecutor(max_workers=2) as pool:
             planned = list(pool.map(plan, starts))
