@@ -460,6 +460,70 @@ def assign(survey: Path, output: Path, programme_dir: Path | None, quiet: bool, 
 
 
 @main.command(context_settings=CONTEXT)
+@click.argument("previous", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write (an existing one only with --force, and only if a trainmatch run wrote it).")
+@click.option("--completions", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="LMS completion export (CSV or XLSX): person, module or lms_course, status or completion time.")
+@click.option("--feedback", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Module ratings (CSV or XLSX): person, module or lms_course, rating 1-5, optional comment (only counted).")
+@click.option("--refit", is_flag=True, help="Fit new cohorts instead of reusing the previous round's model.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an output folder that an earlier run wrote (only once the new one is complete), and an earlier --save-model.",
+)
+@click.option("--strict", is_flag=True, help="Fail (exit 1, write nothing) if any row is rejected.")
+@click.option("--per-person", type=click.Choice(["html", "none"]), default="html", show_default=True, help="Write one printable plan per person into plans/.")
+@click.option("--xlsx/--no-xlsx", "xlsx", default=None, help=f"Write plans.xlsx (default: only up to {20_000:,} people).")
+@click.option("--lang", type=click.Choice(["fi", "sv", "en"]), default=None, help="Language of plans for people whose survey row gives none (default: the programme's).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors and warnings.")
+@model_options
+@programme_option
+@survey_options
+@handle_errors
+def followup(previous: Path, survey: Path, output: Path, programme_dir: Path | None, quiet: bool, **options: Any) -> None:
+    """A follow-up round: what changed since PREVIOUS, did the training work, and the next plans.
+
+    PREVIOUS is the output folder of an earlier assign or followup; SURVEY is
+    the new round's export, read and planned as `assign` does (same options),
+    with the previous round's cohort model unless --model or --refit. People
+    are paired by person_id. OUTPUT gets everything assign writes plus
+    change.csv (per person and domain, with reliable change), effects.csv
+    (mean change with 95% intervals; completers against non-completers),
+    modules.csv, leavers.csv and the rejects of --completions and --feedback.
+    The new plans skip completed modules, bring deferred needs forward and
+    demote poorly rated modules.
+
+    \b
+    Examples:
+      trainmatch followup round1 survey2.csv -o round2 --completions lms.csv
+      trainmatch followup round1 survey2.xlsx -o round2 --completions lms.xlsx --feedback ratings.csv
+    """
+    from .jobs import followup as run_followup
+
+    show = 10 if options["strict"] else 5
+    done = _job(lambda: run_followup(previous, survey, output, programme=programme_dir, progress=Progress(quiet), **options), show=show)
+    run = done.run
+    _notes(run.notes)
+    if not quiet:
+        _summary(run.survey, show=show)
+    for warning in run.warnings:
+        echo_err(f"Warning: {warning}")
+    counts, fu = run.counts, run.record["followup"]
+    if counts["rejected"]:
+        echo_err(f"Warning: {counts['rejected']} of {counts['rows_read']} rows were rejected; see {output / 'rejects.csv'}.")
+    for name, what in (("completions", "completions-rejects.csv"), ("feedback", "feedback-rejects.csv")):
+        if fu[name]["rejected"]:
+            echo_err(f"Warning: {fu[name]['rejected']} of {fu[name]['rows_read']} {name} rows were rejected; see {output / what}.")
+    if not quiet:
+        pairs = fu["counts"]
+        echo_err(f"Paired {pairs['paired']:,} people with {previous}/; {pairs['leavers']:,} leavers (leavers.csv), "
+                 f"{pairs['joiners']:,} joiners (planned as usual).")
+        echo_err(f"Planned {counts['accepted']} people: {counts['steps']} steps. Wrote {output}/ in {run.record['seconds']['total']:.1f} s.")
+
+
+@main.command(context_settings=CONTEXT)
 @click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--person", "person_id", required=True, help="The person_id to explain, as in the survey.")
 @click.option("--lang", type=click.Choice(["fi", "sv", "en"]), default="en", show_default=True, help="Language of the labels.")

@@ -1,0 +1,594 @@
+"""Follow-up rounds: read an earlier run back, pair its people with a new survey, and measure what changed.
+
+An output folder of ``assign`` (or ``followup``) holds what a later round needs:
+people.csv (scores, levels, gaps, cohort), plans.csv and deferred.csv (what was
+planned and put off), run.json (counts, the instrument, each domain's
+reliability, when the run was made) and model/ (the cohort model, so the
+next round's cohorts are comparable). :func:`read_previous` reads and checks
+them; the rest are pure functions over DataFrames, vectorised over people:
+
+* :func:`pair` — people of both rounds by person_id; leavers and joiners;
+* :func:`change_table` — change.csv: one row per paired person and domain,
+  with the Jacobson–Truax reliable-change flag;
+* :func:`effects_table` — effects.csv: mean change with 95% intervals per
+  domain and group, completers against non-completers (observational), small
+  cells suppressed;
+* :func:`modules_table` — modules.csv: planned, completed, ratings per module.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+if TYPE_CHECKING:
+    from .catalogue import Catalogue
+    from .programme import Programme
+    from .scoring import Reliability
+
+RUN_FILE = "run.json"
+MODEL_FOLDER = "model"  # the cohort model an assign run saves next to its tables
+PREVIOUS_FILES = ("run.json", "people.csv", "plans.csv", "deferred.csv", "model/model.json")
+RELIABLE_Z = 1.96  # Jacobson–Truax: |change| > 1.96 · √2 · SEM is a reliable change (5% two-sided)
+CHANGE_COLUMNS = ("person_id", "domain", "score_before", "score_after", "change", "level_before", "level_after",
+                  "gap_before", "gap_after", "gap_closed", "modules_completed", "hours_completed", "reliable_change")
+EFFECT_COLUMNS = ("domain", "by", "group", "n", "mean_change", "ci_low", "ci_high", "srm", "share_reliably_improved",
+                  "n_gap", "share_gap_closed", "n_completers", "n_non_completers", "completer_difference",
+                  "difference_ci_low", "difference_ci_high", "comparison", "suppressed")
+EFFECT_GROUPS = ("all", "cohort", "site", "role", "format")  # by: previous cohort, site and role; format of completed modules
+OBSERVATIONAL = "observational: completers chose to complete, so the difference is not a randomised effect"
+
+
+# --------------------------------------------------------------------------- what a run records
+
+
+def instrument_record(programme: "Programme") -> dict[str, Any]:
+    """What a later round must share with this run for scores to compare: scale, levels, domains, items."""
+    return {
+        "scale": [programme.scale_min, programme.scale_max],
+        "levels": [{"id": lv.id, "min_score": lv.min_score} for lv in programme.levels],
+        "domains": list(programme.domain_ids),
+        "items": [{"id": i.id, "domain": i.domain, "reverse": i.reverse, "attitude": i.attitude, "dont_know": i.dont_know}
+                  for i in programme.items],
+    }
+
+
+def reliability_record(reliability: Sequence["Reliability"]) -> dict[str, Any]:
+    """Each domain's alpha and SEM as run.json records them (None where not known)."""
+    def num(x: float) -> float | None:
+        return round(float(x), 6) if x is not None and math.isfinite(x) else None
+
+    return {r.domain: {"alpha": num(r.alpha), "sem": num(r.sem), "n_complete": r.n_complete} for r in reliability}
+
+
+def instrument_differences(recorded: Mapping[str, Any], programme: "Programme") -> list[str]:
+    """How the programme's instrument differs from the one a previous run recorded (empty: comparable)."""
+    now = instrument_record(programme)
+    out: list[str] = []
+    if list(recorded.get("scale", [])) != now["scale"]:
+        out.append(f"answer scale: {recorded.get('scale')} then, {now['scale']} now")
+    before_levels = [(lv.get("id"), lv.get("min_score")) for lv in recorded.get("levels", [])]
+    now_levels = [(lv["id"], lv["min_score"]) for lv in now["levels"]]
+    if before_levels != now_levels:
+        out.append("levels: " + ", ".join(f"{i} from {s}" for i, s in before_levels) + " then; "
+                   + ", ".join(f"{i} from {s}" for i, s in now_levels) + " now")
+    before_domains, now_domains = list(recorded.get("domains", [])), now["domains"]
+    if before_domains != now_domains:
+        gone = [d for d in before_domains if d not in now_domains]
+        new = [d for d in now_domains if d not in before_domains]
+        parts = ([f"removed {', '.join(gone)}"] if gone else []) + ([f"added {', '.join(new)}"] if new else [])
+        out.append("domains: " + ("; ".join(parts) if parts else "in another order"))
+    before_items = {i.get("id"): i for i in recorded.get("items", [])}
+    now_items = {i["id"]: i for i in now["items"]}
+    gone = [i for i in before_items if i not in now_items]
+    new = [i for i in now_items if i not in before_items]
+    if gone:
+        out.append(f"items removed: {', '.join(map(str, gone))}")
+    if new:
+        out.append(f"items added: {', '.join(new)}")
+    for item, was in before_items.items():
+        if item in now_items:
+            changed = [f"{key} {was.get(key)!r} → {now_items[item][key]!r}" for key in ("domain", "reverse", "attitude", "dont_know")
+                       if was.get(key) != now_items[item][key]]
+            if changed:
+                out.append(f"item {item}: {', '.join(changed)}")
+    return out
+
+
+# --------------------------------------------------------------------------- reading a previous run
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    """An earlier run's folder, read and checked.
+
+    ``people``: person_id, role, site, cohort, and per domain ``score_<d>``
+    (float), ``level_<d>`` (level index, 0 = none) and ``gap_<d>`` (float,
+    NaN where unknown); ``plans``: person_id, module, domain, format, hours;
+    ``deferred``: person_id, objective, module, domain.
+    """
+
+    folder: Path
+    record: dict[str, Any]
+    people: pd.DataFrame
+    plans: pd.DataFrame
+    deferred: pd.DataFrame
+
+    @property
+    def created(self) -> pd.Timestamp:
+        return pd.Timestamp(self.record["created"])
+
+    @property
+    def model_folder(self) -> Path:
+        return self.folder / MODEL_FOLDER
+
+    @property
+    def sem(self) -> dict[str, float]:
+        """Each domain's SEM in that run (NaN where not known)."""
+        rel = self.record.get("reliability", {})
+        return {d: float(rel.get(d, {}).get("sem") if rel.get(d, {}).get("sem") is not None else "nan")
+                for d in self.record["instrument"]["domains"]}
+
+
+def _not_a_run(folder: Path, why: str) -> DataError:
+    return DataError(
+        f"PREVIOUS {str(folder)!r} is not the output folder of a trainmatch assign or followup run: {why}. "
+        "Pass the folder an earlier `trainmatch assign ... -o FOLDER` (or followup) wrote, unchanged."
+    )
+
+
+def _csv_header(path: Path) -> list[str]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return next(csv.reader(fh), [])
+
+
+def read_run_table(path: Path, text: Sequence[str], numbers: Sequence[str] = ()) -> pd.DataFrame:
+    """Columns of a CSV table trainmatch wrote (text as str with '' for empty, numbers as float with NaN).
+
+    DataError naming the file and the missing columns when it lacks any.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    header = _csv_header(path)
+    missing = [c for c in (*text, *numbers) if c not in header]
+    if missing:
+        raise DataError(f"{path}: column{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing; "
+                        "the folder was edited after the run wrote it. Use the folder as the run left it, or run that round again.")
+    try:
+        table = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                include_columns=[*text, *numbers],
+                column_types={**{c: pa.string() for c in text}, **{c: pa.float64() for c in numbers}},
+                strings_can_be_null=False, quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} cannot be read as the table a trainmatch run wrote ({str(exc).splitlines()[0]}). "
+                        "Use the folder as the run left it, or run that round again.") from None
+    out = pd.DataFrame({c: table.column(c).to_numpy() for c in text})
+    for c in numbers:
+        out[c] = table.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
+    return out[[*text, *numbers]]
+
+
+def read_previous(folder: str | Path) -> PreviousRun:
+    """Read PREVIOUS and check it is a run's folder whose tables still match its run.json (DataError if not)."""
+    from .staging import MARKER
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"PREVIOUS {str(folder)!r} is not a folder. Pass the output folder of an earlier assign or followup run.")
+    if not (folder / MARKER).is_file() and not (folder / RUN_FILE).is_file():
+        raise _not_a_run(folder, f"it holds no {RUN_FILE}")
+    missing = [name for name in PREVIOUS_FILES if not (folder / name).is_file()]
+    if missing:
+        raise _not_a_run(folder, f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"
+                         + ("; runs made before follow-up rounds existed save no cohort model, so run that round's assign again"
+                            if missing == ["model/model.json"] else ""))
+    try:
+        record = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _not_a_run(folder, f"{RUN_FILE} is not valid JSON ({exc})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("counts"), dict):
+        raise _not_a_run(folder, f"{RUN_FILE} has no counts")
+    for key in ("instrument", "reliability", "created"):
+        if key not in record:
+            raise _not_a_run(folder, f"{RUN_FILE} has no {key!r}; runs made before follow-up rounds existed lack it, so run that round's assign again")
+    try:
+        pd.Timestamp(record["created"])
+        domains = [str(d) for d in record["instrument"]["domains"]]
+        levels = [str(lv["id"]) for lv in record["instrument"]["levels"]]
+    except (KeyError, TypeError, ValueError):
+        raise _not_a_run(folder, f"{RUN_FILE} was edited (its created time or instrument cannot be read)") from None
+
+    people = read_run_table(folder / "people.csv", ["person_id", "role", "site", "cohort", *[f"level_{d}" for d in domains]],
+                            [*[f"score_{d}" for d in domains], *[f"gap_{d}" for d in domains]])
+    plans = read_run_table(folder / "plans.csv", ["person_id", "module", "domain", "format"], ["hours"])
+    deferred = read_run_table(folder / "deferred.csv", ["person_id", "objective", "module", "domain"])
+    counts = record["counts"]
+    for name, table, key in (("people.csv", people, "accepted"), ("plans.csv", plans, "steps"), ("deferred.csv", deferred, "deferred")):
+        if counts.get(key) != len(table):
+            raise DataError(
+                f"{folder / name} has {len(table):,} rows but {folder / RUN_FILE} records {counts.get(key)!r} ({key}): "
+                "the folder was edited after the run wrote it. Use the folder as the run left it, or run that round again."
+            )
+    dup = people["person_id"].duplicated()
+    if dup.any():
+        raise DataError(f"{folder / 'people.csv'}: person_id {people['person_id'][dup].iloc[0]!r} appears more than once; "
+                        "the folder was edited after the run wrote it.")
+    index = {"": 0, **{lv: i + 1 for i, lv in enumerate(levels)}}
+    for d in domains:
+        col = people[f"level_{d}"]
+        codes = pd.Series(col).map(index)
+        if codes.isna().any():
+            bad = col[codes.isna().to_numpy()].iloc[0]
+            raise DataError(f"{folder / 'people.csv'}, column level_{d}: {bad!r} is not a level of the run "
+                            f"({', '.join(levels)}); the folder was edited after the run wrote it.")
+        people[f"level_{d}"] = codes.to_numpy(dtype=np.int64)
+    return PreviousRun(folder, record, people, plans, deferred)
+
+
+# --------------------------------------------------------------------------- pairing
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """Who is in both rounds: positions in the previous and current people, and who left or joined."""
+
+    previous: np.ndarray  # position in the previous people of each paired person
+    current: np.ndarray  # position in the current people of each paired person (same order)
+    leavers: np.ndarray  # positions in the previous people of people not in the current survey
+    joiners: np.ndarray  # positions in the current people of people not in the previous run
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"paired": len(self.previous), "leavers": len(self.leavers), "joiners": len(self.joiners)}
+
+
+def pair(previous_ids: pd.Series, current_ids: pd.Series) -> Pairing:
+    """Pair people by person_id (both normalised as imported: the previous ones as its run wrote them)."""
+    where = pd.Index(previous_ids.astype(str).to_numpy(dtype=object)).get_indexer(current_ids.astype(str).to_numpy(dtype=object))
+    cur = np.flatnonzero(where >= 0)
+    prev = where[cur]
+    seen = np.zeros(len(previous_ids), dtype=bool)
+    seen[prev] = True
+    return Pairing(prev.astype(np.int64), cur.astype(np.int64), np.flatnonzero(~seen), np.flatnonzero(where < 0))
+
+
+# --------------------------------------------------------------------------- completions per person and domain
+
+
+def completed_by_domain(completions: pd.DataFrame, person_ids: pd.Series, catalogue: "Catalogue",
+                        domains: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Modules and hours completed per person (rows of ``person_ids``) and domain: two n × D matrices.
+
+    ``completions``: person_id, module (catalogue module ids), completed (bool).
+    """
+    n, D = len(person_ids), len(domains)
+    count = np.zeros((n, D), dtype=np.int64)
+    hours = np.zeros((n, D), dtype=np.float64)
+    done = completions[completions["completed"].to_numpy(dtype=bool)] if len(completions) else completions
+    if len(done) == 0:
+        return count, hours
+    who = pd.Index(person_ids.astype(str).to_numpy(dtype=object)).get_indexer(done["person_id"].astype(str).to_numpy(dtype=object))
+    mod_domain = {m.id: (domains.index(m.domain) if m.domain in domains else -1) for m in catalogue.modules}
+    mod_hours = {m.id: m.hours for m in catalogue.modules}
+    modules = done["module"].astype(str)
+    dom = modules.map(mod_domain).fillna(-1).to_numpy(dtype=np.int64)
+    hrs = modules.map(mod_hours).fillna(0.0).to_numpy(dtype=np.float64)
+    keep = (who >= 0) & (dom >= 0)
+    np.add.at(count, (who[keep], dom[keep]), 1)
+    np.add.at(hours, (who[keep], dom[keep]), hrs[keep])
+    return count, hours
+
+
+# --------------------------------------------------------------------------- change.csv
+
+
+@dataclass(frozen=True)
+class Change:
+    """Paired people's change per domain as matrices (paired × domains), and the change.csv table."""
+
+    table: pd.DataFrame
+    change: np.ndarray
+    improved: np.ndarray  # reliably improved
+    had_gap: np.ndarray
+    closed: np.ndarray
+    completed: np.ndarray  # modules completed in the domain
+
+
+def change_table(previous: PreviousRun, current: pd.DataFrame, pairing: Pairing, domains: Sequence[str],
+                 completed: np.ndarray, hours: np.ndarray, level_ids: Sequence[str]) -> Change:
+    """change.csv: one row per paired person and domain (person-major, domains in programme order).
+
+    ``current`` is the scored people of this round (``score_<d>``, ``level_<d>`` as level indexes, ``gap_<d>``);
+    ``completed`` and ``hours`` are per paired person and domain (:func:`completed_by_domain`).
+    Reliable change (Jacobson–Truax): |change| > 1.96 · √2 · SEM, the SEM of the previous round.
+    """
+    P, D = len(pairing.previous), len(domains)
+    prev, cur = previous.people.iloc[pairing.previous], current.iloc[pairing.current]
+
+    def mat(frame: pd.DataFrame, prefix: str) -> np.ndarray:
+        return np.column_stack([pd.to_numeric(frame[f"{prefix}{d}"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+                                for d in domains]) if D else np.zeros((P, 0))
+
+    # Scores as people.csv shows them (3 decimals), so that change.csv adds up and no change is float noise.
+    before, after = mat(prev, "score_").round(3), mat(cur, "score_").round(3)
+    lv_before, lv_after = mat(prev, "level_"), mat(cur, "level_")
+    gap_before, gap_after = mat(prev, "gap_"), mat(cur, "gap_")
+    change = (after - before).round(3) + 0.0  # + 0.0: no "-0"
+    sem = np.asarray([previous.sem.get(d, np.nan) for d in domains], dtype=np.float64)
+    threshold = RELIABLE_Z * math.sqrt(2) * sem
+    known = ~np.isnan(change) & ~np.isnan(threshold)[None, :]
+    improved = known & (change > threshold)
+    declined = known & (change < -threshold)
+    reliable = np.where(~known, 0, np.where(improved, 1, np.where(declined, 2, 3)))
+    had_gap = gap_before > 0
+    closed = had_gap & ~np.isnan(gap_after) & (gap_after <= 0)
+    closed_code = np.where(~had_gap | np.isnan(gap_after), 0, np.where(closed, 2, 1))
+    levels = ["", *level_ids]
+
+    def level_text(x: np.ndarray) -> pd.Categorical:
+        return pd.Categorical.from_codes(np.nan_to_num(x, nan=0).astype(np.int64).ravel(), categories=levels)
+
+    ids = prev["person_id"].to_numpy(dtype=object)
+    table = pd.DataFrame({
+        "person_id": pd.Categorical.from_codes(np.repeat(np.arange(P), D), categories=pd.Index(ids, dtype=object)) if P else
+        pd.Categorical([]),
+        "domain": pd.Categorical.from_codes(np.tile(np.arange(D), P), categories=list(domains)),
+        "score_before": before.ravel().round(3),
+        "score_after": after.ravel().round(3),
+        "change": change.ravel().round(3),
+        "level_before": level_text(lv_before),
+        "level_after": level_text(lv_after),
+        "gap_before": pd.array(np.where(np.isnan(gap_before), 0, gap_before).ravel().astype(np.int64), dtype="Int64"),
+        "gap_after": pd.array(np.where(np.isnan(gap_after), 0, gap_after).ravel().astype(np.int64), dtype="Int64"),
+        "gap_closed": pd.Categorical.from_codes(closed_code.ravel(), categories=["", "no", "yes"]),
+        "modules_completed": completed.ravel(),
+        "hours_completed": hours.ravel().round(2),
+        "reliable_change": pd.Categorical.from_codes(reliable.ravel(), categories=["", "improved", "declined", "no"]),
+    })
+    table.loc[np.isnan(gap_before).ravel(), "gap_before"] = pd.NA
+    table.loc[np.isnan(gap_after).ravel(), "gap_after"] = pd.NA
+    return Change(table, change, improved, had_gap, closed, completed)
+
+
+# --------------------------------------------------------------------------- effects.csv
+
+
+def _t_quantile(df: np.ndarray) -> np.ndarray:
+    from scipy import stats
+
+    with np.errstate(invalid="ignore"):
+        return stats.t.ppf(0.975, df)
+
+
+def mean_interval(n: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """95% t-interval of a mean (NaN below two people)."""
+    n = np.asarray(n, dtype=np.float64)
+    half = _t_quantile(np.where(n > 1, n - 1, np.nan)) * sd / np.sqrt(np.where(n > 0, n, np.nan))
+    return mean - half, mean + half
+
+
+def welch_interval(n1: np.ndarray, m1: np.ndarray, v1: np.ndarray, n0: np.ndarray, m0: np.ndarray,
+                   v0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Difference of two means (1 − 0) with its 95% Welch interval, as scipy.stats.ttest_ind(equal_var=False) gives it."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a, b = v1 / n1, v0 / n0
+        se = np.sqrt(a + b)
+        df = (a + b) ** 2 / (a**2 / (n1 - 1) + b**2 / (n0 - 1))
+        diff = m1 - m0
+        half = _t_quantile(df) * se
+    return diff, diff - half, diff + half
+
+
+def effects_table(change: Change, keys: Mapping[str, np.ndarray], formats: pd.DataFrame, domains: Sequence[str],
+                  min_cell: int) -> pd.DataFrame:
+    """effects.csv: per domain and group (everyone, previous cohort, site, role, format of modules completed).
+
+    ``keys`` maps ``cohort``/``site``/``role`` to one label per paired person; ``formats`` has one row per paired
+    person (position ``who``), domain (index ``dom``) and ``format`` completed there. Groups of fewer than
+    ``min_cell`` people show no figures (``suppressed`` yes), and a comparison needs ``min_cell`` on each side.
+    """
+    P, D = change.change.shape
+    who = np.repeat(np.arange(P), D)
+    dom = np.tile(np.arange(D), P)
+    base = pd.DataFrame({
+        "who": who, "dom": dom, "change": change.change.ravel(), "improved": change.improved.ravel().astype(np.float64),
+        "gap": change.had_gap.ravel(), "closed": change.closed.ravel().astype(np.float64),
+        "completer": change.completed.ravel() > 0,
+    })
+    base = base[~np.isnan(base["change"].to_numpy())]
+    parts = []
+    for by in EFFECT_GROUPS:
+        if by == "all":
+            frame = base.assign(group="all")
+        elif by == "format":
+            frame = base.merge(formats[["who", "dom", "format"]].drop_duplicates(), on=["who", "dom"]).rename(columns={"format": "group"})
+        else:
+            frame = base.assign(group=np.asarray(keys[by], dtype=object)[base["who"].to_numpy()])
+        if len(frame) == 0:
+            continue
+        parts.append(_group_effects(frame, by, min_cell, compare=by != "format"))
+    columns = list(EFFECT_COLUMNS)
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(parts, ignore_index=True)
+    out["domain"] = np.asarray(list(domains), dtype=object)[out["dom"].to_numpy()]
+    order = {by: i for i, by in enumerate(EFFECT_GROUPS)}
+    out = out.assign(_by=out["by"].map(order)).sort_values(["dom", "_by", "group"], kind="stable")
+    return out[columns].reset_index(drop=True)
+
+
+def _group_effects(frame: pd.DataFrame, by: str, min_cell: int, compare: bool) -> pd.DataFrame:
+    keys = ["dom", "group"]
+    g = frame.groupby(keys, observed=True, sort=True)
+    stats = g.agg(n=("change", "size"), mean_change=("change", "mean"), sd=("change", "std"),
+                  share_reliably_improved=("improved", "mean")).reset_index()
+    gaps = frame[frame["gap"]].groupby(keys, observed=True).agg(n_gap=("closed", "size"), share_gap_closed=("closed", "mean"))
+    stats = stats.merge(gaps.reset_index(), on=keys, how="left")
+    stats["n_gap"] = stats["n_gap"].fillna(0).astype(np.int64)
+    n, mean, sd = stats["n"].to_numpy(np.float64), stats["mean_change"].to_numpy(), stats["sd"].to_numpy()
+    stats["ci_low"], stats["ci_high"] = mean_interval(n, mean, sd)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        stats["srm"] = np.where(sd > 0, mean / sd, np.nan)
+    if compare:
+        gap = frame[frame["gap"]]
+        side = gap.groupby([*keys, "completer"], observed=True)["change"].agg(["size", "mean", "var"]).unstack("completer")
+        get = lambda stat, flag: side[(stat, flag)] if (stat, flag) in side.columns else pd.Series(np.nan, index=side.index)  # noqa: E731
+        n1, m1, v1 = get("size", True), get("mean", True), get("var", True)
+        n0, m0, v0 = get("size", False), get("mean", False), get("var", False)
+        diff, lo, hi = welch_interval(n1.to_numpy(np.float64), m1.to_numpy(), v1.to_numpy(), n0.to_numpy(np.float64), m0.to_numpy(), v0.to_numpy())
+        comp = pd.DataFrame({"n_completers": n1.fillna(0).to_numpy(np.int64), "n_non_completers": n0.fillna(0).to_numpy(np.int64),
+                             "completer_difference": diff, "difference_ci_low": lo, "difference_ci_high": hi}, index=side.index).reset_index()
+        stats = stats.merge(comp, on=keys, how="left")
+        small = (stats["n_completers"].fillna(0) < min_cell) | (stats["n_non_completers"].fillna(0) < min_cell)
+        stats.loc[small, ["completer_difference", "difference_ci_low", "difference_ci_high"]] = np.nan
+        stats["comparison"] = np.where(stats["completer_difference"].notna(), OBSERVATIONAL, "")
+    else:
+        for col in ("n_completers", "n_non_completers", "completer_difference", "difference_ci_low", "difference_ci_high"):
+            stats[col] = np.nan
+        stats["comparison"] = ""
+    stats["by"] = by
+    suppressed = stats["n"] < min_cell
+    figures = ["n", "mean_change", "ci_low", "ci_high", "srm", "share_reliably_improved", "n_gap", "share_gap_closed",
+               "n_completers", "n_non_completers", "completer_difference", "difference_ci_low", "difference_ci_high"]
+    stats[figures] = stats[figures].astype(np.float64)
+    stats.loc[suppressed, figures] = np.nan
+    stats.loc[suppressed, "comparison"] = ""
+    stats["suppressed"] = np.where(suppressed, "yes", "")
+    for col in ("mean_change", "ci_low", "ci_high", "srm", "completer_difference", "difference_ci_low", "difference_ci_high"):
+        stats[col] = stats[col].round(3) + 0.0
+    for col in ("share_reliably_improved", "share_gap_closed"):
+        stats[col] = stats[col].round(3)
+    for col in ("n", "n_gap", "n_completers", "n_non_completers"):
+        stats[col] = pd.array(stats[col].round().astype("Int64"))
+    return stats
+
+
+# --------------------------------------------------------------------------- modules.csv
+
+
+MODULE_COLUMNS = ("module", "lms_course", "objective", "domain", "format", "planned", "completed", "completion_rate",
+                  "n_ratings", "mean_rating", "n_comments", "demoted")
+
+
+def modules_table(catalogue: "Catalogue", plans: pd.DataFrame, completions: pd.DataFrame, feedback: pd.DataFrame,
+                  min_cell: int, demoted: Sequence[str] = ()) -> pd.DataFrame:
+    """modules.csv: per catalogue module, how often the previous round planned it, how often it was completed
+    (of those plans), its ratings (the mean shown from ``min_cell`` ratings) and how many comments it got."""
+    ids = [m.id for m in catalogue.modules]
+    index = pd.Index(ids)
+
+    def count(values: pd.Series) -> np.ndarray:
+        pos = index.get_indexer(values.astype(str).to_numpy(dtype=object))
+        return np.bincount(pos[pos >= 0], minlength=len(ids))
+
+    planned = count(plans["module"]) if len(plans) else np.zeros(len(ids), np.int64)
+    done = completions[completions["completed"].to_numpy(dtype=bool)] if len(completions) else completions
+    if len(done):  # completions of what was planned for that person
+        planned_pairs = pd.MultiIndex.from_arrays([plans["person_id"].astype(str), plans["module"].astype(str)])
+        of_plan = pd.MultiIndex.from_arrays([done["person_id"].astype(str), done["module"].astype(str)]).isin(planned_pairs)
+        completed = count(done["module"][of_plan])
+    else:
+        completed = np.zeros(len(ids), np.int64)
+    n_ratings = count(feedback["module"]) if len(feedback) else np.zeros(len(ids), np.int64)
+    sums = np.zeros(len(ids))
+    n_comments = np.zeros(len(ids), np.int64)
+    if len(feedback):
+        pos = index.get_indexer(feedback["module"].astype(str).to_numpy(dtype=object))
+        np.add.at(sums, pos, feedback["rating"].to_numpy(dtype=np.float64))
+        np.add.at(n_comments, pos, feedback["has_comment"].to_numpy(dtype=np.int64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(planned > 0, completed / np.maximum(planned, 1), np.nan)
+        mean = np.where(n_ratings >= min_cell, sums / np.maximum(n_ratings, 1), np.nan)
+    return pd.DataFrame({
+        "module": ids,
+        "lms_course": [m.lms_course or m.id for m in catalogue.modules],
+        "objective": [m.objective for m in catalogue.modules],
+        "domain": [m.domain for m in catalogue.modules],
+        "format": [m.format for m in catalogue.modules],
+        "planned": planned,
+        "completed": completed,
+        "completion_rate": np.round(rate, 3),
+        "n_ratings": n_ratings,
+        "mean_rating": np.round(mean, 2),
+        "n_comments": n_comments,
+        "demoted": np.where(np.isin(ids, list(demoted)), "yes", ""),
+    })
+
+
+def demoted_modules(feedback: pd.DataFrame, programme: "Programme") -> list[str]:
+    """Modules rated below ``feedback.demote_below`` on average by at least ``feedback.min_ratings`` people."""
+    if len(feedback) == 0:
+        return []
+    g = feedback.groupby(feedback["module"].astype(str))["rating"].agg(["size", "mean"])
+    return sorted(g.index[(g["size"] >= programme.demote_min_ratings) & (g["mean"] < programme.demote_below)])
+
+
+# --------------------------------------------------------------------------- the people table and leavers
+
+
+def leavers_table(previous: PreviousRun, pairing: Pairing) -> pd.DataFrame:
+    """leavers.csv: people planned in the previous round who are not in this survey."""
+    return previous.people.iloc[pairing.leavers][["person_id", "role", "site", "cohort"]].rename(
+        columns={"cohort": "previous_cohort"}).reset_index(drop=True)
+
+
+def followup_columns(people: pd.DataFrame, previous: PreviousRun, pairing: Pairing) -> pd.DataFrame:
+    """people.csv of a follow-up round: ``round`` (paired or joiner) and ``previous_cohort`` after ``cohort``."""
+    n = len(people)
+    status = np.ones(n, dtype=np.int8)
+    status[pairing.current] = 0
+    prev_cohort = np.full(n, "", dtype=object)
+    prev_cohort[pairing.current] = previous.people["cohort"].to_numpy(dtype=object)[pairing.previous]
+    out = people.copy()
+    at = list(out.columns).index("cohort") + 1 if "cohort" in out.columns else len(out.columns)
+    out.insert(at, "previous_cohort", prev_cohort)
+    out.insert(at, "round", pd.Categorical.from_codes(status, categories=["paired", "joiner"]))
+    return out
+
+
+def progress_facts(change: Change, pairing: Pairing, people_ids: pd.Series, domains: Sequence[str],
+                   previous: PreviousRun, current: pd.DataFrame) -> pd.DataFrame:
+    """Each paired person's domains whose level rose: person_id, domain, level_before, level_after (indexes)."""
+    P, D = change.change.shape
+    prev = previous.people.iloc[pairing.previous]
+    cur = current.iloc[pairing.current]
+    before = np.column_stack([prev[f"level_{d}"].to_numpy(dtype=np.int64) for d in domains]) if D else np.zeros((P, 0), np.int64)
+    after = np.column_stack([pd.to_numeric(cur[f"level_{d}"], errors="coerce").fillna(0).to_numpy(dtype=np.int64) for d in domains]) \
+        if D else np.zeros((P, 0), np.int64)
+    who, dom = np.nonzero((after > before) & (before > 0))
+    return pd.DataFrame({
+        "person_id": people_ids.to_numpy(dtype=object)[pairing.current[who]] if len(who) else np.zeros(0, dtype=object),
+        "domain": np.asarray(list(domains), dtype=object)[dom],
+        "level_before": before[who, dom],
+        "level_after": after[who, dom],
+    })
+
+
+def before_after(change: Change, cohorts: np.ndarray, domains: Sequence[str], min_cell: int) -> pd.DataFrame:
+    """Mean score before and after per domain and previous cohort (and everyone), groups of ``min_cell`` or more."""
+    P, D = change.change.shape
+    t = change.table
+    frame = pd.DataFrame({"dom": np.tile(np.arange(D), P), "cohort": np.repeat(np.asarray(cohorts, dtype=object), D),
+                          "before": t["score_before"].to_numpy(np.float64), "after": t["score_after"].to_numpy(np.float64)})
+    frame = frame.dropna()
+    everyone = frame.assign(cohort="everyone")
+    g = pd.concat([everyone, frame]).groupby(["dom", "cohort"], sort=True).agg(
+        n=("before", "size"), before=("before", "mean"), after=("after", "mean")).reset_index()
+    g = g[g["n"] >= min_cell]
+    g["domain"] = np.asarray(list(domains), dtype=object)[g["dom"].to_numpy()]
+    return g[["domain", "cohort", "n", "before", "after"]].reset_index(drop=True)
