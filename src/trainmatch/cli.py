@@ -198,9 +198,18 @@ def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
               help="continuous: a general competence factor plus domain factors and role effects; "
                    "profiles: well-separated planted profiles (for cohort recovery tests).")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
+@click.option("--followup-of", "followup_of", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write the follow-up round of this run's output folder instead (about 8% leavers and 8% joiners).")
+@click.option("--completions-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --followup-of: write the LMS completions of the previous round's plans here (CSV).")
+@click.option("--feedback-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --followup-of: write module ratings here (CSV).")
+@click.option("--effect", type=float, default=0.5, show_default=True,
+              help="With --followup-of: the planted rise of a domain's score for people who completed a module in it.")
 @programme_option
 @handle_errors
-def synth(n: int, seed: int, output: Path, truth: Path | None, structure: str, force: bool, programme_dir: Path | None) -> None:
+def synth(n: int, seed: int, output: Path, truth: Path | None, structure: str, force: bool, programme_dir: Path | None,
+          followup_of: Path | None, completions_out: Path | None, feedback_out: Path | None, effect: float) -> None:
     """Write a realistic synthetic survey for the programme.
 
     Competence is a continuum (a general factor shared by all domains, plus
@@ -208,13 +217,29 @@ def synth(n: int, seed: int, output: Path, truth: Path | None, structure: str, f
     separated profiles; roles and tasks follow skills, and a few percent of
     answers are missing or "don't know".
 
+    With --followup-of PREVIOUS it writes a second round of that run
+    instead: the survey, the LMS completions (--completions-out), ratings
+    (--feedback-out), and with --truth each person's planted change per domain.
+
     \b
-    Example:
+    Examples:
       trainmatch synth --n 5000 --seed 7 -o survey.csv --truth truth.csv
+      trainmatch synth --followup-of round1 --seed 8 -o survey2.csv --completions-out lms.csv --truth change.csv
     """
     from .jobs import synth as synthesize
 
-    synthesize(output, n=n, seed=seed, truth=truth, structure=structure, programme=programme_dir, force=force)
+    if followup_of is not None:
+        survey, _ = synthesize(output, seed=seed, truth=truth, programme=programme_dir, force=force, followup_of=followup_of,
+                               completions_out=completions_out, feedback_out=feedback_out, effect=effect)
+        click.echo(f"Wrote a follow-up round of {followup_of}/ with {len(survey)} responses to {output} (seed {seed}); "
+                   f"completions to {completions_out}.")
+        if feedback_out is not None:
+            click.echo(f"Wrote module ratings to {feedback_out}.")
+        if truth is not None:
+            click.echo(f"Wrote each person's planted change per domain to {truth}.")
+        return
+    synthesize(output, n=n, seed=seed, truth=truth, structure=structure, programme=programme_dir, force=force,
+               completions_out=completions_out, feedback_out=feedback_out)
     click.echo(f"Wrote {n} synthetic responses to {output} (seed {seed}, {structure}).")
     if truth is not None:
         what = "latent domain scores and planted profiles" if structure == "profiles" else "latent domain scores"

@@ -202,10 +202,21 @@ def _option(name: str) -> str:
 
 def synth(output: str | Path, *, n: int = 300, seed: int = 0, truth: str | Path | None = None,
           structure: str = "continuous", programme: "Programme | str | Path | None" = None,
-          force: bool = False) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+          force: bool = False, followup_of: str | Path | None = None, completions_out: str | Path | None = None,
+          feedback_out: str | Path | None = None, effect: float = 0.5) -> tuple["pd.DataFrame", "pd.DataFrame"]:
     """Write a synthetic survey of ``n`` people to ``output`` (.csv or .xlsx), and their latent domain scores
     (and planted profiles, with ``structure="profiles"``) to ``truth``; returns both frames. Existing files
-    are replaced only with ``force``."""
+    are replaced only with ``force``.
+
+    With ``followup_of`` (an earlier run's output folder) the survey is that round's follow-up instead
+    (:mod:`trainmatch.synth_followup`; ``n`` and ``structure`` do not apply): ``completions_out`` gets the
+    LMS completions, ``feedback_out`` the ratings, and ``truth`` each paired person's planted change per
+    domain (``effect`` where a module in the domain was completed, plus drift)."""
+    if followup_of is not None:
+        return _synth_followup(output, followup_of, seed=seed, truth=truth, programme=programme, force=force,
+                               completions_out=completions_out, feedback_out=feedback_out, effect=effect)
+    if completions_out is not None or feedback_out is not None:
+        raise UsageError("--completions-out and --feedback-out need --followup-of PREVIOUS (the run the completions belong to).")
     from .outputs import write_csv, write_xlsx_table
     from .programme import Programme, load_programme
     from .synth import STRUCTURES, synthesize
@@ -229,6 +240,47 @@ def synth(output: str | Path, *, n: int = 300, seed: int = 0, truth: str | Path 
         if truth is not None:
             write_csv(planted, truth)
     return survey, planted
+
+
+def _synth_followup(output: str | Path, previous: str | Path, *, seed: int, truth: Any, programme: Any, force: bool,
+                    completions_out: Any, feedback_out: Any, effect: float) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """:func:`synth` with ``followup_of``: a second round of the run in ``previous``."""
+    import math
+
+    from .followup import instrument_differences, read_previous
+    from .outputs import write_csv, write_xlsx_table
+    from .pipeline import load_plan
+    from .programme import Programme, load_programme
+    from .synth_followup import synthesize_followup
+
+    suffix = Path(output).suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise UsageError(f"Invalid value for '-o' / '--output': must end in .csv or .xlsx, got {Path(output).name!r}.")
+    if completions_out is None:
+        raise UsageError("Missing option '--completions-out': a follow-up round needs the LMS completions file to write.")
+    if isinstance(effect, bool) or not isinstance(effect, (int, float)) or not math.isfinite(effect) or abs(effect) > 4:
+        raise UsageError(f"Invalid value for '--effect': {effect!r} is not a number between -4 and 4 (points on the answer scale).")
+    _check_seed(seed)
+    with _Outputs(_inputs(programme, previous), force) as outputs:
+        outputs.files(output=output, completions_out=completions_out, feedback_out=feedback_out, truth=truth)
+        prev = read_previous(previous)
+        if not isinstance(programme, Programme):
+            programme = load_programme(programme)
+        differences = instrument_differences(prev.record["instrument"], programme)
+        if differences:
+            raise DataError(f"The programme does not measure what the run in {previous} measured: " + "; ".join(differences)
+                            + ". Pass that run's programme with --programme.")
+        made = synthesize_followup(programme, prev, load_plan(programme).catalogue, seed=seed, effect=float(effect))
+        if suffix == ".xlsx":
+            write_xlsx_table(made.survey, output, sheet="Responses")
+        else:
+            write_csv(made.survey, output)
+        write_csv(made.completions, completions_out)
+        if feedback_out is not None:
+            write_csv(made.feedback, feedback_out)
+        if truth is not None:
+            write_csv(made.truth, truth)
+    return made.survey, made.truth
 
 
 # --------------------------------------------------------------------------- validate

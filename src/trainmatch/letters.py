@@ -460,7 +460,7 @@ class _PlanWriter:
                      if all(f"uncertain_{d}" in P for d in domains) else [[False] * len(domains)] * n)
         if self.progress is not None:
             pr, pr_start, pr_stop = self.progress.block(b0, b1)
-            pc = _columns(pr, ("domain",), integer=("level_before", "level_after"))
+            pc = _columns(pr, ("domain", "level_before", "level_after"), integer=("level_before", "level_after"))
         lang_of = self.lang_of
         for code in set(language) - lang_of.keys():
             lang_of[code] = _person_language(code, programme, self.default_lang)
