@@ -5,7 +5,8 @@ round's people leave and 8% new people join; each planned step is completed
 with a probability that depends on its format (self-paced formats more
 often than sessions); in each domain where a person completed a module their
 competence rises by ``effect`` (the planted effect), everyone drifts a little,
-and the answers carry the same measurement noise as :func:`trainmatch.synth.synthesize`.
+and the answers carry measurement noise of the size :func:`trainmatch.synth.synthesize` uses, made so
+that their expectation is the person's competence.
 The truth table records each paired person's planted change per domain, so a
 test can check that effects.csv recovers it (and finds nothing when
 ``effect`` is 0).
@@ -81,8 +82,13 @@ def synthesize_followup(programme: Programme, previous: PreviousRun, catalogue: 
     n = len(stay_pos)
     item_domain = np.array([domains.index(i.domain) for i in programme.items])
     reverse = np.array([i.reverse for i in programme.items])
-    raw = latent[:, item_domain] + rng.normal(0, ITEM_NOISE, size=(n, len(programme.items)))
-    codes = np.clip(np.rint(raw), lo, hi).astype(np.int64)
+    # Answers whose expectation is the latent score even near the ends of the scale (rounding and clipping
+    # noisy answers would pull them inwards and hide part of the planted change): symmetric item noise that
+    # stays on the scale, then rounding up with the probability of the fraction (dithering).
+    at = latent[:, item_domain]
+    width = np.minimum(np.minimum(at - lo, hi - at), ITEM_NOISE * np.sqrt(3))  # uniform noise of sd ITEM_NOISE inside
+    raw = at + rng.uniform(-1, 1, size=at.shape) * width
+    codes = np.clip(np.floor(raw + rng.random(raw.shape)), lo, hi).astype(np.int64)
     codes[:, reverse] = (lo + hi) - codes[:, reverse]
     text = np.asarray([str(c) for c in range(lo, hi + 1)], dtype=object)[codes - lo]
     text = np.where(rng.random(codes.shape) < 0.02, "", text)
