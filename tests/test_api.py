@@ -44,6 +44,7 @@ def _folder_bytes(folder) -> dict[str, bytes]:
             if path.name == "run.json":
                 doc = json.loads(data)
                 doc.pop("seconds")
+                doc.pop("created")  # when the run was made (a follow-up round checks completions against it)
                 data = json.dumps(doc, sort_keys=True).encode()
             out[path.relative_to(folder).as_posix()] = data
     return out

@@ -350,3 +350,73 @@ def test_the_report_has_a_followup_section(round2: dict[str, Path]) -> None:
     assert '<section id="followup">' in html and 'href="#followup"' in html
     assert "Completers against non-completers" in html and "observational comparison" in html
     assert 'id="chart-followup-change"' in html and "Completion rate by format" in html
+
+
+# --------------------------------------------------------------------------- the next round's plans
+
+
+def test_completed_modules_are_not_planned_again(round2: dict[str, Path]) -> None:
+    plans = _read(round2["out"] / "plans.csv")
+    lms = _read(round2["completions"])
+    done = lms[lms["status"] == "completed"]
+    from trainmatch.completions import module_lookup
+    from trainmatch.pipeline import load_plan
+    from trainmatch.programme import load_programme
+
+    lookup = module_lookup(load_plan(load_programme()).catalogue)
+    done_pairs = set(zip(done["person_id"], done["lms_course"].str.casefold().map(lookup)))
+    planned_pairs = set(zip(plans["person_id"], plans["module"]))
+    assert len(done_pairs) > 100 and not done_pairs & planned_pairs
+
+
+def test_needs_deferred_last_round_come_first_and_say_so(round1: Path, round2: dict[str, Path]) -> None:
+    plans = _read(round2["out"] / "plans.csv")
+    before = _read(round1 / "deferred.csv")
+    carried = plans["reason"].str.contains("deferred last round, so planned first")
+    assert carried.sum() > 10
+    pairs = set(zip(before["person_id"], before["objective"]))
+    assert all(pair in pairs for pair in zip(plans.loc[carried, "person_id"], plans.loc[carried, "objective"]))
+    # Before a person's last carried-over need come only carried-over needs and what they build on.
+    from trainmatch.pipeline import load_plan
+    from trainmatch.programme import load_programme
+
+    objectives = load_plan(load_programme()).catalogue.objectives
+
+    def below(objective: str) -> set[str]:
+        out, todo = set(), [objective]
+        while todo:
+            for p in objectives[todo.pop()].prerequisites:
+                if p not in out:
+                    out.add(p)
+                    todo.append(p)
+        return out
+
+    deferred = _read(round2["out"] / "deferred.csv")  # a carried-over need deferred again still pulls its prerequisites first
+    carried_deferred = deferred[[pair in pairs for pair in zip(deferred["person_id"], deferred["objective"])]]
+    still = carried_deferred.groupby("person_id")["objective"].agg(set)
+    checked = 0
+    for person, steps in plans.assign(carried=carried).groupby("person_id"):
+        if not steps["carried"].any() or steps["carried"].all():
+            continue
+        last = steps.loc[steps["carried"], "step"].max()
+        roots = set(steps.loc[steps["carried"], "objective"]) | still.get(person, set())
+        allowed = set().union(*(below(o) for o in roots))
+        earlier = steps[(steps["step"] < last) & ~steps["carried"]]
+        assert earlier["objective"].isin(allowed).all(), (person, earlier["objective"].tolist())
+        checked += 1
+    assert checked > 5
+
+
+def test_poorly_rated_modules_are_demoted(tmp_path: Path, round1: Path, round2: dict[str, Path]) -> None:
+    plans = _read(round1 / "plans.csv")
+    module = plans["module"].value_counts().index[0]
+    raters = plans.loc[plans["module"] == module, "person_id"].unique()[:6]
+    ratings = _write(tmp_path / "ratings.csv", "person_id,module,rating\n" + "".join(f"{p},{module},1\n" for p in raters))
+    plain = jobs.followup(round1, round2["survey"], tmp_path / "plain", per_person="none", xlsx=False)
+    run = jobs.followup(round1, round2["survey"], tmp_path / "out", feedback=ratings, per_person="none", xlsx=False)
+    assert run.run.record["followup"]["demoted_modules"] == [module]
+    assert run.modules.set_index("module").loc[module, "demoted"] == "yes"
+    before = (plain.run.plans["module"] == module).sum()
+    after = run.run.plans[run.run.plans["module"] == module]
+    assert before > 20 and len(after) < before / 2
+    assert after["reason"].astype(str).str.contains("rated low in feedback, chosen as no other format fits").all()

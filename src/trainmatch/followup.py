@@ -592,3 +592,39 @@ def before_after(change: Change, cohorts: np.ndarray, domains: Sequence[str], mi
     g = g[g["n"] >= min_cell]
     g["domain"] = np.asarray(list(domains), dtype=object)[g["dom"].to_numpy()]
     return g[["domain", "cohort", "n", "before", "after"]].reset_index(drop=True)
+
+
+CARRIED_NOTE = "deferred last round, so planned first"
+DEMOTED_NOTE = "rated low in feedback, chosen as no other format fits"
+
+
+def note_reasons(table: pd.DataFrame, previous_deferred: pd.DataFrame, demoted: Sequence[str]) -> pd.DataFrame:
+    """plans.csv or deferred.csv of a follow-up round with its reasons saying why the round changed them:
+    needs deferred last round (planned first) and modules demoted for low ratings."""
+    if len(table) == 0:
+        return table
+    pid = pd.Index(pd.unique(previous_deferred["person_id"].astype(str).to_numpy(dtype=object)))
+    oid = pd.Index(pd.unique(previous_deferred["objective"].astype(str).to_numpy(dtype=object)))
+    before = pid.get_indexer(previous_deferred["person_id"].astype(str).to_numpy(dtype=object)).astype(np.int64) * max(len(oid), 1) \
+        + oid.get_indexer(previous_deferred["objective"].astype(str).to_numpy(dtype=object))
+    who = pid.get_indexer(table["person_id"].astype(str).to_numpy(dtype=object)).astype(np.int64)
+    obj = oid.get_indexer(table["objective"].astype(str).to_numpy(dtype=object))
+    carried = (who >= 0) & (obj >= 0) & np.isin(who * max(len(oid), 1) + obj, before)
+    if "kind" in table.columns:  # task-specific practice ranks after every need, carried over or not
+        carried &= (table["kind"].astype(str) != "task_practice").to_numpy()
+    low = table["module"].astype(str).isin(list(demoted)).to_numpy() if len(demoted) else np.zeros(len(table), dtype=bool)
+    note = carried.astype(np.int64) + 2 * low
+    if not note.any():
+        return table
+    reason = pd.Categorical(table["reason"])
+    combo = reason.codes.astype(np.int64) * 4 + note
+    uniques, inverse = np.unique(combo, return_inverse=True)
+    labels = np.asarray(reason.categories, dtype=object)
+    texts = []
+    for c in uniques.tolist():
+        text, n = str(labels[c // 4]), c % 4
+        texts.append("; ".join([text] + ([CARRIED_NOTE] if n & 1 else []) + ([DEMOTED_NOTE] if n & 2 else [])))
+    out = table.copy()
+    cats, where = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+    out["reason"] = pd.Categorical.from_codes(where[inverse.reshape(-1)], categories=list(cats))
+    return out

@@ -667,9 +667,9 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
     deferred = deferred_table(result.deferred, programme)
     capacity = capacity_table(result.people, programme)
     groups = group_modules(result.cohorts.groups, result.steps)
-    extra = extend(result, people) if extend is not None else None
+    extra = extend(result, people, plans, deferred) if extend is not None else None
     if extra is not None:
-        people = extra.people
+        people, plans, deferred = extra.people, extra.plans, extra.deferred
     write_xlsx = xlsx if xlsx is not None else len(people) <= outputs.XLSX_AUTO_LIMIT
     record = run_record(
         raw, imported, result, programme, n_steps=len(plans), n_groups=len(groups), seed=seed,
@@ -793,6 +793,8 @@ class FollowupExtra:
     report: dict[str, Any]  # the report's follow-up section
     charts: dict[str, Any]  # its charts' arguments
     progress: "pd.DataFrame"  # per person the domains whose level rose (the letters' opening sentence)
+    plans: "pd.DataFrame"  # plans.csv, its reasons saying what the round changed
+    deferred: "pd.DataFrame"  # deferred.csv, likewise
 
 
 @dataclass(frozen=True)
@@ -972,7 +974,7 @@ class _followup_extension:
         self.prev, self.programme, self.plan, self.inputs, self.previous = prev, programme, plan, inputs, previous
         self.made: dict[str, Any] = {}
 
-    def __call__(self, result: Any, people: "pd.DataFrame") -> FollowupExtra:
+    def __call__(self, result: Any, people: "pd.DataFrame", plans: "pd.DataFrame", deferred: "pd.DataFrame") -> FollowupExtra:
         import numpy as np
 
         from . import followup as fu
@@ -1016,7 +1018,9 @@ class _followup_extension:
 
         means = fu.before_after(change, keys["cohort"], domains, programme.min_cell)
         report, charts = followup_section(effects, modules, means, record, programme)
-        return FollowupExtra(fu.followup_columns(people, prev, pairing), tables, record, report, charts, progress)
+        plans = fu.note_reasons(plans, prev.deferred, inputs.demoted)
+        deferred = fu.note_reasons(deferred, prev.deferred, inputs.demoted)
+        return FollowupExtra(fu.followup_columns(people, prev, pairing), tables, record, report, charts, progress, plans, deferred)
 
     def _formats(self, paired_ids: "pd.Series", domains: tuple[str, ...]) -> "pd.DataFrame":
         """One row per paired person (position ``who``), domain (``dom``) and format of a module completed there."""
