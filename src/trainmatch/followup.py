@@ -369,10 +369,12 @@ def change_table(previous: PreviousRun, current: pd.DataFrame, pairing: Pairing,
 
 
 def _t_quantile(df: np.ndarray) -> np.ndarray:
-    from scipy import stats
+    """The 97.5% quantile of Student's t (scipy.special: the same function as scipy.stats.t.ppf, a tenth of its import)."""
+    from scipy.special import stdtrit
 
+    df = np.asarray(df, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        return stats.t.ppf(0.975, df)
+        return np.where(df > 0, stdtrit(np.where(df > 0, df, 1.0), 0.975), np.nan)
 
 
 def mean_interval(n: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -401,81 +403,97 @@ def effects_table(change: Change, keys: Mapping[str, np.ndarray], formats: pd.Da
     ``keys`` maps ``cohort``/``site``/``role`` to one label per paired person; ``formats`` has one row per paired
     person (position ``who``), domain (index ``dom``) and ``format`` completed there. Groups of fewer than
     ``min_cell`` people show no figures (``suppressed`` yes), and a comparison needs ``min_cell`` on each side.
+    Sums per group are counted with bincount over integer codes: no grouping of text, at any size.
     """
     P, D = change.change.shape
-    who = np.repeat(np.arange(P), D)
-    dom = np.tile(np.arange(D), P)
-    base = pd.DataFrame({
-        "who": who, "dom": dom, "change": change.change.ravel(), "improved": change.improved.ravel().astype(np.float64),
-        "gap": change.had_gap.ravel(), "closed": change.closed.ravel().astype(np.float64),
-        "completer": change.completed.ravel() > 0,
-    })
-    base = base[~np.isnan(base["change"].to_numpy())]
+    flat = {
+        "change": change.change.ravel(), "improved": change.improved.ravel(), "gap": change.had_gap.ravel(),
+        "closed": change.closed.ravel(), "completer": change.completed.ravel() > 0,
+    }
     parts = []
     for by in EFFECT_GROUPS:
-        if by == "all":
-            frame = base.assign(group="all")
-        elif by == "format":
-            frame = base.merge(formats[["who", "dom", "format"]].drop_duplicates(), on=["who", "dom"]).rename(columns={"format": "group"})
+        if by == "format":
+            pairs = formats[["who", "dom", "format"]].drop_duplicates()
+            rows = pairs["who"].to_numpy(np.int64) * D + pairs["dom"].to_numpy(np.int64)
+            codes, labels = pd.factorize(pairs["format"].to_numpy(dtype=object), sort=True)
+            dom = pairs["dom"].to_numpy(np.int64)
         else:
-            frame = base.assign(group=np.asarray(keys[by], dtype=object)[base["who"].to_numpy()])
-        if len(frame) == 0:
-            continue
-        parts.append(_group_effects(frame, by, min_cell, compare=by != "format"))
-    columns = list(EFFECT_COLUMNS)
-    if not parts:
-        return pd.DataFrame(columns=columns)
+            rows = np.arange(P * D, dtype=np.int64)
+            dom = np.tile(np.arange(D, dtype=np.int64), P)
+            if by == "all":
+                codes, labels = np.zeros(P * D, dtype=np.int64), np.asarray(["all"], dtype=object)
+            else:
+                person_codes, labels = pd.factorize(np.asarray(keys[by], dtype=object), sort=True)
+                codes = np.repeat(person_codes.astype(np.int64), D)
+        parts.append(_group_effects({k: v[rows] for k, v in flat.items()}, dom, codes.astype(np.int64),
+                                    np.asarray(labels, dtype=object), D, by, min_cell, compare=by != "format"))
     out = pd.concat(parts, ignore_index=True)
     out["domain"] = np.asarray(list(domains), dtype=object)[out["dom"].to_numpy()]
     order = {by: i for i, by in enumerate(EFFECT_GROUPS)}
     out = out.assign(_by=out["by"].map(order)).sort_values(["dom", "_by", "group"], kind="stable")
-    return out[columns].reset_index(drop=True)
+    return out[list(EFFECT_COLUMNS)].reset_index(drop=True)
 
 
-def _group_effects(frame: pd.DataFrame, by: str, min_cell: int, compare: bool) -> pd.DataFrame:
-    keys = ["dom", "group"]
-    g = frame.groupby(keys, observed=True, sort=True)
-    stats = g.agg(n=("change", "size"), mean_change=("change", "mean"), sd=("change", "std"),
-                  share_reliably_improved=("improved", "mean")).reset_index()
-    gaps = frame[frame["gap"]].groupby(keys, observed=True).agg(n_gap=("closed", "size"), share_gap_closed=("closed", "mean"))
-    stats = stats.merge(gaps.reset_index(), on=keys, how="left")
-    stats["n_gap"] = stats["n_gap"].fillna(0).astype(np.int64)
-    n, mean, sd = stats["n"].to_numpy(np.float64), stats["mean_change"].to_numpy(), stats["sd"].to_numpy()
-    stats["ci_low"], stats["ci_high"] = mean_interval(n, mean, sd)
+def _sums(key: np.ndarray, size: int, values: np.ndarray | None = None) -> np.ndarray:
+    return np.bincount(key, weights=values, minlength=size).astype(np.float64)
+
+
+def _group_effects(rows: Mapping[str, np.ndarray], dom: np.ndarray, codes: np.ndarray, labels: np.ndarray, D: int, by: str,
+                   min_cell: int, compare: bool) -> pd.DataFrame:
+    """The effects of one grouping: rows are (person, domain) pairs with their group code."""
+    G = max(len(labels), 1)
+    known = ~np.isnan(rows["change"])
+    key = (dom * G + codes)[known]
+    x = rows["change"][known]
+    size = D * G
+    n = _sums(key, size)
+    total, squares = _sums(key, size, x), _sums(key, size, x * x)
     with np.errstate(invalid="ignore", divide="ignore"):
-        stats["srm"] = np.where(sd > 0, mean / sd, np.nan)
+        mean = total / n
+        var = np.maximum(squares - total * mean, 0) / (n - 1)
+        sd = np.sqrt(var)
+        improved = _sums(key, size, rows["improved"][known].astype(np.float64)) / n
+        gap = rows["gap"][known]
+        n_gap = _sums(key[gap], size)
+        closed = _sums(key[gap], size, rows["closed"][known][gap].astype(np.float64)) / n_gap
+        low, high = mean_interval(n, mean, sd)
+        srm = np.where(sd > 0, mean / sd, np.nan)
+    out = pd.DataFrame({"dom": np.arange(size) // G, "group": labels[np.arange(size) % G] if len(labels) else "",
+                        "n": n, "mean_change": mean, "ci_low": low, "ci_high": high, "srm": srm,
+                        "share_reliably_improved": improved, "n_gap": n_gap, "share_gap_closed": closed})
+    nan = np.full(size, np.nan)
+    out["n_completers"], out["n_non_completers"] = nan, nan
+    out["completer_difference"], out["difference_ci_low"], out["difference_ci_high"] = nan, nan, nan
     if compare:
-        gap = frame[frame["gap"]]
-        side = gap.groupby([*keys, "completer"], observed=True)["change"].agg(["size", "mean", "var"]).unstack("completer")
-        get = lambda stat, flag: side[(stat, flag)] if (stat, flag) in side.columns else pd.Series(np.nan, index=side.index)  # noqa: E731
-        n1, m1, v1 = get("size", True), get("mean", True), get("var", True)
-        n0, m0, v0 = get("size", False), get("mean", False), get("var", False)
-        diff, lo, hi = welch_interval(n1.to_numpy(np.float64), m1.to_numpy(), v1.to_numpy(), n0.to_numpy(np.float64), m0.to_numpy(), v0.to_numpy())
-        comp = pd.DataFrame({"n_completers": n1.fillna(0).to_numpy(np.int64), "n_non_completers": n0.fillna(0).to_numpy(np.int64),
-                             "completer_difference": diff, "difference_ci_low": lo, "difference_ci_high": hi}, index=side.index).reset_index()
-        stats = stats.merge(comp, on=keys, how="left")
-        small = (stats["n_completers"].fillna(0) < min_cell) | (stats["n_non_completers"].fillna(0) < min_cell)
-        stats.loc[small, ["completer_difference", "difference_ci_low", "difference_ci_high"]] = np.nan
-        stats["comparison"] = np.where(stats["completer_difference"].notna(), OBSERVATIONAL, "")
-    else:
-        for col in ("n_completers", "n_non_completers", "completer_difference", "difference_ci_low", "difference_ci_high"):
-            stats[col] = np.nan
-        stats["comparison"] = ""
-    stats["by"] = by
-    suppressed = stats["n"] < min_cell
+        side = rows["completer"][known][gap]
+        k2 = key[gap] * 2 + side
+        y = x[gap]
+        n2, t2, q2 = _sums(k2, 2 * size), _sums(k2, 2 * size, y), _sums(k2, 2 * size, y * y)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m2 = t2 / n2
+            v2 = np.maximum(q2 - t2 * m2, 0) / (n2 - 1)
+        n0, n1, m0, m1, v0, v1 = n2[0::2], n2[1::2], m2[0::2], m2[1::2], v2[0::2], v2[1::2]
+        diff, lo, hi = welch_interval(n1, m1, v1, n0, m0, v0)
+        small = (n1 < min_cell) | (n0 < min_cell)
+        out["n_completers"], out["n_non_completers"] = n1, n0
+        out["completer_difference"] = np.where(small, np.nan, diff)
+        out["difference_ci_low"] = np.where(small, np.nan, lo)
+        out["difference_ci_high"] = np.where(small, np.nan, hi)
+    out = out[out["n"] > 0].copy()
+    out["comparison"] = np.where(out["completer_difference"].notna(), OBSERVATIONAL, "")
+    out["by"] = by
+    suppressed = (out["n"] < min_cell).to_numpy()
     figures = ["n", "mean_change", "ci_low", "ci_high", "srm", "share_reliably_improved", "n_gap", "share_gap_closed",
                "n_completers", "n_non_completers", "completer_difference", "difference_ci_low", "difference_ci_high"]
-    stats[figures] = stats[figures].astype(np.float64)
-    stats.loc[suppressed, figures] = np.nan
-    stats.loc[suppressed, "comparison"] = ""
-    stats["suppressed"] = np.where(suppressed, "yes", "")
-    for col in ("mean_change", "ci_low", "ci_high", "srm", "completer_difference", "difference_ci_low", "difference_ci_high"):
-        stats[col] = stats[col].round(3) + 0.0
-    for col in ("share_reliably_improved", "share_gap_closed"):
-        stats[col] = stats[col].round(3)
+    out.loc[suppressed, figures] = np.nan
+    out.loc[suppressed, "comparison"] = ""
+    out["suppressed"] = np.where(suppressed, "yes", "")
+    for col in ("mean_change", "ci_low", "ci_high", "srm", "completer_difference", "difference_ci_low", "difference_ci_high",
+                "share_reliably_improved", "share_gap_closed"):
+        out[col] = out[col].round(3) + 0.0
     for col in ("n", "n_gap", "n_completers", "n_non_completers"):
-        stats[col] = pd.array(stats[col].round().astype("Int64"))
-    return stats
+        out[col] = pd.array(out[col].round().astype("Int64"))
+    return out
 
 
 # --------------------------------------------------------------------------- modules.csv
