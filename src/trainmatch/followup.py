@@ -152,8 +152,9 @@ def _csv_header(path: Path) -> list[str]:
         return next(csv.reader(fh), [])
 
 
-def read_run_table(path: Path, text: Sequence[str], numbers: Sequence[str] = ()) -> pd.DataFrame:
-    """Columns of a CSV table trainmatch wrote (text as str with '' for empty, numbers as float with NaN).
+def read_run_table(path: Path, text: Sequence[str], numbers: Sequence[str] = (), categories: Sequence[str] = ()) -> pd.DataFrame:
+    """Columns of a CSV table trainmatch wrote (text as str with '' for empty, numbers as float with NaN); the
+    ``categories`` among ``text`` (few distinct values: levels, sites, modules) come as categoricals.
 
     DataError naming the file and the missing columns when it lacks any.
     """
@@ -170,14 +171,15 @@ def read_run_table(path: Path, text: Sequence[str], numbers: Sequence[str] = ())
             path,
             convert_options=pacsv.ConvertOptions(
                 include_columns=[*text, *numbers],
-                column_types={**{c: pa.string() for c in text}, **{c: pa.float64() for c in numbers}},
+                column_types={**{c: pa.dictionary(pa.int32(), pa.string()) if c in categories else pa.string() for c in text},
+                              **{c: pa.float64() for c in numbers}},
                 strings_can_be_null=False, quoted_strings_can_be_null=False,
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise DataError(f"{path} cannot be read as the table a trainmatch run wrote ({str(exc).splitlines()[0]}). "
                         "Use the folder as the run left it, or run that round again.") from None
-    out = pd.DataFrame({c: table.column(c).to_numpy() for c in text})
+    out = pd.DataFrame({c: table.column(c).to_pandas() if c in categories else table.column(c).to_numpy() for c in text})
     for c in numbers:
         out[c] = table.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
     return out[[*text, *numbers]]
@@ -213,10 +215,11 @@ def read_previous(folder: str | Path) -> PreviousRun:
     except (KeyError, TypeError, ValueError):
         raise _not_a_run(folder, f"{RUN_FILE} was edited (its created time or instrument cannot be read)") from None
 
+    few = ["role", "site", "cohort", "module", "domain", "format", "objective", *[f"level_{d}" for d in domains]]
     people = read_run_table(folder / "people.csv", ["person_id", "role", "site", "cohort", *[f"level_{d}" for d in domains]],
-                            [*[f"score_{d}" for d in domains], *[f"gap_{d}" for d in domains]])
-    plans = read_run_table(folder / "plans.csv", ["person_id", "module", "domain", "format"], ["hours"])
-    deferred = read_run_table(folder / "deferred.csv", ["person_id", "objective", "module", "domain"])
+                            [*[f"score_{d}" for d in domains], *[f"gap_{d}" for d in domains]], categories=few)
+    plans = read_run_table(folder / "plans.csv", ["person_id", "module", "domain", "format"], ["hours"], categories=few)
+    deferred = read_run_table(folder / "deferred.csv", ["person_id", "objective", "module", "domain"], categories=few)
     counts = record["counts"]
     for name, table, key in (("people.csv", people, "accepted"), ("plans.csv", plans, "steps"), ("deferred.csv", deferred, "deferred")):
         if counts.get(key) != len(table):
@@ -230,8 +233,8 @@ def read_previous(folder: str | Path) -> PreviousRun:
                         "the folder was edited after the run wrote it.")
     index = {"": 0, **{lv: i + 1 for i, lv in enumerate(levels)}}
     for d in domains:
-        col = people[f"level_{d}"]
-        codes = pd.Series(col).map(index)
+        col = pd.Series(people[f"level_{d}"]).astype(object)
+        codes = col.map(index)
         if codes.isna().any():
             bad = col[codes.isna().to_numpy()].iloc[0]
             raise DataError(f"{folder / 'people.csv'}, column level_{d}: {bad!r} is not a level of the run "
@@ -516,9 +519,13 @@ def modules_table(catalogue: "Catalogue", plans: pd.DataFrame, completions: pd.D
 
     planned = count(plans["module"]) if len(plans) else np.zeros(len(ids), np.int64)
     done = completions[completions["completed"].to_numpy(dtype=bool)] if len(completions) else completions
-    if len(done):  # completions of what was planned for that person
-        planned_pairs = pd.MultiIndex.from_arrays([plans["person_id"].astype(str), plans["module"].astype(str)])
-        of_plan = pd.MultiIndex.from_arrays([done["person_id"].astype(str), done["module"].astype(str)]).isin(planned_pairs)
+    if len(done):  # completions of what was planned for that person (pairs as integer keys)
+        people = pd.Index(pd.unique(plans["person_id"].astype(str).to_numpy(dtype=object)))
+        M = max(len(ids), 1)
+        planned_keys = _positions(plans["person_id"], people).astype(np.int64) * M + _positions(plans["module"], index)
+        done_who = _positions(done["person_id"], people).astype(np.int64)
+        done_keys = done_who * M + _positions(done["module"], index)
+        of_plan = (done_who >= 0) & np.isin(done_keys, planned_keys)
         completed = count(done["module"][of_plan])
     else:
         completed = np.zeros(len(ids), np.int64)
@@ -612,6 +619,13 @@ def before_after(change: Change, cohorts: np.ndarray, domains: Sequence[str], mi
     return g[["domain", "cohort", "n", "before", "after"]].reset_index(drop=True)
 
 
+def _positions(values: pd.Series, index: pd.Index) -> np.ndarray:
+    """Position in ``index`` of each value (-1 if absent), looked up once per distinct value."""
+    cat = values.array if isinstance(values.dtype, pd.CategoricalDtype) else pd.Categorical(values.astype(str))
+    where = index.get_indexer(np.asarray(cat.categories, dtype=object).astype(str))
+    return np.where(cat.codes >= 0, where[np.maximum(cat.codes, 0)], -1)
+
+
 CARRIED_NOTE = "deferred last round, so planned first"
 DEMOTED_NOTE = "rated low in feedback, chosen as no other format fits"
 
@@ -625,8 +639,8 @@ def note_reasons(table: pd.DataFrame, previous_deferred: pd.DataFrame, demoted: 
     oid = pd.Index(pd.unique(previous_deferred["objective"].astype(str).to_numpy(dtype=object)))
     before = pid.get_indexer(previous_deferred["person_id"].astype(str).to_numpy(dtype=object)).astype(np.int64) * max(len(oid), 1) \
         + oid.get_indexer(previous_deferred["objective"].astype(str).to_numpy(dtype=object))
-    who = pid.get_indexer(table["person_id"].astype(str).to_numpy(dtype=object)).astype(np.int64)
-    obj = oid.get_indexer(table["objective"].astype(str).to_numpy(dtype=object))
+    who = _positions(table["person_id"], pid).astype(np.int64)
+    obj = _positions(table["objective"], oid)
     carried = (who >= 0) & (obj >= 0) & np.isin(who * max(len(oid), 1) + obj, before)
     if "kind" in table.columns:  # task-specific practice ranks after every need, carried over or not
         carried &= (table["kind"].astype(str) != "task_practice").to_numpy()
