@@ -166,7 +166,9 @@ def _people_and_modules(frame: pd.DataFrame, rows: _Rows, person_col: str, modul
     rows.reject(~person.isin(known_people).to_numpy(), person_col, person,
                 "unknown person: not in the previous round's people.csv; check the id, or leave the row out")
     lookup = module_lookup(catalogue)
-    module = module_text.str.casefold().map(lookup)
+    codes, uniques = pd.factorize(module_text)  # each distinct text looked up once
+    found = pd.Series(uniques, dtype=object).str.casefold().map(lookup).to_numpy(dtype=object)
+    module = pd.Series(found[codes] if len(codes) else np.zeros(0, dtype=object), index=module_text.index, dtype=object)
     rows.reject(module.isna().to_numpy(), module_col, module_text,
                 "unknown module: neither a module id nor an lms_course of the catalogue; check the id or the catalogue")
     return person, module.fillna("").astype(object)
@@ -174,16 +176,18 @@ def _people_and_modules(frame: pd.DataFrame, rows: _Rows, person_col: str, modul
 
 def _duplicates(rows: _Rows, person: pd.Series, module: pd.Series, column: str, values: pd.Series) -> None:
     """Later rows for a person and module already given are rejected, naming the row kept."""
-    keyed = pd.DataFrame({"p": person.to_numpy(dtype=object), "m": module.to_numpy(dtype=object)})
-    keyed = keyed[~rows.bad]
-    first = keyed.groupby(["p", "m"], sort=False).cumcount().to_numpy() > 0
-    if not first.any():
+    ok = np.flatnonzero(~rows.bad)
+    p_codes, _ = pd.factorize(person.to_numpy(dtype=object)[ok])
+    m_codes, m_uniques = pd.factorize(module.to_numpy(dtype=object)[ok])
+    key = pd.Series(p_codes.astype(np.int64) * max(len(m_uniques), 1) + m_codes)  # integer keys: fast at millions of rows
+    later = key.duplicated().to_numpy()
+    if not later.any():
         return
-    kept = keyed.reset_index().groupby(["p", "m"], sort=False)["index"].transform("min").to_numpy() + 1
+    first_pos = pd.Series(np.arange(len(key))).groupby(key.to_numpy()).transform("min").to_numpy()
     mask = np.zeros(len(rows.bad), dtype=bool)
-    mask[keyed.index.to_numpy()[first]] = True
+    mask[ok[later]] = True
     reason = np.full(len(rows.bad), "", dtype=object)
-    reason[keyed.index.to_numpy()[first]] = [f"duplicate: row {k} already gives this person and module" for k in kept[first]]
+    reason[ok[later]] = [f"duplicate: row {k} already gives this person and module" for k in (ok[first_pos[later]] + 1).tolist()]
     rows.reject(mask, column, values, reason)
 
 

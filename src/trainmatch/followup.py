@@ -286,11 +286,10 @@ def completed_by_domain(completions: pd.DataFrame, person_ids: pd.Series, catalo
     if len(done) == 0:
         return count, hours
     who = pd.Index(person_ids.astype(str).to_numpy(dtype=object)).get_indexer(done["person_id"].astype(str).to_numpy(dtype=object))
-    mod_domain = {m.id: (domains.index(m.domain) if m.domain in domains else -1) for m in catalogue.modules}
-    mod_hours = {m.id: m.hours for m in catalogue.modules}
-    modules = done["module"].astype(str)
-    dom = modules.map(mod_domain).fillna(-1).to_numpy(dtype=np.int64)
-    hrs = modules.map(mod_hours).fillna(0.0).to_numpy(dtype=np.float64)
+    pos = module_positions(done["module"], catalogue)  # -1 (not in the catalogue) takes the last entries below
+    dom = np.asarray([list(domains).index(m.domain) if m.domain in domains else -1 for m in catalogue.modules] + [-1],
+                     dtype=np.int64)[pos]
+    hrs = np.asarray([m.hours for m in catalogue.modules] + [0.0], dtype=np.float64)[pos]
     keep = (who >= 0) & (dom >= 0)
     np.add.at(count, (who[keep], dom[keep]), 1)
     np.add.at(hours, (who[keep], dom[keep]), hrs[keep])
@@ -514,7 +513,7 @@ def modules_table(catalogue: "Catalogue", plans: pd.DataFrame, completions: pd.D
     index = pd.Index(ids)
 
     def count(values: pd.Series) -> np.ndarray:
-        pos = index.get_indexer(values.astype(str).to_numpy(dtype=object))
+        pos = _positions(values, index)
         return np.bincount(pos[pos >= 0], minlength=len(ids))
 
     planned = count(plans["module"]) if len(plans) else np.zeros(len(ids), np.int64)
@@ -533,7 +532,7 @@ def modules_table(catalogue: "Catalogue", plans: pd.DataFrame, completions: pd.D
     sums = np.zeros(len(ids))
     n_comments = np.zeros(len(ids), np.int64)
     if len(feedback):
-        pos = index.get_indexer(feedback["module"].astype(str).to_numpy(dtype=object))
+        pos = _positions(feedback["module"], index)
         np.add.at(sums, pos, feedback["rating"].to_numpy(dtype=np.float64))
         np.add.at(n_comments, pos, feedback["has_comment"].to_numpy(dtype=np.int64))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -624,6 +623,11 @@ def _positions(values: pd.Series, index: pd.Index) -> np.ndarray:
     cat = values.array if isinstance(values.dtype, pd.CategoricalDtype) else pd.Categorical(values.astype(str))
     where = index.get_indexer(np.asarray(cat.categories, dtype=object).astype(str))
     return np.where(cat.codes >= 0, where[np.maximum(cat.codes, 0)], -1)
+
+
+def module_positions(values: pd.Series, catalogue: "Catalogue") -> np.ndarray:
+    """Position of each module id in the catalogue's modules (-1 if not there)."""
+    return _positions(values, pd.Index([m.id for m in catalogue.modules]))
 
 
 CARRIED_NOTE = "deferred last round, so planned first"

@@ -1029,9 +1029,12 @@ class _followup_extension:
 
         table = self.inputs.completions.table
         table = table[table["completed"].to_numpy(dtype=bool)]
-        mods = {m.id: m for m in self.plan.catalogue.modules}
+        from .followup import module_positions
+
+        modules = self.plan.catalogue.modules
         who = pd.Index(paired_ids.to_numpy(dtype=object)).get_indexer(table["person_id"].to_numpy(dtype=object))
-        dom = table["module"].map({m: domains.index(x.domain) if x.domain in domains else -1 for m, x in mods.items()}).fillna(-1)
-        fmt = table["module"].map({m: x.format for m, x in mods.items()})
-        out = pd.DataFrame({"who": who, "dom": dom.to_numpy(dtype=np.int64), "format": fmt.to_numpy(dtype=object)})
+        pos = module_positions(table["module"], self.plan.catalogue)
+        dom_of = np.asarray([domains.index(m.domain) if m.domain in domains else -1 for m in modules] + [-1], dtype=np.int64)
+        fmt_of = np.asarray([m.format for m in modules] + [""], dtype=object)
+        out = pd.DataFrame({"who": who, "dom": dom_of[pos], "format": fmt_of[pos]})
         return out[(out["who"] >= 0) & (out["dom"] >= 0)].reset_index(drop=True)
