@@ -420,3 +420,19 @@ def test_poorly_rated_modules_are_demoted(tmp_path: Path, round1: Path, round2: 
     after = run.run.plans[run.run.plans["module"] == module]
     assert before > 20 and len(after) < before / 2
     assert after["reason"].astype(str).str.contains("rated low in feedback, chosen as no other format fits").all()
+
+
+def test_a_followup_round_can_be_the_previous_one(tmp_path: Path, round2: dict[str, Path]) -> None:
+    """A third round follows the second: PREVIOUS may be a followup's folder."""
+    files = _second(tmp_path, round2["out"], seed=31, effect=0.5)
+    run = jobs.followup(round2["out"], files["survey"], tmp_path / "out", completions=files["completions"], per_person="none", xlsx=False)
+    counts = run.run.record["followup"]["counts"]
+    assert counts["reconciles"] and counts["paired"] > 0.8 * len(_read(round2["out"] / "people.csv"))
+    assert run.run.record["followup"]["completions"]["rejected"] == 0
+
+
+def test_an_empty_completions_file_names_the_file(cli, tmp_path: Path, round1: Path, round2: dict[str, Path]) -> None:
+    lms = _write(tmp_path / "lms.csv", "")
+    result = cli("followup", round1, round2["survey"], "-o", tmp_path / "out", "--completions", lms)
+    assert result.exit_code == 1 and "lms.csv" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
