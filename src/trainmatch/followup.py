@@ -607,15 +607,27 @@ def before_after(change: Change, cohorts: np.ndarray, domains: Sequence[str], mi
     """Mean score before and after per domain and previous cohort (and everyone), groups of ``min_cell`` or more."""
     P, D = change.change.shape
     t = change.table
-    frame = pd.DataFrame({"dom": np.tile(np.arange(D), P), "cohort": np.repeat(np.asarray(cohorts, dtype=object), D),
-                          "before": t["score_before"].to_numpy(np.float64), "after": t["score_after"].to_numpy(np.float64)})
-    frame = frame.dropna()
-    everyone = frame.assign(cohort="everyone")
-    g = pd.concat([everyone, frame]).groupby(["dom", "cohort"], sort=True).agg(
-        n=("before", "size"), before=("before", "mean"), after=("after", "mean")).reset_index()
-    g = g[g["n"] >= min_cell]
-    g["domain"] = np.asarray(list(domains), dtype=object)[g["dom"].to_numpy()]
-    return g[["domain", "cohort", "n", "before", "after"]].reset_index(drop=True)
+    codes, labels = pd.factorize(np.asarray(cohorts, dtype=object), sort=True)
+    G = len(labels) + 1  # group 0: everyone
+    before, after = t["score_before"].to_numpy(np.float64), t["score_after"].to_numpy(np.float64)
+    known = ~np.isnan(before) & ~np.isnan(after)
+    dom = np.tile(np.arange(D), P)[known]
+    group = np.repeat(codes.astype(np.int64) + 1, D)[known]
+    rows = []
+    for g in (np.zeros_like(group), group):  # everyone, then per cohort
+        key = dom * G + g
+        n = np.bincount(key, minlength=D * G)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rows.append(pd.DataFrame({"key": np.arange(D * G), "n": n,
+                                      "before": np.bincount(key, before[known], minlength=D * G) / n,
+                                      "after": np.bincount(key, after[known], minlength=D * G) / n}))
+    out = pd.concat(rows)
+    out = out[out["n"] > 0].sort_values("key")  # each key is counted in one of the two (everyone: group 0)
+    out = out[out["n"] >= max(min_cell, 1)]
+    names = np.asarray(["everyone", *labels], dtype=object)
+    return pd.DataFrame({"domain": np.asarray(list(domains), dtype=object)[out["key"].to_numpy() // G],
+                         "cohort": names[out["key"].to_numpy() % G], "n": out["n"].to_numpy(),
+                         "before": out["before"].to_numpy(), "after": out["after"].to_numpy()})
 
 
 def _positions(values: pd.Series, index: pd.Index) -> np.ndarray:

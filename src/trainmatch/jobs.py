@@ -697,6 +697,8 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
             cohorts=result.cohorts.cohorts, groups=groups, capacity=capacity, xlsx=write_xlsx, plan_pages=pages, n_plans=len(people),
             progress=stage, bar=progress.bar if progress is not None else None,
         )
+        if extra is not None:  # on this thread while the writer thread writes assign's tables
+            outputs.write_csvs({tmp / name: frame for name, frame in extra.tables.items()})
         report = report_data(
             result.people, result.steps, result.deferred, programme, cohorts=result.cohorts.cohorts, groups=groups,
             fit_rows=result.cohorts.fit_report, warnings=result.cohorts.warnings, rejects=imported.rejects,
@@ -709,8 +711,6 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
         (tmp / "report.html").write_text(render_report_data(report), encoding="utf-8")
         clock["report"] = time.perf_counter()
         tables.result()
-        if extra is not None:
-            outputs.write_csvs({tmp / name: frame for name, frame in extra.tables.items()})
         clock["write"] = time.perf_counter()
         seconds = {
             **checked.seconds,
