@@ -436,3 +436,23 @@ def test_an_empty_completions_file_names_the_file(cli, tmp_path: Path, round1: P
     result = cli("followup", round1, round2["survey"], "-o", tmp_path / "out", "--completions", lms)
     assert result.exit_code == 1 and "lms.csv" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_mapping_names_the_columns_of_an_lms_export(cli, tmp_path: Path, round1: Path, round2: dict[str, Path]) -> None:
+    people = _read(round1 / "people.csv")["person_id"]
+    plans = _read(round1 / "plans.csv")
+    module = plans.loc[plans["person_id"] == people.iloc[0], "module"].iloc[0]
+    lms = _write(tmp_path / "lms.csv", f"Työntekijä;Kurssi;Tila\n{people.iloc[0]};{module};suoritettu\n")
+    mapping = _write(tmp_path / "lms.toml", '[columns]\nperson_id = "Työntekijä"\nmodule = "Kurssi"\nstatus = "Tila"\n')
+    out = tmp_path / "out"
+    result = cli("followup", round1, round2["survey"], "-o", out, "--completions", lms, "--completions-mapping", mapping,
+                 "--per-person", "none", "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "run.json").read_text())["followup"]["completions"]["completed"] == 1
+    bad = _write(tmp_path / "bad.toml", '[columns]\nperson_id = "Tyontekija"\nmodul = "Kurssi"\n')
+    result = cli("followup", round1, round2["survey"], "-o", tmp_path / "out2", "--completions", lms, "--completions-mapping", bad)
+    assert result.exit_code == 1 and not (tmp_path / "out2").exists()
+    assert "key columns.person_id: is not a header of the file. Got 'Tyontekija'. Did you mean 'Työntekijä'?" in result.output
+    assert "key columns.modul: unknown key. Did you mean 'module'?" in result.output
+    result = cli("followup", round1, round2["survey"], "-o", tmp_path / "out3", "--feedback-mapping", mapping)
+    assert result.exit_code == 2 and "give that file too (--feedback FILE)" in result.output

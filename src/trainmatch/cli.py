@@ -492,6 +492,10 @@ def assign(survey: Path, output: Path, programme_dir: Path | None, quiet: bool, 
               help="LMS completion export (CSV or XLSX): person, module or lms_course, status or completion time.")
 @click.option("--feedback", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Module ratings (CSV or XLSX): person, module or lms_course, rating 1-5, optional comment (only counted).")
+@click.option("--completions-mapping", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML naming the --completions file's columns: [columns] person_id, module, status, completed_at = \"header\".")
+@click.option("--feedback-mapping", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML naming the --feedback file's columns: [columns] person_id, module, rating, comment = \"header\".")
 @click.option("--refit", is_flag=True, help="Fit new cohorts instead of reusing the previous round's model.")
 @click.option(
     "--force",

@@ -90,6 +90,44 @@ def _find(header: Sequence[str], names: Sequence[str], extra: Sequence[str] = ()
     return None
 
 
+MAPPING_KEYS = {"completions": ("person_id", "module", "status", "completed_at"),
+                "feedback": ("person_id", "module", "rating", "comment")}
+
+
+def load_columns(path: str | Path, kind: str, header: Sequence[str]) -> dict[str, str]:
+    """A mapping file for an LMS export (``kind`` completions or feedback): its ``[columns]`` table names the
+    export's header for each of :data:`MAPPING_KEYS`, e.g. ``person_id = "Employee number"``. Every key and
+    header is checked against the file (MappingError lists every problem)."""
+    import difflib
+
+    from .errors import MappingError, Problem
+    from .programme import read_toml
+
+    name = str(path)
+    doc = read_toml(Path(path), name, error=MappingError)
+    problems = [Problem(name, f"unknown section [{k}].", key=k, hint="A mapping for an LMS export has only [columns].")
+                for k in doc if k != "columns"]
+    columns = doc.get("columns", {})
+    if not isinstance(columns, dict):
+        raise MappingError([*problems, Problem(name, "[columns] must be a table.", key="columns")])
+    allowed = MAPPING_KEYS[kind]
+    out: dict[str, str] = {}
+    for key, value in columns.items():
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            problems.append(Problem(name, "unknown key.", key=f"columns.{key}",
+                                    hint=(f"Did you mean {close[0]!r}? " if close else "") + f"Keys: {', '.join(allowed)}."))
+        elif not isinstance(value, str) or value not in header:
+            near = difflib.get_close_matches(str(value), list(header), n=1)
+            problems.append(Problem(name, "is not a header of the file.", key=f"columns.{key}", value=str(value),
+                                    hint=f"Did you mean {near[0]!r}?" if near else f"The headers are {', '.join(map(repr, header[:10]))}."))
+        else:
+            out[key] = value
+    if problems:
+        raise MappingError(problems)
+    return out
+
+
 def _text(frame: pd.DataFrame, column: str | None) -> pd.Series:
     if column is None:
         return pd.Series("", index=frame.index, dtype=object)
@@ -210,7 +248,7 @@ def parse_times(values: pd.Series) -> pd.Series:
 
 
 def read_completions(path: str | Path, catalogue: "Catalogue", known_people: pd.Index, since: pd.Timestamp, *,
-                     sheet: str | None = None, encoding: str | None = None) -> Completions:
+                     sheet: str | None = None, encoding: str | None = None, mapping: str | Path | None = None) -> Completions:
     """Read an LMS completion export: person, module or lms_course, and a status or completion time.
 
     A row counts as completed when its status says so (completed, passed, suoritettu, genomförd, …) or,
@@ -220,9 +258,11 @@ def read_completions(path: str | Path, catalogue: "Catalogue", known_people: pd.
     """
     raw = _read(path, "completions", sheet, encoding)
     frame, header = raw.frame, [str(c) for c in raw.frame.columns]
-    person_col = _need(_find(header, PERSON_HEADERS), path, header, "the person (person_id)", PERSON_HEADERS)
-    module_col = _need(_find(header, MODULE_HEADERS), path, header, "the module (module or lms_course)", MODULE_HEADERS)
-    status_col, time_col = _find(header, STATUS_HEADERS), _find(header, TIME_HEADERS)
+    given = load_columns(mapping, "completions", header) if mapping is not None else {}
+    person_col = given.get("person_id") or _need(_find(header, PERSON_HEADERS), path, header, "the person (person_id)", PERSON_HEADERS)
+    module_col = given.get("module") or _need(_find(header, MODULE_HEADERS), path, header, "the module (module or lms_course)", MODULE_HEADERS)
+    status_col = given.get("status") or _find(header, STATUS_HEADERS)
+    time_col = given.get("completed_at") or _find(header, TIME_HEADERS)
     if status_col is None and time_col is None:
         raise SurveyError(f"{path}: no column for the status or the completion time; add one named status or completed_at.")
     rows = _Rows(raw, pd.Series("", index=frame.index))
@@ -249,14 +289,15 @@ def read_completions(path: str | Path, catalogue: "Catalogue", known_people: pd.
 
 
 def read_feedback(path: str | Path, catalogue: "Catalogue", known_people: pd.Index, *, sheet: str | None = None,
-                  encoding: str | None = None) -> Feedback:
+                  encoding: str | None = None, mapping: str | Path | None = None) -> Feedback:
     """Read module ratings: person, module or lms_course, rating 1–5 and an optional comment (only counted)."""
     raw = _read(path, "feedback", sheet, encoding)
     frame, header = raw.frame, [str(c) for c in raw.frame.columns]
-    person_col = _need(_find(header, PERSON_HEADERS), path, header, "the person (person_id)", PERSON_HEADERS)
-    module_col = _need(_find(header, MODULE_HEADERS), path, header, "the module (module or lms_course)", MODULE_HEADERS)
-    rating_col = _need(_find(header, RATING_HEADERS), path, header, "the rating (1-5)", RATING_HEADERS)
-    comment_col = _find(header, COMMENT_HEADERS)
+    given = load_columns(mapping, "feedback", header) if mapping is not None else {}
+    person_col = given.get("person_id") or _need(_find(header, PERSON_HEADERS), path, header, "the person (person_id)", PERSON_HEADERS)
+    module_col = given.get("module") or _need(_find(header, MODULE_HEADERS), path, header, "the module (module or lms_course)", MODULE_HEADERS)
+    rating_col = given.get("rating") or _need(_find(header, RATING_HEADERS), path, header, "the rating (1-5)", RATING_HEADERS)
+    comment_col = given.get("comment") or _find(header, COMMENT_HEADERS)
     rows = _Rows(raw, pd.Series("", index=frame.index))
     person, module = _people_and_modules(frame, rows, person_col, module_col, known_people, catalogue)
     text = _text(frame, rating_col)

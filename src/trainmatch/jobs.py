@@ -826,6 +826,8 @@ def followup(
     *,
     completions: str | Path | None = None,
     feedback: str | Path | None = None,
+    completions_mapping: str | Path | None = None,
+    feedback_mapping: str | Path | None = None,
     refit: bool = False,
     programme: "Programme | str | Path | None" = None,
     model: str | Path | None = None,
@@ -852,7 +854,8 @@ def followup(
     is reused unless ``model`` names another or ``refit`` is set. People are
     paired by person_id. ``completions`` (an LMS export) and ``feedback``
     (module ratings) are read against the previous round's people and the
-    catalogue. ``output`` gets everything assign writes plus change.csv,
+    catalogue; ``completions_mapping`` / ``feedback_mapping`` name their columns
+    when the headers are not recognised. ``output`` gets everything assign writes plus change.csv,
     effects.csv, modules.csv, leavers.csv, completions-rejects.csv and
     feedback-rejects.csv; the next round's plans skip completed modules,
     bring last round's deferred needs forward and demote poorly rated modules.
@@ -868,9 +871,13 @@ def followup(
         raise UsageError(f"lang must be one of fi, sv, en, got {lang!r}.")
     if refit and model is not None:
         raise UsageError("Use either --model (reuse that model) or --refit (fit new cohorts), not both.")
+    for option, value, needs in (("--completions-mapping", completions_mapping, completions), ("--feedback-mapping", feedback_mapping, feedback)):
+        if value is not None and needs is None:
+            raise UsageError(f"{option} maps the columns of the {option.split('-')[2]} file; give that file too ({option.rsplit('-', 1)[0]} FILE).")
     _check_seed(seed)
     started = time.perf_counter()
-    with _Outputs(_inputs(previous, survey, programme, mapping, model, completions, feedback), force) as outputs:
+    with _Outputs(_inputs(previous, survey, programme, mapping, model, completions, feedback, completions_mapping, feedback_mapping),
+                  force) as outputs:
         staged = outputs.folder(output)
         outputs.model(save_model, output)
         if progress is not None:
@@ -905,7 +912,7 @@ def followup(
         if imported.n_accepted == 0:
             raise RowsRejected(f"All {imported.n_read} rows were rejected, so there is nothing to plan; fix the problems listed above.",
                                checked.raw, imported)
-        round_inputs = _round_inputs(prev, plan, programme, completions, feedback)
+        round_inputs = _round_inputs(prev, plan, programme, completions, feedback, completions_mapping, feedback_mapping)
         extend = _followup_extension(prev, programme, plan, round_inputs, previous)
 
         def stage(name: str) -> None:
@@ -941,7 +948,8 @@ class _RoundInputs:
     hints: Any  # paths.PlannerHints or None
 
 
-def _round_inputs(prev: Any, plan: Any, programme: "Programme", completions: Any, feedback: Any) -> _RoundInputs:
+def _round_inputs(prev: Any, plan: Any, programme: "Programme", completions: Any, feedback: Any,
+                  completions_mapping: Any = None, feedback_mapping: Any = None) -> _RoundInputs:
     """Read the completions and feedback against the previous round; what the planner is to do with them."""
     import pandas as pd
 
@@ -949,8 +957,9 @@ def _round_inputs(prev: Any, plan: Any, programme: "Programme", completions: Any
     from .followup import demoted_modules
 
     known = pd.Index(prev.people["person_id"].to_numpy(dtype=object))
-    done = read_completions(completions, plan.catalogue, known, prev.created) if completions is not None else empty_completions()
-    rated = read_feedback(feedback, plan.catalogue, known) if feedback is not None else empty_feedback()
+    done = (read_completions(completions, plan.catalogue, known, prev.created, mapping=completions_mapping)
+            if completions is not None else empty_completions())
+    rated = read_feedback(feedback, plan.catalogue, known, mapping=feedback_mapping) if feedback is not None else empty_feedback()
     demoted = demoted_modules(rated.table, programme)
     hints = _planner_hints(prev, done, demoted)
     return _RoundInputs(done, rated, demoted, hints)
