@@ -405,6 +405,13 @@ def test_needs_deferred_last_round_come_first_and_say_so(round1: Path, round2: d
         assert earlier["objective"].isin(allowed).all(), (person, earlier["objective"].tolist())
         checked += 1
     assert checked > 5
+    # The letter says so too, in the person's language.
+    said = {"en": "kept from your last plan, so it comes first", "fi": "siirtyi edellisestä suunnitelmastasi",
+            "sv": "flyttad från din förra plan"}
+    people = _read(round2["out"] / "people.csv").set_index("person_id")
+    for person in plans.loc[carried, "person_id"].unique()[:10]:
+        lang = people.loc[person, "language"] if people.loc[person, "language"] in said else "fi"
+        assert said[lang] in (round2["out"] / "plans" / f"plan-{person}.html").read_text(encoding="utf-8"), person
 
 
 def test_poorly_rated_modules_are_demoted(tmp_path: Path, round1: Path, round2: dict[str, Path]) -> None:

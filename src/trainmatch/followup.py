@@ -646,11 +646,11 @@ CARRIED_NOTE = "deferred last round, so planned first"
 DEMOTED_NOTE = "rated low in feedback, chosen as no other format fits"
 
 
-def note_reasons(table: pd.DataFrame, previous_deferred: pd.DataFrame, demoted: Sequence[str]) -> pd.DataFrame:
-    """plans.csv or deferred.csv of a follow-up round with its reasons saying why the round changed them:
-    needs deferred last round (planned first) and modules demoted for low ratings."""
+def round_notes(table: pd.DataFrame, previous_deferred: pd.DataFrame, demoted: Sequence[str]) -> np.ndarray:
+    """Per row of steps or deferred items: 1 when deferred last round (and not task practice, which ranks after
+    every need), 2 when its module is demoted for low ratings, 3 both, 0 neither."""
     if len(table) == 0:
-        return table
+        return np.zeros(0, dtype=np.int64)
     pid = pd.Index(pd.unique(previous_deferred["person_id"].astype(str).to_numpy(dtype=object)))
     oid = pd.Index(pd.unique(previous_deferred["objective"].astype(str).to_numpy(dtype=object)))
     before = pid.get_indexer(previous_deferred["person_id"].astype(str).to_numpy(dtype=object)).astype(np.int64) * max(len(oid), 1) \
@@ -661,7 +661,13 @@ def note_reasons(table: pd.DataFrame, previous_deferred: pd.DataFrame, demoted: 
     if "kind" in table.columns:  # task-specific practice ranks after every need, carried over or not
         carried &= (table["kind"].astype(str) != "task_practice").to_numpy()
     low = table["module"].astype(str).isin(list(demoted)).to_numpy() if len(demoted) else np.zeros(len(table), dtype=bool)
-    note = carried.astype(np.int64) + 2 * low
+    return carried.astype(np.int64) + 2 * low
+
+
+def note_reasons(table: pd.DataFrame, previous_deferred: pd.DataFrame, demoted: Sequence[str]) -> pd.DataFrame:
+    """plans.csv or deferred.csv of a follow-up round with its reasons saying why the round changed them:
+    needs deferred last round (planned first) and modules demoted for low ratings (:func:`round_notes`)."""
+    note = round_notes(table, previous_deferred, demoted)
     if not note.any():
         return table
     reason = pd.Categorical(table["reason"])

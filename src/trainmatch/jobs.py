@@ -670,6 +670,7 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
     extra = extend(result, people, plans, deferred) if extend is not None else None
     if extra is not None:
         people, plans, deferred = extra.people, extra.plans, extra.deferred
+        result = dataclasses.replace(result, steps=extra.steps)
     write_xlsx = xlsx if xlsx is not None else len(people) <= outputs.XLSX_AUTO_LIMIT
     record = run_record(
         raw, imported, result, programme, n_steps=len(plans), n_groups=len(groups), seed=seed,
@@ -795,6 +796,7 @@ class FollowupExtra:
     progress: "pd.DataFrame"  # per person the domains whose level rose (the letters' opening sentence)
     plans: "pd.DataFrame"  # plans.csv, its reasons saying what the round changed
     deferred: "pd.DataFrame"  # deferred.csv, likewise
+    steps: "pd.DataFrame"  # the planner's steps with round_note, for the letters
 
 
 @dataclass(frozen=True)
@@ -1027,9 +1029,11 @@ class _followup_extension:
 
         means = fu.before_after(change, keys["cohort"], domains, programme.min_cell)
         report, charts = followup_section(effects, modules, means, record, programme)
+        steps = result.steps.assign(round_note=fu.round_notes(result.steps, prev.deferred, inputs.demoted).astype("int8"))
         plans = fu.note_reasons(plans, prev.deferred, inputs.demoted)
         deferred = fu.note_reasons(deferred, prev.deferred, inputs.demoted)
-        return FollowupExtra(fu.followup_columns(people, prev, pairing), tables, record, report, charts, progress, plans, deferred)
+        return FollowupExtra(fu.followup_columns(people, prev, pairing), tables, record, report, charts, progress, plans, deferred,
+                             steps)
 
     def _formats(self, paired_ids: "pd.Series", domains: tuple[str, ...]) -> "pd.DataFrame":
         """One row per paired person (position ``who``), domain (``dom``) and format of a module completed there."""

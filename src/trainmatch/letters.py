@@ -60,11 +60,12 @@ _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_\-]+")
 SELF_CHECK_OBJECTIVE = "self_assessment"
 
 # The facts each reason sentence is rendered from, in the order _Language.reason / deferred_reason take them.
-_STEP_REASON = ("domain", "level", "required", "rule_ids", "prerequisite_of", "kind")
+_STEP_REASON = ("domain", "level", "required", "rule_ids", "prerequisite_of", "kind", "round_note")
 _DEFERRED_REASON = ("deferred_because", "hours_left", "blocked_by", "kind", "domain", "level", "required")
 # A plan renders each reason from its facts (trainmatch.paths.REASON_COLUMNS), never from the English text.
 STEP_COLUMNS = ("step", "objective", "module", "title", "format", "hours", "group", "reason", "rule_ids",
-                "kind", "domain", "level", "required", "prerequisite_of")
+                "kind", "domain", "level", "required", "prerequisite_of",
+                "round_note")  # a follow-up round: 1 deferred last round, 2 rated low, 3 both (0 when absent)
 DEFERRED_COLUMNS = ("objective", "module", "title", "hours", "kind", "domain", "level", "required",
                     "deferred_because", "hours_left", "blocked_by")
 
@@ -437,7 +438,7 @@ class _PlanWriter:
         P = self.people.iloc[b0:b1]
         n = len(P)
         st, step_start, step_stop = self.steps.block(b0, b1)
-        sc = _columns(st, STEP_COLUMNS, numeric=("hours",), integer=("step", "level", "required"))
+        sc = _columns(st, STEP_COLUMNS, numeric=("hours",), integer=("step", "level", "required", "round_note"))
         df, def_start, def_stop = self.deferred.block(b0, b1)
         dc = _columns(df, DEFERRED_COLUMNS, numeric=("hours", "hours_left"), integer=("level", "required"))
 
@@ -574,9 +575,11 @@ class _PlanWriter:
             if why is None:
                 if len(self.reasons) > 100_000:
                     self.reasons.clear()
-                domain, level, required, rule_ids, before, kind = rkey[1:]
-                why = self.reasons[rkey] = L.reason(domain, level, required, rule_ids, self._objective_title(before, lang) if before else "",
-                                                    kind)
+                domain, level, required, rule_ids, before, kind, note = rkey[1:]
+                why = L.reason(domain, level, required, rule_ids, self._objective_title(before, lang) if before else "", kind)
+                if note:  # a follow-up round: why the step is where it is, or in this format
+                    why += "".join(f" ({L.t[key]})" for bit, key in ((1, "carried_over"), (2, "demoted")) if note & bit)
+                self.reasons[rkey] = why
             reason = sc["reason"][k]
             g = sc["group"][k]
             where = ""
