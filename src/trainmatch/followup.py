@@ -664,10 +664,12 @@ def round_notes(table: pd.DataFrame, previous_deferred: pd.DataFrame, demoted: S
     return carried.astype(np.int64) + 2 * low
 
 
-def note_reasons(table: pd.DataFrame, previous_deferred: pd.DataFrame, demoted: Sequence[str]) -> pd.DataFrame:
+def note_reasons(table: pd.DataFrame, previous_deferred: pd.DataFrame, demoted: Sequence[str],
+                 note: np.ndarray | None = None) -> pd.DataFrame:
     """plans.csv or deferred.csv of a follow-up round with its reasons saying why the round changed them:
-    needs deferred last round (planned first) and modules demoted for low ratings (:func:`round_notes`)."""
-    note = round_notes(table, previous_deferred, demoted)
+    needs deferred last round (planned first) and modules demoted for low ratings (:func:`round_notes`,
+    or ``note`` when already known for these rows)."""
+    note = round_notes(table, previous_deferred, demoted) if note is None else note
     if not note.any():
         return table
     reason = pd.Categorical(table["reason"])

@@ -1029,8 +1029,9 @@ class _followup_extension:
 
         means = fu.before_after(change, keys["cohort"], domains, programme.min_cell)
         report, charts = followup_section(effects, modules, means, record, programme)
-        steps = result.steps.assign(round_note=fu.round_notes(result.steps, prev.deferred, inputs.demoted).astype("int8"))
-        plans = fu.note_reasons(plans, prev.deferred, inputs.demoted)
+        notes = fu.round_notes(result.steps, prev.deferred, inputs.demoted)
+        steps = result.steps.assign(round_note=notes.astype("int8"))
+        plans = fu.note_reasons(plans, prev.deferred, inputs.demoted, note=notes)  # plans.csv: the steps' rows, in order
         deferred = fu.note_reasons(deferred, prev.deferred, inputs.demoted)
         return FollowupExtra(fu.followup_columns(people, prev, pairing), tables, record, report, charts, progress, plans, deferred,
                              steps)
