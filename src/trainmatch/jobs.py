@@ -986,8 +986,6 @@ class _followup_extension:
         self.made: dict[str, Any] = {}
 
     def __call__(self, result: Any, people: "pd.DataFrame", plans: "pd.DataFrame", deferred: "pd.DataFrame") -> FollowupExtra:
-        import numpy as np
-
         from . import followup as fu
         from .columns import level_matrix
 
