@@ -65,3 +65,14 @@ def test_what_counts_as_completed(tmp_path: Path, status: str, time: str, comple
     path = _write_rows(tmp_path / "lms.csv", ["person_id", "lms_course", "status", "completed_at"], [["p1", MODULES[0], status, time]])
     done = read_completions(path, CATALOGUE, PEOPLE, SINCE)
     assert list(done.table["completed"]) == [completed]
+
+
+def test_an_xlsx_export_reads_like_a_csv(tmp_path: Path) -> None:
+    from trainmatch.outputs import write_xlsx_table
+
+    frame = pd.DataFrame({"User ID": ["p1", "p2", "nobody"], "Course": [MODULES[0], MODULES[1], MODULES[0]],
+                          "Time completed": ["2026-07-01 10:00", "2026-07-02", "2026-07-03"]})
+    path = write_xlsx_table(frame, tmp_path / "lms.xlsx", sheet="Completions")
+    done = read_completions(path, CATALOGUE, PEOPLE, SINCE)
+    assert list(done.table["module"]) == MODULES[:2] and done.table["completed"].all()
+    assert list(done.rejects["reason"].str[:14]) == ["unknown person"] and list(done.rejects["row"]) == [3]
