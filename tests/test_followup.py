@@ -463,3 +463,16 @@ def test_a_mapping_names_the_columns_of_an_lms_export(cli, tmp_path: Path, round
     assert "key columns.modul: unknown key. Did you mean 'module'?" in result.output
     result = cli("followup", round1, round2["survey"], "-o", tmp_path / "out3", "--feedback-mapping", mapping)
     assert result.exit_code == 2 and "give that file too (--feedback FILE)" in result.output
+
+
+def test_a_survey_of_new_people_only_pairs_no_one(cli, tmp_path: Path, round1: Path, round2: dict[str, Path]) -> None:
+    survey = pd.read_csv(round2["survey"], dtype=str, keep_default_na=False)
+    survey["person_id"] = "X" + survey["person_id"]
+    survey.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "out"
+    result = cli("followup", round1, tmp_path / "new.csv", "-o", out, "--completions", round2["completions"], "--no-xlsx", "-q")
+    assert result.exit_code == 0, result.output
+    counts = json.loads((out / "run.json").read_text())["followup"]["counts"]
+    assert counts["paired"] == 0 and counts["joiners"] == len(survey) and counts["leavers"] == len(_read(round1 / "people.csv"))
+    assert len(_read(out / "change.csv")) == 0 and len(_read(out / "effects.csv")) == 0
+    assert (_read(out / "people.csv")["round"] == "joiner").all()

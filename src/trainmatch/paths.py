@@ -98,6 +98,8 @@ def _hint_keys(hints: PlannerHints, people: "pd.DataFrame", objective_ids: list[
 
 def _in_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Whether each of ``keys`` (any shape) is in ``sorted_keys``."""
+    if not len(sorted_keys):
+        return np.zeros(np.shape(keys), dtype=bool)
     at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
     return sorted_keys[at] == keys
 

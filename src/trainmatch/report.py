@@ -526,6 +526,7 @@ def followup_section(effects: "pd.DataFrame", modules: "pd.DataFrame", means: "p
         "compare": {"head": ["domain", "completers", "non-completers", "difference in mean change", "95% CI"], "rows": compare_rows},
         "formats": {"head": ["format", "planned", "completed", "completion rate"], "rows": format_rows},
         "ratings": {"head": ["module", "format", "ratings", "mean rating", "comments", "demoted"], "rows": rating_rows},
+        "chart": False,  # no paired group large enough to show
     }
     charts: dict[str, Any] = {}
     if len(means):
