@@ -4,6 +4,7 @@ Usage (from the repository root, in the environment where trainmatch is installe
 
     python benchmarks/run.py                       # 10k, 100k, 1M; 3 runs each
     python benchmarks/run.py --sizes 10000,100000 --runs 5
+    python benchmarks/run.py --sizes 100000 --runs 1 --followup   # also a follow-up round against assign
 
 For each size it generates a survey with `trainmatch synth` (cached under
 benchmarks/cache/ by size and seed), then runs the whole `trainmatch assign
@@ -109,6 +110,68 @@ def run_assign(survey: Path, out: Path) -> tuple[float, float, dict[str, float]]
     return wall, max(usage.ru_maxrss, sampled[0]) / 1024, seconds
 
 
+def run_followup(previous: Path, survey: Path, completions: Path, feedback: Path, out: Path) -> tuple[float, float, dict[str, float]]:
+    """Wall seconds, peak RSS in MB and run.json's stage seconds of one `followup` process (as run_assign)."""
+    cmd = [*trainmatch_command(), "followup", str(previous), str(survey), "-o", str(out), "--completions", str(completions),
+           "--feedback", str(feedback), "--per-person", "none", "--no-xlsx", "--quiet", "--force"]
+    return _timed(cmd, out)
+
+
+def _timed(cmd: list[str], out: Path) -> tuple[float, float, dict[str, float]]:
+    import threading
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sampled = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            sampled[0] = max(sampled[0], _rss_kb(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{cmd[3]} failed:\n{err}")
+    seconds = json.loads((out / "run.json").read_text(encoding="utf-8"))["seconds"]
+    return wall, max(usage.ru_maxrss, sampled[0]) / 1024, seconds
+
+
+def followup_figures(n: int, seed: int, runs: int, work: Path) -> dict[str, float]:
+    """`assign` and `followup` on the same synthetic second round of ``n`` people (median of ``runs`` each):
+    what a follow-up round costs on top of planning the survey."""
+    survey = survey_for(n, seed)
+    previous = work / f"previous-{n}"
+    run_assign(survey, previous)
+    second = {name: work / f"{name}-{n}.csv" for name in ("survey2", "completions", "feedback")}
+    subprocess.run([*trainmatch_command(), "synth", "--followup-of", str(previous), "--seed", str(seed + 1), "-o", str(second["survey2"]),
+                    "--completions-out", str(second["completions"]), "--feedback-out", str(second["feedback"]), "--force"],
+                   check=True, stdout=subprocess.DEVNULL)
+    walls: dict[str, list[float]] = {"assign": [], "followup": []}
+    peaks: dict[str, list[float]] = {"assign": [], "followup": []}
+    for _ in range(runs):
+        for kind in ("assign", "followup"):
+            out = work / f"{kind}-{n}"
+            shutil.rmtree(out, ignore_errors=True)
+            os.sync()
+            if kind == "assign":
+                wall, peak, _ = run_assign(second["survey2"], out)
+            else:
+                wall, peak, _ = run_followup(previous, second["survey2"], second["completions"], second["feedback"], out)
+            walls[kind].append(wall)
+            peaks[kind].append(peak)
+    return {f"{kind}_{what}": (statistics.median(walls[kind]) if what == "wall" else max(peaks[kind]))
+            for kind in walls for what in ("wall", "peak_mb")}
+
+
+FOLLOWUP_TARGET = (6.0, 1024)  # seconds and MB a follow-up round may add to assign's
+
+
 def io_floor(survey: Path, out: Path) -> float:
     """Seconds to read the input with pyarrow's CSV reader and write the same output bytes."""
     import pyarrow.csv as pacsv
@@ -164,6 +227,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated numbers of people")
     parser.add_argument("--runs", type=int, default=3, help="runs per size (median reported)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--followup", action="store_true",
+                        help="also time `followup` against `assign` on a synthetic second round of each size")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -192,6 +257,7 @@ def main() -> None:
                 "stages": {s: statistics.median(x.get(s, 0.0) for x in stages) for s in STAGES},
                 "size_mb": survey.stat().st_size / 2**20,
             }
+        followups = {n: followup_figures(n, args.seed, args.runs, work) for n in sizes} if args.followup else {}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     help_s = help_seconds()
@@ -233,6 +299,16 @@ def main() -> None:
             checks.append(f"{x:.2f}× floor ≤ {ratio:g}×: {'PASS' if x <= ratio else 'MISS'}")
         print(f"- {n:,} people: " + "; ".join(checks))
     print(f"- `--help`: {help_s:.3f} s ≤ {HELP_TARGET} s: {'PASS' if help_s <= HELP_TARGET else 'MISS'}")
+    if followups:
+        secs, mb = FOLLOWUP_TARGET
+        print("\nFollow-up rounds (`assign` and `followup` on the same second round, with its completions and ratings):\n")
+        print("| people | assign s | followup s | extra s | assign MB | followup MB | extra MB | target |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---|")
+        for n, f in followups.items():
+            dt, dm = f["followup_wall"] - f["assign_wall"], f["followup_peak_mb"] - f["assign_peak_mb"]
+            verdict = "PASS" if dt <= secs and dm <= mb else "MISS"
+            print(f"| {n:,} | {f['assign_wall']:.2f} | {f['followup_wall']:.2f} | {dt:+.2f} | {f['assign_peak_mb']:,.0f} | "
+                  f"{f['followup_peak_mb']:,.0f} | {dm:+,.0f} | ≤ +{secs:g} s, ≤ +{mb:,} MB: {verdict} |")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ file shows here as a diff; after an intended change regenerate the folder with
     .venv/bin/pytest tests/test_golden.py --update-golden
 
 and commit it with the change. Two things are not compared: run.json's seconds and library versions
-(they differ between runs and machines, and are left out of the stored copy), and the drawing inside
+(they differ between runs and machines, and are left out of the stored copy), run.json's creation time,
+model/model.json's versions (and so its checksum), and the drawing inside
 the report's SVG charts, which belongs to the installed matplotlib (each chart's figure, caption and data
 table are compared).
 """
@@ -31,11 +32,15 @@ _CHART = re.compile(rb'src="data:image/svg\+xml;base64,[A-Za-z0-9+/=]*"')
 def _stable(path: Path) -> bytes:
     """The file's bytes as compared: run.json without seconds and versions, report.html without the chart images."""
     data = path.read_bytes()
-    if path.name == "run.json":
+    if path.name in ("run.json", "model.json"):
         doc = json.loads(data)
         doc.pop("seconds", None)
         doc.pop("versions", None)
+        doc.pop("created", None)  # run.json: when the run was made
+        doc.pop("created_by", None)  # model.json: names the trainmatch version
         return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    if path.name == "checksum.sha256":  # of model.json, whose versions differ between machines
+        return b"(checksum)"
     if path.name == "report.html":
         return _CHART.sub(b'src="(chart)"', data)
     return data
@@ -54,6 +59,7 @@ def test_fresh_run_equals_the_golden_output(cli, tmp_path: Path, request: pytest
         shutil.rmtree(EXPECTED, ignore_errors=True)
         shutil.copytree(out, EXPECTED)
         (EXPECTED / "run.json").write_bytes(_stable(out / "run.json"))
+        (EXPECTED / "model" / "model.json").write_bytes(_stable(out / "model" / "model.json"))
         pytest.skip(f"rewrote {EXPECTED}; review `git diff` and commit it")
     expected = _files(EXPECTED)
     assert sorted(fresh) == sorted(expected), "files added or missing"

@@ -31,6 +31,8 @@ _EXPORTS = {
     "validate": "jobs",
     "explain": "jobs",
     "AssignRun": "jobs",
+    "followup": "jobs",
+    "FollowupRun": "jobs",
     "load_programme": "programme",
     "Programme": "programme",
     "read_survey": "io",

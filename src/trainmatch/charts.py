@@ -525,3 +525,28 @@ def draw_charts(charts: Mapping[str, Mapping[str, Any]]) -> dict[str, Chart]:
         return {name: _DRAW[name](**_chart_text(dict(args))) for name, args in charts.items()}
 
 
+
+
+def _followup_chart(labels: list[str], before: list[float], after: list[float], lo: float, hi: float) -> Chart:
+    """A dumbbell per domain and cohort: the mean score before (hollow) and after (filled) training."""
+    import numpy as np
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        y = np.arange(len(labels))
+        ax.hlines(y, before, after, color="#9db3cc", linewidth=2)
+        ax.plot(before, y, "o", markerfacecolor="white", markeredgecolor="#1f4e79", label="previous round")
+        ax.plot(after, y, "o", color="#1f4e79", label="this round")
+        ax.set_yticks(y, [_wrap(x, 30) for x in labels])
+        ax.invert_yaxis()
+        ax.set_xlim(lo, hi)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
+        _title(ax, "Mean score before and after, by domain and cohort")
+        ax.set_xlabel("mean domain score")
+        _place(fig, ax, right=8 * 3.6 + _text_size("previous round", 8)[0] + 4)
+
+    alt = "Mean score before and after: " + "; ".join(f"{x} {b:.2f} to {a:.2f}" for x, b, a in zip(labels, before, after))
+    return _chart("followup-change", alt, draw, (8.0, 1.4 + 0.3 * max(len(labels), 2)))
+
+
+_DRAW["followup_change"] = _followup_chart

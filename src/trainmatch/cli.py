@@ -198,9 +198,18 @@ def init(folder: Path, force: bool, mapping_file: Path | None) -> None:
               help="continuous: a general competence factor plus domain factors and role effects; "
                    "profiles: well-separated planted profiles (for cohort recovery tests).")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
+@click.option("--followup-of", "followup_of", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write the follow-up round of this run's output folder instead (about 8% leavers and 8% joiners).")
+@click.option("--completions-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --followup-of: write the LMS completions of the previous round's plans here (CSV).")
+@click.option("--feedback-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --followup-of: write module ratings here (CSV).")
+@click.option("--effect", type=float, default=0.5, show_default=True,
+              help="With --followup-of: the planted rise of a domain's score for people who completed a module in it.")
 @programme_option
 @handle_errors
-def synth(n: int, seed: int, output: Path, truth: Path | None, structure: str, force: bool, programme_dir: Path | None) -> None:
+def synth(n: int, seed: int, output: Path, truth: Path | None, structure: str, force: bool, programme_dir: Path | None,
+          followup_of: Path | None, completions_out: Path | None, feedback_out: Path | None, effect: float) -> None:
     """Write a realistic synthetic survey for the programme.
 
     Competence is a continuum (a general factor shared by all domains, plus
@@ -208,13 +217,29 @@ def synth(n: int, seed: int, output: Path, truth: Path | None, structure: str, f
     separated profiles; roles and tasks follow skills, and a few percent of
     answers are missing or "don't know".
 
+    With --followup-of PREVIOUS it writes a second round of that run
+    instead: the survey, the LMS completions (--completions-out), ratings
+    (--feedback-out), and with --truth each person's planted change per domain.
+
     \b
-    Example:
+    Examples:
       trainmatch synth --n 5000 --seed 7 -o survey.csv --truth truth.csv
+      trainmatch synth --followup-of round1 --seed 8 -o survey2.csv --completions-out lms.csv --truth change.csv
     """
     from .jobs import synth as synthesize
 
-    synthesize(output, n=n, seed=seed, truth=truth, structure=structure, programme=programme_dir, force=force)
+    if followup_of is not None:
+        survey, _ = synthesize(output, seed=seed, truth=truth, programme=programme_dir, force=force, followup_of=followup_of,
+                               completions_out=completions_out, feedback_out=feedback_out, effect=effect)
+        click.echo(f"Wrote a follow-up round of {followup_of}/ with {len(survey)} responses to {output} (seed {seed}); "
+                   f"completions to {completions_out}.")
+        if feedback_out is not None:
+            click.echo(f"Wrote module ratings to {feedback_out}.")
+        if truth is not None:
+            click.echo(f"Wrote each person's planted change per domain to {truth}.")
+        return
+    synthesize(output, n=n, seed=seed, truth=truth, structure=structure, programme=programme_dir, force=force,
+               completions_out=completions_out, feedback_out=feedback_out)
     click.echo(f"Wrote {n} synthetic responses to {output} (seed {seed}, {structure}).")
     if truth is not None:
         what = "latent domain scores and planted profiles" if structure == "profiles" else "latent domain scores"
@@ -457,6 +482,74 @@ def assign(survey: Path, output: Path, programme_dir: Path | None, quiet: bool, 
             f"{counts['steps']} steps, {run.people['planned_hours'].sum():,.1f} h planned, {run.people['deferred_hours'].sum():,.1f} h deferred."
         )
         echo_err(f"Wrote {output}/ in {run.record['seconds']['total']:.1f} s.")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("previous", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write (an existing one only with --force, and only if a trainmatch run wrote it).")
+@click.option("--completions", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="LMS completion export (CSV or XLSX): person, module or lms_course, status or completion time.")
+@click.option("--feedback", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Module ratings (CSV or XLSX): person, module or lms_course, rating 1-5, optional comment (only counted).")
+@click.option("--completions-mapping", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML naming the --completions file's columns: [columns] person_id, module, status, completed_at = \"header\".")
+@click.option("--feedback-mapping", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML naming the --feedback file's columns: [columns] person_id, module, rating, comment = \"header\".")
+@click.option("--refit", is_flag=True, help="Fit new cohorts instead of reusing the previous round's model.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an output folder that an earlier run wrote (only once the new one is complete), and an earlier --save-model.",
+)
+@click.option("--strict", is_flag=True, help="Fail (exit 1, write nothing) if any row is rejected.")
+@click.option("--per-person", type=click.Choice(["html", "none"]), default="html", show_default=True, help="Write one printable plan per person into plans/.")
+@click.option("--xlsx/--no-xlsx", "xlsx", default=None, help=f"Write plans.xlsx (default: only up to {20_000:,} people).")
+@click.option("--lang", type=click.Choice(["fi", "sv", "en"]), default=None, help="Language of plans for people whose survey row gives none (default: the programme's).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors and warnings.")
+@model_options
+@programme_option
+@survey_options
+@handle_errors
+def followup(previous: Path, survey: Path, output: Path, programme_dir: Path | None, quiet: bool, **options: Any) -> None:
+    """A follow-up round: what changed since PREVIOUS, did the training work, and the next plans.
+
+    PREVIOUS is the output folder of an earlier assign or followup; SURVEY is
+    the new round's export, read and planned as `assign` does (same options),
+    with the previous round's cohort model unless --model or --refit. People
+    are paired by person_id. OUTPUT gets everything assign writes plus
+    change.csv (per person and domain, with reliable change), effects.csv
+    (mean change with 95% intervals; completers against non-completers),
+    modules.csv, leavers.csv and the rejects of --completions and --feedback.
+    The new plans skip completed modules, bring deferred needs forward and
+    demote poorly rated modules.
+
+    \b
+    Examples:
+      trainmatch followup round1 survey2.csv -o round2 --completions lms.csv
+      trainmatch followup round1 survey2.xlsx -o round2 --completions lms.xlsx --feedback ratings.csv
+    """
+    from .jobs import followup as run_followup
+
+    show = 10 if options["strict"] else 5
+    done = _job(lambda: run_followup(previous, survey, output, programme=programme_dir, progress=Progress(quiet), **options), show=show)
+    run = done.run
+    _notes(run.notes)
+    if not quiet:
+        _summary(run.survey, show=show)
+    for warning in run.warnings:
+        echo_err(f"Warning: {warning}")
+    counts, fu = run.counts, run.record["followup"]
+    if counts["rejected"]:
+        echo_err(f"Warning: {counts['rejected']} of {counts['rows_read']} rows were rejected; see {output / 'rejects.csv'}.")
+    for name, what in (("completions", "completions-rejects.csv"), ("feedback", "feedback-rejects.csv")):
+        if fu[name]["rejected"]:
+            echo_err(f"Warning: {fu[name]['rejected']} of {fu[name]['rows_read']} {name} rows were rejected; see {output / what}.")
+    if not quiet:
+        pairs = fu["counts"]
+        echo_err(f"Paired {pairs['paired']:,} people with {previous}/; {pairs['leavers']:,} leavers (leavers.csv), "
+                 f"{pairs['joiners']:,} joiners (planned as usual).")
+        echo_err(f"Planned {counts['accepted']} people: {counts['steps']} steps. Wrote {output}/ in {run.record['seconds']['total']:.1f} s.")
 
 
 @main.command(context_settings=CONTEXT)

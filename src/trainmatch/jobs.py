@@ -215,10 +215,21 @@ def _option(name: str) -> str:
 
 def synth(output: str | Path, *, n: int = 300, seed: int = 0, truth: str | Path | None = None,
           structure: str = "continuous", programme: "Programme | str | Path | None" = None,
-          force: bool = False) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+          force: bool = False, followup_of: str | Path | None = None, completions_out: str | Path | None = None,
+          feedback_out: str | Path | None = None, effect: float = 0.5) -> tuple["pd.DataFrame", "pd.DataFrame"]:
     """Write a synthetic survey of ``n`` people to ``output`` (.csv or .xlsx), and their latent domain scores
     (and planted profiles, with ``structure="profiles"``) to ``truth``; returns both frames. Existing files
-    are replaced only with ``force``."""
+    are replaced only with ``force``.
+
+    With ``followup_of`` (an earlier run's output folder) the survey is that round's follow-up instead
+    (:mod:`trainmatch.synth_followup`; ``n`` and ``structure`` do not apply): ``completions_out`` gets the
+    LMS completions, ``feedback_out`` the ratings, and ``truth`` each paired person's planted change per
+    domain (``effect`` where a module in the domain was completed, plus drift)."""
+    if followup_of is not None:
+        return _synth_followup(output, followup_of, seed=seed, truth=truth, programme=programme, force=force,
+                               completions_out=completions_out, feedback_out=feedback_out, effect=effect)
+    if completions_out is not None or feedback_out is not None:
+        raise UsageError("--completions-out and --feedback-out need --followup-of PREVIOUS (the run the completions belong to).")
     from .outputs import write_csv, write_xlsx_table
     from .programme import Programme, load_programme
     from .synth import STRUCTURES, synthesize
@@ -242,6 +253,47 @@ def synth(output: str | Path, *, n: int = 300, seed: int = 0, truth: str | Path 
         if truth is not None:
             write_csv(planted, truth)
     return survey, planted
+
+
+def _synth_followup(output: str | Path, previous: str | Path, *, seed: int, truth: Any, programme: Any, force: bool,
+                    completions_out: Any, feedback_out: Any, effect: float) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """:func:`synth` with ``followup_of``: a second round of the run in ``previous``."""
+    import math
+
+    from .followup import instrument_differences, read_previous
+    from .outputs import write_csv, write_xlsx_table
+    from .pipeline import load_plan
+    from .programme import Programme, load_programme
+    from .synth_followup import synthesize_followup
+
+    suffix = Path(output).suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise UsageError(f"Invalid value for '-o' / '--output': must end in .csv or .xlsx, got {Path(output).name!r}.")
+    if completions_out is None:
+        raise UsageError("Missing option '--completions-out': a follow-up round needs the LMS completions file to write.")
+    if isinstance(effect, bool) or not isinstance(effect, (int, float)) or not math.isfinite(effect) or abs(effect) > 4:
+        raise UsageError(f"Invalid value for '--effect': {effect!r} is not a number between -4 and 4 (points on the answer scale).")
+    _check_seed(seed)
+    with _Outputs(_inputs(programme, previous), force) as outputs:
+        outputs.files(output=output, completions_out=completions_out, feedback_out=feedback_out, truth=truth)
+        prev = read_previous(previous)
+        if not isinstance(programme, Programme):
+            programme = load_programme(programme)
+        differences = instrument_differences(prev.record["instrument"], programme)
+        if differences:
+            raise DataError(f"The programme does not measure what the run in {previous} measured: " + "; ".join(differences)
+                            + ". Pass that run's programme with --programme.")
+        made = synthesize_followup(programme, prev, load_plan(programme).catalogue, seed=seed, effect=float(effect))
+        if suffix == ".xlsx":
+            write_xlsx_table(made.survey, output, sheet="Responses")
+        else:
+            write_csv(made.survey, output)
+        write_csv(made.completions, completions_out)
+        if feedback_out is not None:
+            write_csv(made.feedback, feedback_out)
+        if truth is not None:
+            write_csv(made.truth, truth)
+    return made.survey, made.truth
 
 
 # --------------------------------------------------------------------------- validate
@@ -564,6 +616,19 @@ def _assign(survey: str | Path, staged: Any, *, programme: Any, model: Any, save
                            started=started)
 
 
+MODEL_FOLDER = "model"  # in every assign output: the cohort model, so that a follow-up round's cohorts compare
+
+
+def _round_record(programme: "Programme", reliability: Any) -> dict[str, Any]:
+    """What a later follow-up round needs of this run in run.json: when it was made, the instrument, reliability."""
+    from datetime import datetime, timezone
+
+    from .followup import instrument_record, reliability_record
+
+    return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "instrument": instrument_record(programme),
+            "reliability": reliability_record(reliability)}
+
+
 def _versions() -> dict[str, str]:
     import sys
     from importlib.metadata import PackageNotFoundError, version
@@ -579,8 +644,15 @@ def _versions() -> dict[str, str]:
 
 def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedModel | None", k_range: tuple[int, int],
                     seed: int, per_person: str, xlsx: bool | None, lang: str | None, model: Any, save_model: Any, k: str,
-                    strict: bool, stage: Any, progress: Progress | None, started: float) -> AssignRun:
-    """:func:`assign` once the survey is read: plan everyone, then write every file into the staged folder."""
+                    strict: bool, stage: Any, progress: Progress | None, started: float, extend: Any = None,
+                    planner: Any = None) -> AssignRun:
+    """:func:`assign` once the survey is read: plan everyone, then write every file into the staged folder.
+
+    ``extend`` (a follow-up round) is called with the assignment and people.csv's table and returns a
+    :class:`FollowupExtra`: its people table replaces people.csv's, its tables are written next to the
+    others, its record goes into run.json, its report section into the report and its progress into the
+    letters. ``planner`` (:class:`trainmatch.paths.PlannerHints`) is passed to the planner.
+    """
     import dataclasses
     from concurrent.futures import ThreadPoolExecutor
 
@@ -593,7 +665,8 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
     from .survey import give_back_memory
 
     programme, raw, imported = checked.programme, checked.raw, checked.imported
-    result = run_assignment(imported, programme, plan, saved=saved, k_range=k_range, seed=seed, progress=stage)
+    result = run_assignment(imported, programme, plan, saved=saved, k_range=k_range, seed=seed, progress=stage,
+                            **({"hints": planner} if planner is not None else {}))
     clock = {"plan": time.perf_counter()}
     # The decoded answers are scored: keep only their ids (the accepted count), not a second copy of the survey.
     imported = dataclasses.replace(imported, people=imported.people[["person_id"]])
@@ -605,6 +678,10 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
     deferred = deferred_table(result.deferred, programme)
     capacity = capacity_table(result.people, programme)
     groups = group_modules(result.cohorts.groups, result.steps)
+    extra = extend(result, people, plans, deferred) if extend is not None else None
+    if extra is not None:
+        people, plans, deferred = extra.people, extra.plans, extra.deferred
+        result = dataclasses.replace(result, steps=extra.steps)
     write_xlsx = xlsx if xlsx is not None else len(people) <= outputs.XLSX_AUTO_LIMIT
     record = run_record(
         raw, imported, result, programme, n_steps=len(plans), n_groups=len(groups), seed=seed,
@@ -612,12 +689,16 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
         options={"k": k, "per_person": per_person, "xlsx": write_xlsx, "lang": lang, "strict": strict, "duplicates": imported.duplicates},
         versions=_versions(),
     )
+    record = {**record, **_round_record(programme, result.reliability)}
+    if extra is not None:
+        record["followup"] = extra.record
     pages = None
     if per_person == "html":
         pages = render_plans(
             result.people, result.steps, result.deferred, programme, default_lang=lang or programme.default_language,
             organisation=programme.organisation, support_contact=programme.support_contact,
             feedback_url=programme.feedback or None, plan_weeks=programme.plan_weeks, groups=groups, catalogue=plan.catalogue,
+            **({"progress": extra.progress} if extra is not None else {}),
         )
     stage("writing the outputs")
     # The tables are written on another thread (pyarrow's CSV writer runs mostly outside the GIL) while the
@@ -628,12 +709,17 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
             cohorts=result.cohorts.cohorts, groups=groups, capacity=capacity, xlsx=write_xlsx, plan_pages=pages, n_plans=len(people),
             progress=stage, bar=progress.bar if progress is not None else None,
         )
+        if extra is not None:  # on this thread while the writer thread writes assign's tables
+            outputs.write_csvs({tmp / name: frame for name, frame in extra.tables.items()})
         report = report_data(
             result.people, result.steps, result.deferred, programme, cohorts=result.cohorts.cohorts, groups=groups,
             fit_rows=result.cohorts.fit_report, warnings=result.cohorts.warnings, rejects=imported.rejects,
             reliability=result.reliability, item_stats=result.item_stats, n_read=imported.n_read, capacity=capacity,
             run_info={"Input file": record["input"]["file"], "Programme": f"{programme.name} ({programme.fingerprint})", "Seed": str(seed)},
         )
+        if extra is not None:
+            report["tables"]["followup"] = extra.report
+            report["charts"].update(extra.charts)
         (tmp / "report.html").write_text(render_report_data(report), encoding="utf-8")
         clock["report"] = time.perf_counter()
         tables.result()
@@ -647,6 +733,7 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
         }
         record = {**record, "seconds": {name: round(value, 3) for name, value in seconds.items()}}
         write_json(record, tmp / "run.json")
+        _save_model(result.cohorts, programme, tmp / MODEL_FOLDER)  # a later follow-up round reuses it
         if save_model is not None:  # inside: a model that cannot be saved leaves the earlier output in place
             _save_model(result.cohorts, programme, save_model)
     return AssignRun(
@@ -703,3 +790,274 @@ def explain(
         raise DataError("\n".join(lines))
     result = run_assignment(imported, programme, plan, saved=saved, k_range=k_range, seed=seed)
     return explain_person(person_id, result.people, result.fired, Paths(result.steps, result.deferred), programme, lang=lang)
+
+
+# --------------------------------------------------------------------------- followup
+
+
+@dataclass(frozen=True)
+class FollowupExtra:
+    """What a follow-up round adds to an assign run's outputs (see :func:`_plan_and_write`)."""
+
+    people: "pd.DataFrame"  # people.csv with round and previous_cohort
+    tables: dict[str, "pd.DataFrame"]  # change.csv, effects.csv, modules.csv, leavers.csv, the rejects of completions and feedback
+    record: dict[str, Any]  # run.json's followup section: previous run, pairing and file counts
+    report: dict[str, Any]  # the report's follow-up section
+    charts: dict[str, Any]  # its charts' arguments
+    progress: "pd.DataFrame"  # per person the domains whose level rose (the letters' opening sentence)
+    plans: "pd.DataFrame"  # plans.csv, its reasons saying what the round changed
+    deferred: "pd.DataFrame"  # deferred.csv, likewise
+    steps: "pd.DataFrame"  # the planner's steps with round_note, for the letters
+
+
+@dataclass(frozen=True)
+class FollowupRun:
+    """What :func:`followup` wrote: the assign run of the new survey and the follow-up tables."""
+
+    run: AssignRun
+    change: "pd.DataFrame"  # change.csv
+    effects: "pd.DataFrame"  # effects.csv
+    modules: "pd.DataFrame"  # modules.csv
+    leavers: "pd.DataFrame"  # leavers.csv
+    completions_rejects: "pd.DataFrame"
+    feedback_rejects: "pd.DataFrame"
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        return {**self.run.counts, **self.run.record["followup"]["counts"]}
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.run.notes
+
+
+def followup(
+    previous: str | Path,
+    survey: str | Path,
+    output: str | Path,
+    *,
+    completions: str | Path | None = None,
+    feedback: str | Path | None = None,
+    completions_mapping: str | Path | None = None,
+    feedback_mapping: str | Path | None = None,
+    refit: bool = False,
+    programme: "Programme | str | Path | None" = None,
+    model: str | Path | None = None,
+    save_model: str | Path | None = None,
+    k: str = "2-8",
+    seed: int = 0,
+    strict: bool = False,
+    force: bool = False,
+    per_person: str = "html",
+    xlsx: bool | None = None,
+    lang: str | None = None,
+    mapping: str | Path | None = None,
+    duplicates: str = "keep-latest",
+    sheet: str | None = None,
+    encoding: str | None = None,
+    xlsx_limits: "XlsxLimits | str | None" = None,
+    progress: Progress | None = None,
+) -> FollowupRun:
+    """A follow-up round: plan ``survey`` as :func:`assign` does and compare it with the run in ``previous``.
+
+    ``previous`` is the output folder of an earlier assign or followup. Its
+    programme's instrument (scale, levels, domains, items) must be the one in
+    use (a changed catalogue or rules are fine and reported); its cohort model
+    is reused unless ``model`` names another or ``refit`` is set. People are
+    paired by person_id. ``completions`` (an LMS export) and ``feedback``
+    (module ratings) are read against the previous round's people and the
+    catalogue; ``completions_mapping`` / ``feedback_mapping`` name their columns
+    when the headers are not recognised. ``output`` gets everything assign writes plus change.csv,
+    effects.csv, modules.csv, leavers.csv, completions-rejects.csv and
+    feedback-rejects.csv; the next round's plans skip completed modules,
+    bring last round's deferred needs forward and demote poorly rated modules.
+    """
+    import dataclasses
+
+    from .followup import instrument_differences, read_previous
+    from .programme import Programme, load_programme
+
+    if per_person not in ("html", "none"):
+        raise UsageError(f"per_person must be 'html' or 'none', got {per_person!r}.")
+    if lang not in (None, "fi", "sv", "en"):
+        raise UsageError(f"lang must be one of fi, sv, en, got {lang!r}.")
+    if refit and model is not None:
+        raise UsageError("Use either --model (reuse that model) or --refit (fit new cohorts), not both.")
+    for option, value, needs in (("--completions-mapping", completions_mapping, completions), ("--feedback-mapping", feedback_mapping, feedback)):
+        if value is not None and needs is None:
+            raise UsageError(f"{option} maps the columns of the {option.split('-')[2]} file; give that file too ({option.rsplit('-', 1)[0]} FILE).")
+    _check_seed(seed)
+    started = time.perf_counter()
+    with _Outputs(_inputs(previous, survey, programme, mapping, model, completions, feedback, completions_mapping, feedback_mapping),
+                  force) as outputs:
+        staged = outputs.folder(output)
+        outputs.model(save_model, output)
+        if progress is not None:
+            progress.stage("reading the previous run")
+        prev = read_previous(previous)
+        if not isinstance(programme, Programme):
+            programme = load_programme(programme)
+        differences = instrument_differences(prev.record["instrument"], programme)
+        if differences:
+            raise DataError(
+                f"The programme in use does not measure what the run in {previous} measured, so the rounds cannot be compared:\n"
+                + "\n".join(f"  - {d}" for d in differences)
+                + "\nUse that run's programme (--programme), or start a new series with `trainmatch assign`."
+            )
+        from .pipeline import load_plan
+
+        plan = load_plan(programme)
+        warnings: list[str] = []
+        if prev.record.get("programme", {}).get("fingerprint") != programme.fingerprint:
+            warnings.append(f"The catalogue, rules or settings changed since the run in {previous} "
+                            f"(programme {prev.record.get('programme', {}).get('fingerprint')} then, {programme.fingerprint} now); "
+                            "the scores still compare.")
+        saved, k_range = _followup_model(prev, programme, model, save_model, k, refit)
+        checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding, xlsx_limits=xlsx_limits)
+        imported = checked.imported
+        if checked.raw.sha256 == prev.record.get("input", {}).get("sha256"):
+            warnings.append(f"{Path(survey).name} is byte for byte the survey of the previous run, so nothing can have changed; "
+                            "pass the new round's export.")
+        if strict and imported.n_rejected:
+            raise RowsRejected(f"--strict: {imported.n_rejected} of {imported.n_read} rows were rejected, so nothing was written.",
+                               checked.raw, imported)
+        if imported.n_accepted == 0:
+            raise RowsRejected(f"All {imported.n_read} rows were rejected, so there is nothing to plan; fix the problems listed above.",
+                               checked.raw, imported)
+        round_inputs = _round_inputs(prev, plan, programme, completions, feedback, completions_mapping, feedback_mapping)
+        extend = _followup_extension(prev, programme, plan, round_inputs, previous)
+
+        def stage(name: str) -> None:
+            if progress is not None:
+                progress.stage(name)
+
+        run = _plan_and_write(checked, plan, staged, saved=saved, k_range=k_range, seed=seed, per_person=per_person, xlsx=xlsx,
+                              lang=lang, model=str(model) if model is not None else (None if refit else str(prev.model_folder)),
+                              save_model=save_model, k=k, strict=strict, stage=stage, progress=progress, started=started,
+                              extend=extend, planner=round_inputs.hints)
+    run = dataclasses.replace(run, notes=tuple(outputs.notes), warnings=(*warnings, *run.warnings))
+    made = extend.made
+    return FollowupRun(run, made["change.csv"], made["effects.csv"], made["modules.csv"], made["leavers.csv"],
+                       round_inputs.completions.rejects, round_inputs.feedback.rejects, tuple(warnings))
+
+
+def _followup_model(prev: Any, programme: "Programme", model: Any, save_model: Any, k: str, refit: bool) -> tuple[Any, tuple[int, int]]:
+    """The cohort model of a follow-up round: ``model``, a new fit (``refit``), or the previous run's."""
+    from .model_store import load_model
+
+    if model is not None or refit:
+        return parse_model_options(programme, model, save_model, k)
+    _, k_range = parse_model_options(programme, None, save_model, k)
+    # The previous run's model was made for its programme; its instrument was checked to be this one's.
+    return load_model(prev.model_folder, programme_fingerprint=prev.record["programme"]["fingerprint"]), k_range
+
+
+@dataclass(frozen=True)
+class _RoundInputs:
+    completions: Any  # completions.Completions
+    feedback: Any  # completions.Feedback
+    demoted: list[str]
+    hints: Any  # paths.PlannerHints or None
+
+
+def _round_inputs(prev: Any, plan: Any, programme: "Programme", completions: Any, feedback: Any,
+                  completions_mapping: Any = None, feedback_mapping: Any = None) -> _RoundInputs:
+    """Read the completions and feedback against the previous round; what the planner is to do with them."""
+    import pandas as pd
+
+    from .completions import empty_completions, empty_feedback, read_completions, read_feedback
+    from .followup import demoted_modules
+
+    known = pd.Index(prev.people["person_id"].to_numpy(dtype=object))
+    done = (read_completions(completions, plan.catalogue, known, prev.created, mapping=completions_mapping)
+            if completions is not None else empty_completions())
+    rated = read_feedback(feedback, plan.catalogue, known, mapping=feedback_mapping) if feedback is not None else empty_feedback()
+    demoted = demoted_modules(rated.table, programme)
+    hints = _planner_hints(prev, done, demoted)
+    return _RoundInputs(done, rated, demoted, hints)
+
+
+def _planner_hints(prev: Any, done: Any, demoted: list[str]) -> Any:
+    """What the next round's planner is told: completed modules per person, last round's deferred objectives, demoted modules."""
+    try:
+        from .paths import PlannerHints
+    except ImportError:  # a planner without follow-up hints
+        return None
+    table = done.table[done.table["completed"].to_numpy(dtype=bool)]
+    return PlannerHints(completed=table[["person_id", "module"]], deferred=prev.deferred[["person_id", "objective"]],
+                        demoted=tuple(demoted))
+
+
+class _followup_extension:
+    """The follow-up tables, made once the new round is planned (see :class:`FollowupExtra`)."""
+
+    def __init__(self, prev: Any, programme: "Programme", plan: Any, inputs: _RoundInputs, previous: Any):
+        self.prev, self.programme, self.plan, self.inputs, self.previous = prev, programme, plan, inputs, previous
+        self.made: dict[str, Any] = {}
+
+    def __call__(self, result: Any, people: "pd.DataFrame", plans: "pd.DataFrame", deferred: "pd.DataFrame") -> FollowupExtra:
+        from . import followup as fu
+        from .columns import level_matrix
+
+        prev, programme, inputs = self.prev, self.programme, self.inputs
+        domains = programme.domain_ids
+        current = result.people
+        pairing = fu.pair(prev.people["person_id"], current["person_id"])
+        paired_ids = prev.people["person_id"].iloc[pairing.previous].reset_index(drop=True)
+        count, hours = fu.completed_by_domain(inputs.completions.table, paired_ids, self.plan.catalogue, domains)
+        scored = current[["person_id", *[f"score_{d}" for d in domains], *[f"gap_{d}" for d in domains]]].copy()
+        levels = level_matrix(current, "level_", domains)
+        for j, d in enumerate(domains):
+            scored[f"level_{d}"] = levels[:, j]
+        change = fu.change_table(prev, scored, pairing, domains, count, hours, programme.level_ids)
+        pp = prev.people.iloc[pairing.previous]
+        keys = {"cohort": pp["cohort"].to_numpy(dtype=object), "site": pp["site"].to_numpy(dtype=object),
+                "role": pp["role"].to_numpy(dtype=object)}
+        formats = self._formats(paired_ids, domains)
+        effects = fu.effects_table(change, keys, formats, domains, programme.min_cell)
+        modules = fu.modules_table(self.plan.catalogue, prev.plans, inputs.completions.table, inputs.feedback.table,
+                                   programme.min_cell, inputs.demoted)
+        leavers = fu.leavers_table(prev, pairing)
+        progress = fu.progress_facts(change, pairing, current["person_id"], domains, prev, scored)
+        tables = {"change.csv": change.table, "effects.csv": effects, "modules.csv": modules, "leavers.csv": leavers,
+                  "completions-rejects.csv": inputs.completions.rejects, "feedback-rejects.csv": inputs.feedback.rejects}
+        self.made = tables
+        record = {
+            "previous": {"folder": Path(self.previous).name, "created": prev.record["created"],
+                         "input_sha256": prev.record.get("input", {}).get("sha256"),
+                         "programme": prev.record.get("programme", {}).get("fingerprint")},
+            "counts": {**pairing.counts, "previous_people": len(prev.people),
+                       "reconciles": pairing.counts["paired"] + pairing.counts["leavers"] == len(prev.people)
+                       and pairing.counts["paired"] + pairing.counts["joiners"] == len(current)},
+            "completions": inputs.completions.counts,
+            "feedback": inputs.feedback.counts,
+            "demoted_modules": list(inputs.demoted),
+        }
+        from .report import followup_section
+
+        means = fu.before_after(change, keys["cohort"], domains, programme.min_cell)
+        report, charts = followup_section(effects, modules, means, record, programme)
+        notes = fu.round_notes(result.steps, prev.deferred, inputs.demoted)
+        steps = result.steps.assign(round_note=notes.astype("int8"))
+        plans = fu.note_reasons(plans, prev.deferred, inputs.demoted, note=notes)  # plans.csv: the steps' rows, in order
+        deferred = fu.note_reasons(deferred, prev.deferred, inputs.demoted)
+        return FollowupExtra(fu.followup_columns(people, prev, pairing), tables, record, report, charts, progress, plans, deferred,
+                             steps)
+
+    def _formats(self, paired_ids: "pd.Series", domains: tuple[str, ...]) -> "pd.DataFrame":
+        """One row per paired person (position ``who``), domain (``dom``) and format of a module completed there."""
+        import numpy as np
+        import pandas as pd
+
+        table = self.inputs.completions.table
+        table = table[table["completed"].to_numpy(dtype=bool)]
+        from .followup import module_positions
+
+        modules = self.plan.catalogue.modules
+        who = pd.Index(paired_ids.to_numpy(dtype=object)).get_indexer(table["person_id"].to_numpy(dtype=object))
+        pos = module_positions(table["module"], self.plan.catalogue)
+        dom_of = np.asarray([domains.index(m.domain) if m.domain in domains else -1 for m in modules] + [-1], dtype=np.int64)
+        fmt_of = np.asarray([m.format for m in modules] + [""], dtype=object)
+        out = pd.DataFrame({"who": who, "dom": dom_of[pos], "format": fmt_of[pos]})
+        return out[(out["who"] >= 0) & (out["dom"] >= 0)].reset_index(drop=True)

@@ -60,11 +60,12 @@ _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_\-]+")
 SELF_CHECK_OBJECTIVE = "self_assessment"
 
 # The facts each reason sentence is rendered from, in the order _Language.reason / deferred_reason take them.
-_STEP_REASON = ("domain", "level", "required", "rule_ids", "prerequisite_of", "kind")
+_STEP_REASON = ("domain", "level", "required", "rule_ids", "prerequisite_of", "kind", "round_note")
 _DEFERRED_REASON = ("deferred_because", "hours_left", "blocked_by", "kind", "domain", "level", "required")
 # A plan renders each reason from its facts (trainmatch.paths.REASON_COLUMNS), never from the English text.
 STEP_COLUMNS = ("step", "objective", "module", "title", "format", "hours", "group", "reason", "rule_ids",
-                "kind", "domain", "level", "required", "prerequisite_of")
+                "kind", "domain", "level", "required", "prerequisite_of",
+                "round_note")  # a follow-up round: 1 deferred last round, 2 rated low, 3 both (0 when absent)
 DEFERRED_COLUMNS = ("objective", "module", "title", "hours", "kind", "domain", "level", "required",
                     "deferred_because", "hours_left", "blocked_by")
 
@@ -346,6 +347,7 @@ def render_plans(
     groups: "pd.DataFrame | None" = None,
     catalogue: "Catalogue | None" = None,
     block_size: int = 20_000,
+    progress: "pd.DataFrame | None" = None,
 ) -> Iterator[tuple[str, str]]:
     """Yield ``(person_id, html)``: one printable plan per person, in input order.
 
@@ -355,12 +357,15 @@ def render_plans(
     ``plan_weeks`` is the plan period over which steps are spread. With
     ``groups`` (the group table), group sessions name the group's site and
     size; with ``catalogue``, module titles are shown in the person's language
-    (else the ``title`` column as given). People are processed in blocks of
+    (else the ``title`` column as given). ``progress`` (a follow-up round: person_id,
+    domain, level_before, level_after per domain whose level rose) opens the letter
+    with the person's progress since the last survey. People are processed in blocks of
     ``block_size``, so memory stays bounded on national-scale runs.
     """
     writer = _PlanWriter(
         people, steps, deferred, programme, default_lang=default_lang, organisation=organisation,
         support_contact=support_contact, feedback_url=feedback_url, plan_weeks=plan_weeks, groups=groups, catalogue=catalogue,
+        progress=progress,
     )
     for b0 in range(0, len(people), max(1, block_size)):
         yield from writer.block(b0, min(len(people), b0 + max(1, block_size)))
@@ -383,6 +388,7 @@ class _PlanWriter:
         plan_weeks: int,
         groups: "pd.DataFrame | None",
         catalogue: "Catalogue | None",
+        progress: "pd.DataFrame | None" = None,
     ) -> None:
         import numpy as np
         import pandas as pd
@@ -408,12 +414,14 @@ class _PlanWriter:
         self.level_rows = {lang: L.level_rows(self.n_levels) for lang, L in self.langs.items()}
 
         # One code per distinct person id across the three frames (vectorised: no Python strings).
-        n, m = len(people), len(steps)
-        ids = pd.concat([f["person_id"].astype("str") for f in (people, steps, deferred)], ignore_index=True)
+        n, m, k = len(people), len(steps), len(deferred)
+        frames = (people, steps, deferred) if progress is None else (people, steps, deferred, progress)
+        ids = pd.concat([f["person_id"].astype("str") for f in frames], ignore_index=True)
         codes, uniques = pd.factorize(ids)
         codes = np.asarray(codes, dtype=np.int64)
         self.steps = _PersonIndex(steps, codes[n : n + m], codes[:n], len(uniques), "step")
-        self.deferred = _PersonIndex(deferred, codes[n + m :], codes[:n], len(uniques), None)
+        self.deferred = _PersonIndex(deferred, codes[n + m : n + m + k], codes[:n], len(uniques), None)
+        self.progress = None if progress is None else _PersonIndex(progress, codes[n + m + k :], codes[:n], len(uniques), None)
 
         # Caches of per-language text, shared by all blocks (bounded: few distinct keys).
         self.lang_of: dict[str, str] = {}
@@ -430,7 +438,7 @@ class _PlanWriter:
         P = self.people.iloc[b0:b1]
         n = len(P)
         st, step_start, step_stop = self.steps.block(b0, b1)
-        sc = _columns(st, STEP_COLUMNS, numeric=("hours",), integer=("step", "level", "required"))
+        sc = _columns(st, STEP_COLUMNS, numeric=("hours",), integer=("step", "level", "required", "round_note"))
         df, def_start, def_stop = self.deferred.block(b0, b1)
         dc = _columns(df, DEFERRED_COLUMNS, numeric=("hours", "hours_left"), integer=("level", "required"))
 
@@ -451,6 +459,9 @@ class _PlanWriter:
         missing = np.column_stack([P[f"missing_{d}"].to_numpy(dtype=bool) for d in domains]).tolist()
         uncertain = (np.column_stack([P[f"uncertain_{d}"].to_numpy(dtype=bool) for d in domains]).tolist()
                      if all(f"uncertain_{d}" in P for d in domains) else [[False] * len(domains)] * n)
+        if self.progress is not None:
+            pr, pr_start, pr_stop = self.progress.block(b0, b1)
+            pc = _columns(pr, ("domain", "level_before", "level_after"), integer=("level_before", "level_after"))
         lang_of = self.lang_of
         for code in set(language) - lang_of.keys():
             lang_of[code] = _person_language(code, programme, self.default_lang)
@@ -481,6 +492,7 @@ class _PlanWriter:
                 t=t,
                 organisation=L.organisation,
                 intro=L.intro,
+                progress=self._progress(L, pc, pr_start[i], pr_stop[i]) if self.progress is not None else "",
                 person_id=ids[i],
                 role=L.roles.get(role[i], role[i]),
                 site=site[i],
@@ -502,6 +514,18 @@ class _PlanWriter:
                 footer=L.footer,
             )
             yield ids[i], html
+
+    def _progress(self, L: _Language, pc: Mapping[str, list[Any]], k0: int, k1: int) -> str:
+        """The opening sentence of a follow-up round's letter: the domains whose level rose since the last survey."""
+        if k0 == k1:
+            return ""
+        t = L.t
+        items = [(L.domains.get(pc["domain"][k], pc["domain"][k]), L.level(pc["level_before"][k]), L.level(pc["level_after"][k]))
+                 for k in range(k0, k1)]
+        if len(items) == 1:
+            domain, before, after = items[0]
+            return t["progress_one"].format(domain=domain, before=before, after=after)
+        return t["progress_many"].format(changes=", ".join(t["progress_item"].format(domain=d, before=b, after=a) for d, b, a in items))
 
     def _borderline(self, L: _Language, uncertain: list[bool]) -> str:
         """The borderline note: which levels could be one higher or lower, and the self-check module if the catalogue has one."""
@@ -551,9 +575,11 @@ class _PlanWriter:
             if why is None:
                 if len(self.reasons) > 100_000:
                     self.reasons.clear()
-                domain, level, required, rule_ids, before, kind = rkey[1:]
-                why = self.reasons[rkey] = L.reason(domain, level, required, rule_ids, self._objective_title(before, lang) if before else "",
-                                                    kind)
+                domain, level, required, rule_ids, before, kind, note = rkey[1:]
+                why = L.reason(domain, level, required, rule_ids, self._objective_title(before, lang) if before else "", kind)
+                if note:  # a follow-up round: why the step is where it is, or in this format
+                    why += "".join(f" ({L.t[key]})" for bit, key in ((1, "carried_over"), (2, "demoted")) if note & bit)
+                self.reasons[rkey] = why
             reason = sc["reason"][k]
             g = sc["group"][k]
             where = ""

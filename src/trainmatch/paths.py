@@ -61,6 +61,49 @@ class Paths:
     deferred: "pd.DataFrame"
 
 
+@dataclass(frozen=True)
+class PlannerHints:
+    """What a follow-up round tells the planner (all optional; see :func:`build_paths`).
+
+    ``completed``: person_id and module of modules people completed: not planned for them again (an
+    objective whose every module the person completed is left out). ``deferred``: person_id and
+    objective deferred last round: when still needed they rank before every other need. ``demoted``:
+    modules chosen only when no other module of the objective fits.
+    """
+
+    completed: "pd.DataFrame | None" = None
+    deferred: "pd.DataFrame | None" = None
+    demoted: tuple[str, ...] = ()
+
+
+def _hint_keys(hints: PlannerHints, people: "pd.DataFrame", objective_ids: list[str], module_ids: list[str]
+               ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Sorted keys person × modules + module of completed modules, person × objectives + objective of
+    last round's deferred objectives, and a flag per module for the demoted ones."""
+    import pandas as pd
+
+    index = pd.Index(people["person_id"].astype(str).to_numpy(dtype=object))
+
+    def keys(frame: "pd.DataFrame | None", column: str, ids: list[str]) -> np.ndarray | None:
+        if frame is None or not len(frame):
+            return None
+        who = index.get_indexer(frame["person_id"].astype(str).to_numpy(dtype=object))
+        what = pd.Index(ids).get_indexer(frame[column].astype(str).to_numpy(dtype=object))
+        ok = (who >= 0) & (what >= 0)
+        return np.unique(who[ok].astype(np.int64) * len(ids) + what[ok])
+
+    demoted = np.isin(np.asarray(module_ids, dtype=object), list(hints.demoted)) if hints.demoted else None
+    return keys(hints.completed, "module", module_ids), keys(hints.deferred, "objective", objective_ids), demoted
+
+
+def _in_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Whether each of ``keys`` (any shape) is in ``sorted_keys``."""
+    if not len(sorted_keys):
+        return np.zeros(np.shape(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[at] == keys
+
+
 def budgets(people: "pd.DataFrame", programme: "Programme", budget_default: float | None = None) -> np.ndarray:
     """Hours each person can spend: ``people.hours``, else ``budget_default``, else the programme default."""
     default = programme.default_hours if budget_default is None else float(budget_default)
@@ -157,6 +200,12 @@ class _Context:
     mod_hours: np.ndarray
     special: np.ndarray  # objectives that share domain and level with an earlier one (task-specific practice)
     cheap_c: np.ndarray  # each objective's cheapest module, in hundredths of an hour
+    # Follow-up rounds (PlannerHints): keys of completed modules and of last round's deferred objectives
+    # (person position × modules / objectives + code), demoted modules; offset: the chunk's first person.
+    done_keys: np.ndarray | None = None
+    carried_keys: np.ndarray | None = None
+    demoted: np.ndarray | None = None
+    offset: int = 0
 
 
 _CHUNK = 125_000  # people planned at a time at most (bounds memory); two chunks run side by side
@@ -164,7 +213,7 @@ _MIN_CHUNK = 25_000  # below this, one chunk: two threads would not pay for star
 
 
 def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catalogue", programme: "Programme", *,
-                budget_default: float | None = None) -> Paths:
+                budget_default: float | None = None, hints: PlannerHints | None = None) -> Paths:
     """Plan every person's path from the fired rules, vectorised over people.
 
     Per person the needed objectives (fired rules) and the prerequisites they
@@ -183,6 +232,9 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
     prerequisite was deferred, is deferred with that reason; as the hours left
     only shrink, no plan ends with unused hours that a deferred objective fits. Reason texts are built once per
     distinct combination and shared through categoricals.
+
+    ``hints`` (a follow-up round): modules a person completed are not chosen for them again, needs
+    deferred last round rank first, and demoted modules are chosen only when no other module fits.
     """
     import pandas as pd
 
@@ -244,6 +296,10 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
                            dtype=np.int64),
     )
 
+    if hints is not None:
+        done_keys, carried_keys, demoted = _hint_keys(hints, people, objective_ids, module_ids)
+        ctx = replace(ctx, done_keys=done_keys, carried_keys=carried_keys, demoted=demoted)
+
     from .columns import level_matrix, person_id_column, text_codes
 
     levels = level_matrix(people, "level_", domains)
@@ -259,7 +315,7 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
     def plan(a: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str]]:
         b = min(n, a + chunk)
         lo, hi = np.searchsorted(person, [a, b])
-        local = replace(ctx, texts=_Texts())  # its own texts, so that chunks can be planned side by side
+        local = replace(ctx, texts=_Texts(), offset=a)  # its own texts, so that chunks can be planned side by side
         st, de = _plan_chunk(local, person[lo:hi] - a, dom[lo:hi], rule_code[lo:hi], levels[a:b], required[a:b],
                              budget[a:b], pref_bits[a:b], crit[a:b])
         st["who"] += a
@@ -449,6 +505,9 @@ def _plan_chunk(ctx: _Context, lp: np.ndarray, dom: np.ndarray, rc: np.ndarray, 
     np.maximum.at(closing, (n_person[general], ctx.obj_domain[n_obj[general]]), ctx.obj_level[n_obj[general]])
     n_addon = ctx.special[n_obj] & (closing[n_person, np.maximum(ctx.obj_domain[n_obj], 0)] >= ctx.obj_level[n_obj])
     band = np.where(n_addon, L + 1, L - n_gap)  # 0 = the largest gap
+    if ctx.carried_keys is not None and n_pairs:  # a follow-up round: last round's deferred needs first
+        carried = _in_sorted(ctx.carried_keys, (n_person + ctx.offset) * O + n_obj) & ~n_addon
+        band = np.where(carried, 0, band + 1)
     K = int(crit.max()) + 1 if crit.size else 1
     P = int(n_prio.max()) + 1 if n_pairs else 1
     n_key = (((((band * K + (K - 1 - n_crit)) * P + n_prio) * L + ctx.obj_level[n_obj]) * (R + 1) + n_first) * O
@@ -602,6 +661,8 @@ def _plan_chunk(ctx: _Context, lp: np.ndarray, dom: np.ndarray, rc: np.ndarray, 
     late_kind = np.zeros(n_rows, dtype=i64)
     late_rem = np.zeros(n_rows, dtype=i64)
     late_block = np.full(n_rows, -1, dtype=i64)
+    skipped = np.zeros(n_rows, dtype=bool)  # every module of the objective completed already (follow-up rounds)
+    M = len(ctx.mod_hours)
     C = ctx.cand.shape[1]
     # Hours of the cheapest format of every row before it, per person (hundredths, exact): how many of a
     # person's later rows still fit after a module of h hours is a search in this running sum.
@@ -627,6 +688,11 @@ def _plan_chunk(ctx: _Context, lp: np.ndarray, dom: np.ndarray, rc: np.ndarray, 
         mods = ctx.cand[ob]
         valid = mods >= 0
         safe = np.maximum(mods, 0)
+        skip = np.zeros(len(rows), dtype=bool)
+        if ctx.done_keys is not None and len(ctx.done_keys):  # completed modules are not planned again
+            done = valid & _in_sorted(ctx.done_keys, (who[:, None] + ctx.offset) * M + safe)
+            skip = valid.any(axis=1) & ~(valid & ~done).any(axis=1)
+            valid &= ~done
         fmt = ctx.mod_fmt[safe]
         hours = ctx.mod_hours[safe]
         new = ((used[who, None] >> fmt) & 1) == 0
@@ -643,17 +709,20 @@ def _plan_chunk(ctx: _Context, lp: np.ndarray, dom: np.ndarray, rc: np.ndarray, 
         few = ((used[who] & (used[who] - 1)) == 0)[:, None]
         cost = (((1 << 20) - later) * 8 + (~new & few) * 4 + (~pref) * 2 + (~new)) * C + np.arange(C)[None, :]
         cost = np.where(r_addon[rows][:, None], np.round(hours * 100).astype(i64) * C + np.arange(C)[None, :], cost)
+        if ctx.demoted is not None:  # poorly rated: only when no other module of the objective fits
+            cost = cost + np.where(ctx.demoted[safe], np.int64(1) << 40, 0)
         ideal = np.argmin(np.where(valid, cost, 1 << 60), axis=1)
         fits = valid & (hours <= remaining[who, None] + _EPS)
         best = np.argmin(np.where(fits, cost, 1 << 60), axis=1)
-        ok = fits.any(axis=1) & ~blocked
+        ok = fits.any(axis=1) & ~blocked & ~skip
+        skipped[rows[skip]] = True
         ar = np.arange(len(rows))
         chosen = mods[ar, best]
         tw = who[ok]
         module[rows[ok]] = chosen[ok]
         remaining[tw] -= ctx.mod_hours[chosen[ok]]
         used[tw] |= np.left_shift(1, ctx.mod_fmt[chosen[ok]])
-        bad = ~ok
+        bad = ~ok & ~skip
         lw, lo = who[bad], ob[bad]
         for w in range(WO):
             sel = (lo // 63) == w
@@ -673,7 +742,7 @@ def _plan_chunk(ctx: _Context, lp: np.ndarray, dom: np.ndarray, rc: np.ndarray, 
     st = {"who": r_person[si], "step": step_no[si], "obj": r_obj[si], "module": module[si],
           "reason": r_reason[si], "rule_ids": r_rules[si], "domain": r_dom[si], "level": r_level[si],
           "required": r_req[si], "priority": r_prio[si], "via": r_via[si], "addon": r_addon[si]}
-    di = np.flatnonzero(~inc)
+    di = np.flatnonzero(~inc & ~skipped)
     kind, rem, block, whyc = late_kind[di], late_rem[di], late_block[di], r_why[di]
     dreason = np.zeros(len(di), dtype=i64)
     if len(di):

@@ -151,8 +151,10 @@ def run_assignment(
     k_range: tuple[int, int] = (2, 8),
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    hints: Any = None,
 ) -> Assignment:
-    """Score, form cohorts (or reuse ``saved``), fire rules and build paths for the accepted people."""
+    """Score, form cohorts (or reuse ``saved``), fire rules and build paths for the accepted people;
+    ``hints`` (:class:`~trainmatch.paths.PlannerHints`, a follow-up round) go to the planner."""
     timings: dict[str, float] = {}
 
     def stage(name: str) -> None:
@@ -169,7 +171,7 @@ def run_assignment(
     stage("rules")
     fired = evaluate(plan.rules, build_needs(people, programme), people, programme)
     stage("paths")
-    paths = build_paths(people, fired, plan.catalogue, programme)
+    paths = build_paths(people, fired, plan.catalogue, programme, **({"hints": hints} if hints is not None else {}))
     people = people.assign(
         planned_hours=_hours_per_person(paths.steps, people),
         deferred_hours=_hours_per_person(paths.deferred, people),

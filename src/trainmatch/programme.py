@@ -184,6 +184,11 @@ class Programme:
     files: Mapping[str, bytes] = field(repr=False)
     fingerprint: str = ""
     encoding: str = "utf-8"  # of the CSV tables (a BOM overrides it)
+    # Follow-up rounds: effects of fewer people than min_cell are not shown (no one can be singled out);
+    # a module rated below demote_below by at least demote_min_ratings people is planned only when no other fits.
+    min_cell: int = 5
+    demote_below: float = 2.5
+    demote_min_ratings: int = 5
 
     @property
     def domain_ids(self) -> tuple[str, ...]:
@@ -456,6 +461,8 @@ _SETTINGS_SCHEMA: dict[str, set[str]] = {
     "groups": {"min_size", "max_size"},
     "personal_data": {"columns"},
     "organisation": {"name", "support_contact", "feedback", "plan_weeks"},
+    "followup": {"min_cell"},
+    "feedback": {"demote_below", "min_ratings"},
 }
 _LIST_SECTIONS = {"levels", "domains", "roles", "formats"}
 
@@ -674,6 +681,16 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
         c.add(sf, f"must be a short text (at most {MAX_NAME} characters).", key="programme.version", value=shorten(str(version)))
         version = ""
 
+    min_cell = get("followup", "min_cell", int, 5)
+    if not 1 <= min_cell <= 1000:
+        c.add(sf, "must be between 1 and 1000 people.", key="followup.min_cell", value=str(min_cell))
+    demote_below = float(get("feedback", "demote_below", (int, float), 2.5))
+    if not 1 <= demote_below <= 5:
+        c.add(sf, "must be between 1 and 5 (ratings are 1-5).", key="feedback.demote_below", value=str(demote_below))
+    min_ratings = get("feedback", "min_ratings", int, 5)
+    if not 1 <= min_ratings <= 100_000:
+        c.add(sf, "must be at least 1 rating.", key="feedback.min_ratings", value=str(min_ratings))
+
     items = _parse_items(files, domain_ids, languages, c, encoding)
     tasks = _parse_tasks(files, domain_ids, level_index, languages, c, encoding)
     roles = _parse_roles(files, roles, domain_ids, level_index, c, encoding)
@@ -715,6 +732,9 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
         files=dict(files),
         fingerprint=fingerprint_files(files),
         encoding=encoding,
+        min_cell=min_cell,
+        demote_below=demote_below,
+        demote_min_ratings=min_ratings,
     )
     return prog
 

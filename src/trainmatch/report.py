@@ -469,10 +469,70 @@ def render_report_data(data: Mapping[str, Any]) -> str:
         programme=data["programme"],
         fingerprint=data["fingerprint"],
         run_info=[tuple(kv) for kv in data["run_info"]],
-        sections=SECTIONS,
+        sections=SECTIONS + ((("followup", "Follow-up"),) if "followup" in data["tables"] else ()),
         charts=charts,
         tables=data["tables"],
         warnings=data["warnings"],
         alpha_warning=data["alpha_warning"],
         n_people=data["n_people"],
     )
+
+
+# --------------------------------------------------------------------------- follow-up rounds
+
+
+def followup_section(effects: "pd.DataFrame", modules: "pd.DataFrame", means: "pd.DataFrame", record: Mapping[str, Any],
+                     programme: Programme) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The report's follow-up section (tables) and its chart's arguments, from effects.csv, modules.csv and the
+    before/after means (:func:`trainmatch.followup.before_after`); aggregated, small cells already suppressed."""
+    import numpy as np
+
+    names = {d.id: _english(d.names, d.id) for d in programme.domains}
+    counts = record["counts"]
+    comp, fb = record["completions"], record["feedback"]
+    summary = [
+        ("People in both rounds (paired)", f"{counts['paired']:,}"),
+        ("Leavers (only in the previous round; leavers.csv)", f"{counts['leavers']:,}"),
+        ("Joiners (only in this survey; planned as usual)", f"{counts['joiners']:,}"),
+        ("Completion rows read / used / rejected", f"{comp['rows_read']:,} / {comp['accepted']:,} / {comp['rejected']:,}"),
+        ("Feedback rows read / used / rejected", f"{fb['rows_read']:,} / {fb['accepted']:,} / {fb['rejected']:,}"),
+        ("Modules demoted for low ratings", ", ".join(record["demoted_modules"]) or "none"),
+    ]
+
+    def num(x: Any, spec: str = ".2f") -> str:
+        return number_text(x, spec, missing="–")
+
+    def share(x: Any) -> str:
+        return "–" if x is None or x != x else f"{100 * float(x):.0f}%"
+
+    everyone = effects[effects["by"] == "all"]
+    change_rows = [[names.get(r.domain, r.domain), num(r.n, ",.0f"), num(r.mean_change),
+                    f"{num(r.ci_low)} to {num(r.ci_high)}", num(r.srm), share(r.share_reliably_improved), share(r.share_gap_closed)]
+                   for r in everyone.itertuples(index=False)]
+    compare_rows = [[names.get(r.domain, r.domain), num(r.n_completers, ",.0f"), num(r.n_non_completers, ",.0f"),
+                     num(r.completer_difference), f"{num(r.difference_ci_low)} to {num(r.difference_ci_high)}"]
+                    for r in everyone.itertuples(index=False)]
+    by_format = modules.groupby("format", sort=False)[["planned", "completed"]].sum()
+    by_format = by_format[by_format["planned"] > 0]
+    format_rows = [[fmt, f"{int(r.planned):,}", f"{int(r.completed):,}", share(r.completed / r.planned)]
+                   for fmt, r in by_format.iterrows()]
+    rated = modules[modules["n_ratings"] > 0]
+    rating_rows = [[r.module, r.format, f"{int(r.n_ratings):,}", num(r.mean_rating), f"{int(r.n_comments):,}", "yes" if r.demoted == "yes" else ""]
+                   for r in rated.itertuples(index=False)]
+    section = {
+        "summary": summary,
+        "min_cell": programme.min_cell,
+        "change": {"head": ["domain", "paired", "mean change", "95% CI", "SRM", "reliably improved", "gaps closed"], "rows": change_rows},
+        "compare": {"head": ["domain", "completers", "non-completers", "difference in mean change", "95% CI"], "rows": compare_rows},
+        "formats": {"head": ["format", "planned", "completed", "completion rate"], "rows": format_rows},
+        "ratings": {"head": ["module", "format", "ratings", "mean rating", "comments", "demoted"], "rows": rating_rows},
+        "chart": False,  # no paired group large enough to show
+    }
+    charts: dict[str, Any] = {}
+    if len(means):
+        labels = [f"{names.get(d, d)} · {c}" for d, c in zip(means["domain"], means["cohort"])]
+        charts["followup_change"] = {"labels": labels, "before": [float(x) for x in means["before"]],
+                                     "after": [float(x) for x in means["after"]],
+                                     "lo": float(programme.scale_min), "hi": float(programme.scale_max)}
+        section["chart"] = True
+    return section, charts
