@@ -19,7 +19,7 @@ from .cohorts import CohortCentres, FitReport, cohort_table
 from .groups import make_groups
 from .errors import DataError
 from .model_store import SavedModel
-from .paths import build_paths
+from .paths import PlannerHints, build_paths
 from .programme import Programme
 from .rules import RuleTable, build_needs, evaluate, load_rules
 from .scoring import Reliability, measure, score_columns
@@ -151,7 +151,7 @@ def run_assignment(
     k_range: tuple[int, int] = (2, 8),
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
-    hints: Any = None,
+    hints: PlannerHints | None = None,
 ) -> Assignment:
     """Score, form cohorts (or reuse ``saved``), fire rules and build paths for the accepted people;
     ``hints`` (:class:`~trainmatch.paths.PlannerHints`, a follow-up round) go to the planner."""
@@ -171,7 +171,7 @@ def run_assignment(
     stage("rules")
     fired = evaluate(plan.rules, build_needs(people, programme), people, programme)
     stage("paths")
-    paths = build_paths(people, fired, plan.catalogue, programme, **({"hints": hints} if hints is not None else {}))
+    paths = build_paths(people, fired, plan.catalogue, programme, hints=hints)
     people = people.assign(
         planned_hours=_hours_per_person(paths.steps, people),
         deferred_hours=_hours_per_person(paths.deferred, people),

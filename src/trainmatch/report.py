@@ -485,7 +485,6 @@ def followup_section(effects: "pd.DataFrame", modules: "pd.DataFrame", means: "p
                      programme: Programme) -> tuple[dict[str, Any], dict[str, Any]]:
     """The report's follow-up section (tables) and its chart's arguments, from effects.csv, modules.csv and the
     before/after means (:func:`trainmatch.followup.before_after`); aggregated, small cells already suppressed."""
-    import numpy as np
 
     names = {d.id: _english(d.names, d.id) for d in programme.domains}
     counts = record["counts"]
