@@ -1,0 +1,414 @@
+"""Group sessions: group-format steps become sessions planned per training group, not per person.
+
+After the paths are built, people with group-format steps are put into training
+groups by site and by the group-format objectives they need
+(:func:`trainmatch.groups.need_groups`), so members share needs. Then, per
+group and objective, one module (format) is chosen for the group (the one most
+members were planned in; a member switches when their hours allow) and the
+members who need it form one session, or several when the group exceeds
+``groups.max_size``. A session needs ``groups.min_attendees`` people: members of
+a smaller piece join another group's session of the same module at the same
+site, or several small pieces at a site meet together; a need that still
+cannot reach the minimum is met in the objective's cheapest self-paced format
+when the person's hours allow, and otherwise stays a session below the
+minimum with its reason. Every change is said in the step's ``session_note``
+and the session's ``reason``; nothing is dropped.
+
+Vectorised over steps (groupby on integer keys); the only Python loops are
+per objective, per module and per session. Pure: no files, no printing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .catalogue import Catalogue
+    from .programme import Programme
+
+SESSION_COLUMNS = ("session_id", "group", "site", "objective", "module", "format", "hours", "attendees", "reason")
+# What happened to a group-format need, as plans.csv's session_note says it.
+NOTE_JOINED = "joins a session of group {group} at the same site: too few in the own group"
+NOTE_POOLED = "meets with people of other groups at the same site: too few in each group"
+NOTE_SELF_PACED = "self-paced instead of a {format}: fewer than {minimum} people at the site need it"
+NOTE_BELOW = "session below the minimum of {minimum}: {why}"
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """Sessions of one run.
+
+    ``people`` has ``group`` replaced by the need-based training group ('' for
+    people with no group session); ``steps`` has module, title, format, hours
+    and group updated and ``session_id`` and ``session_note`` added;
+    ``sessions`` has SESSION_COLUMNS plus ``status`` (``planned``) and
+    ``attendees`` per session; ``members`` is one row per (session, person);
+    ``groups`` is the group table (group, cohort, site, members, undersized).
+    """
+
+    people: "pd.DataFrame"
+    steps: "pd.DataFrame"
+    sessions: "pd.DataFrame"
+    members: "pd.DataFrame"
+    groups: "pd.DataFrame"
+    warnings: tuple[str, ...]
+
+
+def _person_index(people: "pd.DataFrame", steps: "pd.DataFrame") -> np.ndarray:
+    import pandas as pd
+
+    return pd.Index(people["person_id"].astype(str)).get_indexer(steps["person_id"].astype(str))
+
+
+def _titles(steps: "pd.DataFrame", people: "pd.DataFrame", who: np.ndarray, mcode: np.ndarray,
+            catalogue: "Catalogue", programme: "Programme") -> "pd.Categorical":
+    """Each step's title in its person's language (as paths.build_paths makes it)."""
+    import pandas as pd
+
+    from .columns import text_codes
+
+    langs = list(programme.languages)
+    lang_codes, lang_labels = text_codes(people, "language")
+    lang_map = np.asarray([langs.index(x) if x in langs else langs.index(programme.default_language) for x in lang_labels],
+                          dtype=np.int64)
+    labels: dict[str, int] = {}
+    matrix = np.asarray([[labels.setdefault(m.title(lang), len(labels)) for lang in langs] for m in catalogue.modules],
+                        dtype=np.int64).reshape(len(catalogue.modules), len(langs))
+    return pd.Categorical.from_codes(matrix[mcode, lang_map[lang_codes[who]]], categories=list(labels))
+
+
+def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Catalogue", programme: "Programme",
+                  budget: np.ndarray) -> SessionPlan:
+    """Form need-based groups and plan the group sessions (see the module docstring).
+
+    ``people`` are the planned people (person_id, site, cohort, language);
+    ``steps`` the paths' steps; ``budget`` each person's hours (paths.budgets).
+    """
+    import pandas as pd
+
+    from .columns import text_codes
+    from .groups import need_groups
+
+    n = len(people)
+    minimum = int(programme.min_attendees)
+    cap = max(int(programme.group_max_size), minimum)
+    module_ids = list(catalogue.module_ids)
+    objective_ids = list(catalogue.objective_ids)
+    mod_hours = np.asarray([m.hours for m in catalogue.modules], dtype=np.float64)
+    mod_group = np.asarray([m.group for m in catalogue.modules], dtype=bool)
+    mod_obj = np.asarray([objective_ids.index(m.objective) for m in catalogue.modules], dtype=np.int64)
+    fmt_ids = list(programme.format_ids)
+    mod_fmt = np.asarray([fmt_ids.index(m.format) for m in catalogue.modules], dtype=np.int64)
+    # the cheapest self-paced module of each objective (catalogue order breaks ties), -1 when it has none
+    self_paced = np.full(len(objective_ids), -1, dtype=np.int64)
+    for o, oid in enumerate(objective_ids):
+        alone = [module_ids.index(m.id) for m in catalogue.objectives[oid].modules if not m.group]
+        if alone:
+            self_paced[o] = min(alone, key=lambda k: (mod_hours[k], k))
+
+    who = _person_index(people, steps)
+    mcode = steps["module"].cat.codes.to_numpy().astype(np.int64) if isinstance(steps["module"].dtype, pd.CategoricalDtype) \
+        else pd.Index(module_ids).get_indexer(steps["module"].astype(str))
+    if isinstance(steps["module"].dtype, pd.CategoricalDtype) and list(steps["module"].cat.categories) != module_ids:
+        mcode = pd.Index(module_ids).get_indexer(steps["module"].astype(str))
+    hours = steps["hours"].to_numpy(dtype=np.float64).copy()
+    slack = budget - np.bincount(who, weights=hours, minlength=n)  # hours each person has left
+    site_codes, site_names = text_codes(people, "site")
+
+    rows = np.flatnonzero(mod_group[mcode])  # the group-format steps
+    r_who, r_mod = who[rows], mcode[rows].copy()
+    r_obj = mod_obj[r_mod]
+
+    # 1. groups from site and shared needs: a signature of the group-format objectives each person needs,
+    #    the most common objective as the highest bit, so people next to each other share the common needs
+    obj_count = np.bincount(r_obj, minlength=len(objective_ids))
+    rank = np.empty(len(objective_ids), dtype=np.int64)
+    rank[np.argsort(-obj_count, kind="stable")] = np.arange(len(objective_ids))
+    weight = np.where(rank < 52, np.ldexp(1.0, 51 - np.minimum(rank, 51)), 0.0)
+    signature = np.bincount(r_who, weights=weight[r_obj], minlength=n).astype(np.int64)
+    grouped = np.flatnonzero(signature > 0)
+    person_group, groups = need_groups(site_codes[grouped], [site_names[i] for i in range(len(site_names))],
+                                       signature[grouped], min_size=programme.group_min_size, max_size=programme.group_max_size)
+    gcode = np.full(n, -1, dtype=np.int64)
+    gcode[grouped] = person_group
+    G = len(groups)
+    g_site = groups["site_code"].to_numpy(dtype=np.int64)
+    r_grp = gcode[r_who]
+    r_site = site_codes[r_who]
+    warnings: list[str] = []
+
+    # 2. one module per group and objective: the one most members were planned in; others switch when their hours allow
+    O, M = len(objective_ids), len(module_ids)
+    go = r_grp * O + r_obj
+    pair = go * M + r_mod
+    uniq, counts = np.unique(pair, return_counts=True)
+    order = np.lexsort((uniq % M, -counts, uniq // M))
+    best_pairs = uniq[order]
+    first = np.r_[True, best_pairs[1:] // M != best_pairs[:-1] // M]
+    chosen_go, chosen_mod = best_pairs[first] // M, best_pairs[first] % M
+    want = chosen_mod[np.searchsorted(chosen_go, go)]
+    switch = want != r_mod
+    extra = np.where(switch, mod_hours[want] - mod_hours[r_mod], 0.0)
+    person_extra = np.bincount(r_who, weights=extra, minlength=n)
+    ok = person_extra <= slack + _EPS
+    switch &= ok[r_who]
+    slack = slack - np.where(ok, person_extra, 0.0)
+    r_mod = np.where(switch, want, r_mod)
+
+    # 3. pieces: the members of a group needing the same module; viable at the minimum
+    piece_key = (r_grp * M + r_mod)
+    p_uniq, p_inv, p_n = np.unique(piece_key, return_inverse=True, return_counts=True)
+    p_grp, p_mod = p_uniq // M, p_uniq % M
+    p_site = g_site[p_grp]
+    viable = p_n >= minimum
+    host = np.arange(len(p_uniq))  # the piece whose session each piece's members attend
+    kind = np.zeros(len(p_uniq), dtype=np.int8)  # 0 own, 1 joined, 2 pooled, 3 self-paced, 4 below minimum
+    # per (site, module): the largest viable piece (ties: lowest group), and the pooled size of the small ones
+    sm = p_site * M + p_mod
+    sm_uniq, sm_inv = np.unique(sm, return_inverse=True)
+    best_viable = np.full(len(sm_uniq), -1, dtype=np.int64)
+    best_small = np.full(len(sm_uniq), -1, dtype=np.int64)
+    by_size = np.lexsort((p_grp, -p_n))  # largest first
+    for mask, best in ((viable, best_viable), (~viable, best_small)):
+        idx = by_size[mask[by_size]]
+        slot = sm_inv[idx]
+        firsts = idx[~_seen_before(slot, len(sm_uniq))]
+        best[sm_inv[firsts]] = firsts
+    small_total = np.bincount(sm_inv, weights=np.where(viable, 0, p_n), minlength=len(sm_uniq))
+    small = ~viable
+    join = small & (best_viable[sm_inv] >= 0)
+    host[join] = best_viable[sm_inv[join]]
+    kind[join] = 1
+    pool = small & ~join & (small_total[sm_inv] >= minimum)
+    host[pool] = best_small[sm_inv[pool]]
+    kind[pool] = 2
+
+    # 4. what is left below the minimum goes self-paced where the objective has such a format and the hours allow
+    left = small & ~join & ~pool
+    r_left = left[p_inv]
+    alt = self_paced[r_obj]
+    can = r_left & (alt >= 0)
+    extra = np.where(can, mod_hours[np.maximum(alt, 0)] - mod_hours[r_mod], 0.0)
+    person_extra = np.bincount(r_who, weights=extra, minlength=n)
+    fits = person_extra <= slack + _EPS
+    to_self = can & fits[r_who]
+    below = r_left & ~to_self
+    # pieces below the minimum at a (site, module) meet together: the largest of them hosts
+    if below.any():
+        b_piece = np.unique(p_inv[below])
+        host[b_piece] = best_small[sm_inv[b_piece]]
+        kind[b_piece] = 4
+    no_format = below & (alt < 0)
+
+    # 5. sessions: each hosting piece's attendees, split when more than the capacity
+    r_host = np.where(to_self, -1, host[p_inv])
+    in_session = r_host >= 0
+    s_rows = np.flatnonzero(in_session)
+    h_uniq, h_inv, h_n = np.unique(r_host[s_rows], return_inverse=True, return_counts=True)
+    parts = -(-h_n // cap)
+    order = np.lexsort((r_who[s_rows], r_grp[s_rows], h_inv))
+    rank_in_host = np.empty(len(s_rows), dtype=np.int64)
+    starts = np.r_[0, np.cumsum(h_n)[:-1]]
+    rank_in_host[order] = np.arange(len(s_rows)) - np.repeat(starts, h_n)
+    part = rank_in_host * parts[h_inv] // h_n[h_inv]
+    first_session = np.r_[0, np.cumsum(parts)[:-1]]
+    r_session = first_session[h_inv] + part
+    S = int(parts.sum())
+    s_host = np.repeat(h_uniq, parts)
+    s_part = np.arange(S) - np.repeat(first_session, parts)
+    s_grp, s_mod = p_grp[s_host], p_mod[s_host]
+    s_size = np.bincount(r_session, minlength=S)
+    # session ids: the group's sessions numbered in prerequisite order of their objectives, then module, then part
+    topo = topological_rank(catalogue)
+    s_order = np.lexsort((s_part, s_mod, topo[mod_obj[s_mod]], s_grp))
+    seq = np.empty(S, dtype=np.int64)
+    gs = s_grp[s_order]
+    gstart = np.r_[True, gs[1:] != gs[:-1]]
+    seq[s_order] = np.arange(S) - np.maximum.accumulate(np.where(gstart, np.arange(S), 0))
+    group_ids = groups["group"].tolist()
+    width = max(2, len(str(int(seq.max()) + 1))) if S else 2
+    session_ids = np.asarray([f"{group_ids[g]}-S{k + 1:0{width}d}" for g, k in zip(s_grp.tolist(), seq.tolist())], dtype=object)
+
+    # reasons per session: who joined, pooled, or why it is below the minimum
+    r_kind = kind[p_inv]
+    s_reason = np.full(S, "", dtype=object)
+    foreign = s_rows[r_grp[s_rows] != s_grp[r_session]]
+    if len(foreign):
+        sess_of = r_session[np.searchsorted(s_rows, foreign)]
+        frame = pd.DataFrame({"s": sess_of, "g": r_grp[foreign], "k": r_kind[foreign]})
+        for s, part_frame in frame.groupby("s", sort=True):
+            names = sorted({group_ids[g] for g in part_frame["g"].tolist()})
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            s_reason[s] = (f"joined by {len(part_frame)} people of {shown}, whose groups had fewer than {minimum} for it"
+                           if int(part_frame["k"].max()) <= 1 else
+                           f"people of {len(names) + 1} groups at the site meet together: no group had {minimum} for it")
+    short = np.flatnonzero(s_size < minimum)
+    if len(short):
+        sess_rows = np.flatnonzero(in_session)
+        lacks_format = np.zeros(S, dtype=bool)
+        lacks_format[r_session[np.searchsorted(s_rows, sess_rows[no_format[sess_rows]])]] = True
+        for s in short.tolist():
+            why = (f"only {s_size[s]} at the site need it and it has no self-paced format" if lacks_format[s] else
+                   f"only {s_size[s]} at the site need it and the self-paced format does not fit their hours")
+            s_reason[s] = f"below the minimum of {minimum}: {why}"
+
+    # 6. the steps, updated
+    new_mod = mcode.copy()
+    new_mod[rows] = np.where(to_self, alt, r_mod)
+    step_session = np.full(len(steps), -1, dtype=np.int64)
+    step_session[rows[s_rows]] = r_session
+    note_codes = np.zeros(len(steps), dtype=np.int64)
+    notes = ["", NOTE_JOINED, NOTE_POOLED, NOTE_SELF_PACED, NOTE_BELOW]
+    note_codes[rows] = np.where(to_self, 3, np.where(below, 4, r_kind.astype(np.int64) * (r_kind < 3)))
+    # texts of notes per (kind, group or format): few distinct, built once
+    note_text = _note_texts(note_codes, rows, to_self, r_session, s_rows, session_ids, s_grp, group_ids, s_reason,
+                            fmt_ids, mod_fmt, mcode, minimum, notes)
+    out = steps.copy()
+    out["module"] = pd.Categorical.from_codes(new_mod, categories=module_ids)
+    out["title"] = _titles(steps, people, who, new_mod, catalogue, programme)
+    out["format"] = pd.Categorical.from_codes(mod_fmt[new_mod], categories=fmt_ids)
+    out["hours"] = mod_hours[new_mod]
+    group_of_step = np.where(step_session >= 0, s_grp[np.maximum(step_session, 0)], -1)
+    out["group"] = pd.Categorical.from_codes(np.where(group_of_step >= 0, group_of_step, G), categories=[*group_ids, ""])
+    sid_labels = [*session_ids.tolist(), ""]
+    out["session_id"] = pd.Categorical.from_codes(np.where(step_session >= 0, step_session, S), categories=sid_labels)
+    out["session_note"] = note_text
+
+    # 7. people: only groups in which they have a session; the group table counts them
+    has_own = np.zeros(n, dtype=bool)
+    own = s_rows[r_grp[s_rows] == s_grp[r_session]]
+    has_own[r_who[own]] = True
+    final = np.where(has_own, gcode, -1)
+    members = np.bincount(final[final >= 0], minlength=G)
+    dropped = int(((gcode >= 0) & ~has_own).sum())
+    if dropped:
+        warnings.append(f"{dropped} people needed group training but have no session in their own group "
+                        "(they join another group's session or learn self-paced); they are in no training group.")
+    from .columns import text_column
+
+    people_out = people.copy()
+    people_out["group"] = text_column([*group_ids, ""], np.where(final >= 0, final, G))
+    cohort_codes, cohort_names = text_codes(people, "cohort")
+    table = _group_table(groups, final, cohort_codes, cohort_names, members, programme.group_min_size)
+    undersized = int(table["undersized"].sum())
+    if undersized:
+        warnings.append(f"{undersized} training groups have fewer than {programme.group_min_size} members "
+                        "(too few people at the site share their needs).")
+
+    sessions = pd.DataFrame({
+        "session_id": session_ids,
+        "group": np.asarray(group_ids, dtype=object)[s_grp],
+        "site": np.asarray([site_names[i] for i in range(len(site_names))], dtype=object)[g_site[s_grp]]
+        if S else np.zeros(0, dtype=object),
+        "objective": np.asarray(objective_ids, dtype=object)[mod_obj[s_mod]],
+        "module": np.asarray(module_ids, dtype=object)[s_mod],
+        "format": np.asarray(fmt_ids, dtype=object)[mod_fmt[s_mod]],
+        "hours": mod_hours[s_mod],
+        "attendees": s_size.astype(np.int64),
+        "reason": s_reason,
+    })
+    sessions = sessions.iloc[np.lexsort((seq, s_grp))].reset_index(drop=True) if S else sessions
+    member_rows = rows[s_rows]
+    members_table = pd.DataFrame({
+        "session_id": pd.Categorical.from_codes(r_session, categories=session_ids.tolist()),
+        "person": r_who[s_rows],
+        "person_id": steps["person_id"].to_numpy()[member_rows] if len(member_rows) else np.zeros(0, dtype=object),
+        "objective": np.asarray(objective_ids, dtype=object)[r_obj[s_rows]],
+    })
+    return SessionPlan(people_out, out, sessions, members_table, table, tuple(warnings))
+
+
+def _seen_before(slot: np.ndarray, k: int) -> np.ndarray:
+    """True where a value of ``slot`` already occurred earlier in the array (vectorised first-occurrence)."""
+    first = np.full(k, len(slot), dtype=np.int64)
+    np.minimum.at(first, slot, np.arange(len(slot), dtype=np.int64))
+    return first[slot] != np.arange(len(slot))
+
+
+def topological_rank(catalogue: "Catalogue") -> np.ndarray:
+    """Each objective's position with every prerequisite before what needs it (catalogue order otherwise)."""
+    ids = list(catalogue.objective_ids)
+    out: list[str] = []
+    done: set[str] = set()
+
+    def visit(o: str) -> None:
+        if o in done:
+            return
+        done.add(o)
+        for p in catalogue.objectives[o].prerequisites:
+            visit(p)
+        out.append(o)
+
+    for o in ids:
+        visit(o)
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[[ids.index(o) for o in out]] = np.arange(len(ids))
+    return rank
+
+
+def _note_texts(note_codes: np.ndarray, rows: np.ndarray, to_self: np.ndarray, r_session: np.ndarray, s_rows: np.ndarray,
+                session_ids: np.ndarray, s_grp: np.ndarray, group_ids: list[str], s_reason: np.ndarray,
+                fmt_ids: list[str], mod_fmt: np.ndarray, mcode: np.ndarray, minimum: int, notes: list[str]) -> "pd.Categorical":
+    """plans.csv's session_note: '' for a session of the own group, else what happened, as a short sentence."""
+    import pandas as pd
+
+    key = np.zeros(len(note_codes), dtype=np.int64)  # 0: no note
+    labels: dict[str, int] = {"": 0}
+    step_session = np.full(len(note_codes), -1, dtype=np.int64)
+    step_session[rows[s_rows]] = r_session
+    for code in (1, 2, 4):
+        idx = np.flatnonzero(note_codes == code)
+        if not len(idx):
+            continue
+        sess = step_session[idx]
+        u, inv = np.unique(sess, return_inverse=True)
+        texts = []
+        for s in u.tolist():
+            if code == 1:
+                texts.append(notes[1].format(group=group_ids[s_grp[s]]))
+            elif code == 2:
+                texts.append(notes[2])
+            else:
+                texts.append(notes[4].format(minimum=minimum, why=str(s_reason[s]).split(": ", 1)[-1]))
+        codes_ = np.asarray([labels.setdefault(t, len(labels)) for t in texts], dtype=np.int64)
+        key[idx] = codes_[inv]
+    idx = np.flatnonzero(note_codes == 3)
+    if len(idx):
+        f = mod_fmt[mcode[idx]]
+        u, inv = np.unique(f, return_inverse=True)
+        codes_ = np.asarray([labels.setdefault(notes[3].format(format=fmt_ids[x], minimum=minimum), len(labels))
+                             for x in u.tolist()], dtype=np.int64)
+        key[idx] = codes_[inv]
+    return pd.Categorical.from_codes(key, categories=list(labels))
+
+
+def _group_table(groups: "pd.DataFrame", final: np.ndarray, cohort_codes: np.ndarray, cohort_names: list[str],
+                 members: np.ndarray, min_size: int) -> "pd.DataFrame":
+    """group, cohort (the most common of the members'), site, members, undersized: groups with members only."""
+    import pandas as pd
+
+    G = len(groups)
+    cohort = np.full(G, "", dtype=object)
+    inside = final >= 0
+    if inside.any():
+        C = max(len(cohort_names), 1)
+        pairs, counts = np.unique(final[inside] * C + cohort_codes[inside], return_counts=True)
+        order = np.lexsort((pairs % C, -counts, pairs // C))
+        best = pairs[order]
+        first = np.r_[True, best[1:] // C != best[:-1] // C]
+        cohort[best[first] // C] = np.asarray(cohort_names, dtype=object)[best[first] % C]
+    table = pd.DataFrame({
+        "group": groups["group"].to_numpy(dtype=object),
+        "cohort": cohort,
+        "site": groups["site"].to_numpy(dtype=object),
+        "members": members.astype(np.int64),
+        "undersized": members < min_size,
+    })
+    return table[table["members"] > 0].reset_index(drop=True)
