@@ -279,32 +279,32 @@ def vtimezone(zone: str, first: dt.date, last: dt.date) -> str:
     return tz.to_ical().decode("utf-8").replace("\r\n", "\n").strip().replace("\n", "\r\n")
 
 
-def ics_text(group_sessions: "pd.DataFrame", titles: dict[str, str], zone: str, start: dt.date, end: dt.date,
-             timezone_block: str | None = None) -> str:
-    """One VCALENDAR with a VEVENT per scheduled session of ``group_sessions`` (UID, DTSTAMP, DTSTART/DTEND
-    with TZID, SUMMARY = the module's title, LOCATION = the site). DTSTAMP is the period's first day at
-    midnight UTC, so the same run gives the same file."""
+def ics_files(sessions: "pd.DataFrame", titles: dict[str, str], zone: str, start: dt.date, end: dt.date,
+              timezone_block: str | None = None) -> dict[str, str]:
+    """One VCALENDAR per group with a VEVENT per scheduled session of the group (UID, DTSTAMP, DTSTART/DTEND
+    with TZID, SUMMARY = the module's title, LOCATION = the site, a VTIMEZONE). DTSTAMP is the period's first
+    day at midnight UTC, so the same run gives the same files. Columns are read once; no per-row pandas."""
+    block = timezone_block if timezone_block is not None else vtimezone(zone, start, end)
+    head = "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//trainmatch//training sessions//EN",
+                         "CALSCALE:GREGORIAN", "METHOD:PUBLISH", block]) + "\r\n"
     stamp = start.strftime("%Y%m%dT000000Z")
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//trainmatch//training sessions//EN", "CALSCALE:GREGORIAN",
-             "METHOD:PUBLISH"]
-    lines.append(timezone_block if timezone_block is not None else vtimezone(zone, start, end))
-    for row in group_sessions.itertuples(index=False):
-        if row.status != "scheduled":
+    day = start.strftime("%Y%m%d")
+    summary = {m: _fold("SUMMARY:" + _escape(t)) for m, t in titles.items()}
+    location: dict[str, str] = {}
+    events: dict[str, list[str]] = {}
+    cols = [sessions[c].astype(str).tolist() for c in ("session_id", "group", "module", "site", "start", "end", "status")]
+    for sid, group, module, site, begin, finish, status, n in zip(*cols, sessions["attendees"].tolist()):
+        if status != "scheduled":
             continue
-        lines += [
-            "BEGIN:VEVENT",
-            f"UID:{row.session_id}-{start.strftime('%Y%m%d')}@trainmatch",
-            f"DTSTAMP:{stamp}",
-            f"DTSTART;TZID={zone}:{_ics_time(row.start)}",
-            f"DTEND;TZID={zone}:{_ics_time(row.end)}",
-            _fold("SUMMARY:" + _escape(titles.get(str(row.module), str(row.module)))),
-        ]
-        if str(row.site):
-            lines.append(_fold("LOCATION:" + _escape(str(row.site))))
-        lines.append(_fold("DESCRIPTION:" + _escape(f"Session {row.session_id}, group {row.group}, {row.attendees} attendees")))
-        lines.append("END:VEVENT")
-    lines.append("END:VCALENDAR")
-    return "\r\n".join(lines) + "\r\n"
+        if site not in location:
+            location[site] = _fold("LOCATION:" + _escape(site)) + "\r\n" if site else ""
+        events.setdefault(group, []).append(
+            f"BEGIN:VEVENT\r\nUID:{sid}-{day}@trainmatch\r\nDTSTAMP:{stamp}\r\n"
+            f"DTSTART;TZID={zone}:{_ics_time(begin)}\r\nDTEND;TZID={zone}:{_ics_time(finish)}\r\n"
+            f"{summary.get(module) or _fold('SUMMARY:' + _escape(module))}\r\n{location[site]}"
+            f"{_fold('DESCRIPTION:' + _escape(f'Session {sid}, group {group}, {n} attendees'))}\r\nEND:VEVENT\r\n"
+        )
+    return {group: head + "".join(parts) + "END:VCALENDAR\r\n" for group, parts in sorted(events.items())}
 
 
 def _ics_time(text: str) -> str:

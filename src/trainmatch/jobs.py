@@ -705,7 +705,7 @@ class _Handoff:
 def _sessions_and_handoff(result: Any, catalogue: Any, programme: Any, start: "date | None", users: dict[str, str] | None,
                           stage: Any) -> _Handoff:
     """Place the sessions in the calendar, make the .ics texts and the LMS files; say what could not go where."""
-    from .calendar import ics_text, place, vtimezone
+    from .calendar import ics_files, place, vtimezone
     from .lms import lms_files
 
     stage("placing the sessions in the calendar")
@@ -720,9 +720,7 @@ def _sessions_and_handoff(result: Any, catalogue: Any, programme: Any, start: "d
         block = vtimezone(programme.schedule.timezone, placed.start, placed.end)
         lang = programme.default_language
         titles = {m.id: m.title(lang) for m in catalogue.modules}
-        scheduled = sessions[sessions["status"] == "scheduled"]
-        for group, frame in scheduled.groupby("group", sort=True):
-            calendars[str(group)] = ics_text(frame, titles, programme.schedule.timezone, placed.start, placed.end, block)
+        calendars = ics_files(sessions, titles, programme.schedule.timezone, placed.start, placed.end, block)
         unscheduled = int((sessions["status"] != "scheduled").sum())
         if unscheduled:
             warnings.append(f"{unscheduled} of {len(sessions)} sessions could not be placed in the plan period; "

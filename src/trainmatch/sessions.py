@@ -154,7 +154,14 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     first = np.r_[True, best_pairs[1:] // M != best_pairs[:-1] // M]
     chosen_go, chosen_mod = best_pairs[first] // M, best_pairs[first] % M
     want = chosen_mod[np.searchsorted(chosen_go, go)]
-    switch = want != r_mod
+    # nobody leaves a format they said they prefer for one they did not
+    pref_codes, pref_uniques = text_codes(people, "formats")
+    pref_bits_of = np.asarray([sum(1 << fmt_ids.index(f) for f in set(str(u).split(";")) if f in fmt_ids)
+                               for u in pref_uniques] or [0], dtype=np.int64)
+    prefs = pref_bits_of[pref_codes][r_who] if n else np.zeros(0, dtype=np.int64)
+    likes_own = (prefs >> mod_fmt[r_mod]) & 1 == 1
+    likes_new = (prefs >> mod_fmt[want]) & 1 == 1
+    switch = (want != r_mod) & (~likes_own | likes_new)
     extra = np.where(switch, mod_hours[want] - mod_hours[r_mod], 0.0)
     person_extra = np.bincount(r_who, weights=extra, minlength=n)
     ok = person_extra <= slack + _EPS
