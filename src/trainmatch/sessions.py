@@ -222,10 +222,10 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     parts = -(-h_n // cap)
     order = np.lexsort((r_who[s_rows], r_grp[s_rows], h_inv))
     rank_in_host = np.empty(len(s_rows), dtype=np.int64)
-    starts = np.r_[0, np.cumsum(h_n)[:-1]]
+    starts = np.cumsum(h_n) - h_n
     rank_in_host[order] = np.arange(len(s_rows)) - np.repeat(starts, h_n)
     part = rank_in_host * parts[h_inv] // h_n[h_inv]
-    first_session = np.r_[0, np.cumsum(parts)[:-1]]
+    first_session = np.cumsum(parts) - parts
     r_session = first_session[h_inv] + part
     S = int(parts.sum())
     s_host = np.repeat(h_uniq, parts)
@@ -282,8 +282,8 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     out["title"] = _titles(steps, people, who, new_mod, catalogue, programme)
     out["format"] = pd.Categorical.from_codes(mod_fmt[new_mod], categories=fmt_ids)
     out["hours"] = mod_hours[new_mod]
-    group_of_step = np.where(step_session >= 0, s_grp[np.maximum(step_session, 0)], -1)
-    out["group"] = pd.Categorical.from_codes(np.where(group_of_step >= 0, group_of_step, G), categories=[*group_ids, ""])
+    group_of_step = np.r_[s_grp, G][np.where(step_session >= 0, step_session, S)]  # G: no group
+    out["group"] = pd.Categorical.from_codes(group_of_step, categories=[*group_ids, ""])
     sid_labels = [*session_ids.tolist(), ""]
     out["session_id"] = pd.Categorical.from_codes(np.where(step_session >= 0, step_session, S), categories=sid_labels)
     out["session_note"] = note_text
