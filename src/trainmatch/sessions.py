@@ -106,12 +106,12 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     mod_obj = np.asarray([objective_ids.index(m.objective) for m in catalogue.modules], dtype=np.int64)
     fmt_ids = list(programme.format_ids)
     mod_fmt = np.asarray([fmt_ids.index(m.format) for m in catalogue.modules], dtype=np.int64)
-    # the cheapest self-paced module of each objective (catalogue order breaks ties), -1 when it has none
-    self_paced = np.full(len(objective_ids), -1, dtype=np.int64)
-    for o, oid in enumerate(objective_ids):
-        alone = [module_ids.index(m.id) for m in catalogue.objectives[oid].modules if not m.group]
-        if alone:
-            self_paced[o] = min(alone, key=lambda k: (mod_hours[k], k))
+    # the self-paced modules of each objective, cheapest first (catalogue order breaks ties), -1 padded
+    alone_of = [sorted((module_ids.index(m.id) for m in catalogue.objectives[oid].modules if not m.group),
+                       key=lambda k: (mod_hours[k], k)) for oid in objective_ids]
+    self_paced = np.full((len(objective_ids), max([len(a) for a in alone_of] + [1])), -1, dtype=np.int64)
+    for o, alone in enumerate(alone_of):
+        self_paced[o, : len(alone)] = alone
 
     who = _person_index(people, steps)
     mcode = steps["module"].cat.codes.to_numpy().astype(np.int64) if isinstance(steps["module"].dtype, pd.CategoricalDtype) \
@@ -151,7 +151,7 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     uniq, counts = np.unique(pair, return_counts=True)
     order = np.lexsort((uniq % M, -counts, uniq // M))
     best_pairs = uniq[order]
-    first = np.r_[True, best_pairs[1:] // M != best_pairs[:-1] // M]
+    first = _new_run(best_pairs // M)
     chosen_go, chosen_mod = best_pairs[first] // M, best_pairs[first] % M
     want = chosen_mod[np.searchsorted(chosen_go, go)]
     # nobody leaves a format they said they prefer for one they did not
@@ -162,6 +162,11 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     likes_own = (prefs >> mod_fmt[r_mod]) & 1 == 1
     likes_new = (prefs >> mod_fmt[want]) & 1 == 1
     switch = (want != r_mod) & (~likes_own | likes_new)
+    # nor leaves the only step of a format for a format the path already has (the path stays varied)
+    F = len(fmt_ids)
+    fmt_count = np.bincount(who * F + mod_fmt[mcode], minlength=n * F).reshape(n, F) if n else np.zeros((0, F), np.int64)
+    own_f, new_f = mod_fmt[r_mod], mod_fmt[want]
+    switch &= ~((fmt_count[r_who, own_f] == 1) & (fmt_count[r_who, new_f] > 0) & (own_f != new_f))
     extra = np.where(switch, mod_hours[want] - mod_hours[r_mod], 0.0)
     person_extra = np.bincount(r_who, weights=extra, minlength=n)
     ok = person_extra <= slack + _EPS
@@ -200,7 +205,13 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     # 4. what is left below the minimum goes self-paced where the objective has such a format and the hours allow
     left = small & ~join & ~pool
     r_left = left[p_inv]
-    alt = self_paced[r_obj]
+    # the cheapest self-paced format new to the person's path that fits their hours, else the cheapest
+    alt = self_paced[r_obj, 0]
+    for k in range(self_paced.shape[1] - 1, -1, -1):
+        cand = self_paced[r_obj, k]
+        good = (cand >= 0) & (mod_hours[np.maximum(cand, 0)] - mod_hours[r_mod] <= slack[r_who] + _EPS)
+        good &= fmt_count[r_who, mod_fmt[np.maximum(cand, 0)]] == 0
+        alt = np.where(good, cand, alt)
     can = r_left & (alt >= 0)
     extra = np.where(can, mod_hours[np.maximum(alt, 0)] - mod_hours[r_mod], 0.0)
     person_extra = np.bincount(r_who, weights=extra, minlength=n)
@@ -237,7 +248,7 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     s_order = np.lexsort((s_part, s_mod, topo[mod_obj[s_mod]], s_grp))
     seq = np.empty(S, dtype=np.int64)
     gs = s_grp[s_order]
-    gstart = np.r_[True, gs[1:] != gs[:-1]]
+    gstart = _new_run(gs)
     seq[s_order] = np.arange(S) - np.maximum.accumulate(np.where(gstart, np.arange(S), 0))
     group_ids = groups["group"].tolist()
     width = max(2, len(str(int(seq.max()) + 1))) if S else 2
@@ -332,6 +343,11 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     return SessionPlan(people_out, out, sessions, members_table, table, tuple(warnings))
 
 
+def _new_run(x: np.ndarray) -> np.ndarray:
+    """True where a sorted array's value differs from the one before (the first too); empty for an empty array."""
+    return np.r_[True, x[1:] != x[:-1]] if len(x) else np.zeros(0, dtype=bool)
+
+
 def _seen_before(slot: np.ndarray, k: int) -> np.ndarray:
     """True where a value of ``slot`` already occurred earlier in the array (vectorised first-occurrence)."""
     first = np.full(k, len(slot), dtype=np.int64)
@@ -409,7 +425,7 @@ def _group_table(groups: "pd.DataFrame", final: np.ndarray, cohort_codes: np.nda
         pairs, counts = np.unique(final[inside] * C + cohort_codes[inside], return_counts=True)
         order = np.lexsort((pairs % C, -counts, pairs // C))
         best = pairs[order]
-        first = np.r_[True, best[1:] // C != best[:-1] // C]
+        first = _new_run(best // C)
         cohort[best[first] // C] = np.asarray(cohort_names, dtype=object)[best[first] % C]
     table = pd.DataFrame({
         "group": groups["group"].to_numpy(dtype=object),
