@@ -340,7 +340,107 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
         "person_id": steps["person_id"].to_numpy()[member_rows] if len(member_rows) else np.zeros(0, dtype=object),
         "objective": np.asarray(objective_ids, dtype=object)[r_obj[s_rows]],
     })
+    people_out, table = support_persons(people_out, table, sessions, catalogue, programme)
     return SessionPlan(people_out, out, sessions, members_table, table, tuple(warnings))
+
+
+def support_level(programme: "Programme") -> int:
+    """The level a support person has in the group's main domains: advanced or above (1-based level index)."""
+    ids = list(programme.level_ids)
+    return ids.index("advanced") + 1 if "advanced" in ids else max(len(ids) - 1, 1)
+
+
+def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "pd.DataFrame", catalogue: "Catalogue",
+                    programme: "Programme") -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """Up to two support persons per group (practice 6): people at the group's site at ``support_level`` or above in
+    the group's main domains (the domains of most of its sessions, at most two), who said yes where the survey
+    asks whether they are willing to support colleagues (``support``: yes/no/''). Each group takes the qualifying
+    people who support the fewest groups so far (then the highest levels, then input order), so the load is shared.
+
+    Adds ``main_domains``, ``support_1`` and ``support_2`` to the groups and ``support_person`` (the own group's
+    first support person) and ``supports`` (the groups a person supports) to the people.
+    """
+    import heapq
+
+    import pandas as pd
+
+    from .columns import text_codes
+
+    groups = groups.copy()
+    people = people.copy()
+    G, n = len(groups), len(people)
+    domains = list(programme.domain_ids)
+    obj_domain = {o: obj.domain for o, obj in catalogue.objectives.items()}
+    main: list[tuple[str, ...]] = [()] * G
+    if G and len(sessions):
+        frame = pd.DataFrame({"group": sessions["group"].astype(str).to_numpy(),
+                              "domain": sessions["objective"].astype(str).map(obj_domain).to_numpy(),
+                              "n": sessions["attendees"].to_numpy()})
+        frame = frame[frame["domain"].isin(domains)]
+        weight = frame.groupby(["group", "domain"], sort=False)["n"].sum().reset_index()
+        weight["order"] = weight["domain"].map({d: i for i, d in enumerate(domains)})
+        weight = weight.sort_values(["group", "n", "order"], ascending=[True, False, True])
+        top = weight.groupby("group", sort=False).head(2).groupby("group", sort=False)["domain"].agg(tuple)
+        row_of = {g: i for i, g in enumerate(groups["group"].tolist())}
+        for g, doms in top.items():
+            if g in row_of:
+                main[row_of[g]] = tuple(sorted(doms, key=domains.index))
+    need = support_level(programme)
+    levels = np.column_stack([people[f"level_{d}"].astype("Int16").fillna(0).to_numpy(dtype=np.int64) for d in domains]) \
+        if n and domains else np.zeros((n, len(domains)), dtype=np.int64)
+    willing = np.ones(n, dtype=bool)
+    if "support" in people.columns:
+        answers, labels = text_codes(people, "support")
+        asked = np.asarray([lab != "" for lab in labels], dtype=bool)
+        if asked[answers].any():  # the survey has the question: only those who said yes
+            yes = np.asarray([lab == "yes" for lab in labels], dtype=bool)
+            willing = yes[answers]
+    site_codes, site_names = text_codes(people, "site")
+    site_of = {name: i for i, name in enumerate(site_names)}
+    load = np.zeros(n, dtype=np.int64)
+    heaps: dict[tuple[int, tuple[int, ...]], list[tuple[int, int, int]]] = {}
+    first, second = [""] * G, [""] * G
+    supports: dict[int, list[int]] = {}  # person position → the groups they support
+    pid = people["person_id"].astype(str)
+    for g, (site, doms) in enumerate(zip(groups["site"].astype(str).tolist(), main)):
+        if not doms or site not in site_of:
+            continue
+        d_idx = tuple(domains.index(d) for d in doms)
+        key = (site_of[site], d_idx)
+        if key not in heaps:
+            ok = (site_codes == key[0]) & willing & (levels[:, list(d_idx)] >= need).all(axis=1)
+            who = np.flatnonzero(ok)
+            strength = levels[who][:, list(d_idx)].sum(axis=1)
+            heaps[key] = [(0, -int(st), int(w)) for st, w in zip(strength.tolist(), who.tolist())]
+            heapq.heapify(heaps[key])
+        heap = heaps[key]
+        chosen = []
+        while heap and len(chosen) < 2:
+            count, neg, w = heapq.heappop(heap)
+            if count != load[w]:  # supports more groups since: back in at its current load
+                heapq.heappush(heap, (int(load[w]), neg, w))
+                continue
+            chosen.append((count, neg, w))
+        for count, neg, w in chosen:
+            load[w] += 1
+            heapq.heappush(heap, (int(load[w]), neg, w))
+        ids = [pid.iat[w] for _, _, w in chosen]
+        first[g], second[g] = (ids + ["", ""])[:2]
+        for _, _, w in chosen:
+            supports.setdefault(w, []).append(g)
+    groups["main_domains"] = [";".join(d) for d in main]
+    groups["support_1"] = first
+    groups["support_2"] = second
+    # people: their group's first support person, and the groups they support
+    by_group = dict(zip(groups["group"].astype(str).tolist(), first))
+    g_codes, g_labels = text_codes(people, "group")
+    people["support_person"] = np.asarray([by_group.get(lab, "") for lab in g_labels], dtype=object)[g_codes]
+    names = groups["group"].astype(str).tolist()
+    column = np.full(n, "", dtype=object)
+    for w, gs in supports.items():
+        column[w] = ";".join(names[g] for g in gs)
+    people["supports"] = column
+    return people, groups
 
 
 def _new_run(x: np.ndarray) -> np.ndarray:
