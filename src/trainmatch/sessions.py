@@ -303,12 +303,16 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     has_own = np.zeros(n, dtype=bool)
     own = s_rows[r_grp[s_rows] == s_grp[r_session]]
     has_own[r_who[own]] = True
-    final = np.where(has_own, gcode, -1)
+    # people whose every session is another group's belong to the group of their first such session
+    host_group = np.full(n, -1, dtype=np.int64)
+    foreign_rows = s_rows[r_grp[s_rows] != s_grp[r_session]][::-1]  # reversed: the first row is written last
+    host_group[r_who[foreign_rows]] = s_grp[r_session[np.searchsorted(s_rows, foreign_rows)]]
+    final = np.where(has_own, gcode, host_group)
     members = np.bincount(final[final >= 0], minlength=G)
-    dropped = int(((gcode >= 0) & ~has_own).sum())
-    if dropped:
-        warnings.append(f"{dropped} people needed group training but have no session in their own group "
-                        "(they join another group's session or learn self-paced); they are in no training group.")
+    self_paced_only = int(((gcode >= 0) & (final < 0)).sum())
+    if self_paced_only:
+        warnings.append(f"{self_paced_only} people needed group training but learn self-paced instead (too few at "
+                        "their site needed the same); they are in no training group. plans.csv's session_note says why.")
     from .columns import text_column
 
     people_out = people.copy()
