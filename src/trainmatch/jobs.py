@@ -648,6 +648,7 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
             result.people, result.steps, result.deferred, programme, cohorts=result.cohorts.cohorts, groups=groups,
             fit_rows=result.cohorts.fit_report, warnings=result.cohorts.warnings, rejects=imported.rejects,
             reliability=result.reliability, item_stats=result.item_stats, n_read=imported.n_read, capacity=capacity,
+            sessions=handoff.sessions,
             run_info={"Input file": record["input"]["file"], "Programme": f"{programme.name} ({programme.fingerprint})", "Seed": str(seed)},
         )
         from .outputs import write_handoff
