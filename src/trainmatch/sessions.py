@@ -390,7 +390,8 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
             if g in row_of:
                 main[row_of[g]] = tuple(sorted(doms, key=domains.index))
     need = support_level(programme)
-    levels = np.column_stack([people[f"level_{d}"].astype("Int16").fillna(0).to_numpy(dtype=np.int64) for d in domains]) \
+    levels = np.column_stack([people[f"level_{d}"].astype("Int16").fillna(0).to_numpy(dtype=np.int64)
+                              if f"level_{d}" in people.columns else np.zeros(n, dtype=np.int64) for d in domains]) \
         if n and domains else np.zeros((n, len(domains)), dtype=np.int64)
     willing = np.ones(n, dtype=bool)
     if "support" in people.columns:
