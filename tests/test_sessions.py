@@ -192,3 +192,53 @@ def test_people_without_group_formats_are_in_no_group(plan_parts):
     rows = [(f"p{i:02d}", "ehr.intermediate.elearning") for i in range(5)]
     result = _plan(people, _steps(rows, catalogue), programme, catalogue)
     assert set(result.people["group"]) == {""} and result.sessions.empty and result.groups.empty
+
+
+def test_support_persons_are_at_the_site_advanced_in_the_main_domains_and_willing(synth5000):
+    people = read_table(synth5000 / "people.csv").set_index("person_id")
+    groups = read_table(synth5000 / "groups.csv")
+    named = groups[groups["support_1"] != ""]
+    assert len(named) >= 0.9 * len(groups)
+    for g in named.itertuples():
+        for pid in {g.support_1, g.support_2} - {""}:
+            assert people.loc[pid, "site"] == g.site
+            assert people.loc[pid, "support"] == "yes"  # synth asks the question: only those who said yes
+            for d in g.main_domains.split(";"):
+                assert people.loc[pid, f"level_{d}"] in ("advanced", "highly_specialised")
+            assert g.group in people.loc[pid, "supports"].split(";")
+    members = people[people["group"] != ""]
+    first = groups.set_index("group")["support_1"]
+    assert (members["support_person"] == first.reindex(members["group"]).to_numpy()).all()
+
+
+def test_letters_name_the_support_person_by_id_and_role_and_tell_support_persons(tmp_path):
+    from trainmatch.letters import plan_filename
+
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "survey.csv"
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["assign", str(sample), "-o", str(out), "--k", "2-3", "--seed", "1", "--no-xlsx", "-q",
+                                       "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    people = read_table(out / "people.csv").set_index("person_id")
+    member = people[(people["support_person"] != "") & (people["language"] == "en")].index[0]
+    helper = people.loc[member, "support_person"]
+    html = (out / "plans" / plan_filename(member)).read_text(encoding="utf-8")
+    assert f"Your support person in your training group is {helper} (" in html
+    supporter = people[(people["supports"] != "") & (people["language"] == "en")].index[0]
+    html = (out / "plans" / plan_filename(supporter)).read_text(encoding="utf-8")
+    assert "You are a support person for the training groups " + people.loc[supporter, "supports"].replace(";", ", ") in html
+
+
+def test_a_group_nobody_at_the_site_can_support_is_listed_in_the_report(plan_parts):
+    from trainmatch.report import sessions_section
+
+    programme, catalogue = plan_parts
+    people = _people(["A"] * 5)
+    for d in programme.domain_ids:
+        people[f"level_{d}"] = pd.array([1] * 5, dtype="Int8")
+    rows = [(f"p{i:02d}", "ehr.intermediate.workshop") for i in range(5)]
+    result = _plan(people, _steps(rows, catalogue), programme, catalogue)
+    assert result.groups["support_1"].tolist() == [""] and result.groups["main_domains"].tolist() == ["ehr"]
+    section = sessions_section(result.sessions.assign(status="unscheduled", start=""), result.steps, result.groups, programme)
+    assert ("Groups without a support person", "1") in section["summary"]
+    assert section["no_support"]["rows"] == [[result.groups["group"].iloc[0], "A", "ehr"]]

@@ -24,7 +24,7 @@ def _labels(flags: pd.Series, no: str, yes: str) -> pd.Categorical:
 
 def people_table(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
     """One row per person: facts, then per domain score, level, required level, gap and flag."""
-    cols = [c for c in PERSON_COLUMNS if c != "row"] + [c for c in ("cohort", "group", "support_person", "supports") if c in people.columns]
+    cols = [c for c in PERSON_COLUMNS if c != "row"] + [c for c in ("support", "cohort", "group", "support_person", "supports") if c in people.columns]
     out = people[cols].copy()
     for task in programme.tasks:
         out[f"task_{task.id}"] = _labels(people[f"task_{task.id}"], "no", "yes")

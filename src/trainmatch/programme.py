@@ -146,6 +146,7 @@ class Columns:
     language: str
     hours: str
     formats: str
+    support: str = "willing_to_support"  # optional yes/no: willing to support colleagues (practice 6)
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -463,7 +464,7 @@ class _Collector:
 
 _SETTINGS_SCHEMA: dict[str, set[str]] = {
     "programme": {"name", "version", "languages", "default_language", "encoding"},
-    "columns": {"id", "role", "site", "language", "hours", "formats"},
+    "columns": {"id", "role", "site", "language", "hours", "formats", "support"},
     "scale": {"min", "max", "dont_know", "missing_codes", "labels"},
     "answers": {"yes", "no"},
     "scoring": {"min_answered_share", "alpha_warning"},
@@ -603,7 +604,8 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
 
     # columns
     columns = Columns(
-        **{k: str(get("columns", k, str, k if k != "id" else "person_id")) for k in ("id", "role", "site", "language", "hours", "formats")}
+        **{k: str(get("columns", k, str, {"id": "person_id", "support": "willing_to_support"}.get(k, k)))
+           for k in ("id", "role", "site", "language", "hours", "formats", "support")}
     )
 
     # scale
