@@ -662,8 +662,8 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
             **checked.seconds,
             **result.timings,
             "calendar_lms": clock["handoff"] - clock["plan"],
-            "report": clock["report"] - clock["plan"],
-            "write": clock["write"] - clock["plan"],
+            "report": clock["report"] - clock["handoff"],
+            "write": clock["write"] - clock["handoff"],
             "total": clock["write"] - started,
         }
         record = {**record, "seconds": {name: round(value, 3) for name, value in seconds.items()}}

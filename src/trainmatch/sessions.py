@@ -62,9 +62,20 @@ class SessionPlan:
 
 
 def _person_index(people: "pd.DataFrame", steps: "pd.DataFrame") -> np.ndarray:
+    """Each step's position in ``people`` (by person_id): per category for the paths' categorical ids."""
+    return codes_into(steps["person_id"], people["person_id"])
+
+
+def codes_into(values: "pd.Series", ids: "pd.Series | pd.Index | list[str]") -> np.ndarray:
+    """Positions of ``values`` in ``ids`` (-1 where absent); a categorical is looked up once per category."""
     import pandas as pd
 
-    return pd.Index(people["person_id"].astype(str)).get_indexer(steps["person_id"].astype(str))
+    index = ids if isinstance(ids, pd.Index) else pd.Index(ids)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        pos = np.r_[index.get_indexer(values.cat.categories), -1]
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+        return pos[np.where(codes >= 0, codes, len(pos) - 1)]
+    return index.get_indexer(values)
 
 
 def _titles(steps: "pd.DataFrame", people: "pd.DataFrame", who: np.ndarray, mcode: np.ndarray,
@@ -337,12 +348,9 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
         "reason": s_reason,
     })
     sessions = sessions.iloc[np.lexsort((seq, s_grp))].reset_index(drop=True) if S else sessions
-    member_rows = rows[s_rows]
     members_table = pd.DataFrame({
         "session_id": pd.Categorical.from_codes(r_session, categories=session_ids.tolist()),
         "person": r_who[s_rows],
-        "person_id": steps["person_id"].to_numpy()[member_rows] if len(member_rows) else np.zeros(0, dtype=object),
-        "objective": np.asarray(objective_ids, dtype=object)[r_obj[s_rows]],
     })
     people_out, table = support_persons(people_out, table, sessions, catalogue, programme)
     return SessionPlan(people_out, out, sessions, members_table, table, tuple(warnings))
@@ -358,14 +366,12 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
                     programme: "Programme") -> tuple["pd.DataFrame", "pd.DataFrame"]:
     """Up to two support persons per group (practice 6): people at the group's site at ``support_level`` or above in
     the group's main domains (the domains of most of its sessions, at most two), who said yes where the survey
-    asks whether they are willing to support colleagues (``support``: yes/no/''). Each group takes the qualifying
-    people who support the fewest groups so far (then the highest levels, then input order), so the load is shared.
+    asks whether they are willing to support colleagues (``support``: yes/no/''). The groups of a site and main
+    domains take the qualifying people in turn, strongest first (round robin), so the load is shared.
 
     Adds ``main_domains``, ``support_1`` and ``support_2`` to the groups and ``support_person`` (the own group's
     first support person) and ``supports`` (the groups a person supports) to the people.
     """
-    import heapq
-
     import pandas as pd
 
     from .columns import text_codes
@@ -375,20 +381,19 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
     G, n = len(groups), len(people)
     domains = list(programme.domain_ids)
     obj_domain = {o: obj.domain for o, obj in catalogue.objectives.items()}
-    main: list[tuple[str, ...]] = [()] * G
-    if G and len(sessions):
-        frame = pd.DataFrame({"group": sessions["group"].astype(str).to_numpy(),
-                              "domain": sessions["objective"].astype(str).map(obj_domain).to_numpy(),
-                              "n": sessions["attendees"].to_numpy()})
-        frame = frame[frame["domain"].isin(domains)]
-        weight = frame.groupby(["group", "domain"], sort=False)["n"].sum().reset_index()
-        weight["order"] = weight["domain"].map({d: i for i, d in enumerate(domains)})
-        weight = weight.sort_values(["group", "n", "order"], ascending=[True, False, True])
-        top = weight.groupby("group", sort=False).head(2).groupby("group", sort=False)["domain"].agg(tuple)
-        row_of = {g: i for i, g in enumerate(groups["group"].tolist())}
-        for g, doms in top.items():
-            if g in row_of:
-                main[row_of[g]] = tuple(sorted(doms, key=domains.index))
+    D = len(domains)
+    top = np.full((G, 2), -1, dtype=np.int64)  # the group's main domains (indexes), most attendees first
+    if G and len(sessions) and D:
+        gpos = codes_into(sessions["group"], groups["group"].astype(str).tolist())
+        dom_of = np.asarray([domains.index(obj_domain[o]) if obj_domain.get(o) in domains else -1 for o in catalogue.objectives],
+                            dtype=np.int64)
+        dpos = dom_of[codes_into(sessions["objective"], list(catalogue.objectives))]
+        keep = (gpos >= 0) & (dpos >= 0)
+        weight = np.bincount(gpos[keep] * D + dpos[keep], weights=sessions["attendees"].to_numpy(dtype=np.float64)[keep],
+                             minlength=G * D).reshape(G, D)
+        order = np.argsort(-weight, axis=1, kind="stable")[:, :2]
+        best = np.take_along_axis(weight, order, axis=1)
+        top = np.where(best > 0, order, -1)
     need = support_level(programme)
     levels = np.column_stack([people[f"level_{d}"].astype("Int16").fillna(0).to_numpy(dtype=np.int64)
                               if f"level_{d}" in people.columns else np.zeros(n, dtype=np.int64) for d in domains]) \
@@ -402,37 +407,38 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
             willing = yes[answers]
     site_codes, site_names = text_codes(people, "site")
     site_of = {name: i for i, name in enumerate(site_names)}
-    load = np.zeros(n, dtype=np.int64)
-    heaps: dict[tuple[int, tuple[int, ...]], list[tuple[int, int, int]]] = {}
-    first, second = [""] * G, [""] * G
-    supports: dict[int, list[int]] = {}  # person position → the groups they support
-    pid = people["person_id"].astype(str)
-    for g, (site, doms) in enumerate(zip(groups["site"].astype(str).tolist(), main)):
-        if not doms or site not in site_of:
+    g_site = [site_of.get(x, -1) for x in groups["site"].astype(str).tolist()]
+    # per (site, main domains): the qualifying people, strongest first; groups take them in turn (round robin),
+    # so each supports about as many groups as the others
+    pools: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, list[int]]] = {}
+    chosen = np.full((G, 2), -1, dtype=np.int64)
+    for g, (site, doms) in enumerate(zip(g_site, top.tolist())):
+        d_idx = tuple(d for d in doms if d >= 0)
+        if not d_idx or site < 0:
             continue
-        d_idx = tuple(domains.index(d) for d in doms)
-        key = (site_of[site], d_idx)
-        if key not in heaps:
-            ok = (site_codes == key[0]) & willing & (levels[:, list(d_idx)] >= need).all(axis=1)
-            who = np.flatnonzero(ok)
-            strength = levels[who][:, list(d_idx)].sum(axis=1)
-            heaps[key] = [(0, -int(st), int(w)) for st, w in zip(strength.tolist(), who.tolist())]
-            heapq.heapify(heaps[key])
-        heap = heaps[key]
-        chosen = []
-        while heap and len(chosen) < 2:
-            count, neg, w = heapq.heappop(heap)
-            if count != load[w]:  # supports more groups since: back in at its current load
-                heapq.heappush(heap, (int(load[w]), neg, w))
-                continue
-            chosen.append((count, neg, w))
-        for count, neg, w in chosen:
-            load[w] += 1
-            heapq.heappush(heap, (int(load[w]), neg, w))
-        ids = [pid.iat[w] for _, _, w in chosen]
-        first[g], second[g] = (ids + ["", ""])[:2]
-        for _, _, w in chosen:
-            supports.setdefault(w, []).append(g)
+        key = (site, d_idx)
+        if key not in pools:
+            at_site = np.flatnonzero((site_codes == site) & willing)
+            ok = at_site[(levels[at_site][:, list(d_idx)] >= need).all(axis=1)]
+            strength = levels[ok][:, list(d_idx)].sum(axis=1)
+            pools[key] = (ok[np.argsort(-strength, kind="stable")], [0])
+        cand, turn = pools[key]
+        m = len(cand)
+        if m == 0:
+            continue
+        k = min(2, m)
+        chosen[g, :k] = cand[(turn[0] + np.arange(k)) % m]
+        turn[0] += k
+    picked = np.unique(chosen[chosen >= 0])
+    names = dict(zip(picked.tolist(), people["person_id"].iloc[picked].astype(str).tolist())) if len(picked) else {}
+    first = [names.get(w, "") for w in chosen[:, 0].tolist()]
+    second = [names.get(w, "") for w in chosen[:, 1].tolist()]
+    main = [tuple(domains[d] for d in row if d >= 0) for row in top.tolist()]
+    supports: dict[int, list[int]] = {}
+    for g, (a, b) in enumerate(chosen.tolist()):
+        for w in (a, b):
+            if w >= 0:
+                supports.setdefault(w, []).append(g)
     groups["main_domains"] = [";".join(d) for d in main]
     groups["support_1"] = first
     groups["support_2"] = second
@@ -440,10 +446,10 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
     by_group = dict(zip(groups["group"].astype(str).tolist(), first))
     g_codes, g_labels = text_codes(people, "group")
     people["support_person"] = np.asarray([by_group.get(lab, "") for lab in g_labels], dtype=object)[g_codes]
-    names = groups["group"].astype(str).tolist()
+    group_names = groups["group"].astype(str).tolist()
     column = np.full(n, "", dtype=object)
     for w, gs in supports.items():
-        column[w] = ";".join(names[g] for g in gs)
+        column[w] = ";".join(group_names[g] for g in gs)
     people["supports"] = column
     return people, groups
 
