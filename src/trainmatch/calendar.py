@@ -103,7 +103,7 @@ def place(sessions: "pd.DataFrame", members: "pd.DataFrame", steps: "pd.DataFram
         out["status"] = "unscheduled"
         out["reason"] = [_join(r, NO_START) for r in out["reason"].tolist()]
         for column in ("start", "end", "due"):
-            steps[column] = ""
+            steps[column] = pd.Categorical.from_codes(np.zeros(len(steps), dtype=np.int64), categories=[""])
         return Placed(out, steps, None, None)
     weeks = programme.plan_weeks
     check_schedule(schedule, start, weeks)
@@ -121,10 +121,13 @@ def place(sessions: "pd.DataFrame", members: "pd.DataFrame", steps: "pd.DataFram
     site_codes, site_names = pd.factorize(out["site"].astype(str))
     order = np.lexsort((np.arange(S), rank[obj_code] if S else np.zeros(0, dtype=np.int64)))
     # attendees of each session as lists of person codes
-    sid = pd.Index(out["session_id"].astype(str)).get_indexer(members["session_id"].astype(str))
+    from .sessions import codes_into
+
+    session_index = pd.Index(out["session_id"].astype(str))
+    sid = codes_into(members["session_id"], session_index)
     person = members["person"].to_numpy(dtype=np.int64)
     by = np.argsort(sid, kind="stable")
-    bounds = np.searchsorted(sid[by], np.arange(S + 1))
+    bounds = np.searchsorted(sid[by], np.arange(S + 1)).tolist()
     people_sorted = person[by].tolist()
 
     P = int(schedule.parallel_per_site)
@@ -185,11 +188,12 @@ def place(sessions: "pd.DataFrame", members: "pd.DataFrame", steps: "pd.DataFram
     out["status"] = np.where(placed, "scheduled", "unscheduled").astype(object)
     out["reason"] = [_join(r, w) for r, w in zip(out["reason"].tolist(), why.tolist())]
 
-    # steps: a session step gets its session's times; a self-paced one a due date
-    step_sid = pd.Index(out["session_id"].astype(str)).get_indexer(steps["session_id"].astype(str)) if S \
-        else np.full(len(steps), -1, dtype=np.int64)
-    steps["start"] = np.asarray([*starts, ""], dtype=object)[np.where(step_sid >= 0, step_sid, S)]
-    steps["end"] = np.asarray([*ends, ""], dtype=object)[np.where(step_sid >= 0, step_sid, S)]
+    # steps: a session step gets its session's times; a self-paced one a due date (categoricals: no string per step)
+    step_sid = codes_into(steps["session_id"], session_index) if S else np.full(len(steps), -1, dtype=np.int64)
+    at = np.where(step_sid >= 0, step_sid, S)
+    for column, texts in (("start", starts), ("end", ends)):
+        codes, labels = pd.factorize(np.asarray([*texts, ""], dtype=object))
+        steps[column] = pd.Categorical.from_codes(codes[at], categories=labels)
     steps["due"] = _due_dates(steps, step_sid, placed, day_of, days, start, weeks)
     return Placed(out, steps, start, period(start, weeks)[1])
 

@@ -728,7 +728,7 @@ def _sessions_and_handoff(result: Any, catalogue: Any, programme: Any, start: "d
                             "sessions.csv says why for each.")
     stage("writing the LMS files")
     lms = lms_files(placed.steps, result.cohorts.groups, catalogue, zone=programme.schedule.timezone, start=placed.start,
-                    end=placed.end, users=users, people=result.people)
+                    end=placed.end, users=users, people=result.people, sessions=sessions)
     if lms.unsafe_people:
         shown = ", ".join(repr(p) for p in lms.unsafe_people[:5]) + (" …" if len(lms.unsafe_people) > 5 else "")
         warnings.append(f"{len(lms.unsafe_people)} people have an id that a Moodle flat-file line cannot carry (a comma, "

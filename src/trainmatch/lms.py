@@ -26,7 +26,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -127,76 +127,76 @@ def check_users_known(users: dict[str, str], known: "pd.Series", name: str) -> N
         raise LmsUsersError(problems)
 
 
-def _unix(text: "np.ndarray", zone: str) -> np.ndarray:
-    """Unix seconds of local 'YYYY-MM-DD HH:MM' texts ('' → 0), converted once per distinct text."""
-    import zoneinfo
-
-    import pandas as pd
-
-    codes, uniq = pd.factorize(pd.Series(text, dtype=object))
-    tz = zoneinfo.ZoneInfo(zone)
-    values = np.asarray([int(dt.datetime.strptime(u, "%Y-%m-%d %H:%M").replace(tzinfo=tz).timestamp()) if u else 0
-                         for u in uniq] or [0], dtype=np.int64)
-    return values[codes]
-
-
 def lms_files(steps: "pd.DataFrame", groups: "pd.DataFrame", catalogue: "Catalogue", *, zone: str,
               start: dt.date | None, end: dt.date | None, users: dict[str, str] | None = None,
-              people: "pd.DataFrame | None" = None) -> LmsFiles:
+              people: "pd.DataFrame | None" = None, sessions: "pd.DataFrame | None" = None) -> LmsFiles:
     """Build the LMS files from the planned steps (with session_id, start, end, due) and the training groups.
 
     With a plan period, flat-file lines carry the enrolment's start (the session's start, else the period's
-    first day) and end (the day after the period's last day), at midnight in ``zone``.
+    first day at midnight in ``zone``) and end (midnight after the period's last day). Vectorised: ids are
+    checked once per distinct id and the lines are joined in Arrow.
     """
+    import zoneinfo
+
     import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from .columns import codes
+    from .sessions import codes_into
 
     module_ids = list(catalogue.module_ids)
-    course_of = np.asarray([m.lms_course or m.id for m in catalogue.modules] or [""], dtype=object)
+    course_of = [m.lms_course or m.id for m in catalogue.modules]  # unique: the catalogue checks it
     without = tuple(m.id for m in catalogue.modules if (m.lms_course or m.id) == m.id)
     mcode, _ = codes(steps["module"], module_ids)
-    course = course_of[np.maximum(mcode, 0)]
-    person = steps["person_id"].astype(str).to_numpy(dtype=object)
-    has_dates = start is not None and "start" in steps.columns
-    step_start = steps["start"].to_numpy(dtype=object) if "start" in steps.columns else np.full(len(steps), "", dtype=object)
-    step_end = steps["end"].to_numpy(dtype=object) if "end" in steps.columns else np.full(len(steps), "", dtype=object)
-    due = steps["due"].astype(str).to_numpy(dtype=object) if "due" in steps.columns else np.full(len(steps), "", dtype=object)
+    mcode = np.maximum(mcode, 0)
+
+    def column(name: str) -> "pd.Series | str":
+        return steps[name].array if name in steps.columns else ""
+
+    end_col = steps["end"].astype(str).where(steps["end"].astype(str) != "", steps["due"].astype(str)) \
+        if "end" in steps.columns and "due" in steps.columns else ""
     enrol = pd.DataFrame({
-        "person_id": steps["person_id"].to_numpy(),
-        "module": steps["module"].to_numpy(),
-        "lms_course": pd.Categorical.from_codes(np.maximum(mcode, 0), categories=list(dict.fromkeys(course_of.tolist())))
-        if len(set(course_of.tolist())) == len(course_of) else course,
-        "format": steps["format"].to_numpy(),
-        "group": steps["group"].to_numpy() if "group" in steps.columns else "",
-        "session_id": steps["session_id"].to_numpy() if "session_id" in steps.columns else "",
-        "start": step_start,
-        "end": np.where(step_end != "", step_end, due),
+        "person_id": steps["person_id"].array,
+        "module": steps["module"].array,
+        "lms_course": pd.Categorical.from_codes(mcode, categories=course_of),
+        "format": steps["format"].array,
+        "group": column("group"),
+        "session_id": column("session_id"),
+        "start": column("start"),
+        "end": end_col.astype("category") if isinstance(end_col, pd.Series) else end_col,
     })
 
-    # people and courses a flat-file line cannot carry
-    pid_codes, pid_uniq = pd.factorize(pd.Series(person, dtype=object))
-    bad_pid = np.asarray([bool(UNSAFE.search(p)) or not p for p in pid_uniq] or [False], dtype=bool)
-    bad_course_set = sorted({c for c in course_of.tolist() if UNSAFE.search(c)})
-    bad_course = np.isin(course, bad_course_set) if bad_course_set else np.zeros(len(course), dtype=bool)
-    ok = ~bad_pid[pid_codes] & ~bad_course if len(person) else np.zeros(0, dtype=bool)
-    table = pa.table({"p": pa.array(person[ok], type=pa.string()), "c": pa.array(course[ok].astype(str), type=pa.string())})
-    parts = [pa.array(np.full(int(ok.sum()), "add, student"), type=pa.string()), table["p"], table["c"]]
-    if has_dates:
-        assert start is not None and end is not None
-        import zoneinfo
-
+    # people and courses a flat-file line cannot carry: checked once per distinct id
+    pid = steps["person_id"]
+    if isinstance(pid.dtype, pd.CategoricalDtype):
+        pid_codes, pid_uniq = pid.cat.codes.to_numpy().astype(np.int64), pid.cat.categories.astype(str)
+    else:
+        found, uniq = pd.factorize(pid.astype(str))
+        pid_codes, pid_uniq = found.astype(np.int64), pd.Index(uniq).astype(str)
+    uniq_arrow = pa.array(pid_uniq.to_numpy(dtype=object), type=pa.string())
+    bad_pid = pc.match_substring_regex(uniq_arrow, UNSAFE.pattern).to_numpy(zero_copy_only=False) | \
+        (pc.utf8_length(uniq_arrow).to_numpy(zero_copy_only=False) == 0)
+    bad_course_set = sorted({c for c in course_of if UNSAFE.search(c)})
+    bad_course = np.asarray([c in bad_course_set for c in course_of] or [False], dtype=bool)
+    ok = ~bad_pid[pid_codes] & ~bad_course[mcode] if len(steps) else np.zeros(0, dtype=bool)
+    rows = np.flatnonzero(ok)
+    people_col = pc.take(uniq_arrow, pa.array(pid_codes[rows]))
+    course_col = pc.take(pa.array(course_of, type=pa.string()), pa.array(mcode[rows]))
+    parts = [pa.array(np.full(len(rows), "add, student", dtype=object), type=pa.string()), people_col, course_col]
+    if start is not None and end is not None:
         tz = zoneinfo.ZoneInfo(zone)
         period_start = int(dt.datetime.combine(start, dt.time(), tz).timestamp())
         period_end = int(dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tz).timestamp())
-        begin = _unix(step_start[ok], zone)
-        begin = np.where(begin > 0, begin, period_start)
-        parts += [pa.array(begin.astype(str), type=pa.string()),
-                  pa.array(np.full(int(ok.sum()), str(period_end)), type=pa.string())]
-    lines = pc.binary_join_element_wise(*parts, ", ")
-    flat = ("\n".join(lines.to_pylist()) + "\n").encode("utf-8") if len(lines) else b""
+        begin = np.full(len(steps), period_start, dtype=np.int64)
+        if sessions is not None and len(sessions) and "session_id" in steps.columns:
+            seconds = np.asarray([int(dt.datetime.strptime(t, "%Y-%m-%d %H:%M").replace(tzinfo=tz).timestamp()) if t else period_start
+                                  for t in sessions["start"].astype(str).tolist()], dtype=np.int64)
+            sid = codes_into(steps["session_id"], pd.Index(sessions["session_id"].astype(str)))
+            begin = np.where(sid >= 0, seconds[np.maximum(sid, 0)], begin)
+        parts += [pc.cast(pa.array(begin[rows]), pa.string()),
+                  pa.array(np.full(len(rows), str(period_end), dtype=object), type=pa.string())]
+    flat = _joined_lines(pc.binary_join_element_wise(*parts, ", "))
 
     # cohorts: one per training group
     buf = io.StringIO()
@@ -211,9 +211,26 @@ def lms_files(steps: "pd.DataFrame", groups: "pd.DataFrame", catalogue: "Catalog
     if users is not None:
         own = (dict(zip(people["person_id"].astype(str).tolist(), people["group"].astype(str).tolist()))
                if people is not None and "group" in people.columns else {})
+        person = pid.astype(str).to_numpy(dtype=object)
+        course = np.asarray(course_of, dtype=object)[mcode]
         users_bytes, missing = _users_csv(person, course, enrol, users, own)
-    return LmsFiles(enrol, flat, cohorts, users_bytes, tuple(str(pid_uniq[i]) for i in np.flatnonzero(bad_pid[: len(pid_uniq)])),
+    return LmsFiles(enrol, flat, cohorts, users_bytes, tuple(str(x) for x in pid_uniq[bad_pid].tolist()),
                     tuple(bad_course_set), without, missing)
+
+
+def _joined_lines(lines: "Any") -> bytes:
+    """Arrow text lines as one UTF-8 text, each line ended by a line break: the data buffer of the lines
+    with their breaks, sliced (one copy, no Python string per line)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(lines) == 0:
+        return b""
+    breaks = pa.array(np.full(len(lines), "\n", dtype=object), type=pa.string())
+    text = pc.binary_join_element_wise(lines, breaks, "")
+    text = pa.concat_arrays([text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text])
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset: text.offset + len(text) + 1]
+    return text.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
 
 
 def _users_csv(person: np.ndarray, course: np.ndarray, enrol: "pd.DataFrame", users: dict[str, str],
