@@ -154,8 +154,7 @@ def lms_files(steps: "pd.DataFrame", groups: "pd.DataFrame", catalogue: "Catalog
     def column(name: str) -> "pd.Series | str":
         return steps[name].array if name in steps.columns else ""
 
-    end_col = steps["end"].astype(str).where(steps["end"].astype(str) != "", steps["due"].astype(str)) \
-        if "end" in steps.columns and "due" in steps.columns else ""
+    end_col = _end_or_due(steps) if "end" in steps.columns and "due" in steps.columns else ""
     enrol = pd.DataFrame({
         "person_id": steps["person_id"].array,
         "module": steps["module"].array,
@@ -164,7 +163,7 @@ def lms_files(steps: "pd.DataFrame", groups: "pd.DataFrame", catalogue: "Catalog
         "group": column("group"),
         "session_id": column("session_id"),
         "start": column("start"),
-        "end": end_col.astype("category") if isinstance(end_col, pd.Series) else end_col,
+        "end": end_col,
     })
 
     # people and courses a flat-file line cannot carry: checked once per distinct id
@@ -174,7 +173,7 @@ def lms_files(steps: "pd.DataFrame", groups: "pd.DataFrame", catalogue: "Catalog
     else:
         found, uniq = pd.factorize(pid.astype(str))
         pid_codes, pid_uniq = found.astype(np.int64), pd.Index(uniq).astype(str)
-    uniq_arrow = pa.array(pid_uniq.to_numpy(dtype=object), type=pa.string())
+    uniq_arrow = pc.cast(pa.array(pid_uniq.array), pa.string())  # Arrow-backed ids: no Python string per id
     bad_pid = pc.match_substring_regex(uniq_arrow, UNSAFE.pattern).to_numpy(zero_copy_only=False) | \
         (pc.utf8_length(uniq_arrow).to_numpy(zero_copy_only=False) == 0)
     bad_course_set = sorted({c for c in course_of if UNSAFE.search(c)})
@@ -183,7 +182,7 @@ def lms_files(steps: "pd.DataFrame", groups: "pd.DataFrame", catalogue: "Catalog
     rows = np.flatnonzero(ok)
     people_col = pc.take(uniq_arrow, pa.array(pid_codes[rows]))
     course_col = pc.take(pa.array(course_of, type=pa.string()), pa.array(mcode[rows]))
-    parts = [pa.array(np.full(len(rows), "add, student", dtype=object), type=pa.string()), people_col, course_col]
+    parts = [pa.scalar("add, student"), people_col, course_col]
     if start is not None and end is not None:
         tz = zoneinfo.ZoneInfo(zone)
         period_start = int(dt.datetime.combine(start, dt.time(), tz).timestamp())
@@ -195,7 +194,7 @@ def lms_files(steps: "pd.DataFrame", groups: "pd.DataFrame", catalogue: "Catalog
             sid = codes_into(steps["session_id"], pd.Index(sessions["session_id"].astype(str)))
             begin = np.where(sid >= 0, seconds[np.maximum(sid, 0)], begin)
         parts += [pc.cast(pa.array(begin[rows]), pa.string()),
-                  pa.array(np.full(len(rows), str(period_end), dtype=object), type=pa.string())]
+                  pa.scalar(str(period_end))]
     flat = _joined_lines(pc.binary_join_element_wise(*parts, ", "))
 
     # cohorts: one per training group
@@ -218,6 +217,21 @@ def lms_files(steps: "pd.DataFrame", groups: "pd.DataFrame", catalogue: "Catalog
                     tuple(bad_course_set), without, missing)
 
 
+def _end_or_due(steps: "pd.DataFrame") -> "pd.Categorical":
+    """A session step's end, else a self-paced step's due date, as one categorical (per category, not per step)."""
+    import pandas as pd
+
+    end = pd.Categorical(steps["end"]) if not isinstance(steps["end"].dtype, pd.CategoricalDtype) else steps["end"].array
+    due = pd.Categorical(steps["due"]) if not isinstance(steps["due"].dtype, pd.CategoricalDtype) else steps["due"].array
+    e_labels, d_labels = [str(x) for x in end.categories], [str(x) for x in due.categories]
+    codes, labels = pd.factorize(np.asarray([*e_labels, *d_labels, ""], dtype=object))
+    ec, dc = np.asarray(end.codes, dtype=np.int64), np.asarray(due.codes, dtype=np.int64)
+    e_codes = np.where(ec >= 0, ec, len(e_labels) + len(d_labels))
+    d_codes = np.where(dc >= 0, dc + len(e_labels), len(e_labels) + len(d_labels))
+    empty_end = np.asarray([x == "" for x in e_labels] + [True] * (len(d_labels) + 1), dtype=bool)
+    return pd.Categorical.from_codes(np.where(empty_end[e_codes], codes[d_codes], codes[e_codes]), categories=labels)
+
+
 def _joined_lines(lines: "Any") -> bytes:
     """Arrow text lines as one UTF-8 text, each line ended by a line break: the data buffer of the lines
     with their breaks, sliced (one copy, no Python string per line)."""
@@ -226,8 +240,7 @@ def _joined_lines(lines: "Any") -> bytes:
 
     if len(lines) == 0:
         return b""
-    breaks = pa.array(np.full(len(lines), "\n", dtype=object), type=pa.string())
-    text = pc.binary_join_element_wise(lines, breaks, "")
+    text = pc.binary_join_element_wise(lines, pa.scalar("\n"), "")
     text = pa.concat_arrays([text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text])
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset: text.offset + len(text) + 1]
     return text.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()

@@ -271,12 +271,19 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     foreign = s_rows[r_grp[s_rows] != s_grp[r_session]]
     if len(foreign):
         sess_of = r_session[np.searchsorted(s_rows, foreign)]
-        frame = pd.DataFrame({"s": sess_of, "g": r_grp[foreign], "k": r_kind[foreign]})
-        for s, part_frame in frame.groupby("s", sort=True):
-            names = sorted({group_ids[g] for g in part_frame["g"].tolist()})
+        # per session: how many came from other groups, from which groups (ids sort as their codes do), and how
+        count = np.bincount(sess_of, minlength=S)
+        kind_max = np.zeros(S, dtype=np.int64)
+        np.maximum.at(kind_max, sess_of, r_kind[foreign].astype(np.int64))
+        pairs = np.unique(sess_of * max(G, 1) + r_grp[foreign])
+        p_s, p_g = pairs // max(G, 1), pairs % max(G, 1)
+        bounds = np.searchsorted(p_s, np.arange(S + 1)).tolist()
+        for s in np.unique(sess_of).tolist():
+            names = [group_ids[g] for g in p_g[bounds[s]:bounds[s + 1]].tolist()]
             shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-            s_reason[s] = (f"joined by {len(part_frame)} people of {shown}, whose groups had fewer than {minimum} for it"
-                           if int(part_frame["k"].max()) <= 1 else
+            joiners = f"{count[s]} {'person' if count[s] == 1 else 'people'}"
+            s_reason[s] = (f"joined by {joiners} of {shown}, whose groups had fewer than {minimum} for it"
+                           if kind_max[s] <= 1 else
                            f"people of {len(names) + 1} groups at the site meet together: no group had {minimum} for it")
     short = np.flatnonzero(s_size < minimum)
     if len(short):
@@ -410,25 +417,27 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
     g_site = [site_of.get(x, -1) for x in groups["site"].astype(str).tolist()]
     # per (site, main domains): the qualifying people, strongest first; groups take them in turn (round robin),
     # so each supports about as many groups as the others
-    pools: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, list[int]]] = {}
     chosen = np.full((G, 2), -1, dtype=np.int64)
-    for g, (site, doms) in enumerate(zip(g_site, top.tolist())):
-        d_idx = tuple(d for d in doms if d >= 0)
-        if not d_idx or site < 0:
-            continue
-        key = (site, d_idx)
-        if key not in pools:
-            at_site = np.flatnonzero((site_codes == site) & willing)
-            ok = at_site[(levels[at_site][:, list(d_idx)] >= need).all(axis=1)]
-            strength = levels[ok][:, list(d_idx)].sum(axis=1)
-            pools[key] = (ok[np.argsort(-strength, kind="stable")], [0])
-        cand, turn = pools[key]
-        m = len(cand)
+    g_site_arr = np.asarray(g_site, dtype=np.int64)
+    key = (g_site_arr * (D + 1) + (top[:, 0] + 1)) * (D + 1) + (top[:, 1] + 1) if G else np.zeros(0, dtype=np.int64)
+    usable = (g_site_arr >= 0) & (top[:, 0] >= 0) if G else np.zeros(0, dtype=bool)
+    keys, key_inv = np.unique(key[usable], return_inverse=True)
+    usable_groups = np.flatnonzero(usable)
+    by_key = np.argsort(key_inv, kind="stable")
+    key_bounds = np.searchsorted(key_inv[by_key], np.arange(len(keys) + 1)).tolist()
+    for k in range(len(keys)):
+        gk = usable_groups[by_key[key_bounds[k]:key_bounds[k + 1]]]
+        site, d_idx = int(g_site_arr[gk[0]]), [d for d in top[gk[0]].tolist() if d >= 0]
+        at_site = np.flatnonzero((site_codes == site) & willing)
+        ok = at_site[(levels[at_site][:, d_idx] >= need).all(axis=1)]
+        m = len(ok)
         if m == 0:
             continue
-        k = min(2, m)
-        chosen[g, :k] = cand[(turn[0] + np.arange(k)) % m]
-        turn[0] += k
+        cand = ok[np.argsort(-levels[ok][:, d_idx].sum(axis=1), kind="stable")]
+        turn = 2 * np.arange(len(gk)) if m >= 2 else np.zeros(len(gk), dtype=np.int64)
+        chosen[gk, 0] = cand[turn % m]
+        if m >= 2:
+            chosen[gk, 1] = cand[(turn + 1) % m]
     picked = np.unique(chosen[chosen >= 0])
     names = dict(zip(picked.tolist(), people["person_id"].iloc[picked].astype(str).tolist())) if len(picked) else {}
     first = [names.get(w, "") for w in chosen[:, 0].tolist()]
