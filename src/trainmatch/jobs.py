@@ -653,10 +653,10 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
         )
         from .outputs import write_handoff
 
-        write_handoff(tmp, sessions=handoff.sessions, calendars=handoff.calendars, lms=handoff.lms)
         (tmp / "report.html").write_text(render_report_data(report), encoding="utf-8")
         clock["report"] = time.perf_counter()
         tables.result()
+        write_handoff(tmp, sessions=handoff.sessions, calendars=handoff.calendars, lms=handoff.lms)
         clock["write"] = time.perf_counter()
         seconds = {
             **checked.seconds,

@@ -42,6 +42,7 @@ SECTIONS = (
     ("hours", "Training hours"),
     ("time", "Time for training"),
     ("groups", "Training groups"),
+    ("sessions", "Group sessions and support"),
     ("rejects", "Rejected rows"),
     ("reliability", "Reliability of the questionnaire"),
     ("items", "Item statistics"),

@@ -659,6 +659,8 @@ def import_survey(
     for name, key, dec, dtype, fill in optional:
         if name in matched:
             jobs.append((name, key, dec, dtype))
+        elif key == "support":  # an optional question: absent means not asked, so no column
+            continue
         else:
             out[key] = text_column(np.full(n, fill, dtype=object)) if dtype is object else np.full(n, fill, dtype=dtype)
             order.append(key)
