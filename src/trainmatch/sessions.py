@@ -425,10 +425,14 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
     usable_groups = np.flatnonzero(usable)
     by_key = np.argsort(key_inv, kind="stable")
     key_bounds = np.searchsorted(key_inv[by_key], np.arange(len(keys) + 1)).tolist()
+    # the willing people of each site, found once (not one scan of everybody per site and domains)
+    willing_pos = np.flatnonzero(willing)
+    by_site = willing_pos[np.argsort(site_codes[willing_pos], kind="stable")]
+    site_bounds = np.searchsorted(site_codes[by_site], np.arange(len(site_names) + 1)).tolist()
     for k in range(len(keys)):
         gk = usable_groups[by_key[key_bounds[k]:key_bounds[k + 1]]]
         site, d_idx = int(g_site_arr[gk[0]]), [d for d in top[gk[0]].tolist() if d >= 0]
-        at_site = np.flatnonzero((site_codes == site) & willing)
+        at_site = by_site[site_bounds[site]:site_bounds[site + 1]]
         ok = at_site[(levels[at_site][:, d_idx] >= need).all(axis=1)]
         m = len(ok)
         if m == 0:
@@ -442,13 +446,16 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
     names = dict(zip(picked.tolist(), people["person_id"].iloc[picked].astype(str).tolist())) if len(picked) else {}
     first = [names.get(w, "") for w in chosen[:, 0].tolist()]
     second = [names.get(w, "") for w in chosen[:, 1].tolist()]
-    main = [tuple(domains[d] for d in row if d >= 0) for row in top.tolist()]
+    # main domains as text: one label per (first, second) pair, taken per group
+    pair_label = [";".join(domains[d] for d in (a, b) if d >= 0) for a in range(-1, D) for b in range(-1, D)]
+    main_text = np.asarray(pair_label, dtype=object)[(top[:, 0] + 1) * (D + 1) + (top[:, 1] + 1)] if G \
+        else np.zeros(0, dtype=object)
     supports: dict[int, list[int]] = {}
     for g, (a, b) in enumerate(chosen.tolist()):
         for w in (a, b):
             if w >= 0:
                 supports.setdefault(w, []).append(g)
-    groups["main_domains"] = [";".join(d) for d in main]
+    groups["main_domains"] = main_text
     groups["support_1"] = first
     groups["support_2"] = second
     # people: their group's first support person, and the groups they support
