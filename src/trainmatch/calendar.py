@@ -146,9 +146,11 @@ def place(sessions: "pd.DataFrame", members: "pd.DataFrame", steps: "pd.DataFram
     why = np.full(S, "", dtype=object)
     fits_time = room[None, :] >= minutes[:, None] if S else np.zeros((0, len(times)), dtype=bool)
     time_of = time_index.tolist()
+    fits_any = fits_time.any(axis=1).tolist()
+    allowed_of = [row.tolist() for row in fits_time]
     for s in order.tolist():
-        allowed = fits_time[s]
-        if not allowed.any():
+        allowed = allowed_of[s]
+        if not fits_any[s]:
             why[s] = (f"the session lasts {minutes[s]} minutes, longer than the time between the start times in "
                       "[schedule] times; add a start time with more room or shorten schedule.session_minutes")
             continue

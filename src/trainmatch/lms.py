@@ -194,7 +194,9 @@ def lms_files(steps: "pd.DataFrame", groups: "pd.DataFrame", catalogue: "Catalog
             sid = codes_into(steps["session_id"], pd.Index(sessions["session_id"].astype(str)))
             begin = np.where(sid >= 0, seconds[np.maximum(sid, 0)], begin)
         parts += [pc.cast(pa.array(begin[rows]), pa.string()),
-                  pa.scalar(str(period_end))]
+                  pa.scalar(f"{period_end}\n")]  # the line break rides on the last field
+    if start is None or end is None:
+        parts[-1] = pc.binary_join_element_wise(parts[-1], pa.scalar("\n"), "")
     flat = _joined_lines(pc.binary_join_element_wise(*parts, ", "))
 
     # cohorts: one per training group
@@ -233,15 +235,13 @@ def _end_or_due(steps: "pd.DataFrame") -> "pd.Categorical":
 
 
 def _joined_lines(lines: "Any") -> bytes:
-    """Arrow text lines as one UTF-8 text, each line ended by a line break: the data buffer of the lines
-    with their breaks, sliced (one copy, no Python string per line)."""
+    """Arrow text lines (each already ending in a line break) as one UTF-8 text: the data buffer, sliced
+    (one copy, no Python string per line)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if len(lines) == 0:
         return b""
-    text = pc.binary_join_element_wise(lines, pa.scalar("\n"), "")
-    text = pa.concat_arrays([text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text])
+    text = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset: text.offset + len(text) + 1]
     return text.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
 
