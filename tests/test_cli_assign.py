@@ -540,7 +540,13 @@ def test_plans_name_the_group_of_group_sessions(bad_run: SimpleNamespace) -> Non
         html = (bad_run.out / "plans" / plan_filename(unneutralise(pid))).read_text(encoding="utf-8")
         assert group in html
     people = read_table(bad_run.out / "people.csv").set_index("person_id")
-    assert (grouped["group"].to_numpy() == people.loc[grouped["person_id"], "group"].to_numpy()).all()
+    # a step is in a session of the person's own group, unless its note says it joins another group's session
+    own = grouped["session_note"] == ""
+    assert own.any()
+    assert (grouped.loc[own, "group"].to_numpy() == people.loc[grouped.loc[own, "person_id"], "group"].to_numpy()).all()
+    others = grouped[~own]
+    assert all(("joins a session of group " + g) in note or note.startswith(("meets with", "session below"))
+               for g, note in zip(others["group"], others["session_note"]))
 
 
 def test_plan_steps_name_the_rule_behind_them(bad_run: SimpleNamespace) -> None:

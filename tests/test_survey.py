@@ -104,7 +104,7 @@ def test_optional_columns_may_be_absent(tiny_programme):
     raw = read_survey(SURVEYS / "tiny.csv")
     frame = raw.frame.drop(columns=["site", "language", "hours_available", "preferred_formats"])
     result = import_survey(RawSurvey(raw.path, frame, raw.lines, "csv", "utf-8", ",", None, raw.sha256), tiny_programme)
-    assert set(result.absent_optional) == {"site", "language", "hours_available", "preferred_formats"}
+    assert set(result.absent_optional) == {"site", "language", "hours_available", "preferred_formats", "willing_to_support"}
     assert result.people["site"].tolist() == [""] * 4
     assert result.people["hours"].isna().all()
     assert result.people["formats"].tolist() == [""] * 4

@@ -83,6 +83,25 @@ def yes_no_decoder(programme: Programme) -> Callable[[str], tuple[bool, str | No
     return decode
 
 
+def willing_decoder(programme: Programme) -> Callable[[str], tuple[str, str | None]]:
+    """An optional yes/no question (e.g. willing to support colleagues): 'yes', 'no', or '' when not answered."""
+    yes = {normalise(x) for x in programme.yes}
+    no = {normalise(x) for x in programme.no}
+    allowed = f"Allowed: {', '.join(programme.yes[:4])} for yes; {', '.join(programme.no[:4])} for no; empty when not answered."
+
+    def decode(raw: str) -> tuple[str, str | None]:
+        key = normalise(raw)
+        if key == "":
+            return "", None
+        if key in yes:
+            return "yes", None
+        if key in no:
+            return "no", None
+        return "", f"Not a yes/no answer. {allowed}"
+
+    return decode
+
+
 def name_decoder(entries: Mapping[str, tuple[str, ...]], what: str, required: bool) -> Callable[[str], tuple[str, str | None]]:
     table = {normalise(alias): ident for ident, aliases in entries.items() for alias in aliases}
     ids = list(entries)

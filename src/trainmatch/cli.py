@@ -427,40 +427,62 @@ class Progress:
         return click.progressbar(items, length=length, label="plans", file=sys.stderr, update_min_steps=max(1, length // 1000))
 
 
+def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of a planning run, shared by assign and followup (followup plans the new round as assign does)."""
+    for option in reversed((
+        click.option(
+            "--force",
+            is_flag=True,
+            help="Replace an output folder that an earlier run wrote (only once the new one is complete), and an earlier --save-model.",
+        ),
+        click.option("--strict", is_flag=True, help="Fail (exit 1, write nothing) if any row is rejected."),
+        click.option("--per-person", type=click.Choice(["html", "none"]), default="html", show_default=True,
+                     help="Write one printable plan per person into plans/."),
+        click.option("--xlsx/--no-xlsx", "xlsx", default=None, help=f"Write plans.xlsx (default: only up to {20_000:,} people)."),
+        click.option("--lang", type=click.Choice(["fi", "sv", "en"]), default=None,
+                     help="Language of plans for people whose survey row gives none (default: the programme's)."),
+        click.option("--start", default=None, metavar="DATE",
+                     help="First day of the plan period (YYYY-MM-DD): sessions get dates and times, self-paced steps due dates "
+                          "(default: [schedule] start in the programme; without one, plans show weeks)."),
+        click.option("--lms-users", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="CSV with columns person_id and username: also write lms/moodle-users.csv for Moodle's upload users."),
+        click.option("--quiet", "-q", is_flag=True, help="Print only errors and warnings."),
+        model_options,
+        programme_option,
+        survey_options,
+        handle_errors,
+    )):
+        command = option(command)
+    return command
+
+
 @main.command(context_settings=CONTEXT)
 @click.argument("survey", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write (an existing one only with --force, and only if a trainmatch run wrote it).")
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Replace an output folder that an earlier run wrote (only once the new one is complete), and an earlier --save-model.",
-)
-@click.option("--strict", is_flag=True, help="Fail (exit 1, write nothing) if any row is rejected.")
-@click.option("--per-person", type=click.Choice(["html", "none"]), default="html", show_default=True, help="Write one printable plan per person into plans/.")
-@click.option("--xlsx/--no-xlsx", "xlsx", default=None, help=f"Write plans.xlsx (default: only up to {20_000:,} people).")
-@click.option("--lang", type=click.Choice(["fi", "sv", "en"]), default=None, help="Language of plans for people whose survey row gives none (default: the programme's).")
-@click.option("--quiet", "-q", is_flag=True, help="Print only errors and warnings.")
-@model_options
-@programme_option
-@survey_options
-@handle_errors
+@run_options
 def assign(survey: Path, output: Path, programme_dir: Path | None, quiet: bool, **options: Any) -> None:
     """Run the whole pipeline: plans per person, tables for the LMS, and a report for HR.
 
     Reads and validates the survey, scores competence against each person's
     tasks, forms cohorts and training groups, fires the programme's rules and
     builds an ordered, mixed-format path per person within their hours.
+    Group formats become sessions per training group (people at one site who
+    share needs), each with at least [groups] min_attendees people.
     OUTPUT gets people.csv, plans.csv, deferred.csv, rejects.csv, cohorts.csv,
-    groups.csv, capacity.csv (time for training per site and role), run.json,
-    report.html, plans.xlsx (up to 20,000 people unless --xlsx) and plans/
-    with one printable plan per person. Every input row is in people.csv or
-    rejects.csv. The folder appears only when complete.
+    groups.csv, capacity.csv (time for training per site and role),
+    sessions.csv, calendar/ (one .ics per group, with --start), lms/ (Moodle
+    flat-file enrolment, cohort upload, upload users with --lms-users, and
+    enrolments.csv for any LMS), run.json, report.html, plans.xlsx (up to
+    20,000 people unless --xlsx) and plans/ with one printable plan per
+    person. Every input row is in people.csv or rejects.csv. The folder
+    appears only when complete.
 
     \b
     Examples:
       trainmatch assign survey.csv -o round1 --save-model models/round1
       trainmatch assign later.xlsx -o round2 --model models/round1 --lang fi
       trainmatch assign national.csv -o out --per-person none --no-xlsx --quiet
+      trainmatch assign survey.csv -o round1 --start 2027-01-11 --lms-users users.csv
     """
     from .jobs import assign as assign_survey
 
@@ -497,20 +519,7 @@ def assign(survey: Path, output: Path, programme_dir: Path | None, quiet: bool, 
 @click.option("--feedback-mapping", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="TOML naming the --feedback file's columns: [columns] person_id, module, rating, comment = \"header\".")
 @click.option("--refit", is_flag=True, help="Fit new cohorts instead of reusing the previous round's model.")
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Replace an output folder that an earlier run wrote (only once the new one is complete), and an earlier --save-model.",
-)
-@click.option("--strict", is_flag=True, help="Fail (exit 1, write nothing) if any row is rejected.")
-@click.option("--per-person", type=click.Choice(["html", "none"]), default="html", show_default=True, help="Write one printable plan per person into plans/.")
-@click.option("--xlsx/--no-xlsx", "xlsx", default=None, help=f"Write plans.xlsx (default: only up to {20_000:,} people).")
-@click.option("--lang", type=click.Choice(["fi", "sv", "en"]), default=None, help="Language of plans for people whose survey row gives none (default: the programme's).")
-@click.option("--quiet", "-q", is_flag=True, help="Print only errors and warnings.")
-@model_options
-@programme_option
-@survey_options
-@handle_errors
+@run_options
 def followup(previous: Path, survey: Path, output: Path, programme_dir: Path | None, quiet: bool, **options: Any) -> None:
     """A follow-up round: what changed since PREVIOUS, did the training work, and the next plans.
 

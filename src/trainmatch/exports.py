@@ -24,7 +24,7 @@ def _labels(flags: pd.Series, no: str, yes: str) -> pd.Categorical:
 
 def people_table(people: pd.DataFrame, programme: Programme) -> pd.DataFrame:
     """One row per person: facts, then per domain score, level, required level, gap and flag."""
-    cols = [c for c in PERSON_COLUMNS if c != "row"] + [c for c in ("cohort", "group") if c in people.columns]
+    cols = [c for c in PERSON_COLUMNS if c != "row"] + [c for c in ("support", "cohort", "group", "support_person", "supports") if c in people.columns]
     out = people[cols].copy()
     for task in programme.tasks:
         out[f"task_{task.id}"] = _labels(people[f"task_{task.id}"], "no", "yes")
@@ -55,7 +55,12 @@ def plans_table(steps: pd.DataFrame, programme: Programme) -> pd.DataFrame:
     """plans.csv: one row per step with its reason as text and as facts, hours rounded to 0.01."""
     from .paths import STEP_COLUMNS
 
-    return _reason_facts(steps[[c for c in STEP_COLUMNS if c != "priority"]], programme)
+    extra = [c for c in PLAN_SESSION_COLUMNS if c in steps.columns]
+    return _reason_facts(steps[[c for c in STEP_COLUMNS if c != "priority"] + extra], programme)
+
+
+# The session and calendar of each step (trainmatch.sessions, trainmatch.calendar), after the reason facts.
+PLAN_SESSION_COLUMNS = ("session_id", "session_note", "start", "end", "due")
 
 
 def deferred_table(deferred: pd.DataFrame, programme: Programme) -> pd.DataFrame:

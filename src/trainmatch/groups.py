@@ -257,3 +257,39 @@ def _snap_cuts(pool_sites: np.ndarray, P: int, g: int, lo: int, hi: int) -> np.n
         cuts.append(cut)
         prev = cut
     return np.asarray(cuts, dtype=np.int64)
+
+
+def need_groups(
+    site_codes: np.ndarray,
+    site_names: list[str],
+    needs: np.ndarray,
+    min_size: int = 6,
+    max_size: int = 14,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Training groups of people at the same site who share needs: :func:`make_groups` with the site in the
+    cohort's place and a need signature (an integer per person, e.g. bits of the objectives they need) in the
+    site's, so people with the same needs get their own groups and the rest are pooled in order of their needs.
+
+    Returns each person's group code (0..G-1, aligned with ``site_codes``) and the groups: ``group``
+    (``S2-G03``: the site's number in sorted site order, then the group), ``site`` (the site's name),
+    ``site_code`` and ``members``.
+    """
+    import pandas as pd
+
+    n = len(site_codes)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), pd.DataFrame({"group": pd.Series([], dtype=object), "site": pd.Series([], dtype=object),
+                                                           "site_code": pd.Series([], dtype="int64"), "members": pd.Series([], dtype="int64")})
+    order = sorted(range(len(site_names)), key=lambda i: site_names[i])
+    number = np.empty(len(site_names), dtype=np.int64)
+    number[order] = np.arange(1, len(site_names) + 1)
+    labels = np.asarray([f"S{k}" for k in number.tolist()], dtype=object)
+    cohorts = pd.Series(labels[site_codes])
+    ids, table, _ = make_groups(cohorts, pd.Series(np.asarray(needs, dtype=np.int64)), min_size=min_size, max_size=max_size)
+    code = pd.Index(table["group"]).get_indexer(ids)
+    site_of_label = {lab: i for i, lab in enumerate(labels.tolist())}
+    site_code = np.asarray([site_of_label[c] for c in table["cohort"].tolist()], dtype=np.int64)
+    out = pd.DataFrame({"group": table["group"].to_numpy(dtype=object),
+                        "site": np.asarray(site_names, dtype=object)[site_code] if len(site_code) else np.zeros(0, dtype=object),
+                        "site_code": site_code, "members": table["members"].to_numpy(dtype=np.int64)})
+    return code.astype(np.int64), out

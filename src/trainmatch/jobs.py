@@ -16,6 +16,8 @@ data (exit 1). Bad rows never stop a job: they are returned as ``rejects``.
 
 from __future__ import annotations
 
+from datetime import date
+
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -506,6 +508,8 @@ class AssignRun:
     record: dict[str, Any]  # run.json: counts (read, accepted, rejected, reconciled), programme, options, seconds
     warnings: tuple[str, ...] = field(default=())
     notes: tuple[str, ...] = field(default=())  # what was cleared next to the outputs (leftovers of killed runs)
+    sessions: "pd.DataFrame | None" = None  # sessions.csv: group sessions with date, time, status and reason
+    enrolments: "pd.DataFrame | None" = None  # lms/enrolments.csv
 
     @property
     def counts(self) -> dict[str, Any]:
@@ -552,6 +556,8 @@ def assign(
     encoding: str | None = None,
     xlsx_limits: "XlsxLimits | str | None" = None,
     progress: Progress | None = None,
+    start: "str | date | None" = None,
+    lms_users: str | Path | None = None,
 ) -> AssignRun:
     """The main job: plans per person, tables for the LMS, a report for HR, all in ``output``.
 
@@ -559,7 +565,10 @@ def assign(
     tasks, forms cohorts and training groups (or reuses the saved ``model``),
     fires the programme's rules and builds each person's path. ``output`` gets
     people.csv, plans.csv, deferred.csv, rejects.csv, cohorts.csv, groups.csv,
-    capacity.csv, run.json, report.html, plans.xlsx (``xlsx``: default up to 20,000 people)
+    capacity.csv, sessions.csv, calendar/ (one .ics per training group, with a start date:
+    ``start`` or the programme's ``[schedule] start``), lms/ (Moodle flat-file enrolment,
+    cohort upload and, with ``lms_users``, upload users; enrolments.csv for any LMS),
+    run.json, report.html, plans.xlsx (``xlsx``: default up to 20,000 people)
     and, with ``per_person="html"``, plans/ with one letter per person. The
     folder is written to a staging folder and moved into place only when
     complete; an existing one is replaced only with ``force``. Every input row
@@ -573,19 +582,22 @@ def assign(
     if lang not in (None, "fi", "sv", "en"):
         raise UsageError(f"lang must be one of fi, sv, en, got {lang!r}.")
     _check_seed(seed)
+    start_date = parse_start(start)
     started = time.perf_counter()
-    with _Outputs(_inputs(survey, programme, mapping, model), force) as outputs:
+    with _Outputs(_inputs(survey, programme, mapping, model, lms_users), force) as outputs:
         staged = outputs.folder(output)  # every output checked and locked before any work, not after it
         outputs.model(save_model, output)
         run = _assign(survey, staged, programme=programme, model=model, save_model=save_model, k=k, seed=seed, strict=strict,
                       per_person=per_person, xlsx=xlsx, lang=lang, mapping=mapping, duplicates=duplicates, sheet=sheet,
-                      encoding=encoding, xlsx_limits=xlsx_limits, progress=progress, started=started)
+                      encoding=encoding, xlsx_limits=xlsx_limits, progress=progress, started=started,
+                      start=start_date, lms_users=lms_users)
     return dataclasses.replace(run, notes=tuple(outputs.notes))
 
 
 def _assign(survey: str | Path, staged: Any, *, programme: Any, model: Any, save_model: Any, k: str, seed: int, strict: bool,
             per_person: str, xlsx: bool | None, lang: str | None, mapping: Any, duplicates: str, sheet: str | None,
-            encoding: str | None, xlsx_limits: Any, progress: Progress | None, started: float) -> AssignRun:
+            encoding: str | None, xlsx_limits: Any, progress: Progress | None, started: float,
+            start: "date | None" = None, lms_users: str | Path | None = None) -> AssignRun:
     """:func:`assign` once its outputs are checked and locked: load, read, then plan and write."""
     from .programme import Programme, load_programme
 
@@ -602,9 +614,14 @@ def _assign(survey: str | Path, staged: Any, *, programme: Any, model: Any, save
 
     plan = load_plan(programme)
     saved, k_range = parse_model_options(programme, model, save_model, k)
+    start, users = _schedule_and_users(programme, start, lms_users)
     stage("reading the survey")
     checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding, xlsx_limits=xlsx_limits)
     imported = checked.imported
+    if users is not None:
+        from .lms import check_users_known
+
+        check_users_known(users, imported.people["person_id"], str(lms_users))
     if strict and imported.n_rejected:
         raise RowsRejected(f"--strict: {imported.n_rejected} of {imported.n_read} rows were rejected, so nothing was written.",
                            checked.raw, imported)
@@ -613,7 +630,20 @@ def _assign(survey: str | Path, staged: Any, *, programme: Any, model: Any, save
                            checked.raw, imported)
     return _plan_and_write(checked, plan, staged, saved=saved, k_range=k_range, seed=seed, per_person=per_person, xlsx=xlsx,
                            lang=lang, model=model, save_model=save_model, k=k, strict=strict, stage=stage, progress=progress,
-                           started=started)
+                           started=started, start=start, users=users)
+
+
+def _schedule_and_users(programme: "Programme", start: "date | None", lms_users: str | Path | None
+                        ) -> tuple["date | None", dict[str, str] | None]:
+    """The plan period's start (``start`` or the programme's) with the schedule checked against it, and the
+    ``--lms-users`` map (person_id → username) when given; both before any survey is read."""
+    from .calendar import check_schedule
+    from .lms import read_lms_users
+
+    start = start if start is not None else programme.schedule.start
+    check_schedule(programme.schedule, start, programme.plan_weeks,
+                   source=str(Path(programme.source) / "programme.toml") if not programme.source.startswith("built-in") else "programme.toml")
+    return start, read_lms_users(lms_users) if lms_users is not None else None
 
 
 MODEL_FOLDER = "model"  # in every assign output: the cohort model, so that a follow-up round's cohorts compare
@@ -644,8 +674,8 @@ def _versions() -> dict[str, str]:
 
 def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedModel | None", k_range: tuple[int, int],
                     seed: int, per_person: str, xlsx: bool | None, lang: str | None, model: Any, save_model: Any, k: str,
-                    strict: bool, stage: Any, progress: Progress | None, started: float, extend: Any = None,
-                    planner: Any = None) -> AssignRun:
+                    strict: bool, stage: Any, progress: Progress | None, started: float, start: "date | None" = None,
+                    users: dict[str, str] | None = None, extend: Any = None, planner: Any = None) -> AssignRun:
     """:func:`assign` once the survey is read: plan everyone, then write every file into the staged folder.
 
     ``extend`` (a follow-up round) is called with the assignment and people.csv's table and returns a
@@ -665,13 +695,15 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
     from .survey import give_back_memory
 
     programme, raw, imported = checked.programme, checked.raw, checked.imported
-    result = run_assignment(imported, programme, plan, saved=saved, k_range=k_range, seed=seed, progress=stage,
-                            **({"hints": planner} if planner is not None else {}))
+    result = run_assignment(imported, programme, plan, saved=saved, k_range=k_range, seed=seed, progress=stage, hints=planner)
     clock = {"plan": time.perf_counter()}
     # The decoded answers are scored: keep only their ids (the accepted count), not a second copy of the survey.
     imported = dataclasses.replace(imported, people=imported.people[["person_id"]])
     give_back_memory()
     result = dataclasses.replace(result, imported=imported)
+    handoff = _sessions_and_handoff(result, plan.catalogue, programme, start, users, stage)
+    clock["handoff"] = time.perf_counter()
+    result = dataclasses.replace(result, steps=handoff.steps)
 
     people = people_table(result.people, programme)
     plans = plans_table(result.steps, programme)
@@ -686,12 +718,14 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
     record = run_record(
         raw, imported, result, programme, n_steps=len(plans), n_groups=len(groups), seed=seed,
         model={"reused": str(model) if model is not None else None, "saved": str(save_model) if save_model is not None else None},
-        options={"k": k, "per_person": per_person, "xlsx": write_xlsx, "lang": lang, "strict": strict, "duplicates": imported.duplicates},
+        options={"k": k, "per_person": per_person, "xlsx": write_xlsx, "lang": lang, "strict": strict, "duplicates": imported.duplicates,
+                 "start": start.isoformat() if start is not None else None, "lms_users": users is not None},
         versions=_versions(),
     )
     record = {**record, **_round_record(programme, result.reliability)}
     if extra is not None:
         record["followup"] = extra.record
+    record["counts"].update(handoff.counts)
     pages = None
     if per_person == "html":
         pages = render_plans(
@@ -715,20 +749,25 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
             result.people, result.steps, result.deferred, programme, cohorts=result.cohorts.cohorts, groups=groups,
             fit_rows=result.cohorts.fit_report, warnings=result.cohorts.warnings, rejects=imported.rejects,
             reliability=result.reliability, item_stats=result.item_stats, n_read=imported.n_read, capacity=capacity,
+            sessions=handoff.sessions,
             run_info={"Input file": record["input"]["file"], "Programme": f"{programme.name} ({programme.fingerprint})", "Seed": str(seed)},
         )
         if extra is not None:
             report["tables"]["followup"] = extra.report
             report["charts"].update(extra.charts)
+        from .outputs import write_handoff
+
         (tmp / "report.html").write_text(render_report_data(report), encoding="utf-8")
         clock["report"] = time.perf_counter()
         tables.result()
+        write_handoff(tmp, sessions=handoff.sessions, calendars=handoff.calendars, lms=handoff.lms)
         clock["write"] = time.perf_counter()
         seconds = {
             **checked.seconds,
             **result.timings,
-            "report": clock["report"] - clock["plan"],
-            "write": clock["write"] - clock["plan"],
+            "calendar_lms": clock["handoff"] - clock["plan"],
+            "report": clock["report"] - clock["handoff"],
+            "write": clock["write"] - clock["handoff"],
             "total": clock["write"] - started,
         }
         record = {**record, "seconds": {name: round(value, 3) for name, value in seconds.items()}}
@@ -739,8 +778,82 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
     return AssignRun(
         output=Path(staged.target), survey=dataclasses.replace(checked, imported=imported), people=people, plans=plans,
         deferred=deferred, rejects=imported.rejects, cohorts=result.cohorts.cohorts, groups=groups, capacity=capacity, record=record,
-        warnings=tuple(result.cohorts.warnings),
+        warnings=tuple(result.cohorts.warnings) + handoff.warnings, sessions=handoff.sessions, enrolments=handoff.lms.enrolments,
     )
+
+
+def parse_start(start: "str | date | None") -> "date | None":
+    """The plan period's first day from ``--start`` (YYYY-MM-DD); UsageError naming the value otherwise."""
+    import datetime as dt
+
+    from .programme import parse_date
+
+    if start is None or (isinstance(start, dt.date) and not isinstance(start, dt.datetime)):
+        return start
+    try:
+        return parse_date(start)
+    except ValueError:
+        raise UsageError(f"Invalid value for '--start': {str(start)[:40]!r} is not a date. Write it as YYYY-MM-DD, e.g. 2027-01-11.") from None
+
+
+@dataclass(frozen=True)
+class _Handoff:
+    """The calendar and LMS stage of an assign run: what :func:`trainmatch.outputs.write_handoff` writes."""
+
+    steps: "pd.DataFrame"
+    sessions: "pd.DataFrame"
+    calendars: dict[str, str]
+    lms: Any
+    warnings: tuple[str, ...]
+    counts: dict[str, Any]
+
+
+def _sessions_and_handoff(result: Any, catalogue: Any, programme: Any, start: "date | None", users: dict[str, str] | None,
+                          stage: Any) -> _Handoff:
+    """Place the sessions in the calendar, make the .ics texts and the LMS files; say what could not go where."""
+    from .calendar import ics_files, place, vtimezone
+    from .lms import lms_files
+
+    stage("placing the sessions in the calendar")
+    placed = place(result.sessions, result.members, result.steps, catalogue, programme, start)
+    sessions = placed.sessions
+    warnings: list[str] = []
+    calendars: dict[str, str] = {}
+    if start is None:
+        warnings.append("No start date (assign --start or [schedule] start): sessions have no dates and the plans show "
+                        "weeks; sessions.csv lists the sessions as unscheduled.")
+    else:
+        block = vtimezone(programme.schedule.timezone, placed.start, placed.end)
+        lang = programme.default_language
+        titles = {m.id: m.title(lang) for m in catalogue.modules}
+        calendars = ics_files(sessions, titles, programme.schedule.timezone, placed.start, placed.end, block)
+        unscheduled = int((sessions["status"] != "scheduled").sum())
+        if unscheduled:
+            warnings.append(f"{unscheduled} of {len(sessions)} sessions could not be placed in the plan period; "
+                            "sessions.csv says why for each.")
+    stage("writing the LMS files")
+    lms = lms_files(placed.steps, result.cohorts.groups, catalogue, zone=programme.schedule.timezone, start=placed.start,
+                    end=placed.end, users=users, people=result.people, sessions=sessions)
+    if lms.unsafe_people:
+        shown = ", ".join(repr(p) for p in lms.unsafe_people[:5]) + (" …" if len(lms.unsafe_people) > 5 else "")
+        warnings.append(f"{len(lms.unsafe_people)} people have an id that a Moodle flat-file line cannot carry (a comma, "
+                        f"semicolon, quote, line break or edge space): {shown}. They are only in lms/enrolments.csv.")
+    if lms.unsafe_courses:
+        warnings.append(f"{len(lms.unsafe_courses)} lms_course ids cannot go into a Moodle flat-file line: "
+                        f"{', '.join(map(repr, lms.unsafe_courses[:5]))}. Their enrolments are only in lms/enrolments.csv.")
+    if lms.without_course:
+        warnings.append(f"{len(lms.without_course)} catalogue modules have no lms_course; the LMS files use their module id "
+                        "as the course id. Add an lms_course column to the catalogue to use the LMS's own ids.")
+    if lms.missing_users:
+        shown = ", ".join(repr(p) for p in lms.missing_users[:5]) + (" …" if len(lms.missing_users) > 5 else "")
+        warnings.append(f"{len(lms.missing_users)} planned people are not in the --lms-users file and are not in "
+                        f"lms/moodle-users.csv: {shown}.")
+    counts = {
+        "sessions": len(sessions),
+        "sessions_scheduled": int((sessions["status"] == "scheduled").sum()),
+        "enrolments": len(lms.enrolments),
+    }
+    return _Handoff(placed.steps, sessions, calendars, lms, tuple(warnings), counts)
 
 
 # --------------------------------------------------------------------------- explain
@@ -858,6 +971,8 @@ def followup(
     encoding: str | None = None,
     xlsx_limits: "XlsxLimits | str | None" = None,
     progress: Progress | None = None,
+    start: "str | date | None" = None,
+    lms_users: str | Path | None = None,
 ) -> FollowupRun:
     """A follow-up round: plan ``survey`` as :func:`assign` does and compare it with the run in ``previous``.
 
@@ -888,9 +1003,10 @@ def followup(
         if value is not None and needs is None:
             raise UsageError(f"{option} maps the columns of the {option.split('-')[2]} file; give that file too ({option.rsplit('-', 1)[0]} FILE).")
     _check_seed(seed)
+    start_date = parse_start(start)
     started = time.perf_counter()
-    with _Outputs(_inputs(previous, survey, programme, mapping, model, completions, feedback, completions_mapping, feedback_mapping),
-                  force) as outputs:
+    with _Outputs(_inputs(previous, survey, programme, mapping, model, completions, feedback, completions_mapping, feedback_mapping,
+                          lms_users), force) as outputs:
         staged = outputs.folder(output)
         outputs.model(save_model, output)
         if progress is not None:
@@ -914,8 +1030,13 @@ def followup(
                             f"(programme {prev.record.get('programme', {}).get('fingerprint')} then, {programme.fingerprint} now); "
                             "the scores still compare.")
         saved, k_range = _followup_model(prev, programme, model, save_model, k, refit)
+        start_date, users = _schedule_and_users(programme, start_date, lms_users)
         checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding, xlsx_limits=xlsx_limits)
         imported = checked.imported
+        if users is not None:
+            from .lms import check_users_known
+
+            check_users_known(users, imported.people["person_id"], str(lms_users))
         if checked.raw.sha256 == prev.record.get("input", {}).get("sha256"):
             warnings.append(f"{Path(survey).name} is byte for byte the survey of the previous run, so nothing can have changed; "
                             "pass the new round's export.")
@@ -935,7 +1056,7 @@ def followup(
         run = _plan_and_write(checked, plan, staged, saved=saved, k_range=k_range, seed=seed, per_person=per_person, xlsx=xlsx,
                               lang=lang, model=str(model) if model is not None else (None if refit else str(prev.model_folder)),
                               save_model=save_model, k=k, strict=strict, stage=stage, progress=progress, started=started,
-                              extend=extend, planner=round_inputs.hints)
+                              start=start_date, users=users, extend=extend, planner=round_inputs.hints)
     run = dataclasses.replace(run, notes=tuple(outputs.notes), warnings=(*warnings, *run.warnings))
     made = extend.made
     return FollowupRun(run, made["change.csv"], made["effects.csv"], made["modules.csv"], made["leavers.csv"],

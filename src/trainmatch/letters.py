@@ -64,7 +64,7 @@ _STEP_REASON = ("domain", "level", "required", "rule_ids", "prerequisite_of", "k
 _DEFERRED_REASON = ("deferred_because", "hours_left", "blocked_by", "kind", "domain", "level", "required")
 # A plan renders each reason from its facts (trainmatch.paths.REASON_COLUMNS), never from the English text.
 STEP_COLUMNS = ("step", "objective", "module", "title", "format", "hours", "group", "reason", "rule_ids",
-                "kind", "domain", "level", "required", "prerequisite_of",
+                "kind", "domain", "level", "required", "prerequisite_of", "start", "end", "due",
                 "round_note")  # a follow-up round: 1 deferred last round, 2 rated low, 3 both (0 when absent)
 DEFERRED_COLUMNS = ("objective", "module", "title", "hours", "kind", "domain", "level", "required",
                     "deferred_because", "hours_left", "blocked_by")
@@ -322,6 +322,16 @@ class _Language:
             text += " " + self.reason(domain, level, required, kind=kind)
         return text
 
+    def date(self, iso: str) -> str:
+        """A date 'YYYY-MM-DD' as this language writes it."""
+        return self.t["date"].format(y=int(iso[0:4]), m=int(iso[5:7]), d=int(iso[8:10]))
+
+    def when(self, start: str, end: str, due: str) -> str:
+        """A session's date and times ('YYYY-MM-DD HH:MM' each), or a self-paced step's due date; '' without."""
+        if start:
+            return self.t["session_when"].format(date=self.date(start), start=start[11:16], end=end[11:16])
+        return self.t["due"].format(date=self.date(due)) if due else ""
+
     def where(self, group: str, site: str, members: int) -> str:
         """Where and with whom a group session is held."""
         t = self.t
@@ -403,6 +413,11 @@ class _PlanWriter:
         self.objective_titles: dict[str, Mapping[str, str]] = {}
         for m in catalogue.modules if catalogue is not None else ():
             self.objective_titles.setdefault(m.objective, m.titles)
+        # the role of each support person (a few per group), for the letters that name them
+        self.role_of: dict[str, str] = {}
+        if "supports" in people.columns and "role" in people.columns:
+            helpers = people[people["supports"].astype(str) != ""]
+            self.role_of = dict(zip(_text_list(helpers["person_id"]), _text_list(helpers["role"])))
         self.group_info: dict[str, tuple[str, int]] = {}
         if groups is not None and len(groups):
             self.group_info = dict(zip(_text_list(groups["group"]), zip(_text_list(groups["site"]), _int_list(groups["members"]))))
@@ -447,6 +462,8 @@ class _PlanWriter:
         role = _text_list(P["role"]) if "role" in P else [""] * n
         site = _text_list(P["site"]) if "site" in P else [""] * n
         group = _text_list(P["group"]) if "group" in P else [""] * n
+        support_person = _text_list(P["support_person"]) if "support_person" in P else [""] * n
+        supports = _text_list(P["supports"]) if "supports" in P else [""] * n
         hours = P["hours"].to_numpy(dtype=np.float64, na_value=np.nan).tolist() if "hours" in P else [math.nan] * n
         task_cols = self.task_cols
         tasks = P[task_cols].to_numpy(dtype=bool).tolist() if all(c in P for c in task_cols) else [[False] * len(task_cols)] * n
@@ -509,6 +526,7 @@ class _PlanWriter:
                 total_hours=total,
                 deferred=my_deferred,
                 support=L.support,
+                peer_support=self._peer_support(L, support_person[i], supports[i]),
                 feedback_link=self.feedback_link,
                 feedback_text=self.feedback_text,
                 footer=L.footer,
@@ -526,6 +544,16 @@ class _PlanWriter:
             domain, before, after = items[0]
             return t["progress_one"].format(domain=domain, before=before, after=after)
         return t["progress_many"].format(changes=", ".join(t["progress_item"].format(domain=d, before=b, after=a) for d, b, a in items))
+
+    def _peer_support(self, L: _Language, person: str, groups: str) -> str:
+        """Who the person's support person is (by id and role), and which groups they support themselves."""
+        parts = []
+        if person:
+            role = self.role_of.get(person, "")
+            parts.append(L.t["support_person"].format(person=person, role=L.roles.get(role, role)))
+        if groups:
+            parts.append(L.t["you_support"].format(groups=", ".join(groups.split(";"))))
+        return " ".join(parts)
 
     def _borderline(self, L: _Language, uncertain: list[bool]) -> str:
         """The borderline note: which levels could be one higher or lower, and the self-check module if the catalogue has one."""
@@ -598,7 +626,7 @@ class _PlanWriter:
                     where,
                     L.formats.get(fmt, fmt),
                     _hours_text(sc["hours"][k], lang),
-                    when[k - s0],
+                    L.when(sc["start"][k], sc["end"][k], sc["due"][k]) or when[k - s0],
                     why,
                     reason,
                 )

@@ -292,3 +292,36 @@ def write_xlsx_table(frame: pd.DataFrame, path: str | Path, sheet: str = "Sheet1
     with staged_file(path) as tmp:
         write_workbook({sheet: frame}, tmp)
     return path
+
+
+def write_handoff(folder: Path, *, sessions: pd.DataFrame, calendars: Mapping[str, str], lms: Any) -> list[str]:
+    """sessions.csv (formulas neutralised), calendar/<group>.ics and lms/ of an `assign` run into ``folder``.
+
+    The .ics and LMS files are read by calendars and LMSs, not spreadsheets: they are written as made
+    (their values were checked when made), enrolments.csv with pyarrow's CSV writer (quoted as needed).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    write_csvs({folder / "sessions.csv": sessions})
+    written = ["sessions.csv"]
+    if calendars:
+        cal = folder / "calendar"
+        cal.mkdir()
+        for group, text in calendars.items():
+            (cal / f"{group}.ics").write_bytes(text.encode("utf-8"))
+        written.append("calendar/")
+    lms_dir = folder / "lms"
+    lms_dir.mkdir()
+    (lms_dir / "moodle-flatfile.txt").write_bytes(lms.flatfile)
+    (lms_dir / "moodle-cohorts.csv").write_bytes(lms.cohorts)
+    if lms.users is not None:
+        (lms_dir / "moodle-users.csv").write_bytes(lms.users)
+    table = pa.Table.from_pandas(lms.enrolments, preserve_index=False)
+    table = pa.table({name: pc.cast(col.combine_chunks().dictionary_decode() if pa.types.is_dictionary(col.type) else col,
+                                    pa.string())
+                      for name, col in zip(table.column_names, table.columns)})
+    pacsv.write_csv(table, lms_dir / "enrolments.csv", pacsv.WriteOptions(quoting_style="needed"))
+    written.append("lms/")
+    return written

@@ -76,7 +76,7 @@ class PlannerHints:
     demoted: tuple[str, ...] = ()
 
 
-def _hint_keys(hints: PlannerHints, people: "pd.DataFrame", objective_ids: list[str], module_ids: list[str]
+def hint_keys(hints: PlannerHints, people: "pd.DataFrame", objective_ids: list[str], module_ids: list[str]
                ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Sorted keys person × modules + module of completed modules, person × objectives + objective of
     last round's deferred objectives, and a flag per module for the demoted ones."""
@@ -96,7 +96,7 @@ def _hint_keys(hints: PlannerHints, people: "pd.DataFrame", objective_ids: list[
     return keys(hints.completed, "module", module_ids), keys(hints.deferred, "objective", objective_ids), demoted
 
 
-def _in_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def in_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Whether each of ``keys`` (any shape) is in ``sorted_keys``."""
     if not len(sorted_keys):
         return np.zeros(np.shape(keys), dtype=bool)
@@ -297,7 +297,7 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
     )
 
     if hints is not None:
-        done_keys, carried_keys, demoted = _hint_keys(hints, people, objective_ids, module_ids)
+        done_keys, carried_keys, demoted = hint_keys(hints, people, objective_ids, module_ids)
         ctx = replace(ctx, done_keys=done_keys, carried_keys=carried_keys, demoted=demoted)
 
     from .columns import level_matrix, person_id_column, text_codes
@@ -506,7 +506,7 @@ def _plan_chunk(ctx: _Context, lp: np.ndarray, dom: np.ndarray, rc: np.ndarray, 
     n_addon = ctx.special[n_obj] & (closing[n_person, np.maximum(ctx.obj_domain[n_obj], 0)] >= ctx.obj_level[n_obj])
     band = np.where(n_addon, L + 1, L - n_gap)  # 0 = the largest gap
     if ctx.carried_keys is not None and n_pairs:  # a follow-up round: last round's deferred needs first
-        carried = _in_sorted(ctx.carried_keys, (n_person + ctx.offset) * O + n_obj) & ~n_addon
+        carried = in_sorted(ctx.carried_keys, (n_person + ctx.offset) * O + n_obj) & ~n_addon
         band = np.where(carried, 0, band + 1)
     K = int(crit.max()) + 1 if crit.size else 1
     P = int(n_prio.max()) + 1 if n_pairs else 1
@@ -690,7 +690,7 @@ def _plan_chunk(ctx: _Context, lp: np.ndarray, dom: np.ndarray, rc: np.ndarray, 
         safe = np.maximum(mods, 0)
         skip = np.zeros(len(rows), dtype=bool)
         if ctx.done_keys is not None and len(ctx.done_keys):  # completed modules are not planned again
-            done = valid & _in_sorted(ctx.done_keys, (who[:, None] + ctx.offset) * M + safe)
+            done = valid & in_sorted(ctx.done_keys, (who[:, None] + ctx.offset) * M + safe)
             skip = valid.any(axis=1) & ~(valid & ~done).any(axis=1)
             valid &= ~done
         fmt = ctx.mod_fmt[safe]

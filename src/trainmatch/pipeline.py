@@ -7,7 +7,7 @@ read → validate → score → cohorts → rules → paths. These functions are
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -61,6 +61,7 @@ class CohortStage:
     model: CohortCentres
     warnings: tuple[str, ...]
     reused_model: bool
+    group_problems: tuple[str, ...] = ()  # the warnings about these cohort-based groups (replaced by the sessions stage)
 
 
 def assign_cohorts(
@@ -105,6 +106,7 @@ def assign_cohorts(
         model=model,
         warnings=tuple(warnings) + tuple(problems),
         reused_model=saved is not None,
+        group_problems=tuple(problems),
     )
 
 
@@ -140,6 +142,8 @@ class Assignment:
     reliability: tuple[Reliability, ...]
     timings: dict[str, float]
     item_stats: pd.DataFrame  # per item: item-rest correlation, alpha if deleted, flag (scoring.item_statistics)
+    sessions: pd.DataFrame | None = None  # group sessions (sessions.SESSION_COLUMNS), before the calendar
+    members: pd.DataFrame | None = None  # one row per (session, person)
 
 
 def run_assignment(
@@ -172,15 +176,23 @@ def run_assignment(
     fired = evaluate(plan.rules, build_needs(people, programme), people, programme)
     stage("paths")
     paths = build_paths(people, fired, plan.catalogue, programme, hints=hints)
+    stage("sessions")
+    from .paths import budgets
+    from .sessions import plan_sessions
+
+    planned = plan_sessions(people, paths.steps, plan.catalogue, programme, budgets(people, programme), hints=hints)
+    people, steps = planned.people, planned.steps
+    kept = tuple(w for w in cohorts.warnings if w not in cohorts.group_problems)
+    cohorts = replace(cohorts, people=people, groups=planned.groups, warnings=kept + planned.warnings, group_problems=())
     people = people.assign(
-        planned_hours=_hours_per_person(paths.steps, people),
+        planned_hours=_hours_per_person(steps, people),
         deferred_hours=_hours_per_person(paths.deferred, people),
     )
     stage("end")
     names = list(timings)
     durations = {a: round(timings[b] - timings[a], 4) for a, b in zip(names, names[1:])}
-    return Assignment(imported, people, fired, paths.steps, paths.deferred, cohorts, measured.reliability, durations,
-                      measured.item_stats)
+    return Assignment(imported, people, fired, steps, paths.deferred, cohorts, measured.reliability, durations,
+                      measured.item_stats, planned.sessions, planned.members)
 
 
 def _hours_per_person(table: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:

@@ -28,6 +28,7 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -145,6 +146,23 @@ class Columns:
     language: str
     hours: str
     formats: str
+    support: str = "willing_to_support"  # optional yes/no: willing to support colleagues (practice 6)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When group sessions can happen: ``[schedule]`` in programme.toml (see :mod:`trainmatch.calendar`)."""
+
+    start: "date | None" = None  # the first day of the plan period; None: plans say weeks, not dates
+    days: tuple[int, ...] = (0, 1, 2, 3)  # weekdays sessions may be held on, Monday = 0
+    times: tuple[int, ...] = (9 * 60, 13 * 60)  # session start times, minutes after midnight
+    session_minutes: Mapping[str, int] = field(default_factory=dict)  # per format; else the module's hours
+    parallel_per_site: int = 2  # sessions a site can hold at the same time (trainers, rooms)
+    timezone: str = "UTC"  # an IANA zone, e.g. Europe/Helsinki
+    blackout: tuple["date", ...] = ()  # days without sessions (holidays)
 
 
 @dataclass(frozen=True)
@@ -189,6 +207,8 @@ class Programme:
     min_cell: int = 5
     demote_below: float = 2.5
     demote_min_ratings: int = 5
+    min_attendees: int = 4  # fewest people a group session is held for ([groups] min_attendees)
+    schedule: Schedule = field(default_factory=Schedule)
 
     @property
     def domain_ids(self) -> tuple[str, ...]:
@@ -449,7 +469,7 @@ class _Collector:
 
 _SETTINGS_SCHEMA: dict[str, set[str]] = {
     "programme": {"name", "version", "languages", "default_language", "encoding"},
-    "columns": {"id", "role", "site", "language", "hours", "formats"},
+    "columns": {"id", "role", "site", "language", "hours", "formats", "support"},
     "scale": {"min", "max", "dont_know", "missing_codes", "labels"},
     "answers": {"yes", "no"},
     "scoring": {"min_answered_share", "alpha_warning"},
@@ -458,7 +478,8 @@ _SETTINGS_SCHEMA: dict[str, set[str]] = {
     "roles": {"id", "name"},
     "formats": {"id", "group", "name"},
     "budget": {"default_hours", "max_hours"},
-    "groups": {"min_size", "max_size"},
+    "groups": {"min_size", "max_size", "min_attendees"},
+    "schedule": {"start", "days", "times", "session_minutes", "parallel_per_site", "timezone", "blackout"},
     "personal_data": {"columns"},
     "organisation": {"name", "support_contact", "feedback", "plan_weeks"},
     "followup": {"min_cell"},
@@ -590,7 +611,8 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
 
     # columns
     columns = Columns(
-        **{k: str(get("columns", k, str, k if k != "id" else "person_id")) for k in ("id", "role", "site", "language", "hours", "formats")}
+        **{k: str(get("columns", k, str, {"id": "person_id", "support": "willing_to_support"}.get(k, k)))
+           for k in ("id", "role", "site", "language", "hours", "formats", "support")}
     )
 
     # scale
@@ -661,6 +683,10 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
     gmax = get("groups", "max_size", int, 14)
     if not 1 <= gmin <= gmax:
         c.add(sf, "groups need 1 ≤ min_size ≤ max_size.", key="groups.min_size", value=f"{gmin}..{gmax}")
+    min_attendees = get("groups", "min_attendees", int, 4)
+    if not 1 <= min_attendees <= 1000:
+        c.add(sf, "must be between 1 and 1000 people.", key="groups.min_attendees", value=str(min_attendees))
+    schedule = _parse_schedule(table("schedule"), formats, c)
     personal = text_list("personal_data", "columns", [])
     organisation = table("organisation")
     plan_weeks = get("organisation", "plan_weeks", int, 12)
@@ -735,8 +761,114 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
         min_cell=min_cell,
         demote_below=demote_below,
         demote_min_ratings=min_ratings,
+        min_attendees=min_attendees,
+        schedule=schedule,
     )
     return prog
+
+
+def parse_date(value: Any) -> "date":
+    """A calendar date from TOML (a date) or text ``YYYY-MM-DD``; ValueError otherwise."""
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        raise ValueError("a date without a time")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        return dt.date.fromisoformat(value.strip())
+    raise ValueError("a date as YYYY-MM-DD")
+
+
+def _parse_schedule(sec: dict, formats: list[Format], c: _Collector) -> Schedule:
+    """``[schedule]``: every problem is collected with its key; defaults where a key is absent."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    sf = SETTINGS_FILE
+    out: dict[str, Any] = {}
+    if "start" in sec:
+        try:
+            out["start"] = parse_date(sec["start"])
+        except ValueError:
+            c.add(sf, "must be a date as YYYY-MM-DD.", key="schedule.start", value=shorten(str(sec["start"])),
+                  hint='Write e.g. start = 2027-01-11.')
+    if "days" in sec:
+        days = sec["days"]
+        good = []
+        for n, d in enumerate(days if isinstance(days, list) else [days], 1):
+            name = str(d).strip().lower()[:3]
+            if not isinstance(d, str) or name not in WEEKDAYS or str(d).strip().lower() not in (name, _DAY_NAMES[name]):
+                c.add(sf, "is not a weekday.", key=f"schedule.days[{n}]", value=shorten(str(d)),
+                      hint="Use mon, tue, wed, thu, fri, sat or sun.")
+            else:
+                good.append(WEEKDAYS.index(name))
+        if not isinstance(days, list) or not days:
+            c.add(sf, "must list at least one weekday.", key="schedule.days", value=shorten(str(days)),
+                  hint='Write e.g. days = ["tue", "thu"].')
+        out["days"] = tuple(sorted(set(good)))
+    if "times" in sec:
+        times = sec["times"]
+        good = []
+        for n, t in enumerate(times if isinstance(times, list) else [times], 1):
+            m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", str(t).strip()) if isinstance(t, str) else None
+            if m is None:
+                c.add(sf, "is not a time of day.", key=f"schedule.times[{n}]", value=shorten(str(t)),
+                      hint='Write times as "HH:MM" in 24-hour time, e.g. "09:00".')
+            else:
+                good.append(int(m.group(1)) * 60 + int(m.group(2)))
+        if not isinstance(times, list) or not times:
+            c.add(sf, "must list at least one start time.", key="schedule.times", value=shorten(str(times)),
+                  hint='Write e.g. times = ["09:00", "13:00"].')
+        out["times"] = tuple(sorted(set(good)))
+    if "session_minutes" in sec:
+        minutes = sec["session_minutes"]
+        known = {f.id for f in formats if f.group}
+        good_minutes: dict[str, int] = {}
+        if not isinstance(minutes, dict):
+            c.add(sf, "must be a table of minutes per group format.", key="schedule.session_minutes",
+                  value=shorten(str(minutes)), hint="Write e.g. session_minutes = { workshop = 180, webinar = 90 }.")
+            minutes = {}
+        for fmt, value in minutes.items():
+            if fmt not in known:
+                c.add(sf, "is not a group format.", key=f"schedule.session_minutes.{fmt}",
+                      hint=suggest(fmt, known) or f"Group formats: {', '.join(sorted(known))}.")
+            elif isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 24 * 60:
+                c.add(sf, "must be whole minutes between 1 and 1440.", key=f"schedule.session_minutes.{fmt}",
+                      value=shorten(str(value)))
+            else:
+                good_minutes[fmt] = value
+        out["session_minutes"] = good_minutes
+    if "parallel_per_site" in sec:
+        value = sec["parallel_per_site"]
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+            c.add(sf, "must be a whole number of sessions between 1 and 1000.", key="schedule.parallel_per_site",
+                  value=shorten(str(value)))
+        else:
+            out["parallel_per_site"] = value
+    if "timezone" in sec:
+        value = sec["timezone"]
+        try:
+            if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID:
+                raise ValueError
+            ZoneInfo(value.strip())
+            out["timezone"] = value.strip()
+        except (ValueError, ZoneInfoNotFoundError, OSError):
+            c.add(sf, "is not a known time zone.", key="schedule.timezone", value=shorten(str(value)),
+                  hint='Use an IANA time zone name such as "Europe/Helsinki", "Europe/Stockholm" or "Europe/London".')
+    if "blackout" in sec:
+        days = sec["blackout"]
+        good_days = []
+        for n, d in enumerate(days if isinstance(days, list) else [days], 1):
+            try:
+                good_days.append(parse_date(d))
+            except ValueError:
+                c.add(sf, "must be a date as YYYY-MM-DD.", key=f"schedule.blackout[{n}]", value=shorten(str(d)))
+        out["blackout"] = tuple(sorted(set(good_days)))
+    return Schedule(**out)
+
+
+_DAY_NAMES = {"mon": "monday", "tue": "tuesday", "wed": "wednesday", "thu": "thursday", "fri": "friday",
+              "sat": "saturday", "sun": "sunday"}
 
 
 def _table(name: str, data: bytes, encoding: str, limits: Mapping[str, int], c: _Collector) -> tuple[list[str], list[dict[str, str]]]:

@@ -42,6 +42,7 @@ SECTIONS = (
     ("hours", "Training hours"),
     ("time", "Time for training"),
     ("groups", "Training groups"),
+    ("sessions", "Group sessions and support"),
     ("rejects", "Rejected rows"),
     ("reliability", "Reliability of the questionnaire"),
     ("items", "Item statistics"),
@@ -278,6 +279,7 @@ def report_data(
     organisation: str = "",
     run_info: Mapping[str, str] | None = None,
     capacity: "pd.DataFrame | None" = None,
+    sessions: "pd.DataFrame | None" = None,
 ) -> dict[str, Any]:
     """Everything the report shows, aggregated: small, JSON-ready, and free of any person's data.
 
@@ -372,6 +374,8 @@ def report_data(
     # Time for training
     if capacity is not None and len(capacity):
         tables["capacity"] = capacity_section(capacity)
+    if sessions is not None:
+        tables["sessions"] = sessions_section(sessions, steps, groups, programme)
 
     # Groups
     if groups is not None and len(groups):
@@ -535,3 +539,50 @@ def followup_section(effects: "pd.DataFrame", modules: "pd.DataFrame", means: "p
                                      "lo": float(programme.scale_min), "hi": float(programme.scale_max)}
         section["chart"] = True
     return section, charts
+
+
+def sessions_section(sessions: "pd.DataFrame", steps: "pd.DataFrame", groups: "pd.DataFrame | None",
+                     programme: Programme) -> dict[str, Any]:
+    """The sessions section: headline figures, sessions per site and week (trainer load), the unscheduled
+    sessions with their reasons and the groups without a support person. Group and session ids only."""
+    import numpy as np
+    import pandas as pd
+
+    group_formats = {f.id for f in programme.formats if f.group}
+    fmt = steps["format"].astype(str)
+    in_group = fmt.isin(group_formats).to_numpy()
+    sid = steps["session_id"].astype(str).to_numpy() if "session_id" in steps.columns else np.full(len(steps), "")
+    size = dict(zip(sessions["session_id"].astype(str), sessions["attendees"].astype(int)))
+    attendees = pd.Series(sid[in_group]).map(size).fillna(0).to_numpy()
+    viable = float((attendees >= programme.min_attendees).mean()) if len(attendees) else 1.0
+    scheduled = sessions["status"].astype(str) == "scheduled"
+    no_support = groups[groups["support_1"].astype(str) == ""] if groups is not None and "support_1" in groups else None
+    out: dict[str, Any] = {
+        "summary": [
+            ("Group sessions", f"{len(sessions):,}"),
+            ("Scheduled", f"{int(scheduled.sum()):,}"),
+            ("Unscheduled (see the reasons below)", f"{int((~scheduled).sum()):,}"),
+            (f"Group-format steps in sessions of at least {programme.min_attendees}", f"{viable:.1%}"),
+            ("Median attendees per session", f"{float(sessions['attendees'].median()) if len(sessions) else 0:g}"),
+            ("Groups without a support person", f"{len(no_support) if no_support is not None else 0:,}"),
+        ],
+    }
+    dated = sessions[scheduled]
+    if len(dated):
+        day = pd.to_datetime(dated["start"].str.slice(0, 10))
+        week = ((day - day.min()).dt.days // 7 + 1).to_numpy()
+        load = pd.crosstab(dated["site"].astype(str).to_numpy(), week)
+        out["load"] = {"head": ["site"] + [f"week {w}" for w in load.columns],
+                       "rows": [[site, *(f"{int(v):,}" for v in row)] for site, row in zip(load.index, load.to_numpy())]}
+    late = sessions[~scheduled & (sessions["start"].astype(str) == "")] if "start" in sessions else sessions.iloc[:0]
+    if len(late) and len(dated):
+        shown = late.head(30)
+        out["unscheduled"] = {"head": ["session", "group", "site", "module", "reason"],
+                              "rows": shown[["session_id", "group", "site", "module", "reason"]].astype(str).values.tolist(),
+                              "more": max(len(late) - 30, 0)}
+    if no_support is not None and len(no_support):
+        shown = no_support.head(30)
+        out["no_support"] = {"head": ["group", "site", "main domains"],
+                             "rows": shown[["group", "site", "main_domains"]].astype(str).values.tolist(),
+                             "more": max(len(no_support) - 30, 0)}
+    return out

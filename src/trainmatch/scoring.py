@@ -140,6 +140,8 @@ def measure(people: pd.DataFrame, programme: Programme) -> Measurement:
     n = len(people)
     # .array, not .to_numpy(): Arrow-backed text stays Arrow (no Python str per cell).
     out: dict[str, object] = {c: people[c].array for c in PERSON_COLUMNS}
+    if "support" in people.columns:  # willing to support colleagues (the sessions stage names support persons)
+        out["support"] = people["support"].array
     for task in programme.tasks:
         out[f"task_{task.id}"] = people[f"task_{task.id}"].to_numpy(dtype=bool)
     required = required_levels(people, programme)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from .answers import formats_decoder, hours_decoder, likert_decoder, name_decoder, yes_no_decoder
+from .answers import formats_decoder, hours_decoder, likert_decoder, name_decoder, willing_decoder, yes_no_decoder
 from .columns import factorize, header_key, parse_timestamps, text_column
 from .errors import Problem, SurveyError
 from .io import RawSurvey
@@ -93,7 +93,7 @@ def match_columns(
     """
     cols = programme.columns
     required = [cols.id, cols.role] + [i.id for i in programme.items] + [t.id for t in programme.tasks]
-    optional = [cols.site, cols.language, cols.hours, cols.formats]
+    optional = [cols.site, cols.language, cols.hours, cols.formats, cols.support]
     wanted = required + optional
     headers = list(raw.frame.columns)
     personal_keys = {header_key(p) for p in programme.personal_data}
@@ -653,11 +653,14 @@ def import_survey(
         (cols.language, "language", name_decoder(lang_aliases, "language", False), object, ""),
         (cols.hours, "hours", hours_decoder(programme), np.float64, np.nan),
         (cols.formats, "formats", formats_decoder(programme), object, ""),
+        (cols.support, "support", willing_decoder(programme), object, ""),
     ]
     jobs.append((cols.role, "role", name_decoder(role_aliases, "role", True), object))
     for name, key, dec, dtype, fill in optional:
         if name in matched:
             jobs.append((name, key, dec, dtype))
+        elif key == "support":  # an optional question: absent means not asked, so no column
+            continue
         else:
             out[key] = text_column(np.full(n, fill, dtype=object)) if dtype is object else np.full(n, fill, dtype=dtype)
             order.append(key)

@@ -182,6 +182,9 @@ def synthesize(programme: Programme, n: int, seed: int = 0, n_profiles: int = 5,
     combos, inverse = np.unique(bits, return_inverse=True)
     joined = np.array([";".join(fmt_ids[(c >> np.arange(F)) & 1 == 1]) for c in combos], dtype=object)
     cols[programme.columns.formats] = joined[inverse.reshape(-1)]
+    # willing to support colleagues: drawn last, so the answers above stay as they were for a seed
+    willing = rng.random(n)
+    cols[programme.columns.support] = np.where(willing < 0.3, "yes", np.where(willing < 0.55, "no", "")).astype(object)
     cols["email"] = np.char.add(np.char.add("respondent", cols[programme.columns.id].astype(str)), "@example.org").astype(object)
 
     survey = pd.DataFrame(cols)

@@ -1,0 +1,274 @@
+"""The hand-off to the LMS: enrolments in Moodle's own import formats and a generic CSV.
+
+- ``moodle-flatfile.txt``: Moodle's flat-file enrolment (enrol_flatfile), one line
+  ``add, student, <person_id>, <lms_course>[, <start>, <end>]`` per person and
+  course (unix seconds). enrol_flatfile splits a line on commas with no quoting and
+  trims each field, so a value with a comma, semicolon, quote, line break or a
+  leading or trailing space cannot be carried: such people are listed and go to
+  the generic file only.
+- ``moodle-cohorts.csv``: Moodle's cohort upload (name, idnumber, description),
+  one cohort per training group.
+- ``moodle-users.csv`` (with ``--lms-users``): Moodle's upload-users format,
+  username plus cohort1 and course1/group1… per person.
+- ``enrolments.csv``: person_id, module, lms_course, format, group, session_id,
+  start, end, for any LMS.
+
+These files are read by an LMS, not a spreadsheet: values are not
+formula-neutralised, they are checked. Vectorised with pyarrow compute; the
+``--lms-users`` file is read here (the only file this module touches).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import Problem, ProblemsError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .catalogue import Catalogue
+
+ENROLMENT_COLUMNS = ("person_id", "module", "lms_course", "format", "group", "session_id", "start", "end")
+# What enrol_flatfile cannot carry in a field: its separator, characters that other importers treat as
+# separators or quotes, line breaks, and spaces it would trim away.
+UNSAFE = re.compile(r"[,;\"'\r\n]|^\s|\s$")
+USERS_COLUMNS = ("person_id", "username")
+MAX_USERS_BYTES = 512 * 1024 * 1024
+
+
+class LmsUsersError(ProblemsError):
+    """The --lms-users file (person_id → LMS username) is invalid; every problem is listed."""
+
+    what = "The --lms-users file"
+
+
+@dataclass(frozen=True)
+class LmsFiles:
+    """What goes into OUTDIR/lms/, plus what could not go where."""
+
+    enrolments: "pd.DataFrame"
+    flatfile: bytes
+    cohorts: bytes
+    users: bytes | None
+    unsafe_people: tuple[str, ...]  # ids a flat-file line cannot carry (only in enrolments.csv)
+    unsafe_courses: tuple[str, ...]
+    without_course: tuple[str, ...]  # modules whose catalogue row gives no lms_course (the module id is used)
+    missing_users: tuple[str, ...] = field(default=())  # planned people the --lms-users file does not map
+
+
+def read_lms_users(path: str | Path) -> dict[str, str]:
+    """person_id → username from a CSV with columns person_id and username; LmsUsersError lists every problem."""
+    from .programme import decode_text, read_bounded
+
+    name = str(path)
+    text = decode_text(read_bounded(Path(path), MAX_USERS_BYTES, LmsUsersError), name, error=LmsUsersError)
+    first = text.split("\n", 1)[0]
+    delimiter = max([",", ";", "\t"], key=first.count)
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    if not rows:
+        raise LmsUsersError([Problem(name, "is empty.", hint="Write a header person_id,username and one row per person.")])
+    header = [h.strip() for h in rows[0]]
+    missing = [c for c in USERS_COLUMNS if c not in header]
+    if missing:
+        raise LmsUsersError([Problem(name, f"has no column {', '.join(missing)}.", value=",".join(header)[:80],
+                                     hint="The first row must name the columns person_id and username.")])
+    ip, iu = header.index("person_id"), header.index("username")
+    out: dict[str, str] = {}
+    first_row: dict[str, int] = {}
+    problems: list[Problem] = []
+    for n, row in enumerate(rows[1:], 1):
+        if not any(cell.strip() for cell in row):
+            continue
+        pid = row[ip].strip() if ip < len(row) else ""
+        user = row[iu] if iu < len(row) else ""
+        if not pid:
+            problems.append(Problem(name, "person_id is empty.", row=n, column="person_id"))
+            continue
+        if pid in first_row:
+            problems.append(Problem(name, f"duplicate person_id (also on row {first_row[pid]}).", row=n, column="person_id",
+                                    value=pid, hint="Give each person one username."))
+            continue
+        first_row[pid] = n
+        if not user.strip() or UNSAFE.search(user) or user != user.strip():
+            problems.append(Problem(name, "is not a username Moodle's upload can carry.", row=n, column="username", value=user,
+                                    hint="A username must not be empty nor hold commas, semicolons, quotes, line breaks "
+                                         "or leading or trailing spaces."))
+            continue
+        out[pid] = user
+        if len(problems) >= 100:
+            break
+    if problems:
+        raise LmsUsersError(problems)
+    return out
+
+
+def check_users_known(users: dict[str, str], known: "pd.Series", name: str) -> None:
+    """LmsUsersError naming the rows of ids that are not people of the survey."""
+    import pandas as pd
+
+    ids = pd.Index(list(users))
+    unknown = ids[~ids.isin(pd.Index(known.astype(str)))]
+    if len(unknown):
+        rows = {pid: n for n, pid in enumerate(users, 1)}
+        problems = [Problem(name, "is not a person of the survey.", row=rows[pid], column="person_id", value=pid,
+                            hint="Remove the row, or check the id against the survey's id column.")
+                    for pid in unknown[:20].tolist()]
+        if len(unknown) > 20:
+            problems.append(Problem(name, f"… and {len(unknown) - 20} more ids that are not people of the survey."))
+        raise LmsUsersError(problems)
+
+
+def lms_files(steps: "pd.DataFrame", groups: "pd.DataFrame", catalogue: "Catalogue", *, zone: str,
+              start: dt.date | None, end: dt.date | None, users: dict[str, str] | None = None,
+              people: "pd.DataFrame | None" = None, sessions: "pd.DataFrame | None" = None) -> LmsFiles:
+    """Build the LMS files from the planned steps (with session_id, start, end, due) and the training groups.
+
+    With a plan period, flat-file lines carry the enrolment's start (the session's start, else the period's
+    first day at midnight in ``zone``) and end (midnight after the period's last day). Vectorised: ids are
+    checked once per distinct id and the lines are joined in Arrow.
+    """
+    import zoneinfo
+
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .columns import codes
+    from .sessions import codes_into
+
+    module_ids = list(catalogue.module_ids)
+    course_of = [m.lms_course or m.id for m in catalogue.modules]  # unique: the catalogue checks it
+    without = tuple(m.id for m in catalogue.modules if (m.lms_course or m.id) == m.id)
+    mcode, _ = codes(steps["module"], module_ids)
+    mcode = np.maximum(mcode, 0)
+
+    def column(name: str) -> "pd.Series | str":
+        return steps[name].array if name in steps.columns else ""
+
+    end_col = _end_or_due(steps) if "end" in steps.columns and "due" in steps.columns else ""
+    enrol = pd.DataFrame({
+        "person_id": steps["person_id"].array,
+        "module": steps["module"].array,
+        "lms_course": pd.Categorical.from_codes(mcode, categories=course_of),
+        "format": steps["format"].array,
+        "group": column("group"),
+        "session_id": column("session_id"),
+        "start": column("start"),
+        "end": end_col,
+    })
+
+    # people and courses a flat-file line cannot carry: checked once per distinct id
+    pid = steps["person_id"]
+    if isinstance(pid.dtype, pd.CategoricalDtype):
+        pid_codes, pid_uniq = pid.cat.codes.to_numpy().astype(np.int64), pid.cat.categories.astype(str)
+    else:
+        found, uniq = pd.factorize(pid.astype(str))
+        pid_codes, pid_uniq = found.astype(np.int64), pd.Index(uniq).astype(str)
+    uniq_arrow = pc.cast(pa.array(pid_uniq.array), pa.string())  # Arrow-backed ids: no Python string per id
+    bad_pid = pc.match_substring_regex(uniq_arrow, UNSAFE.pattern).to_numpy(zero_copy_only=False) | \
+        (pc.utf8_length(uniq_arrow).to_numpy(zero_copy_only=False) == 0)
+    bad_course_set = sorted({c for c in course_of if UNSAFE.search(c)})
+    bad_course = np.asarray([c in bad_course_set for c in course_of] or [False], dtype=bool)
+    ok = ~bad_pid[pid_codes] & ~bad_course[mcode] if len(steps) else np.zeros(0, dtype=bool)
+    rows = np.flatnonzero(ok)
+    people_col = pc.take(uniq_arrow, pa.array(pid_codes[rows]))
+    course_col = pc.take(pa.array(course_of, type=pa.string()), pa.array(mcode[rows]))
+    parts = [pa.scalar("add, student"), people_col, course_col]
+    if start is not None and end is not None:
+        tz = zoneinfo.ZoneInfo(zone)
+        period_start = int(dt.datetime.combine(start, dt.time(), tz).timestamp())
+        period_end = int(dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tz).timestamp())
+        begin = np.full(len(steps), period_start, dtype=np.int64)
+        if sessions is not None and len(sessions) and "session_id" in steps.columns:
+            seconds = np.asarray([int(dt.datetime.strptime(t, "%Y-%m-%d %H:%M").replace(tzinfo=tz).timestamp()) if t else period_start
+                                  for t in sessions["start"].astype(str).tolist()], dtype=np.int64)
+            sid = codes_into(steps["session_id"], pd.Index(sessions["session_id"].astype(str)))
+            begin = np.where(sid >= 0, seconds[np.maximum(sid, 0)], begin)
+        parts += [pc.cast(pa.array(begin[rows]), pa.string()),
+                  pa.scalar(f"{period_end}\n")]  # the line break rides on the last field
+    if start is None or end is None:
+        parts[-1] = pc.binary_join_element_wise(parts[-1], pa.scalar("\n"), "")
+    flat = _joined_lines(pc.binary_join_element_wise(*parts, ", "))
+
+    # cohorts: one per training group
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["name", "idnumber", "description"])
+    for g, site, n in zip(groups["group"].tolist(), groups["site"].tolist(), groups["members"].tolist()):
+        w.writerow([f"Training group {g}", g, f"{n} members at {site or 'no site'}"])
+    cohorts = buf.getvalue().encode("utf-8")
+
+    users_bytes = None
+    missing: tuple[str, ...] = ()
+    if users is not None:
+        own = (dict(zip(people["person_id"].astype(str).tolist(), people["group"].astype(str).tolist()))
+               if people is not None and "group" in people.columns else {})
+        person = pid.astype(str).to_numpy(dtype=object)
+        course = np.asarray(course_of, dtype=object)[mcode]
+        users_bytes, missing = _users_csv(person, course, enrol, users, own)
+    return LmsFiles(enrol, flat, cohorts, users_bytes, tuple(str(x) for x in pid_uniq[bad_pid].tolist()),
+                    tuple(bad_course_set), without, missing)
+
+
+def _end_or_due(steps: "pd.DataFrame") -> "pd.Categorical":
+    """A session step's end, else a self-paced step's due date, as one categorical (per category, not per step)."""
+    import pandas as pd
+
+    end = pd.Categorical(steps["end"]) if not isinstance(steps["end"].dtype, pd.CategoricalDtype) else steps["end"].array
+    due = pd.Categorical(steps["due"]) if not isinstance(steps["due"].dtype, pd.CategoricalDtype) else steps["due"].array
+    e_labels, d_labels = [str(x) for x in end.categories], [str(x) for x in due.categories]
+    codes, labels = pd.factorize(np.asarray([*e_labels, *d_labels, ""], dtype=object))
+    ec, dc = np.asarray(end.codes, dtype=np.int64), np.asarray(due.codes, dtype=np.int64)
+    e_codes = np.where(ec >= 0, ec, len(e_labels) + len(d_labels))
+    d_codes = np.where(dc >= 0, dc + len(e_labels), len(e_labels) + len(d_labels))
+    empty_end = np.asarray([x == "" for x in e_labels] + [True] * (len(d_labels) + 1), dtype=bool)
+    return pd.Categorical.from_codes(np.where(empty_end[e_codes], codes[d_codes], codes[e_codes]), categories=labels)
+
+
+def _joined_lines(lines: "Any") -> bytes:
+    """Arrow text lines (each already ending in a line break) as one UTF-8 text: the data buffer, sliced
+    (one copy, no Python string per line)."""
+    import pyarrow as pa
+
+    if len(lines) == 0:
+        return b""
+    text = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset: text.offset + len(text) + 1]
+    return text.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+
+
+def _users_csv(person: np.ndarray, course: np.ndarray, enrol: "pd.DataFrame", users: dict[str, str],
+               own_group: dict[str, str]) -> tuple[bytes, tuple[str, ...]]:
+    """Moodle upload-users rows: username, cohort1 (the person's training group), course1/group1… (the group
+    whose session the person attends in that course)."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"p": person, "c": course, "g": enrol["group"].astype(str).to_numpy(dtype=object)})
+    frame["u"] = frame["p"].map(users)
+    missing = tuple(sorted(set(frame.loc[frame["u"].isna(), "p"].tolist())))
+    frame = frame[frame["u"].notna()]
+    frame["k"] = frame.groupby("p", sort=False).cumcount()
+    width = int(frame["k"].max()) + 1 if len(frame) else 0
+    wide_c = frame.pivot(index="p", columns="k", values="c")
+    wide_g = frame.pivot(index="p", columns="k", values="g")
+    header = ["username", "cohort1"] + [x for k in range(1, width + 1) for x in (f"course{k}", f"group{k}")]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    order = list(dict.fromkeys(frame["p"].tolist()))
+    for p in order:
+        row = [users[p], own_group.get(p, "")]
+        cs, gs = wide_c.loc[p].tolist(), wide_g.loc[p].tolist()
+        for c, g in zip(cs, gs):
+            row += ["" if not isinstance(c, str) else c, "" if not isinstance(g, str) else g]
+        w.writerow(row)
+    return buf.getvalue().encode("utf-8"), missing
