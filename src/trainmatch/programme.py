@@ -184,6 +184,8 @@ class Programme:
     files: Mapping[str, bytes] = field(repr=False)
     fingerprint: str = ""
     encoding: str = "utf-8"  # of the CSV tables (a BOM overrides it)
+    min_cell: int = 5  # privacy.min_cell: aggregates of fewer people are suppressed in reports and shared copies
+    retain_months: int | None = None  # privacy.retain_months: `erase --expired` removes runs older than this
 
     @property
     def domain_ids(self) -> tuple[str, ...]:
@@ -456,6 +458,7 @@ _SETTINGS_SCHEMA: dict[str, set[str]] = {
     "groups": {"min_size", "max_size"},
     "personal_data": {"columns"},
     "organisation": {"name", "support_contact", "feedback", "plan_weeks"},
+    "privacy": {"min_cell", "retain_months"},
 }
 _LIST_SECTIONS = {"levels", "domains", "roles", "formats"}
 
@@ -669,6 +672,13 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
             c.add(sf, f"is longer than {limit:,} characters.", key=f"organisation.{key}", value=shorten(value), hint="Shorten it.")
             value = ""
         texts[key] = value
+    min_cell = get("privacy", "min_cell", int, 5)
+    if not 1 <= min_cell <= 1000:
+        c.add(sf, "must be a whole number from 1 to 1000 (1 shows every cell).", key="privacy.min_cell", value=str(min_cell))
+    retain_months = get("privacy", "retain_months", int, 0)
+    if not 0 <= retain_months <= 1200:
+        c.add(sf, "must be a whole number of months from 1 to 1200 (0 or leaving it out: no retention limit).",
+              key="privacy.retain_months", value=str(retain_months))
     version = table("programme").get("version", "")
     if isinstance(version, (dict, list)) or len(str(version)) > MAX_NAME:
         c.add(sf, f"must be a short text (at most {MAX_NAME} characters).", key="programme.version", value=shorten(str(version)))
@@ -715,6 +725,8 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
         files=dict(files),
         fingerprint=fingerprint_files(files),
         encoding=encoding,
+        min_cell=min_cell,
+        retain_months=retain_months or None,
     )
     return prog
 
