@@ -518,6 +518,9 @@ def person(outdir: Path, person_id: str, output: Path | None, force: bool) -> No
 
         if output.suffix.lower() not in (".json", ".html", ".htm"):
             raise click.BadParameter(f"must end in .json or .html, got {output.name!r}.", param_hint="'-o' / '--output'")
+        from .privacy import check_outside
+
+        check_outside(outdir, output, "-o")
         check_output_file(output, force=force, inputs=[outdir], option="-o")
     doc = gather(outdir, person_id)
     if output is None:

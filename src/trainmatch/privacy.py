@@ -61,6 +61,14 @@ def open_run(folder: str | Path) -> dict[str, Any]:
     return record
 
 
+def check_outside(run: str | Path, path: str | Path, option: str) -> None:
+    """Refuse an output inside the run folder: it would become a file of the run that erase must also search."""
+    inside = Path(os.path.abspath(path))
+    if Path(os.path.abspath(run)) in inside.parents:
+        raise OutputError(f"{option} {str(path)!r} is inside the input run folder {str(run)!r}; "
+                          "write it somewhere else, e.g. next to the run.")
+
+
 def is_run(folder: Path) -> bool:
     from .staging import is_output_folder
 

@@ -141,12 +141,13 @@ def share(run: str | Path, output: str | Path, key: str | Path, *, force: bool =
     be readable by its owner only and hold at least 32 bytes.
     """
     from .outputs import write_csv_fast, write_json, write_workbook
-    from .privacy import open_run, programme_for_run, render_run_report
+    from .privacy import check_outside, open_run, programme_for_run, render_run_report
     from .runfiles import read_table
     from .staging import StagedFolder
 
     run = Path(run)
     record = open_run(run)
+    check_outside(run, output, "-o")
     files = run_files(run, tuple(registry))
     secret = load_key(key)
     loaded = programme_for_run(record, programme, run)
