@@ -407,8 +407,8 @@ def report_data(
         head = ["site", "groups", "people"] + (["undersized groups"] if "undersized" in by_site else [])
         site_rows = _records(by_site, {"groups": ",d", "members": ",d", "undersized": ",d"})
         for row, s in zip(site_rows, site_small):
-            if s:  # a site of few people: their count, and how many groups they form, not shown
-                row[1:] = [small_text(min_cell)] + ["–"] * (len(row) - 2)
+            if s:  # a site of few people: their count not shown
+                row[2] = small_text(min_cell)
         tables["groups_site"] = {"head": head, "rows": site_rows}
         group_sizes = groups["members"].astype(float)
         smallest = int(group_sizes.min())
