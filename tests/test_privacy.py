@@ -443,3 +443,47 @@ def test_erase_keeps_the_run_date_for_retention(run: Path) -> None:
     os.utime(run / "run.json", (stamp, stamp))
     erase(run, ["g003"])
     assert int((run / "run.json").stat().st_mtime) == stamp
+
+
+# --------------------------------------------------------------------------- invariants of the byte-exact removal
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TEXT = st.text(alphabet=st.sampled_from(list('ab ,"\n\r;xé=')), max_size=8)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(st.tuples(st.sampled_from(["a1", "a2", "a10", "b 1", "x"]), _TEXT, st.one_of(st.none(), st.floats(-5, 5)), _TEXT),
+                  max_size=25),
+    erased=st.sets(st.sampled_from(["a1", "a2", "a10", "b 1", "x"]), min_size=1),
+)
+def test_erasing_rows_equals_writing_the_remaining_rows(tmp_path: Path, rows: list, erased: set) -> None:
+    """Removing rows from a written table gives the bytes of writing only the other rows: quotes, commas and
+    line breaks inside cells never shift a row, and no other row changes."""
+    from trainmatch.outputs import write_csv_fast
+    from trainmatch.runfiles import RunFile, erase_table
+
+    frame = pd.DataFrame(rows, columns=["person_id", "note", "score", "other"]).astype({"person_id": object, "note": object, "other": object})
+    source, target, expected = tmp_path / "t.csv", tmp_path / "out.csv", tmp_path / "expected.csv"
+    write_csv_fast(frame, source)
+    write_csv_fast(frame[~frame["person_id"].isin(erased)].reset_index(drop=True), expected)
+    removed = erase_table(source, target, RunFile("t.csv", "table", owner=("person_id",)), set(erased))
+    assert removed == int(frame["person_id"].isin(erased).sum())
+    if len(frame) == int(frame["person_id"].isin(erased).sum()):
+        assert target.read_bytes().splitlines()[0] == expected.read_bytes().splitlines()[0]
+    else:
+        assert target.read_bytes() == expected.read_bytes()
+
+
+def test_erase_of_everyone_is_refused(run: Path) -> None:
+    from trainmatch.errors import DataError
+    from trainmatch.privacy import erase
+
+    everyone = _text_table(run / "people.csv")["person_id"].tolist()
+    before = _digest(run)
+    with pytest.raises(DataError, match="delete the run folder"):
+        erase(run, everyone)
+    assert _digest(run) == before

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -317,15 +318,27 @@ def erase(folder: str | Path, ids: Iterable[object], *, programme: "Programme | 
     nothing is changed). ``programme`` is needed only when the run's own
     programme folder has moved: the report is rebuilt with it.
     """
-    from .letters import plan_filename
-    from .runfiles import erase_ics, erase_lines, erase_table, flatfile_match, match_table
-    from .staging import MARKER, StagedFolder
+    from .staging import StagedFolder
 
     folder = Path(folder)
     record = open_run(folder)
     wanted = clean_ids(ids)
+    staged = StagedFolder(folder, force=True, option="OUTDIR")
+    staged.prepare()  # the run is locked from here: no other run replaces it while it is read and rewritten
+    try:
+        return _erase(folder, record, wanted, staged, programme=programme, registry=tuple(registry), now=now)
+    finally:
+        staged.close()
+
+
+def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any, *, programme: Any,
+           registry: tuple[RunFile, ...], now: datetime | None) -> Erasure:
+    """:func:`erase` once the run is locked."""
+    from .letters import plan_filename
+    from .runfiles import erase_ics, erase_lines, erase_table, flatfile_match, match_table
+    from .staging import MARKER
+
     ids = set(wanted)
-    registry = tuple(registry)
     files = run_files(folder, registry)
     letters = {plan_filename(i) for i in ids}
     matches: dict[str, Any] = {}
@@ -339,64 +352,74 @@ def erase(folder: str | Path, ids: Iterable[object], *, programme: "Programme | 
     missing = [i for i in wanted if i not in present]
     if missing:
         raise not_found(missing, [folder])
+    if "people.csv" in matches and matches["people.csv"].owned.all():
+        raise DataError(f"{folder}: these are all the people the run planned, so nothing would remain. Nothing was changed; "
+                        "to erase everyone, delete the run folder.")
     loaded = programme_for_run(record, programme, folder)
     at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     removed: dict[str, int] = {}
     changed: dict[str, int] = {}
     derived: set[str] = set()
     times = os.stat(folder / RUN_RECORD)
-    staged = StagedFolder(folder, force=True, option="OUTDIR")
-    staged.prepare()
-    try:
-        with staged as tmp:
-            for relative, path, entry in files:
-                target = tmp / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if entry.kind == "table":
-                    match = matches[relative]
-                    removed[relative] = erase_table(path, target, entry, ids, match)
-                    if match.named.any():
-                        changed[relative] = int(match.named.sum())
-                elif entry.kind == "letter":
-                    if path.name in letters:
-                        removed[relative] = 1
-                    else:
-                        _link_or_copy(path, target)
-                elif entry.kind == "flatfile":
-                    data = path.read_bytes()
-                    starts, ends, hit = flatfile_match(data, ids)
-                    target.write_bytes(erase_lines(data, starts, ends, hit))
-                    removed[relative] = int(hit.sum())
-                elif entry.kind == "ics":
-                    with open(path, encoding="utf-8", newline="") as fh:
-                        text, n = erase_ics(fh.read(), entry, ids)
-                    with open(target, "w", encoding="utf-8", newline="") as fh:
-                        fh.write(text)
-                    changed[relative] = n
-                elif entry.kind == "derived":
-                    derived.add(relative)
-                elif relative != MARKER:
-                    _link_or_copy(path, target)
-            people_removed = removed.get("people.csv", 0)
-            rejected_rows = _rejected_rows(folder, ids)
-            counts = dict(record["counts"])
-            counts["accepted"] = counts.get("accepted", 0) - people_removed
-            counts["rejected"] = counts.get("rejected", 0) - rejected_rows
-            counts["rows_read"] = counts.get("rows_read", 0) - people_removed - rejected_rows
-            counts["reconciles"] = counts["accepted"] + counts["rejected"] == counts["rows_read"]
-            counts["steps"] = counts.get("steps", 0) - removed.get("plans.csv", 0)
-            counts["deferred"] = counts.get("deferred", 0) - removed.get("deferred.csv", 0)
-            erasures = [*record.get("erasures", []), {"at": at, "people": len(ids)}]
-            record = {**record, "counts": counts, "erasures": erasures}
-            note = (f"{sum(e['people'] for e in erasures)} person(s) were erased from this run on request "
-                    f"({', '.join(e['at'][:10] for e in erasures)}); the tables, workbook and this report were rebuilt "
-                    "from the people who remain. Reliability, item statistics and the fit table need the survey answers "
-                    "and are not shown after an erasure.")
-            rebuild(tmp, loaded, record, derived, notes=[note], source=folder)
-            os.utime(tmp / RUN_RECORD, ns=(times.st_atime_ns, times.st_mtime_ns))  # the run's date, for retention
-    finally:
-        staged.close()
+    with staged as tmp, ThreadPoolExecutor(max_workers=1) as linker:
+        for parent in sorted({os.path.dirname(relative) for relative, _, _ in files} - {""}):
+            (tmp / parent).mkdir(parents=True, exist_ok=True)
+        kept = []
+        for relative, path, entry in files:
+            if entry.kind == "letter":
+                if path.name in letters:  # counted by pattern: a letter's name holds its person's id
+                    removed[entry.pattern] = removed.get(entry.pattern, 0) + 1
+                else:
+                    kept.append((path, tmp / relative))
+        linking = linker.submit(_link_all, kept)  # system calls, outside the GIL: meanwhile the tables and report are rebuilt
+        for relative, path, entry in files:
+            target = tmp / relative
+            if entry.kind == "letter":
+                continue
+            if entry.kind == "table":
+                match = matches[relative]
+                removed[relative] = erase_table(path, target, entry, ids, match)
+                if match.named.any():
+                    changed[relative] = int(match.named.sum())
+            elif entry.kind == "flatfile":
+                data = path.read_bytes()
+                starts, ends, hit = flatfile_match(data, ids)
+                target.write_bytes(erase_lines(data, starts, ends, hit))
+                removed[relative] = int(hit.sum())
+            elif entry.kind == "ics":
+                with open(path, encoding="utf-8", newline="") as fh:
+                    text, n = erase_ics(fh.read(), entry, ids)
+                with open(target, "w", encoding="utf-8", newline="") as fh:
+                    fh.write(text)
+                changed[relative] = n
+            elif entry.kind == "derived":
+                derived.add(relative)
+            elif relative != MARKER:
+                _link_or_copy(path, target)
+        people_removed = removed.get("people.csv", 0)
+        rejected_rows = _rejected_rows(folder, ids)
+        counts = dict(record["counts"])
+        counts["accepted"] = counts.get("accepted", 0) - people_removed
+        counts["rejected"] = counts.get("rejected", 0) - rejected_rows
+        counts["rows_read"] = counts.get("rows_read", 0) - people_removed - rejected_rows
+        counts["reconciles"] = counts["accepted"] + counts["rejected"] == counts["rows_read"]
+        counts["steps"] = counts.get("steps", 0) - removed.get("plans.csv", 0)
+        counts["deferred"] = counts.get("deferred", 0) - removed.get("deferred.csv", 0)
+        erasures = [*record.get("erasures", []), {"at": at, "people": len(ids)}]
+        record = {**record, "counts": counts, "erasures": erasures}
+        note = (f"{sum(e['people'] for e in erasures)} person(s) were erased from this run on request "
+                f"({', '.join(e['at'][:10] for e in erasures)}); the tables, workbook and this report were rebuilt "
+                "from the people who remain. Reliability, item statistics and the fit table need the survey answers "
+                "and are not shown after an erasure.")
+        rebuild(tmp, loaded, record, derived, notes=[note], source=folder)
+        os.utime(tmp / RUN_RECORD, ns=(times.st_atime_ns, times.st_mtime_ns))  # the run's date, for retention
+        linking.result()
     return Erasure(folder, len(ids), removed, changed, at)
+
+
+def _link_all(pairs: list[tuple[Path, Path]]) -> None:
+    for source, target in pairs:
+        _link_or_copy(source, target)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -444,7 +467,8 @@ def rebuild(folder: Path, programme: "Programme", record: dict[str, Any], derive
         sheets = {sheet: read_table(folder / name) for sheet, name in WORKBOOK_SHEETS.items() if (folder / name).is_file()}
         write_workbook(sheets, folder / "plans.xlsx")
     if "report.html" in derived:
-        (folder / "report.html").write_text(render_run_report(folder, programme, record, notes=notes, min_cell=min_cell), encoding="utf-8")
+        (folder / "report.html").write_text(render_run_report(folder, programme, record, notes=notes, min_cell=min_cell, people=people),
+                                            encoding="utf-8")
     write_json(record, folder / RUN_RECORD)
 
 
@@ -484,8 +508,9 @@ def group_table(groups: "pd.DataFrame", people: "pd.DataFrame", programme: "Prog
 
 
 def render_run_report(folder: Path, programme: "Programme", record: dict[str, Any], *, notes: list[str],
-                      min_cell: int | None = None) -> str:
-    """The HR report of a run, from its files (as :func:`trainmatch.jobs.assign` renders it from the pipeline)."""
+                      min_cell: int | None = None, people: "pd.DataFrame | None" = None) -> str:
+    """The HR report of a run, from its files (as :func:`trainmatch.jobs.assign` renders it from the pipeline);
+    ``people`` is its people.csv when the caller has read it already."""
     import numpy as np
 
     from .report import render_report_data, report_data
@@ -494,7 +519,7 @@ def render_run_report(folder: Path, programme: "Programme", record: dict[str, An
     def table(name: str) -> "pd.DataFrame | None":
         return read_table(folder / name) if (folder / name).is_file() else None
 
-    people = read_table(folder / "people.csv")
+    people = read_table(folder / "people.csv") if people is None else people.copy()
     level_index = {lv: i for i, lv in enumerate(programme.level_ids, 1)}
     for d in programme.domain_ids:
         if f"required_{d}" in people:

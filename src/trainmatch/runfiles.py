@@ -93,27 +93,42 @@ def registry_entry(relative: str, registry: Iterable[RunFile] = RUN_FILES) -> Ru
 
 
 def run_files(folder: Path, registry: Iterable[RunFile] = RUN_FILES) -> list[tuple[str, Path, RunFile]]:
-    """Every file of the run with its entry; a file no entry covers is refused (DataError), naming it."""
+    """Every file of the run with its entry; a file no entry covers is refused (DataError), naming it.
+
+    Walked with ``os.scandir`` and matched with compiled patterns: a run of a million letters is listed in seconds.
+    """
+    import os
+
     registry = tuple(registry)
-    out, unknown = [], []
-    for path in sorted(folder.rglob("*")):
-        if path.is_dir() and not path.is_symlink():
-            continue
-        relative = path.relative_to(folder).as_posix()
-        if path.is_symlink():
-            raise DataError(f"{folder / relative}: is a symbolic link; a run folder holds only files trainmatch wrote. Remove it and run again.")
-        entry = registry_entry(relative, registry)
-        if entry is None:
-            unknown.append(relative)
-        else:
-            out.append((relative, path, entry))
+    patterns = [(re.compile(fnmatch.translate(e.pattern)), e) for e in registry]
+    found: list[tuple[str, RunFile]] = []
+    unknown: list[str] = []
+    pending = [""]
+    while pending:
+        prefix = pending.pop()
+        with os.scandir(os.path.join(folder, prefix) if prefix else folder) as entries:
+            for item in entries:
+                relative = prefix + item.name
+                if item.is_symlink():
+                    raise DataError(f"{folder / relative}: is a symbolic link; a run folder holds only files trainmatch wrote. "
+                                    "Remove it and run again.")
+                if item.is_dir():
+                    pending.append(relative + "/")
+                    continue
+                entry = next((e for pattern, e in patterns if pattern.match(relative)), None)
+                if entry is None:
+                    unknown.append(relative)
+                else:
+                    found.append((relative, entry))
     if unknown:
+        unknown.sort()
         shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
         raise DataError(
             f"{folder}: holds files trainmatch does not know how to search for a person: {shown}. "
             "Nothing was changed. Move them out of the run folder and run again."
         )
-    return out
+    found.sort(key=lambda item: item[0])
+    return [(relative, folder / relative, entry) for relative, entry in found]
 
 
 # --------------------------------------------------------------------------- CSV records, byte-exact
