@@ -230,7 +230,8 @@ def run_about(run: Path, person_id: str, registry: tuple[RunFile, ...]) -> dict[
     ids = {person_id}
     letter = plan_filename(person_id)
     out: dict[str, Any] = {}
-    for relative, path, entry in run_files(run, registry):
+    for relative, entry in run_files(run, registry):
+        path = run / relative
         if entry.kind == "table":
             match = match_table(path, entry, ids)
             if not (match.owned.any() or match.named.any()):
@@ -343,12 +344,12 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
     letters = {plan_filename(i) for i in ids}
     matches: dict[str, Any] = {}
     present: set[str] = set()
-    for relative, path, entry in files:
+    for relative, entry in files:
         if entry.kind == "table":
-            matches[relative] = match_table(path, entry, ids)
+            matches[relative] = match_table(folder / relative, entry, ids)
             present |= matches[relative].found
-        elif entry.kind == "letter" and path.name in letters:
-            present |= {i for i in ids if plan_filename(i) == path.name}
+        elif entry.kind == "letter" and os.path.basename(relative) in letters:
+            present |= {i for i in ids if plan_filename(i) == os.path.basename(relative)}
     missing = [i for i in wanted if i not in present]
     if missing:
         raise not_found(missing, [folder])
@@ -362,20 +363,21 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
     derived: set[str] = set()
     times = os.stat(folder / RUN_RECORD)
     with staged as tmp, ThreadPoolExecutor(max_workers=1) as linker:
-        for parent in sorted({os.path.dirname(relative) for relative, _, _ in files} - {""}):
+        for parent in sorted({os.path.dirname(relative) for relative, _ in files} - {""}):
             (tmp / parent).mkdir(parents=True, exist_ok=True)
         kept = []
-        for relative, path, entry in files:
+        source, staging = str(folder), str(tmp)  # strings: a Path per letter costs seconds at 100,000 letters
+        for relative, entry in files:
             if entry.kind == "letter":
-                if path.name in letters:  # counted by pattern: a letter's name holds its person's id
+                if os.path.basename(relative) in letters:  # counted by pattern: a letter's name holds its person's id
                     removed[entry.pattern] = removed.get(entry.pattern, 0) + 1
                 else:
-                    kept.append((path, tmp / relative))
+                    kept.append((f"{source}/{relative}", f"{staging}/{relative}"))
         linking = linker.submit(_link_all, kept)  # system calls, outside the GIL: meanwhile the tables and report are rebuilt
-        for relative, path, entry in files:
-            target = tmp / relative
+        for relative, entry in files:
             if entry.kind == "letter":
                 continue
+            path, target = folder / relative, tmp / relative
             if entry.kind == "table":
                 match = matches[relative]
                 removed[relative] = erase_table(path, target, entry, ids, match)
@@ -417,12 +419,12 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
     return Erasure(folder, len(ids), removed, changed, at)
 
 
-def _link_all(pairs: list[tuple[Path, Path]]) -> None:
+def _link_all(pairs: list[tuple[str, str]]) -> None:
     for source, target in pairs:
         _link_or_copy(source, target)
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def _link_or_copy(source: str | Path, target: str | Path) -> None:
     """A hard link (the old folder is removed after the swap, so the file is not shared for long), else a copy."""
     try:
         os.link(source, target)
@@ -526,7 +528,9 @@ def render_run_report(folder: Path, programme: "Programme", record: dict[str, An
             people[f"required_{d}"] = people[f"required_{d}"].astype(str).map(level_index).fillna(0).astype(np.int64)
         if f"reassess_{d}" in people:
             people[f"missing_{d}"] = people[f"reassess_{d}"].astype(str).eq("yes")
-    steps, deferred = table("plans.csv"), table("deferred.csv")
+    needed = ("person_id", "format", "objective", "hours")  # what the report aggregates of steps and deferred items
+    steps = read_table(folder / "plans.csv", columns=needed) if (folder / "plans.csv").is_file() else None
+    deferred = read_table(folder / "deferred.csv", columns=needed) if (folder / "deferred.csv").is_file() else None
     for frame in (steps, deferred):
         if frame is not None and "hours" in frame:
             frame["hours"] = frame["hours"].astype(float)

@@ -92,8 +92,9 @@ def registry_entry(relative: str, registry: Iterable[RunFile] = RUN_FILES) -> Ru
     return None
 
 
-def run_files(folder: Path, registry: Iterable[RunFile] = RUN_FILES) -> list[tuple[str, Path, RunFile]]:
-    """Every file of the run with its entry; a file no entry covers is refused (DataError), naming it.
+def run_files(folder: Path, registry: Iterable[RunFile] = RUN_FILES) -> list[tuple[str, RunFile]]:
+    """Every file of the run (its POSIX path inside the run) with its entry, sorted; a file no entry covers is
+    refused (DataError), naming it.
 
     Walked with ``os.scandir`` and matched with compiled patterns: a run of a million letters is listed in seconds.
     """
@@ -128,7 +129,7 @@ def run_files(folder: Path, registry: Iterable[RunFile] = RUN_FILES) -> list[tup
             "Nothing was changed. Move them out of the run folder and run again."
         )
     found.sort(key=lambda item: item[0])
-    return [(relative, folder / relative, entry) for relative, entry in found]
+    return found
 
 
 # --------------------------------------------------------------------------- CSV records, byte-exact
@@ -191,15 +192,17 @@ def read_columns(path: Path, columns: Iterable[str]) -> "pd.DataFrame":
     return table.to_pandas(types_mapper=lambda t: None)
 
 
-def read_table(path: Path, id_columns: Iterable[str] = ("person_id",)) -> "pd.DataFrame":
-    """A run's CSV table with its id columns as text and the other columns typed as written."""
+def read_table(path: Path, id_columns: Iterable[str] = ("person_id",), columns: Iterable[str] | None = None) -> "pd.DataFrame":
+    """A run's CSV table with its id columns as text and the other columns typed as written (only ``columns``,
+    those of them it has, when given)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     header = header_of(path)
     types = {c: pa.string() for c in id_columns if c in header}
+    include = [c for c in columns if c in header] if columns is not None else []
     table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                           convert_options=pacsv.ConvertOptions(column_types=types))
+                           convert_options=pacsv.ConvertOptions(column_types=types, include_columns=include))
     return table.to_pandas()
 
 

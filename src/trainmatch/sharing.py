@@ -162,16 +162,16 @@ def share(run: str | Path, output: str | Path, key: str | Path, *, force: bool =
         with staged as tmp:
             people = read_table(run / "people.csv")
             sites = generalised_sites(people["site"], threshold) if "site" in people else {}
-            for relative, path, entry in files:
+            for relative, entry in files:
                 if entry.share != "pseudonymise" or entry.kind != "table":
                     continue
-                frame = read_table(path, (*entry.owner, *entry.named, *entry.lists))
+                frame = read_table(run / relative, (*entry.owner, *entry.named, *entry.lists))
                 frame = shared_table(frame, entry, secret, sites, relative)
                 target = tmp / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 write_csv_fast(frame, target)
                 written.append(relative)
-            shared_people = read_table(tmp / "people.csv")
+            shared_people = read_table(tmp / "people.csv")  # as written: the sites generalised
             aggregates = shared_aggregates(run, shared_people, loaded, sites)
             for name, frame in aggregates.items():  # unsuppressed, for the report (which suppresses itself)
                 write_csv_fast(frame, tmp / name)
@@ -191,7 +191,7 @@ def share(run: str | Path, output: str | Path, key: str | Path, *, force: bool =
             note = (f"This is a shared copy without identities: person ids are keyed pseudonyms, sites with fewer than "
                     f"{threshold} people are merged, and every count or mean of fewer than {threshold} people is shown as "
                     f"\"{SMALL.format(n=threshold)}\".")
-            if any(relative == "report.html" for relative, _, _ in files):
+            if any(relative == "report.html" for relative, _ in files):
                 (tmp / "report.html").write_text(render_run_report(tmp, loaded, shared_record, notes=[note], min_cell=threshold),
                                                  encoding="utf-8")
                 written.append("report.html")
@@ -203,7 +203,7 @@ def share(run: str | Path, output: str | Path, key: str | Path, *, force: bool =
                 write_workbook(sheets, tmp / "plans.xlsx")
                 written.append("plans.xlsx")
             # Named by their pattern, never file by file: a letter's name holds its person's id.
-            left_out = sorted({e.pattern for relative, _, e in files
+            left_out = sorted({e.pattern for relative, e in files
                                if e.kind != "plain" and relative not in written and relative != "run.json"})
             shared_record["shared"]["left_out"] = left_out
             write_json(shared_record, tmp / "run.json")
