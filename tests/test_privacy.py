@@ -487,3 +487,23 @@ def test_erase_of_everyone_is_refused(run: Path) -> None:
     with pytest.raises(DataError, match="delete the run folder"):
         erase(run, everyone)
     assert _digest(run) == before
+
+
+def test_pseudonyms_are_the_documented_hmac_and_cover_lists(extended: tuple[Path, tuple], key: Path, tmp_path: Path) -> None:
+    """Anyone holding the key can recompute a pseudonym (HMAC-SHA256 of the id, first 20 hex digits after 'p');
+    ids inside lists and named cells get the same pseudonym as in people.csv."""
+    import hmac
+
+    from trainmatch.sharing import load_key, share
+
+    run, registry = extended
+    share(run, tmp_path / "shared", key, registry=registry)
+    secret = load_key(key)
+    expected = "p" + hmac.new(secret, b"g003", "sha256").hexdigest()[:20]
+    people = _text_table(tmp_path / "shared" / "people.csv")
+    assert expected in set(people["person_id"])
+    sessions = _text_table(tmp_path / "shared" / "sessions.csv")
+    assert sessions.loc[0, "support_person"] == expected
+    assert sessions.loc[0, "attendees"].split(";")[1] == expected
+    assert not (tmp_path / "shared" / "lms").exists() and not (tmp_path / "shared" / "calendar").exists()
+    assert _holding(tmp_path / "shared", "g003") == []

@@ -88,22 +88,45 @@ def pseudonym(person_id: str, key: bytes) -> str:
     return "p" + hmac.new(key, person_id.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX]
 
 
+class Pseudonyms:
+    """Each id's pseudonym (:func:`pseudonym`), the HMAC of each distinct id computed once across all the tables."""
+
+    def __init__(self, key: bytes):
+        import numpy as np
+        import pandas as pd
+
+        self.key = key
+        self.ids = pd.Index([], dtype=object)
+        self.names = np.array([], dtype=object)
+
+    def __call__(self, values: "pd.Series") -> "pd.Series":
+        """The ids of ``values`` replaced by their pseudonyms (a categorical; missing and empty stay so)."""
+        import numpy as np
+        import pandas as pd
+
+        codes, uniques = pd.factorize(values.astype(object).where(values.notna(), None), use_na_sentinel=True)
+        uniques = pd.Index(np.asarray(uniques, dtype=object)).astype(str)
+        where = self.ids.get_indexer(uniques)
+        new = uniques[where < 0]
+        if len(new):
+            made = ["" if not t.strip() else pseudonym(t.strip(), self.key) for t in new]
+            self.ids = self.ids.append(new)
+            self.names = np.concatenate([self.names, np.array(made, dtype=object)])
+            where = self.ids.get_indexer(uniques)
+        names = self.names[where]
+        if len(set(names)) == len(names):
+            return pd.Series(pd.Categorical.from_codes(codes, categories=names), index=values.index)
+        # two ids that differ only in spaces around them (or are both empty): plain text instead
+        out = np.where(codes < 0, None, names[np.maximum(codes, 0)] if len(names) else None)
+        return pd.Series(out, index=values.index, dtype=object)
+
+
 def pseudonymise(values: "pd.Series", key: bytes) -> "pd.Series":
-    """Each id replaced by its pseudonym, computed once per distinct id (a categorical; missing stays missing)."""
-    import numpy as np
-    import pandas as pd
-
-    codes, uniques = pd.factorize(values.astype(object).where(values.notna(), None), use_na_sentinel=True)
-    texts = [str(u).strip() for u in uniques]
-    names = ["" if not t else "p" + hmac.digest(key, t.encode("utf-8"), "sha256").hex()[:PSEUDONYM_HEX] for t in texts]
-    if len(set(names)) != len(names):  # two ids that differ only in spaces around them: keep them as one
-        names_index = pd.Index(names)
-        fixed, cats = pd.factorize(names_index)
-        return pd.Series(pd.Categorical.from_codes(np.where(codes < 0, -1, fixed[codes]), categories=cats), index=values.index)
-    return pd.Series(pd.Categorical.from_codes(codes, categories=names), index=values.index)
+    """Each id replaced by its pseudonym: :class:`Pseudonyms` for one column."""
+    return Pseudonyms(key)(values)
 
 
-def pseudonymise_lists(values: "pd.Series", key: bytes, sep: str) -> "pd.Series":
+def pseudonymise_lists(values: "pd.Series", pseudonyms: Pseudonyms, sep: str) -> "pd.Series":
     """Each id in ``sep``-separated lists replaced by its pseudonym (vectorised over the distinct ids)."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -112,8 +135,8 @@ def pseudonymise_lists(values: "pd.Series", key: bytes, sep: str) -> "pd.Series"
     arr = pa.array(values.astype(object).where(values.notna(), None).to_numpy(dtype=object), type=pa.string())
     items = pc.split_pattern(arr, sep)
     flat = pc.utf8_trim_whitespace(pc.list_flatten(items))
-    mapped = pseudonymise(pd.Series(flat.to_numpy(zero_copy_only=False)), key).astype(object).to_numpy()
-    rebuilt = pa.ListArray.from_arrays(items.offsets, pa.array(mapped, type=pa.string()))
+    mapped = pseudonyms(pd.Series(flat.to_numpy(zero_copy_only=False), dtype=object)).astype(object).to_numpy()
+    rebuilt = pa.ListArray.from_arrays(items.offsets, pa.array(mapped, type=pa.string()), mask=pc.is_null(items))
     return pd.Series(pc.binary_join(rebuilt, sep).to_numpy(zero_copy_only=False), index=values.index)
 
 
@@ -162,16 +185,22 @@ def share(run: str | Path, output: str | Path, key: str | Path, *, force: bool =
         with staged as tmp:
             people = read_table(run / "people.csv")
             sites = generalised_sites(people["site"], threshold) if "site" in people else {}
+            pseudonyms = Pseudonyms(secret)
+            shared_people = None
             for relative, entry in files:
                 if entry.share != "pseudonymise" or entry.kind != "table":
                     continue
-                frame = read_table(run / relative, (*entry.owner, *entry.named, *entry.lists))
-                frame = shared_table(frame, entry, secret, sites, relative)
+                frame = people if relative == "people.csv" else read_table(run / relative, (*entry.owner, *entry.named, *entry.lists))
+                frame = shared_table(frame, entry, pseudonyms, sites, relative)
+                if relative == "people.csv":
+                    shared_people = frame
                 target = tmp / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 write_csv_fast(frame, target)
                 written.append(relative)
-            shared_people = read_table(tmp / "people.csv")  # as written: the sites generalised
+            del people
+            if shared_people is None:
+                raise DataError(f"{run}: has no people.csv; it is not the output of `trainmatch assign`.")
             aggregates = shared_aggregates(run, shared_people, loaded, sites)
             for name, frame in aggregates.items():  # unsuppressed, for the report (which suppresses itself)
                 write_csv_fast(frame, tmp / name)
@@ -192,7 +221,8 @@ def share(run: str | Path, output: str | Path, key: str | Path, *, force: bool =
                     f"{threshold} people are merged, and every count or mean of fewer than {threshold} people is shown as "
                     f"\"{SMALL.format(n=threshold)}\".")
             if any(relative == "report.html" for relative, _ in files):
-                (tmp / "report.html").write_text(render_run_report(tmp, loaded, shared_record, notes=[note], min_cell=threshold),
+                (tmp / "report.html").write_text(render_run_report(tmp, loaded, shared_record, notes=[note], min_cell=threshold,
+                                                                   people=shared_people),
                                                  encoding="utf-8")
                 written.append("report.html")
             for name, frame in aggregates.items():
@@ -221,17 +251,18 @@ def generalised_sites(site: "pd.Series", min_cell: int) -> dict[str, str]:
     return {str(name): (other if n < min_cell else str(name)) for name, n in counts.items()}
 
 
-def shared_table(frame: "pd.DataFrame", entry: RunFile, key: bytes, sites: dict[str, str], name: str) -> "pd.DataFrame":
+def shared_table(frame: "pd.DataFrame", entry: RunFile, pseudonyms: Pseudonyms, sites: dict[str, str], name: str) -> "pd.DataFrame":
     """A table with its ids pseudonymised, its sites generalised, and the survey's raw cells left out."""
     out = frame.copy()
     for c in (*entry.owner, *entry.named):
         if c in out:
-            out[c] = pseudonymise(out[c], key)
+            out[c] = pseudonyms(out[c])
     for c in entry.lists:
         if c in out:
-            out[c] = pseudonymise_lists(out[c], key, entry.sep)
+            out[c] = pseudonymise_lists(out[c], pseudonyms, entry.sep)
     if "site" in out and sites:
-        out["site"] = out["site"].astype(str).map(sites).fillna(out["site"].astype(str))
+        site = out["site"].astype(str)
+        out["site"] = site.map(sites).fillna(site)
     if name == "rejects.csv" and "value" in out:
         out = out.drop(columns="value")  # a survey cell as typed: it can be free text naming someone
     return out
