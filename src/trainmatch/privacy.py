@@ -231,6 +231,10 @@ def run_about(run: Path, person_id: str, registry: tuple[RunFile, ...]) -> dict[
     letter = plan_filename(person_id)
     out: dict[str, Any] = {}
     for relative, entry in run_files(run, registry):
+        if entry.kind == "letter":
+            if os.path.basename(relative) == letter:
+                out[relative] = {"holds": entry.label or "a letter to the person", "file": relative}
+            continue
         path = run / relative
         if entry.kind == "table":
             match = match_table(path, entry, ids)
@@ -243,8 +247,6 @@ def run_about(run: Path, person_id: str, registry: tuple[RunFile, ...]) -> dict[
             if match.named.any():
                 item["named_in"] = _records(frame[match.named])
             out[relative] = item
-        elif entry.kind == "letter" and path.name == letter:
-            out[relative] = {"holds": entry.label or "a letter to the person", "file": relative}
         elif entry.kind == "flatfile":
             data = path.read_bytes()
             starts, ends, hit = flatfile_match(data, ids)
