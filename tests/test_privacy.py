@@ -507,3 +507,22 @@ def test_pseudonyms_are_the_documented_hmac_and_cover_lists(extended: tuple[Path
     assert sessions.loc[0, "attendees"].split(";")[1] == expected
     assert not (tmp_path / "shared" / "lms").exists() and not (tmp_path / "shared" / "calendar").exists()
     assert _holding(tmp_path / "shared", "g003") == []
+
+
+def test_a_derived_file_erase_cannot_rebuild_is_kept(run: Path) -> None:
+    from trainmatch.privacy import erase
+    from trainmatch.runfiles import RUN_FILES, RunFile
+
+    (run / "effects.csv").write_text('"site","n","mean_change"\n"all",38,0.4\n', encoding="utf-8")
+    erase(run, ["g003"], registry=RUN_FILES + (RunFile("effects.csv", "derived", share="aggregate"),))
+    assert (run / "effects.csv").read_text(encoding="utf-8") == '"site","n","mean_change"\n"all",38,0.4\n'
+
+
+def test_share_and_person_refuse_a_folder_that_is_not_a_run(cli, tmp_path: Path, key: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "people.csv").write_text("person_id\nx\n", encoding="utf-8")
+    for args in (("share", plain, "-o", tmp_path / "out", "--key", key), ("person", plain, "--id", "x")):
+        result = cli(*args)
+        assert result.exit_code == 1 and "is not a trainmatch run" in result.output
+    assert not (tmp_path / "out").exists()

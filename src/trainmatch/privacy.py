@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from .programme import Programme
 
 RUN_RECORD = "run.json"
+# The derived files erase rebuilds from the remaining tables; any other derived file is kept as it is.
+REBUILT = frozenset({"cohorts.csv", "groups.csv", "capacity.csv", "plans.xlsx", "report.html", "run.json"})
 BUILT_IN = "built-in default programme"
 
 
@@ -396,8 +398,10 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
                 with open(target, "w", encoding="utf-8", newline="") as fh:
                     fh.write(text)
                 changed[relative] = n
-            elif entry.kind == "derived":
+            elif entry.kind == "derived" and relative in REBUILT:
                 derived.add(relative)
+            elif entry.kind == "derived":  # holds no ids and erase cannot rebuild it: kept as it is
+                _link_or_copy(path, target)
             elif relative != MARKER:
                 _link_or_copy(path, target)
         people_removed = removed.get("people.csv", 0)

@@ -12,9 +12,11 @@ Kinds:
   (erase writes ``replacement`` there); ``lists`` columns list ids separated by
   ``sep`` (erase takes the id out, and updates the count column given in
   ``counts``). Rows that are not changed keep their bytes.
-- ``derived``: a file with no person ids that erase rebuilds from the
-  remaining tables (cohorts.csv, groups.csv, capacity.csv, plans.xlsx,
-  report.html, run.json).
+- ``derived``: a file with no person ids. Erase rebuilds cohorts.csv,
+  groups.csv, capacity.csv, plans.xlsx, report.html and run.json from the
+  remaining tables (:data:`trainmatch.privacy.REBUILT`) and keeps any other
+  as it is; share suppresses small cells in the three tables and leaves any
+  other out.
 - ``letter``: one file per person, named by :func:`trainmatch.letters.plan_filename`.
 - ``flatfile``: Moodle's flat-file enrolment lines ``add, student, <person_id>, <course>[, start, end]``.
 - ``ics``: iCalendar files; a line naming the person is dropped when its
