@@ -53,11 +53,16 @@ def keygen(path: str | Path) -> Path:
         raise UsageError(f"The folder {str(path.parent)!r} for KEYFILE does not exist. Create it first.")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(fd, (secrets.token_hex(KEY_BYTES) + "\n").encode("ascii"))
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o600)  # whatever the umask
-    finally:
-        os.close(fd)
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, 0o600)  # whatever the umask
+            os.write(fd, (secrets.token_hex(KEY_BYTES) + "\n").encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        path.unlink(missing_ok=True)  # never leave half a key behind
+        raise
     return path
 
 
