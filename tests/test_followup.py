@@ -160,7 +160,7 @@ def test_a_larger_min_cell_suppresses_more(tmp_path: Path, round1: Path, round2:
     folder = tmp_path / "prog"
     write_programme(folder)
     settings = folder / "programme.toml"
-    settings.write_text(settings.read_text(encoding="utf-8") + "\n[followup]\nmin_cell = 60\n", encoding="utf-8")
+    settings.write_text(settings.read_text(encoding="utf-8") + "\n[privacy]\nmin_cell = 60\n", encoding="utf-8")
     run = jobs.followup(round1, round2["survey"], tmp_path / "out", programme=load_programme(folder), per_person="none",
                         xlsx=False, completions=round2["completions"])
     shown = run.effects[run.effects["suppressed"] != "yes"]

@@ -201,11 +201,11 @@ def test_bad_settings_are_located_by_key(tmp_path, name, old, new, expected):
 
 
 def test_a_section_that_is_not_a_table_is_a_problem_not_a_crash(tmp_path):
-    folder = edited(tmp_path, "programme.toml", "[personal_data]\ncolumns = [", "[privacy]\ncolumns = [")
+    folder = edited(tmp_path, "programme.toml", "[personal_data]\ncolumns = [", "[secrecy]\ncolumns = [")
     settings = folder / "programme.toml"
     settings.write_text("personal_data = 3\n" + settings.read_text(encoding="utf-8"), encoding="utf-8")
     keys = [p.key for p in problems_of(folder)]
-    assert "personal_data" in keys and "privacy" in keys
+    assert "personal_data" in keys and "secrecy" in keys
 
 
 def test_invalid_toml_names_the_line(tmp_path):

@@ -591,6 +591,145 @@ def explain(survey: Path, person_id: str, programme_dir: Path | None, save_model
     click.echo(explain_person(survey, person_id, programme=programme_dir, **options))
 
 
+@main.command(context_settings=CONTEXT)
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--id", "person_id", required=True, help="The person_id, as in people.csv.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file instead: .json, or .html for a readable page.")
+@click.option("--force", is_flag=True, help="Overwrite an existing -o file.")
+@handle_errors
+def person(outdir: Path, person_id: str, output: Path | None, force: bool) -> None:
+    """Show everything a run holds about one person (an access request).
+
+    OUTDIR is a run folder (from `assign`) or a folder of runs. Gathers the
+    person's rows from every file (scores, levels, cohort and group, plan
+    steps, deferred items, rejected cells, and the files of later issues'
+    sessions, enrolments and follow-up), their letter, and the lines that name
+    them, as one JSON document on standard output. An unknown id suggests
+    the closest one.
+
+    \b
+    Examples:
+      trainmatch person round1 --id 000123
+      trainmatch person runs/ --id 000123 -o 000123.html
+    """
+    from .privacy import person as gather, person_json, write_person
+
+    if output is not None:
+        from .staging import check_output_file
+
+        if output.suffix.lower() not in (".json", ".html", ".htm"):
+            raise click.BadParameter(f"must end in .json or .html, got {output.name!r}.", param_hint="'-o' / '--output'")
+        from .privacy import check_outside
+
+        check_outside(outdir, output, "-o")
+        check_output_file(output, force=force, inputs=[outdir], option="-o")
+    doc = gather(outdir, person_id)
+    if output is None:
+        click.echo(person_json(doc), nl=False)
+    else:
+        write_person(doc, output, force=True)
+        echo_err(f"Wrote {output} ({sum(len(r['files']) for r in doc['runs'])} file(s) in {len(doc['runs'])} run(s) hold the person).")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--id", "ids", multiple=True, help="A person_id to erase (repeat for several).")
+@click.option("--ids-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A file with one person_id per line.")
+@click.option("--expired", is_flag=True, help="OUTDIR is a folder of runs: remove every run older than the programme's privacy.retain_months.")
+@programme_option
+@handle_errors
+def erase(outdir: Path, ids: tuple[str, ...], ids_file: Path | None, expired: bool, programme_dir: Path | None) -> None:
+    """Erase people from a run (an erasure request), or remove expired runs.
+
+    Removes the people's rows from every file of OUTDIR (the CSV tables, the
+    workbook, their letter, enrolments and calendar mentions), and rebuilds the
+    cohort and group counts, the capacity table, the workbook and the report
+    from the people who remain. The run is rewritten in a staged copy and
+    swapped in only when complete. run.json records when and how many, never
+    who. --programme is needed only when the run's programme folder has moved.
+
+    \b
+    Examples:
+      trainmatch erase round1 --id 000123
+      trainmatch erase round1 --ids-file leavers.txt
+      trainmatch erase --expired runs/ --programme my-programme
+    """
+    from .privacy import erase as erase_people, erase_expired, read_ids_file
+
+    if expired:
+        if ids or ids_file is not None:
+            raise click.UsageError("--expired removes whole runs; leave out --id and --ids-file.")
+        removed = erase_expired(outdir, programme=programme_dir)
+        for run in removed:
+            echo_err(f"Removed {run.folder} (made {run.made}).")
+        echo_err(f"Removed {len(removed)} expired run(s) under {outdir}.")
+        return
+    if ids and ids_file is not None:
+        raise click.UsageError("Use either --id or --ids-file, not both.")
+    wanted = list(ids) if ids else (read_ids_file(ids_file) if ids_file is not None else [])
+    if not wanted:
+        raise click.UsageError("Give the people to erase: --id ID (repeatable) or --ids-file FILE.")
+    done = erase_people(outdir, wanted, programme=programme_dir)
+    removed = sum(done.removed.values())
+    echo_err(f"Erased {done.people} person(s) from {outdir}: {removed} row(s) and file(s) removed, "
+             f"{sum(done.changed.values())} mention(s) replaced; the report was rebuilt.")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write (an existing one only with --force, and only if trainmatch wrote it).")
+@click.option("--key", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The organisation's key file (from `trainmatch keygen`); the same key gives the same pseudonyms.")
+@click.option("--min-cell", type=click.IntRange(min=1), default=None,
+              help="Suppress aggregates of fewer people (default: the programme's privacy.min_cell, 5).")
+@click.option("--force", is_flag=True, help="Replace an output folder that trainmatch wrote.")
+@programme_option
+@handle_errors
+def share(outdir: Path, output: Path, key: Path, min_cell: int | None, force: bool, programme_dir: Path | None) -> None:
+    """Write a copy of a run without identities, for a steering group or a researcher.
+
+    Person ids become keyed pseudonyms (HMAC-SHA256 with KEY: the same key
+    gives the same pseudonym in every round, so rounds still pair; without
+    the key nothing maps them back). Sites of fewer than --min-cell people are
+    merged, rejected cells lose their values, and every count or mean of fewer
+    than --min-cell people is suppressed in the tables and the report. Letters,
+    LMS and calendar files are left out.
+
+    \b
+    Example:
+      trainmatch keygen ~/secure/trainmatch.key
+      trainmatch share round1 -o round1-shared --key ~/secure/trainmatch.key
+    """
+    from .sharing import share as share_run
+
+    done = share_run(outdir, output, key, force=force, programme=programme_dir, min_cell=min_cell)
+    echo_err(f"Wrote {output}/: {len(done.files)} file(s), ids pseudonymised, {done.sites_merged} small site(s) merged, "
+             f"cells under {done.min_cell} people suppressed" + (f"; left out {', '.join(done.left_out)}." if done.left_out else "."))
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("keyfile", type=click.Path(dir_okay=False, path_type=Path))
+@handle_errors
+def keygen(keyfile: Path) -> None:
+    """Make a secret key for `trainmatch share` (readable by you only; never overwritten).
+
+    Keep the key where the organisation keeps secrets, apart from the shared
+    copies: the same key gives the same pseudonyms in every round, and
+    whoever has it can map a pseudonym back to an id by trying ids.
+
+    \b
+    Example:
+      trainmatch keygen ~/secure/trainmatch.key
+    """
+    from .sharing import keygen as make_key
+
+    make_key(keyfile)
+    echo_err(f"Wrote a new key to {keyfile} (mode 0600). Keep it safe and keep using it for later rounds.")
+
+
 class Interrupted(BaseException):
     """SIGINT, SIGTERM or SIGHUP stopped the command: raised through it (not an Exception, so nothing
     swallows it) so that every cleanup runs: staging folders removed, the lock released."""

@@ -202,13 +202,15 @@ class Programme:
     files: Mapping[str, bytes] = field(repr=False)
     fingerprint: str = ""
     encoding: str = "utf-8"  # of the CSV tables (a BOM overrides it)
-    # Follow-up rounds: effects of fewer people than min_cell are not shown (no one can be singled out);
-    # a module rated below demote_below by at least demote_min_ratings people is planned only when no other fits.
-    min_cell: int = 5
+    # Follow-up rounds: a module rated below demote_below by at least demote_min_ratings people is planned
+    # only when no other fits.
     demote_below: float = 2.5
     demote_min_ratings: int = 5
     min_attendees: int = 4  # fewest people a group session is held for ([groups] min_attendees)
     schedule: Schedule = field(default_factory=Schedule)
+    # privacy.min_cell: aggregates of fewer people are suppressed in reports, effects.csv and shared copies
+    min_cell: int = 5
+    retain_months: int | None = None  # privacy.retain_months: `erase --expired` removes runs older than this
 
     @property
     def domain_ids(self) -> tuple[str, ...]:
@@ -482,8 +484,8 @@ _SETTINGS_SCHEMA: dict[str, set[str]] = {
     "schedule": {"start", "days", "times", "session_minutes", "parallel_per_site", "timezone", "blackout"},
     "personal_data": {"columns"},
     "organisation": {"name", "support_contact", "feedback", "plan_weeks"},
-    "followup": {"min_cell"},
     "feedback": {"demote_below", "min_ratings"},
+    "privacy": {"min_cell", "retain_months"},
 }
 _LIST_SECTIONS = {"levels", "domains", "roles", "formats"}
 
@@ -702,14 +704,18 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
             c.add(sf, f"is longer than {limit:,} characters.", key=f"organisation.{key}", value=shorten(value), hint="Shorten it.")
             value = ""
         texts[key] = value
+    min_cell = get("privacy", "min_cell", int, 5)
+    if not 1 <= min_cell <= 1000:
+        c.add(sf, "must be a whole number from 1 to 1000 (1 shows every cell).", key="privacy.min_cell", value=str(min_cell))
+    retain_months = get("privacy", "retain_months", int, 0)
+    if not 0 <= retain_months <= 1200:
+        c.add(sf, "must be a whole number of months from 1 to 1200 (0 or leaving it out: no retention limit).",
+              key="privacy.retain_months", value=str(retain_months))
     version = table("programme").get("version", "")
     if isinstance(version, (dict, list)) or len(str(version)) > MAX_NAME:
         c.add(sf, f"must be a short text (at most {MAX_NAME} characters).", key="programme.version", value=shorten(str(version)))
         version = ""
 
-    min_cell = get("followup", "min_cell", int, 5)
-    if not 1 <= min_cell <= 1000:
-        c.add(sf, "must be between 1 and 1000 people.", key="followup.min_cell", value=str(min_cell))
     demote_below = float(get("feedback", "demote_below", (int, float), 2.5))
     if not 1 <= demote_below <= 5:
         c.add(sf, "must be between 1 and 5 (ratings are 1-5).", key="feedback.demote_below", value=str(demote_below))
@@ -763,6 +769,7 @@ def parse_programme(files: Mapping[str, bytes], source: str = "programme") -> Pr
         demote_min_ratings=min_ratings,
         min_attendees=min_attendees,
         schedule=schedule,
+        retain_months=retain_months or None,
     )
     return prog
 

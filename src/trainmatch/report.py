@@ -90,6 +90,15 @@ def _fit_frame(fit_rows: Any) -> tuple["pd.DataFrame", int | None, list[str]]:
     return frame, (int(chosen.iloc[0]) if len(chosen) else None), []
 
 
+def small_cell(count: float, min_cell: int) -> bool:
+    """Whether a count of people is too small to show (privacy.min_cell): 1 to min_cell - 1 (none is shown as 0)."""
+    return 0 < float(count) < min_cell
+
+
+def small_text(min_cell: int) -> str:
+    return f"< {min_cell}"
+
+
 # --------------------------------------------------------------------------- aggregates
 
 
@@ -190,9 +199,10 @@ def hours_by_objective(steps: "pd.DataFrame", deferred: "pd.DataFrame") -> "pd.D
 CAPACITY_ROWS = 40  # site-and-role rows the report shows; capacity.csv has them all
 
 
-def capacity_section(capacity: "pd.DataFrame") -> dict[str, Any]:
+def capacity_section(capacity: "pd.DataFrame", min_cell: int = 1) -> dict[str, Any]:
     """The time-for-training table: the total, then the site-and-role rows with the most hours deferred
-    (at most :data:`CAPACITY_ROWS`; ties by site and role), as texts."""
+    (at most :data:`CAPACITY_ROWS`; ties by site and role), as texts. A row of fewer than ``min_cell``
+    people shows its count as "< min_cell" and no other number (:func:`small_cell`)."""
     import pandas as pd
 
     total = capacity[(capacity["site"] == "all") & (capacity["role"] == "all")]
@@ -203,6 +213,9 @@ def capacity_section(capacity: "pd.DataFrame") -> dict[str, Any]:
     out = []
     for rec in shown.to_dict("records"):
         share = rec["share_all_gaps_closed"]
+        if small_cell(rec["people"], min_cell):
+            out.append([str(rec["site"]), str(rec["role"]), small_text(min_cell)] + ["–"] * len(fmt))
+            continue
         out.append([str(rec["site"]), str(rec["role"])] + [format(rec[c], f) for c, f in fmt.items()]
                    + ["–" if share != share else f"{100 * share:.0f}%"])
     return {
@@ -280,6 +293,7 @@ def report_data(
     run_info: Mapping[str, str] | None = None,
     capacity: "pd.DataFrame | None" = None,
     sessions: "pd.DataFrame | None" = None,
+    min_cell: int | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, aggregated: small, JSON-ready, and free of any person's data.
 
@@ -290,12 +304,16 @@ def report_data(
     :func:`trainmatch.scoring.item_statistics`' table. ``run_info`` (e.g. input file,
     programme fingerprint, seed) is listed as given; pass no timestamps if the
     report must be reproducible. ``capacity`` is capacity.csv's table
-    (:func:`trainmatch.exports.capacity_table`). Sections without data say so.
+    (:func:`trainmatch.exports.capacity_table`). Sections without data say so. ``min_cell``
+    (default: the programme's ``privacy.min_cell``) suppresses small cells: a cohort, site, or site and role
+    of fewer people shows "< min_cell" and none of its means or hours, and is left out of the charts.
 
     The result holds the text tables and, under ``charts``, the arguments of
     each chart; :func:`render_report_data` draws the charts and fills the
     template.
     """
+    import numpy as np
+
     domain_names = [_english(d.names, d.id) for d in programme.domains]
     charts: dict[str, dict[str, Any]] = {}
     tables: dict[str, Any] = {}
@@ -304,14 +322,18 @@ def report_data(
     tables["headline"] = _headline(people, steps, deferred, rejects, n_read, programme)
 
     # Cohorts
+    min_cell = programme.min_cell if min_cell is None else int(min_cell)
     if cohorts is not None and len(cohorts):
         cohorts = cohorts.reset_index(drop=True)
         means = _cohort_means(cohorts, programme)
         sizes = cohorts["size"].astype(float).tolist()
+        small = [small_cell(v, min_cell) for v in sizes]
+        means[np.asarray(small, dtype=bool)] = np.nan  # a small cohort's means are not shown
+        shares = cohorts["share"].astype(float).tolist() if "share" in cohorts else [v / (sum(sizes) or 1) for v in sizes]
         charts["cohort_sizes"] = {
-            "ids": cohorts["cohort"].astype(str).tolist(),
-            "sizes": sizes,
-            "shares": cohorts["share"].astype(float).tolist() if "share" in cohorts else [v / (sum(sizes) or 1) for v in sizes],
+            "ids": [c for c, s in zip(cohorts["cohort"].astype(str), small) if not s],
+            "sizes": [v for v, s in zip(sizes, small) if not s],
+            "shares": [v for v, s in zip(shares, small) if not s],
         }
         charts["cohort_profiles"] = {
             "ids": cohorts["cohort"].astype(str).tolist(),
@@ -323,6 +345,9 @@ def report_data(
         rows = []
         for i, r in enumerate(cohorts.itertuples(index=False)):
             rec = r._asdict()
+            if small[i]:
+                rows.append([str(rec["cohort"]), small_text(min_cell), "–"] + ["–"] * len(domain_names) + [str(rec.get("description", ""))])
+                continue
             rows.append(
                 [str(rec["cohort"]), f"{int(rec['size']):,}", number_text(100 * float(rec.get("share", float("nan"))), ".1f") + "%"]
                 + [number_text(v, ".2f") for v in means[i]]
@@ -373,21 +398,29 @@ def report_data(
 
     # Time for training
     if capacity is not None and len(capacity):
-        tables["capacity"] = capacity_section(capacity)
+        tables["capacity"] = capacity_section(capacity, min_cell)
     if sessions is not None:
         tables["sessions"] = sessions_section(sessions, steps, groups, programme)
 
     # Groups
     if groups is not None and len(groups):
         by_site = groups_by_site(groups)
-        charts["groups_site"] = {"rows": by_site[["site", "groups", "members"]].to_dict("records")}
+        site_small = [small_cell(v, min_cell) for v in by_site["members"]]
+        shown_sites = by_site[[not s for s in site_small]]
+        charts["groups_site"] = {"rows": shown_sites[["site", "groups", "members"]].to_dict("records")}
         head = ["site", "groups", "people"] + (["undersized groups"] if "undersized" in by_site else [])
-        tables["groups_site"] = {"head": head, "rows": _records(by_site, {"groups": ",d", "members": ",d", "undersized": ",d"})}
+        site_rows = _records(by_site, {"groups": ",d", "members": ",d", "undersized": ",d"})
+        for row, s in zip(site_rows, site_small):
+            if s:  # a site of few people: their count not shown
+                row[2] = small_text(min_cell)
+        tables["groups_site"] = {"head": head, "rows": site_rows}
         group_sizes = groups["members"].astype(float)
+        smallest = int(group_sizes.min())
         tables["groups_summary"] = [
             ("Training groups", f"{len(groups):,}"),
             ("People in groups", f"{int(group_sizes.sum()):,}"),
-            ("Group size (min / median / max)", f"{int(group_sizes.min())} / {number_text(group_sizes.median(), 'g')} / {int(group_sizes.max())}"),
+            ("Group size (min / median / max)", f"{small_text(min_cell) if small_cell(smallest, min_cell) else smallest} / "
+             f"{number_text(group_sizes.median(), 'g')} / {int(group_sizes.max())}"),
             ("Allowed size", f"{programme.group_min_size}–{programme.group_max_size}"),
         ]
 

@@ -1,0 +1,429 @@
+"""The files of a run and how each holds person ids: a declared registry, and a handler per kind.
+
+`person`, `erase` and `share` (:mod:`trainmatch.privacy`) are driven by
+:data:`RUN_FILES`: every file of a run folder must match one entry, or those
+commands refuse the folder (a file they do not know could hold a person they
+would miss). A new output file is covered by adding an entry here.
+
+Kinds:
+
+- ``table``: a CSV table. ``owner`` columns make a row the person's (erase
+  removes the row); ``named`` columns name a person in someone else's row
+  (erase writes ``replacement`` there); ``lists`` columns list ids separated by
+  ``sep`` (erase takes the id out, and updates the count column given in
+  ``counts``). Rows that are not changed keep their bytes.
+- ``derived``: a file with no person ids. Erase rebuilds cohorts.csv,
+  groups.csv, capacity.csv, plans.xlsx, report.html and run.json from the
+  remaining tables (:data:`trainmatch.privacy.REBUILT`) and keeps any other
+  as it is; share suppresses small cells in the three tables and leaves any
+  other out.
+- ``letter``: one file per person, named by :func:`trainmatch.letters.plan_filename`.
+- ``flatfile``: Moodle's flat-file enrolment lines ``add, student, <person_id>, <course>[, start, end]``.
+- ``ics``: iCalendar files; a line naming the person is dropped when its
+  property is in ``drop`` (e.g. ATTENDEE), else the id becomes ``replacement``.
+- ``plain``: holds no person data (the output marker).
+
+``share`` says what `trainmatch share` does with the file: ``pseudonymise``
+(ids replaced by keyed pseudonyms), ``aggregate`` (copied with small cells
+suppressed), ``rebuild`` (written anew), or ``drop`` (left out).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Mapping
+
+from .errors import DataError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+TO_BE_NAMED = "to be named"
+
+
+@dataclass(frozen=True)
+class RunFile:
+    """One entry of the registry: which files (a glob on the path inside the run) and how they hold ids."""
+
+    pattern: str
+    kind: str  # table, derived, letter, flatfile, ics, plain
+    owner: tuple[str, ...] = ()
+    named: tuple[str, ...] = ()
+    lists: tuple[str, ...] = ()
+    counts: Mapping[str, str] = field(default_factory=dict)  # list column -> its count column
+    sep: str = ";"
+    replacement: str = TO_BE_NAMED
+    drop: tuple[str, ...] = ()  # ics: properties whose line is removed when it names the person
+    share: str = "pseudonymise"
+    label: str = ""  # what the file holds about a person, for `person`
+
+    def matches(self, relative: str) -> bool:
+        return fnmatch.fnmatchcase(relative, self.pattern)
+
+
+KINDS = ("table", "derived", "letter", "flatfile", "ics", "plain")
+
+RUN_FILES: tuple[RunFile, ...] = (
+    RunFile("people.csv", "table", owner=("person_id",), label="scores, levels, requirements, cohort and group"),
+    RunFile("plans.csv", "table", owner=("person_id",), label="plan steps"),
+    RunFile("deferred.csv", "table", owner=("person_id",), label="deferred items"),
+    RunFile("rejects.csv", "table", owner=("person_id",), label="rejected survey cells"),
+    RunFile("cohorts.csv", "derived", share="aggregate"),
+    RunFile("groups.csv", "derived", share="aggregate"),
+    RunFile("capacity.csv", "derived", share="aggregate"),
+    RunFile("plans.xlsx", "derived", share="rebuild"),
+    RunFile("report.html", "derived", share="rebuild"),
+    RunFile("run.json", "derived", share="rebuild"),
+    RunFile("plans/plan-*.html", "letter", share="drop", label="the printable plan"),
+    RunFile(".trainmatch-output", "plain", share="drop"),
+)
+
+WORKBOOK_SHEETS = {"people": "people.csv", "plans": "plans.csv", "cohorts": "cohorts.csv", "groups": "groups.csv"}
+
+
+def registry_entry(relative: str, registry: Iterable[RunFile] = RUN_FILES) -> RunFile | None:
+    """The first entry whose pattern matches ``relative`` (a POSIX path inside the run), or None."""
+    for entry in registry:
+        if entry.matches(relative):
+            return entry
+    return None
+
+
+def run_files(folder: Path, registry: Iterable[RunFile] = RUN_FILES) -> list[tuple[str, RunFile]]:
+    """Every file of the run (its POSIX path inside the run) with its entry, sorted; a file no entry covers is
+    refused (DataError), naming it.
+
+    Walked with ``os.scandir`` and matched with compiled patterns: a run of a million letters is listed in seconds.
+    """
+    import os
+
+    registry = tuple(registry)
+    patterns = [(re.compile(fnmatch.translate(e.pattern)), e) for e in registry]
+    found: list[tuple[str, RunFile]] = []
+    unknown: list[str] = []
+    pending = [""]
+    while pending:
+        prefix = pending.pop()
+        with os.scandir(os.path.join(folder, prefix) if prefix else folder) as entries:
+            for item in entries:
+                relative = prefix + item.name
+                if item.is_symlink():
+                    raise DataError(f"{folder / relative}: is a symbolic link; a run folder holds only files trainmatch wrote. "
+                                    "Remove it and run again.")
+                if item.is_dir():
+                    pending.append(relative + "/")
+                    continue
+                entry = next((e for pattern, e in patterns if pattern.match(relative)), None)
+                if entry is None:
+                    unknown.append(relative)
+                else:
+                    found.append((relative, entry))
+    if unknown:
+        unknown.sort()
+        shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+        raise DataError(
+            f"{folder}: holds files trainmatch does not know how to search for a person: {shown}. "
+            "Nothing was changed. Move them out of the run folder and run again."
+        )
+    found.sort(key=lambda item: item[0])
+    return found
+
+
+# --------------------------------------------------------------------------- CSV records, byte-exact
+
+
+def record_bounds(data: bytes) -> "tuple[np.ndarray, np.ndarray]":
+    """Start and end offsets of each record of a CSV (header first): newlines outside quotes end records.
+
+    Vectorised: a newline ends a record when an even number of quotes comes
+    before it (an escaped quote ``""`` counts twice), as RFC 4180 quoting gives.
+    """
+    import numpy as np
+
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    quotes = np.flatnonzero(buf == 34)
+    ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0] + 1
+    if len(data) and (not len(ends) or ends[-1] != len(data)):
+        ends = np.append(ends, len(data))
+    starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+    return starts, ends.astype(np.int64)
+
+
+_FIELD = re.compile(r'"((?:[^"]|"")*)"|([^,]*)')
+
+
+def split_record(text: str) -> list[tuple[str, bool]]:
+    """One CSV record (without its line ending) as (value, was quoted) per field."""
+    fields = []
+    pos = 0
+    while True:
+        m = _FIELD.match(text, pos)
+        assert m is not None  # the pattern matches the empty string
+        quoted = m.group(1) is not None
+        fields.append((m.group(1).replace('""', '"') if quoted else m.group(2), quoted))
+        pos = m.end()
+        if pos >= len(text) or text[pos] != ",":
+            return fields
+        pos += 1
+
+
+def join_record(fields: Iterable[tuple[str, bool]]) -> str:
+    return ",".join('"' + value.replace('"', '""') + '"' if quoted or any(c in value for c in ',"\n\r') else value
+                    for value, quoted in fields)
+
+
+def read_columns(path: Path, columns: Iterable[str]) -> "pd.DataFrame":
+    """Some columns of a run's CSV as text (missing columns are left out), every row in file order."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    header = header_of(path)
+    wanted = [c for c in dict.fromkeys(columns) if c in header]
+    table = pacsv.read_csv(
+        path,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(include_columns=wanted, column_types={c: pa.string() for c in wanted},
+                                             strings_can_be_null=False, quoted_strings_can_be_null=False),
+    )
+    return table.to_pandas(types_mapper=lambda t: None)
+
+
+def read_table(path: Path, id_columns: Iterable[str] = ("person_id",), columns: Iterable[str] | None = None) -> "pd.DataFrame":
+    """A run's CSV table with its id columns as text and the other columns typed as written (only ``columns``,
+    those of them it has, when given)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    header = header_of(path)
+    types = {c: pa.string() for c in id_columns if c in header}
+    include = [c for c in columns if c in header] if columns is not None else []
+    table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                           convert_options=pacsv.ConvertOptions(column_types=types, include_columns=include))
+    return table.to_pandas()
+
+
+def header_of(path: Path) -> list[str]:
+    with open(path, "rb") as fh:
+        first = fh.readline(1 << 20).decode("utf-8-sig").rstrip("\r\n")
+    return [value for value, _ in split_record(first)] if first else []
+
+
+def _id_cells(values: "pd.Series", ids: "set[str]", sep: str | None) -> "np.ndarray":
+    """Which cells hold one of ``ids`` (the whole cell, or one item of a ``sep``-separated list)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(values.to_numpy(dtype=object), type=pa.string())
+    id_set = pa.array(sorted(ids), type=pa.string())
+    if sep is None:
+        return pc.is_in(pc.utf8_trim_whitespace(arr), value_set=id_set).to_numpy(zero_copy_only=False).astype(bool)
+    items = pc.split_pattern(arr, sep)
+    flat = pc.is_in(pc.utf8_trim_whitespace(pc.list_flatten(items)), value_set=id_set).to_numpy(zero_copy_only=False)
+    parents = pc.list_parent_indices(items).to_numpy()
+    hit = np.zeros(len(arr), dtype=bool)
+    hit[parents[flat.astype(bool)]] = True
+    return hit
+
+
+@dataclass(frozen=True)
+class TableMatch:
+    """Which data rows of a table belong to the people, and which only name them."""
+
+    owned: "np.ndarray"  # bool per data row: the row is the person's
+    named: "np.ndarray"  # bool per data row: the row names the person in a named or list column
+    found: frozenset[str] = frozenset()  # which of the ids the table holds
+
+
+def match_table(path: Path, entry: RunFile, ids: "set[str]") -> TableMatch:
+    import numpy as np
+
+    columns = read_columns(path, (*entry.owner, *entry.named, *entry.lists))
+    n = len(columns)
+    owned = np.zeros(n, dtype=bool)
+    named = np.zeros(n, dtype=bool)
+    found: set[str] = set()
+    for c, sep, into in ([(c, None, owned) for c in entry.owner] + [(c, None, named) for c in entry.named]
+                         + [(c, entry.sep, named) for c in entry.lists]):
+        if c not in columns:
+            continue
+        hit = _id_cells(columns[c], ids, sep)
+        into |= hit
+        for cell in columns[c].to_numpy(dtype=object)[hit]:  # only the matching cells: a few
+            found.update(x.strip() for x in (cell.split(sep) if sep else [cell]) if x.strip() in ids)
+    return TableMatch(owned, named & ~owned, frozenset(found))
+
+
+def erase_table(path: Path, target: Path, entry: RunFile, ids: "set[str]", match: TableMatch | None = None) -> int:
+    """Write ``path`` to ``target`` without the people's rows, and with them taken out of named and list cells.
+
+    Every other row keeps its bytes. Returns the number of rows removed.
+    """
+    import numpy as np
+
+    data = path.read_bytes()
+    starts, ends = record_bounds(data)
+    match = match if match is not None else match_table(path, entry, ids)
+    if len(starts) - 1 != len(match.owned):
+        raise DataError(f"{path}: its rows cannot be told apart ({len(starts) - 1} lines, {len(match.owned)} records); "
+                        "it was not written by trainmatch or was edited. Restore it from the run and try again.")
+    keep = np.concatenate([[True], ~match.owned])
+    buf = np.frombuffer(data, dtype=np.uint8)
+    edits = {int(i) + 1: _edited_record(data[starts[i + 1]:ends[i + 1]], header_of(path), entry, ids)
+             for i in np.flatnonzero(match.named)}
+    pieces: list[bytes] = []
+    begin = 0
+    for rec in sorted(edits) + [len(starts)]:
+        span = slice(begin, rec)
+        lengths = ends[span] - starts[span]
+        if len(lengths):
+            mask = np.repeat(keep[span], lengths)
+            pieces.append(buf[starts[begin]:ends[rec - 1]][mask].tobytes())
+        if rec < len(starts):
+            pieces.append(edits[rec])
+        begin = rec + 1
+    target.write_bytes(b"".join(pieces))
+    return int(match.owned.sum())
+
+
+def _edited_record(record: bytes, header: list[str], entry: RunFile, ids: "set[str]") -> bytes:
+    """One row with the people taken out of its named and list cells (and its count cells updated)."""
+    body = record.rstrip(b"\r\n")
+    ending = record[len(body):]
+    fields = split_record(body.decode("utf-8"))
+    index = {name: i for i, name in enumerate(header)}
+    for c in entry.named:
+        i = index.get(c)
+        if i is not None and i < len(fields) and fields[i][0].strip() in ids:
+            fields[i] = (entry.replacement, True)
+    for c in entry.lists:
+        i = index.get(c)
+        if i is None or i >= len(fields):
+            continue
+        items = [x for x in fields[i][0].split(entry.sep) if x.strip() and x.strip() not in ids]
+        fields[i] = (entry.sep.join(items), fields[i][1])
+        count = index.get(entry.counts.get(c, ""))
+        if count is not None and count < len(fields):
+            fields[count] = (str(len(items)), False)
+    return join_record(fields).encode("utf-8") + ending
+
+
+# --------------------------------------------------------------------------- Moodle flat file
+
+
+_FLAT_ID = r"^\s*[^,]*,\s*[^,]*,\s*(?P<id>[^,]*?)\s*(?:,|$)"
+
+
+def line_bounds(data: bytes) -> "tuple[np.ndarray, np.ndarray]":
+    """Start and end offsets of each line (its \\n included)."""
+    import numpy as np
+
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10) + 1
+    if len(data) and (not len(ends) or ends[-1] != len(data)):
+        ends = np.append(ends, len(data))
+    return np.concatenate([[0], ends[:-1]]).astype(np.int64), ends.astype(np.int64)
+
+
+def flatfile_ids(data: bytes) -> "pa.Array":
+    """The person id of each line of a Moodle flat file (null for a line that has none), vectorised."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    arr = pa.array(lines, type=pa.binary()).cast(pa.string())
+    return pc.extract_regex(arr, _FLAT_ID).field("id") if len(arr) else arr
+
+
+def flatfile_match(data: bytes, ids: "set[str]") -> "tuple[np.ndarray, np.ndarray, np.ndarray]":
+    """Line bounds of a flat file and which lines enrol one of ``ids``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    starts, ends = line_bounds(data)
+    found = flatfile_ids(data)
+    hit = pc.fill_null(pc.is_in(found, value_set=pa.array(sorted(ids), type=pa.string())), False)
+    return starts, ends, hit.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def erase_lines(data: bytes, starts: "np.ndarray", ends: "np.ndarray", drop: "np.ndarray") -> bytes:
+    """The bytes without the dropped lines (vectorised)."""
+    import numpy as np
+
+    buf = np.frombuffer(data, dtype=np.uint8)
+    return buf[np.repeat(~drop, ends - starts)].tobytes()
+
+
+# --------------------------------------------------------------------------- iCalendar
+
+
+def ics_lines(text: str) -> list[tuple[str, str]]:
+    """Content lines of an iCalendar text: (unfolded line, its raw text with folds and line ending)."""
+    raw = re.split(r"(?<=\n)(?![ \t])", text)
+    out = []
+    for chunk in raw:
+        if not chunk:
+            continue
+        out.append((re.sub(r"\r?\n[ \t]", "", chunk).rstrip("\r\n"), chunk))
+    return out
+
+
+def id_pattern(ids: Iterable[str]) -> "re.Pattern[str]":
+    """An id as a whole token: not inside a longer word or number."""
+    alternatives = "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
+    return re.compile(rf"(?<![0-9A-Za-z])(?:{alternatives})(?![0-9A-Za-z])")
+
+
+def fold(line: str, ending: str = "\r\n") -> str:
+    """Fold a content line at 75 octets (RFC 5545 3.1), never inside a UTF-8 character."""
+    out, current = [], ""
+    for ch in line:
+        limit = 75 if not out else 74
+        if len((current + ch).encode("utf-8")) > limit:
+            out.append(current)
+            current = ch
+        else:
+            current += ch
+    out.append(current)
+    return (ending + " ").join(out) + ending
+
+
+def erase_ics(text: str, entry: RunFile, ids: "set[str]") -> tuple[str, int]:
+    """The calendar without the people: lines of ``entry.drop`` properties naming them removed, other
+    mentions replaced by ``entry.replacement``. Unchanged lines keep their text. Returns (text, lines changed)."""
+    pattern = id_pattern(ids)
+    out, changed = [], 0
+    for line, raw in ics_lines(text):
+        if not pattern.search(line):
+            out.append(raw)
+            continue
+        changed += 1
+        name = re.split(r"[;:]", line, maxsplit=1)[0].upper()
+        if name in entry.drop:
+            continue
+        ending = "\r\n" if raw.endswith("\r\n") else "\n"
+        out.append(fold(pattern.sub(entry.replacement, line), ending))
+    return "".join(out), changed
+
+
+def ics_mentions(text: str, ids: "set[str]") -> list[str]:
+    """The unfolded lines of a calendar that name the person, each after its event's SUMMARY."""
+    pattern = id_pattern(ids)
+    out: list[str] = []
+    block: list[str] = []
+    for line, _ in ics_lines(text):
+        block.append(line)
+        if line.upper().startswith(("END:VEVENT", "END:VCALENDAR")):
+            hits = [x for x in block if pattern.search(x)]
+            summary = next((x.split(":", 1)[-1] for x in block if x.upper().startswith("SUMMARY")), "")
+            out += [f"{summary}: {x}" if summary else x for x in hits]
+            block = []
+    return out
