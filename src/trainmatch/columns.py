@@ -188,3 +188,19 @@ def parse_timestamps(values: pd.Series, fmt: str | None = None) -> tuple[np.ndar
                 f"the timestamps read both as {chosen!r} and as {f!r} (day and month are ambiguous)"
             )
     return parsed[codes], None
+
+
+def positions(values: "pd.Series | pd.Categorical", index: pd.Index) -> np.ndarray:
+    """Position in ``index`` of each value (int64, -1 if absent), each distinct value looked up once.
+
+    A categorical whose categories are ``index`` (as the follow-up round's person_id columns, whose
+    categories are the people's ids) gives its codes: no lookup of a million ids.
+    """
+    cat = values.array if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype) else values
+    if not isinstance(cat, pd.Categorical):
+        cat = pd.Categorical(pd.Series(values).astype(str))
+    codes = np.asarray(cat.codes, dtype=np.int64)
+    if cat.categories is index or (len(cat.categories) == len(index) and cat.categories.equals(index)):
+        return codes
+    where = index.get_indexer(np.asarray(cat.categories, dtype=object).astype(str))
+    return np.where(codes >= 0, where[np.maximum(codes, 0)], -1) if len(codes) else codes

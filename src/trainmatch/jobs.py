@@ -969,7 +969,7 @@ def _round_inputs(prev: Any, plan: Any, programme: "Programme", completions: Any
     from .completions import empty_completions, empty_feedback, read_completions, read_feedback
     from .followup import demoted_modules
 
-    known = pd.Index(prev.people["person_id"].to_numpy(dtype=object))
+    known = prev.person_ids if prev.person_ids is not None else pd.Index(prev.people["person_id"].to_numpy(dtype=object))
     done = (read_completions(completions, plan.catalogue, known, prev.created, mapping=completions_mapping)
             if completions is not None else empty_completions())
     rated = read_feedback(feedback, plan.catalogue, known, mapping=feedback_mapping) if feedback is not None else empty_feedback()
@@ -1004,17 +1004,16 @@ class _followup_extension:
         domains = programme.domain_ids
         current = result.people
         pairing = fu.pair(prev.people["person_id"], current["person_id"])
-        paired_ids = prev.people["person_id"].iloc[pairing.previous].reset_index(drop=True)
-        count, hours = fu.completed_by_domain(inputs.completions.table, paired_ids, self.plan.catalogue, domains)
+        count, hours = fu.completed_by_domain(inputs.completions.table, prev.person_ids, self.plan.catalogue, domains,
+                                              rows=pairing.rows_of_previous())
         scored = current[["person_id", *[f"score_{d}" for d in domains], *[f"gap_{d}" for d in domains]]].copy()
         levels = level_matrix(current, "level_", domains)
         for j, d in enumerate(domains):
             scored[f"level_{d}"] = levels[:, j]
         change = fu.change_table(prev, scored, pairing, domains, count, hours, programme.level_ids)
         pp = prev.people.iloc[pairing.previous]
-        keys = {"cohort": pp["cohort"].to_numpy(dtype=object), "site": pp["site"].to_numpy(dtype=object),
-                "role": pp["role"].to_numpy(dtype=object)}
-        formats = self._formats(paired_ids, domains)
+        keys = {"cohort": pp["cohort"].array, "site": pp["site"].array, "role": pp["role"].array}  # categoricals
+        formats = self._formats(pairing, domains)
         effects = fu.effects_table(change, keys, formats, domains, programme.min_cell)
         modules = fu.modules_table(self.plan.catalogue, prev.plans, inputs.completions.table, inputs.feedback.table,
                                    programme.min_cell, inputs.demoted)
@@ -1045,17 +1044,19 @@ class _followup_extension:
         return FollowupExtra(fu.followup_columns(people, prev, pairing), tables, record, report, charts, progress, plans, deferred,
                              steps)
 
-    def _formats(self, paired_ids: "pd.Series", domains: tuple[str, ...]) -> "pd.DataFrame":
+    def _formats(self, pairing: Any, domains: tuple[str, ...]) -> "pd.DataFrame":
         """One row per paired person (position ``who``), domain (``dom``) and format of a module completed there."""
         import numpy as np
         import pandas as pd
 
         table = self.inputs.completions.table
         table = table[table["completed"].to_numpy(dtype=bool)]
+        from .columns import positions
         from .followup import module_positions
 
         modules = self.plan.catalogue.modules
-        who = pd.Index(paired_ids.to_numpy(dtype=object)).get_indexer(table["person_id"].to_numpy(dtype=object))
+        who = positions(table["person_id"], self.prev.person_ids)  # previous people, then paired rows
+        who = np.where(who >= 0, pairing.rows_of_previous()[np.maximum(who, 0)], -1) if len(who) else who
         pos = module_positions(table["module"], self.plan.catalogue)
         dom_of = np.asarray([domains.index(m.domain) if m.domain in domains else -1 for m in modules] + [-1], dtype=np.int64)
         fmt_of = np.asarray([m.format for m in modules] + [""], dtype=object)
