@@ -206,8 +206,12 @@ def read_run_table(path: Path, text: Sequence[str], numbers: Sequence[str] = (),
     return out[[*text, *numbers]]
 
 
-def read_previous(folder: str | Path) -> PreviousRun:
-    """Read PREVIOUS and check it is a run's folder whose tables still match its run.json (DataError if not)."""
+def read_previous(folder: str | Path, *, tables: bool = True) -> PreviousRun:
+    """Read PREVIOUS and check it is a run's folder whose tables still match its run.json (DataError if not).
+
+    With ``tables=False`` only run.json is read and checked (people, plans and deferred are None):
+    :func:`read_tables` reads the tables later, e.g. on a thread while the new survey is read.
+    """
     from .staging import MARKER
 
     folder = Path(folder)
@@ -235,8 +239,17 @@ def read_previous(folder: str | Path) -> PreviousRun:
         levels = [str(lv["id"]) for lv in record["instrument"]["levels"]]
     except (KeyError, TypeError, ValueError):
         raise _not_a_run(folder, f"{RUN_FILE} was edited (its created time or instrument cannot be read)") from None
+    run = PreviousRun(folder, record, None, None, None)  # type: ignore[arg-type]
+    return read_tables(run) if tables else run
 
+
+def read_tables(run: PreviousRun) -> PreviousRun:
+    """``run`` (from ``read_previous(..., tables=False)``) with its people, plans and deferred read and checked."""
     import pyarrow as pa
+
+    folder, record = run.folder, run.record
+    domains = [str(d) for d in record["instrument"]["domains"]]
+    levels = [str(lv["id"]) for lv in record["instrument"]["levels"]]
 
     few = ["role", "site", "cohort", "module", "domain", "format", "objective", *[f"level_{d}" for d in domains]]
     people = read_run_table(folder / "people.csv", ["person_id", "role", "site", "cohort", *[f"level_{d}" for d in domains]],

@@ -895,7 +895,7 @@ def followup(
         outputs.model(save_model, output)
         if progress is not None:
             progress.stage("reading the previous run")
-        prev = read_previous(previous)
+        prev = read_previous(previous, tables=False)  # run.json; its tables are read below, while the survey is read
         if not isinstance(programme, Programme):
             programme = load_programme(programme)
         differences = instrument_differences(prev.record["instrument"], programme)
@@ -914,7 +914,13 @@ def followup(
                             f"(programme {prev.record.get('programme', {}).get('fingerprint')} then, {programme.fingerprint} now); "
                             "the scores still compare.")
         saved, k_range = _followup_model(prev, programme, model, save_model, k, refit)
-        checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding, xlsx_limits=xlsx_limits)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:  # Arrow reads PREVIOUS's tables mostly outside the GIL
+            later = pool.submit(_previous_round, prev, plan, programme, completions, feedback, completions_mapping, feedback_mapping)
+            checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding,
+                                      xlsx_limits=xlsx_limits)
+            prev, round_inputs = later.result()
         imported = checked.imported
         if checked.raw.sha256 == prev.record.get("input", {}).get("sha256"):
             warnings.append(f"{Path(survey).name} is byte for byte the survey of the previous run, so nothing can have changed; "
@@ -925,7 +931,6 @@ def followup(
         if imported.n_accepted == 0:
             raise RowsRejected(f"All {imported.n_read} rows were rejected, so there is nothing to plan; fix the problems listed above.",
                                checked.raw, imported)
-        round_inputs = _round_inputs(prev, plan, programme, completions, feedback, completions_mapping, feedback_mapping)
         extend = _followup_extension(prev, programme, plan, round_inputs, previous)
 
         def stage(name: str) -> None:
@@ -959,6 +964,18 @@ class _RoundInputs:
     feedback: Any  # completions.Feedback
     demoted: list[str]
     hints: Any  # paths.PlannerHints or None
+
+
+def _previous_round(prev: Any, plan: Any, programme: "Programme", completions: Any, feedback: Any, completions_mapping: Any,
+                    feedback_mapping: Any) -> tuple[Any, _RoundInputs]:
+    """PREVIOUS's tables, then the completions and feedback read against them (on a thread while the survey is read)."""
+    from .followup import read_tables
+
+    prev = read_tables(prev)
+    inputs = _round_inputs(prev, plan, programme, completions, feedback, completions_mapping, feedback_mapping)
+    import scipy.special  # noqa: F401  (the effects' t quantiles; 0.4 s of import, here off the main thread)
+
+    return prev, inputs
 
 
 def _round_inputs(prev: Any, plan: Any, programme: "Programme", completions: Any, feedback: Any,
