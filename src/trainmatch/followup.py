@@ -394,16 +394,16 @@ def change_table(previous: PreviousRun, current: pd.DataFrame, pairing: Pairing,
     Reliable change (Jacobson–Truax): |change| > 1.96 · √2 · SEM, the SEM of the previous round.
     """
     P, D = len(pairing.previous), len(domains)
-    prev, cur = previous.people.iloc[pairing.previous], current.iloc[pairing.current]
 
-    def mat(frame: pd.DataFrame, prefix: str) -> np.ndarray:
-        return np.column_stack([pd.to_numeric(frame[f"{prefix}{d}"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    def mat(frame: pd.DataFrame, prefix: str, rows: np.ndarray) -> np.ndarray:  # the paired rows of a family of columns
+        return np.column_stack([pd.to_numeric(frame[f"{prefix}{d}"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)[rows]
                                 for d in domains]) if D else np.zeros((P, 0))
 
+    people, was, now = previous.people, pairing.previous, pairing.current
     # Scores as people.csv shows them (3 decimals), so that change.csv adds up and no change is float noise.
-    before, after = mat(prev, "score_").round(3), mat(cur, "score_").round(3)
-    lv_before, lv_after = mat(prev, "level_"), mat(cur, "level_")
-    gap_before, gap_after = mat(prev, "gap_"), mat(cur, "gap_")
+    before, after = mat(people, "score_", was).round(3), mat(current, "score_", now).round(3)
+    lv_before, lv_after = mat(people, "level_", was), mat(current, "level_", now)
+    gap_before, gap_after = mat(people, "gap_", was), mat(current, "gap_", now)
     change = (after - before).round(3) + 0.0  # + 0.0: no "-0"
     sem = np.asarray([previous.sem.get(d, np.nan) for d in domains], dtype=np.float64)
     threshold = RELIABLE_Z * math.sqrt(2) * sem
@@ -419,7 +419,7 @@ def change_table(previous: PreviousRun, current: pd.DataFrame, pairing: Pairing,
     def level_text(x: np.ndarray) -> pd.Categorical:
         return pd.Categorical.from_codes(np.nan_to_num(x, nan=0).astype(np.int64).ravel(), categories=levels)
 
-    ids = prev["person_id"].to_numpy(dtype=object)
+    ids = people["person_id"].to_numpy(dtype=object)[was]
     table = pd.DataFrame({
         "person_id": pd.Categorical.from_codes(np.repeat(np.arange(P), D), categories=pd.Index(ids, dtype=object)) if P else
         pd.Categorical([]),
@@ -486,23 +486,23 @@ def effects_table(change: Change, keys: Mapping[str, np.ndarray], formats: pd.Da
         "change": change.change.ravel(), "improved": change.improved.ravel(), "gap": change.had_gap.ravel(),
         "closed": change.closed.ravel(), "completer": change.completed.ravel() > 0,
     }
+    # The (person, domain) rows with a change, and what every grouping of people sums over them: made once.
+    everyone = _effect_rows(flat, np.tile(np.arange(D, dtype=np.int64), P))
+    person = np.repeat(np.arange(P, dtype=np.int64), D)[everyone["known"]]
     parts = []
     for by in EFFECT_GROUPS:
         if by == "format":
             pairs = formats[["who", "dom", "format"]].drop_duplicates()
             rows = pairs["who"].to_numpy(np.int64) * D + pairs["dom"].to_numpy(np.int64)
             codes, labels = pd.factorize(pairs["format"].to_numpy(dtype=object), sort=True)
-            dom = pairs["dom"].to_numpy(np.int64)
+            base = _effect_rows({k: v[rows] for k, v in flat.items()}, pairs["dom"].to_numpy(np.int64))
+            codes = codes.astype(np.int64)[base["known"]]
+        elif by == "all":
+            base, codes, labels = everyone, np.zeros(len(person), dtype=np.int64), np.asarray(["all"], dtype=object)
         else:
-            rows = np.arange(P * D, dtype=np.int64)
-            dom = np.tile(np.arange(D, dtype=np.int64), P)
-            if by == "all":
-                codes, labels = np.zeros(P * D, dtype=np.int64), np.asarray(["all"], dtype=object)
-            else:
-                person_codes, labels = sorted_codes(keys[by])
-                codes = np.repeat(person_codes.astype(np.int64), D)
-        parts.append(_group_effects(flat if by != "format" else {k: v[rows] for k, v in flat.items()}, dom, codes.astype(np.int64),
-                                    np.asarray(labels, dtype=object), D, by, min_cell, compare=by != "format"))
+            person_codes, labels = sorted_codes(keys[by])
+            base, codes = everyone, person_codes.astype(np.int64)[person]
+        parts.append(_group_effects(base, codes, np.asarray(labels, dtype=object), D, by, min_cell, compare=by != "format"))
     out = pd.concat(parts, ignore_index=True)
     out["domain"] = np.asarray(list(domains), dtype=object)[out["dom"].to_numpy()]
     order = {by: i for i, by in enumerate(EFFECT_GROUPS)}
@@ -520,9 +520,7 @@ def sorted_codes(values: Any) -> tuple[np.ndarray, np.ndarray]:
         rank = np.empty(len(labels), dtype=np.int64)
         rank[order] = np.arange(len(labels))
         codes = np.asarray(cat.codes, dtype=np.int64)
-        if (codes < 0).any():  # missing values: factorize would give them no group; text columns here have none
-            raise ValueError("sorted_codes: missing values")
-        return (rank[codes] if len(codes) else codes), labels[order]
+        return (np.where(codes >= 0, rank[np.maximum(codes, 0)], -1) if len(codes) else codes), labels[order]
     codes, labels = pd.factorize(np.asarray(values, dtype=object), sort=True)
     return codes.astype(np.int64), np.asarray(labels, dtype=object)
 
@@ -531,24 +529,35 @@ def _sums(key: np.ndarray, size: int, values: np.ndarray | None = None) -> np.nd
     return np.bincount(key, weights=values, minlength=size).astype(np.float64)
 
 
-def _group_effects(rows: Mapping[str, np.ndarray], dom: np.ndarray, codes: np.ndarray, labels: np.ndarray, D: int, by: str,
-                   min_cell: int, compare: bool) -> pd.DataFrame:
-    """The effects of one grouping: rows are (person, domain) pairs with their group code."""
-    G = max(len(labels), 1)
+def _effect_rows(rows: Mapping[str, np.ndarray], dom: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows (person, domain pairs) with a known change, and the values a grouping sums over them."""
     known = ~np.isnan(rows["change"])
-    key = (dom * G + codes)[known]
     x = rows["change"][known]
+    gap = rows["gap"][known]
+    y = x[gap]
+    return {"known": known, "dom": dom[known], "x": x, "xx": x * x, "improved": rows["improved"][known].astype(np.float64),
+            "gap": gap, "closed": rows["closed"][known][gap].astype(np.float64), "side": rows["completer"][known][gap],
+            "y": y, "yy": y * y}
+
+
+def _group_effects(base: Mapping[str, np.ndarray], codes: np.ndarray, labels: np.ndarray, D: int, by: str,
+                   min_cell: int, compare: bool) -> pd.DataFrame:
+    """The effects of one grouping: ``base`` from :func:`_effect_rows`, ``codes`` each of its rows' group."""
+    G = max(len(labels), 1)
+    key = base["dom"] * G + codes
+    x = base["x"]
     size = D * G
     n = _sums(key, size)
-    total, squares = _sums(key, size, x), _sums(key, size, x * x)
+    total, squares = _sums(key, size, x), _sums(key, size, base["xx"])
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / n
         var = np.maximum(squares - total * mean, 0) / (n - 1)
         sd = np.sqrt(var)
-        improved = _sums(key, size, rows["improved"][known].astype(np.float64)) / n
-        gap = rows["gap"][known]
-        n_gap = _sums(key[gap], size)
-        closed = _sums(key[gap], size, rows["closed"][known][gap].astype(np.float64)) / n_gap
+        improved = _sums(key, size, base["improved"]) / n
+        gap = base["gap"]
+        key_gap = key[gap]
+        n_gap = _sums(key_gap, size)
+        closed = _sums(key_gap, size, base["closed"]) / n_gap
         low, high = mean_interval(n, mean, sd)
         srm = np.where(sd > 0, mean / sd, np.nan)
     out = pd.DataFrame({"dom": np.arange(size) // G, "group": labels[np.arange(size) % G] if len(labels) else "",
@@ -558,10 +567,8 @@ def _group_effects(rows: Mapping[str, np.ndarray], dom: np.ndarray, codes: np.nd
     out["n_completers"], out["n_non_completers"] = nan, nan
     out["completer_difference"], out["difference_ci_low"], out["difference_ci_high"] = nan, nan, nan
     if compare:
-        side = rows["completer"][known][gap]
-        k2 = key[gap] * 2 + side
-        y = x[gap]
-        n2, t2, q2 = _sums(k2, 2 * size), _sums(k2, 2 * size, y), _sums(k2, 2 * size, y * y)
+        k2 = key_gap * 2 + base["side"]
+        n2, t2, q2 = _sums(k2, 2 * size), _sums(k2, 2 * size, base["y"]), _sums(k2, 2 * size, base["yy"])
         with np.errstate(invalid="ignore", divide="ignore"):
             m2 = t2 / n2
             v2 = np.maximum(q2 - t2 * m2, 0) / (n2 - 1)
@@ -777,13 +784,17 @@ def note_reasons(table: pd.DataFrame, previous_deferred: pd.DataFrame, demoted: 
         return table
     reason = pd.Categorical(table["reason"])
     combo = reason.codes.astype(np.int64) * 4 + note
-    uniques, inverse = np.unique(combo, return_inverse=True)
+    # The combinations used, ascending (as np.unique gives them), found by counting: no sort of every row.
+    uniques = np.flatnonzero(np.bincount(combo, minlength=4 * max(len(reason.categories), 1)))
+    lookup = np.zeros(4 * max(len(reason.categories), 1), dtype=np.int64)
+    lookup[uniques] = np.arange(len(uniques))
+    inverse = lookup[combo]
     labels = np.asarray(reason.categories, dtype=object)
     texts = []
     for c in uniques.tolist():
         text, n = str(labels[c // 4]), c % 4
         texts.append("; ".join([text] + ([CARRIED_NOTE] if n & 1 else []) + ([DEMOTED_NOTE] if n & 2 else [])))
-    out = table.copy()
+    out = table.copy(deep=False)  # only the reason column changes
     cats, where = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
     out["reason"] = pd.Categorical.from_codes(where[inverse.reshape(-1)], categories=list(cats))
     return out

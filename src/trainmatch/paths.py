@@ -84,7 +84,7 @@ def _hint_keys(hints: PlannerHints, people: "pd.DataFrame", objective_ids: list[
 
     from .columns import positions
 
-    index = pd.Index(people["person_id"].astype(str).to_numpy(dtype=object))
+    index = pd.Index(people["person_id"].astype(str))  # Arrow-backed text stays in Arrow
 
     def keys(frame: "pd.DataFrame | None", column: str, ids: list[str]) -> np.ndarray | None:
         if frame is None or not len(frame):
