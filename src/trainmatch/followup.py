@@ -685,7 +685,7 @@ def followup_columns(people: pd.DataFrame, previous: PreviousRun, pairing: Pairi
     else:
         prev_cohort = np.full(n, "", dtype=object)
         prev_cohort[pairing.current] = cohort.to_numpy(dtype=object)[pairing.previous]
-    out = people.copy()
+    out = people.copy(deep=False)  # the columns are shared, not copied (pandas copies on write)
     at = list(out.columns).index("cohort") + 1 if "cohort" in out.columns else len(out.columns)
     out.insert(at, "previous_cohort", prev_cohort)
     out.insert(at, "round", pd.Categorical.from_codes(status, categories=["paired", "joiner"]))
