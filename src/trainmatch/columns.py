@@ -222,4 +222,8 @@ def _arrow_text(index: pd.Index):  # type: ignore[no-untyped-def]
         array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
         if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
             return array.cast(pa.string()) if pa.types.is_large_string(array.type) else array
-    return pa.array(np.asarray(index, dtype=object).astype(str).astype(object), type=pa.string())
+    values = index.to_numpy(dtype=object)
+    try:
+        return pa.array(values, type=pa.string())  # Python strings: converted in C, no numpy unicode copy
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array([str(v) for v in values], type=pa.string())

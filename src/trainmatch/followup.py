@@ -623,7 +623,7 @@ def modules_table(catalogue: "Catalogue", plans: pd.DataFrame, completions: pd.D
         planned_keys = _positions(plans["person_id"], people).astype(np.int64) * M + _positions(plans["module"], index)
         done_who = _positions(done["person_id"], people).astype(np.int64)
         done_keys = done_who * M + _positions(done["module"], index)
-        of_plan = (done_who >= 0) & np.isin(done_keys, planned_keys)
+        of_plan = (done_who >= 0) & _member(done_keys, planned_keys)
         completed = count(done["module"][of_plan])
     else:
         completed = np.zeros(len(ids), np.int64)
@@ -744,6 +744,16 @@ def _positions(values: pd.Series, index: pd.Index) -> np.ndarray:
     return positions(values, index)
 
 
+def _member(keys: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """Whether each of ``keys`` is in ``among`` (integer keys): one sort and a binary search, as np.isin
+    without its table of the keys' whole range (a hundred million entries at a million people)."""
+    if len(among) == 0 or len(keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    ordered = np.sort(among)
+    at = np.minimum(np.searchsorted(ordered, keys), len(ordered) - 1)
+    return ordered[at] == keys
+
+
 def module_positions(values: pd.Series, catalogue: "Catalogue") -> np.ndarray:
     """Position of each module id in the catalogue's modules (-1 if not there)."""
     return _positions(values, pd.Index([m.id for m in catalogue.modules]))
@@ -767,7 +777,7 @@ def round_notes(table: pd.DataFrame, previous_deferred: pd.DataFrame, demoted: S
     before = _positions(prev_ids, pid) * O + _positions(obj_ids, oid)
     who = _positions(table["person_id"], pid)
     obj = _positions(table["objective"], oid)
-    carried = (who >= 0) & (obj >= 0) & np.isin(who * O + obj, before)
+    carried = (who >= 0) & (obj >= 0) & _member(who * O + obj, before)
     if "kind" in table.columns:  # task-specific practice ranks after every need, carried over or not
         carried &= (table["kind"] != "task_practice").to_numpy()
     low = table["module"].isin(list(demoted)).to_numpy() if len(demoted) else np.zeros(len(table), dtype=bool)
