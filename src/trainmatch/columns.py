@@ -188,3 +188,42 @@ def parse_timestamps(values: pd.Series, fmt: str | None = None) -> tuple[np.ndar
                 f"the timestamps read both as {chosen!r} and as {f!r} (day and month are ambiguous)"
             )
     return parsed[codes], None
+
+
+def positions(values: "pd.Series | pd.Categorical", index: pd.Index) -> np.ndarray:
+    """Position in ``index`` of each value (int64, -1 if absent), each distinct value looked up once.
+
+    A categorical whose categories are ``index`` (as the follow-up round's person_id columns, whose
+    categories are the people's ids) gives its codes: no lookup of a million ids.
+    """
+    cat = values.array if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype) else values
+    if not isinstance(cat, pd.Categorical):
+        cat = pd.Categorical(pd.Series(values).astype(str))
+    codes = np.asarray(cat.codes, dtype=np.int64)
+    if cat.categories is index or (len(cat.categories) == len(index) and cat.categories.equals(index)):
+        return codes
+    if len(cat.categories) > 10_000:  # many (person ids): matched in Arrow, no Python string per id
+        import pyarrow.compute as pc
+
+        where = pc.index_in(_arrow_text(cat.categories), value_set=_arrow_text(index)).fill_null(-1)
+        where = where.to_numpy(zero_copy_only=False).astype(np.int64)
+    else:
+        where = index.get_indexer(np.asarray(cat.categories, dtype=object).astype(str))
+    return np.where(codes >= 0, where[np.maximum(codes, 0)], -1) if len(codes) else codes
+
+
+def _arrow_text(index: pd.Index):  # type: ignore[no-untyped-def]
+    """An Index's values as one Arrow string array (zero-copy for Arrow-backed text)."""
+    import pyarrow as pa
+
+    values = index.array
+    if isinstance(values, pd.arrays.ArrowStringArray) or isinstance(index.dtype, pd.ArrowDtype):
+        array = pa.array(values)
+        array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            return array.cast(pa.string()) if pa.types.is_large_string(array.type) else array
+    values = index.to_numpy(dtype=object)
+    try:
+        return pa.array(values, type=pa.string())  # Python strings: converted in C, no numpy unicode copy
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array([str(v) for v in values], type=pa.string())

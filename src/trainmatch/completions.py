@@ -134,15 +134,60 @@ def _text(frame: pd.DataFrame, column: str | None) -> pd.Series:
     return frame[column].astype(str).fillna("").str.strip()
 
 
-def normalise_ids(values: pd.Series) -> pd.Series:
-    """Ids normalised as the survey import normalises person_id (NFKC, no invisible characters, stripped)."""
+_PY_SPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())  # what str.strip() removes
+
+
+def _arrow_text(frame: pd.DataFrame, column: str | None) -> Any:
+    """A column as one Arrow string array, stripped as str.strip() strips, '' for missing (as :func:`_text`,
+    without a Python string per row: Arrow-backed columns stay in Arrow)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    array = pa.array(values.astype(str).to_numpy(dtype=object), type=pa.string())
+    if column is None:
+        return pa.array(np.full(len(frame), "", dtype=object), type=pa.string())
+    values = frame[column]
+    if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_string(values.dtype.pyarrow_dtype):
+        array = pa.array(values.array)
+        array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    else:
+        array = pa.array(values.astype(str).fillna("").to_numpy(dtype=object), type=pa.string())
+    return pc.utf8_trim(array.fill_null(""), characters=_PY_SPACE)
+
+
+def _encode(array: Any) -> tuple[np.ndarray, pd.Series]:
+    """Codes and distinct values (object Series) of an Arrow string array: each distinct text handled once."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(array)
+    return (encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+            pd.Series(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object))
+
+
+def _at(values: Any, pos: np.ndarray) -> np.ndarray:
+    """``values`` (an Arrow array, Series or array) at positions ``pos``, as Python objects."""
+    import pyarrow as pa
+
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.take(pa.array(pos)).to_numpy(zero_copy_only=False).astype(object)
+    if isinstance(values, pd.Series):
+        return values.iloc[pos].to_numpy(dtype=object)
+    return np.asarray(values, dtype=object)[pos]
+
+
+def normalise_ids(values: pd.Series) -> pd.Series:
+    """Ids normalised as the survey import normalises person_id (NFKC, no invisible characters, stripped)."""
+    import pyarrow as pa
+
+    array = _normalise_arrow(pa.array(values.astype(str).to_numpy(dtype=object), type=pa.string()))
+    return pd.Series(array.to_numpy(zero_copy_only=False), index=values.index, dtype=object)
+
+
+def _normalise_arrow(array: Any) -> Any:
+    import pyarrow.compute as pc
+
     array = pc.utf8_normalize(array, "NFKC")
     array = pc.replace_substring_regex(array, "[\u200b-\u200f\u2060\ufeff\u00ad]", "")
-    return pd.Series(pc.utf8_trim_whitespace(array).to_numpy(zero_copy_only=False), index=values.index, dtype=object)
+    return pc.utf8_trim_whitespace(array)
 
 
 def module_lookup(catalogue: "Catalogue") -> dict[str, str]:
@@ -155,21 +200,20 @@ def module_lookup(catalogue: "Catalogue") -> dict[str, str]:
 class _Rows:
     """Rejected rows collected as columns: each row at most once (its first problem)."""
 
-    def __init__(self, raw: Any, ids: pd.Series):
+    def __init__(self, raw: Any, ids: Any):
         self.lines = np.asarray(raw.lines)
-        self.ids = ids.to_numpy(dtype=object)
+        self.ids = ids  # person_id per row (Arrow array, Series or array), read only at the rejected rows
         self.bad = np.zeros(len(ids), dtype=bool)
         self.parts: list[pd.DataFrame] = []
 
-    def reject(self, mask: np.ndarray, column: str, values: pd.Series | np.ndarray, reason: str | np.ndarray) -> None:
+    def reject(self, mask: np.ndarray, column: str, values: Any, reason: str | np.ndarray) -> None:
         mask = np.asarray(mask, dtype=bool) & ~self.bad
         if not mask.any():
             return
         pos = np.flatnonzero(mask)
-        values = np.asarray(values, dtype=object)
         self.parts.append(pd.DataFrame({
             "row": pos + 1, "line": self.lines[pos] if len(self.lines) == len(self.bad) else pos + 2,
-            "person_id": self.ids[pos], "column": column, "value": values[pos],
+            "person_id": _at(self.ids, pos), "column": column, "value": _at(values, pos),
             "reason": np.asarray(reason, dtype=object)[pos] if isinstance(reason, np.ndarray) else reason,
         }))
         self.bad |= mask
@@ -196,32 +240,44 @@ def _need(column: str | None, path: str | Path, header: Sequence[str], what: str
 
 
 def _people_and_modules(frame: pd.DataFrame, rows: _Rows, person_col: str, module_col: str, known_people: pd.Index,
-                        catalogue: "Catalogue") -> tuple[pd.Series, pd.Series]:
-    person = normalise_ids(_text(frame, person_col))
-    rows.ids = person.to_numpy(dtype=object)
-    module_text = _text(frame, module_col)
-    rows.reject((person == "").to_numpy(), person_col, person, "empty person id; give the person_id of the survey")
-    rows.reject(~person.isin(known_people).to_numpy(), person_col, person,
+                        catalogue: "Catalogue") -> tuple[pd.Categorical, pd.Categorical]:
+    """person_id and module of each row as categoricals: person codes are positions in ``known_people`` (its
+    ids the categories), module codes positions in the catalogue; -1 (NaN) where unknown, and those rows rejected.
+    Arrow compares the ids (no Python string per row); each distinct module text is looked up once."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    person = _normalise_arrow(_arrow_text(frame, person_col))
+    rows.ids = person
+    known = pa.array(np.asarray(known_people, dtype=object), type=pa.string())
+    who = pc.index_in(person, value_set=known).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    empty = pc.equal(person, "").to_numpy(zero_copy_only=False)
+    rows.reject(empty, person_col, person, "empty person id; give the person_id of the survey")
+    rows.reject(who < 0, person_col, person,
                 "unknown person: not in the previous round's people.csv; check the id, or leave the row out")
+    module_text = _arrow_text(frame, module_col)
     lookup = module_lookup(catalogue)
-    codes, uniques = pd.factorize(module_text)  # each distinct text looked up once
-    found = pd.Series(uniques, dtype=object).str.casefold().map(lookup).to_numpy(dtype=object)
-    module = pd.Series(found[codes] if len(codes) else np.zeros(0, dtype=object), index=module_text.index, dtype=object)
-    rows.reject(module.isna().to_numpy(), module_col, module_text,
+    ids = [m.id for m in catalogue.modules]
+    position = {m: i for i, m in enumerate(ids)}
+    codes, uniques = _encode(module_text)
+    found = np.asarray([position[lookup[u]] if u in lookup else -1 for u in uniques.str.casefold()] or [0], dtype=np.int64)
+    which = found[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+    rows.reject(which < 0, module_col, module_text,
                 "unknown module: neither a module id nor an lms_course of the catalogue; check the id or the catalogue")
-    return person, module.fillna("").astype(object)
+    return (pd.Categorical.from_codes(who, dtype=pd.CategoricalDtype(known_people)),
+            pd.Categorical.from_codes(which, dtype=pd.CategoricalDtype(pd.Index(ids, dtype=object))))
 
 
-def _duplicates(rows: _Rows, person: pd.Series, module: pd.Series, column: str, values: pd.Series) -> None:
+def _duplicates(rows: _Rows, person: pd.Categorical, module: pd.Categorical, column: str, values: Any) -> None:
     """Later rows for a person and module already given are rejected, naming the row kept."""
     ok = np.flatnonzero(~rows.bad)
-    p_codes, _ = pd.factorize(person.to_numpy(dtype=object)[ok])
-    m_codes, m_uniques = pd.factorize(module.to_numpy(dtype=object)[ok])
-    key = pd.Series(p_codes.astype(np.int64) * max(len(m_uniques), 1) + m_codes)  # integer keys: fast at millions of rows
-    later = key.duplicated().to_numpy()
+    M = max(len(module.categories), 1)
+    key = person.codes[ok].astype(np.int64) * M + module.codes[ok]  # integer keys: fast at millions of rows
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    first_pos = first[inverse.reshape(-1)]
+    later = first_pos != np.arange(len(key))
     if not later.any():
         return
-    first_pos = pd.Series(np.arange(len(key))).groupby(key.to_numpy()).transform("min").to_numpy()
     mask = np.zeros(len(rows.bad), dtype=bool)
     mask[ok[later]] = True
     reason = np.full(len(rows.bad), "", dtype=object)
@@ -229,22 +285,36 @@ def _duplicates(rows: _Rows, person: pd.Series, module: pd.Series, column: str, 
     rows.reject(mask, column, values, reason)
 
 
-def parse_times(values: pd.Series) -> pd.Series:
-    """Completion times: the first of :data:`TIME_FORMATS` that reads each value, or Unix seconds; NaT if none."""
-    codes, uniques = pd.factorize(values.astype(str))
-    texts = pd.Series(uniques, dtype=object).str.replace(r"(Z|[+-]\d\d:?\d\d)$", "", regex=True).str.strip()
+def parse_times(values: Any) -> pd.Series:
+    """Completion times: the first of :data:`TIME_FORMATS` that reads each value, or Unix seconds; NaT if none.
+
+    ``values``: a Series or an Arrow string array; each distinct value is parsed once.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    index = values.index if isinstance(values, pd.Series) else None
+    array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else \
+        pa.array(values.astype(str).to_numpy(dtype=object), type=pa.string())
+    encoded = pc.dictionary_encode(array)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    # The zone suffix removed in Arrow (one pass over the distinct values, no Python regex per value).
+    bare = pc.utf8_trim(pc.replace_substring_regex(encoded.dictionary, r"(Z|[+-]\d\d:?\d\d)$", ""), characters=_PY_SPACE)
+    texts = pd.Series(bare.to_numpy(zero_copy_only=False), dtype=object)
     # ISO 8601 (what LMS exports mostly write) in one vectorised pass; the other formats for what is left.
     parsed = pd.Series(pd.to_datetime(texts, format="ISO8601", errors="coerce").to_numpy(dtype="datetime64[ns]"), index=texts.index)
+    todo = parsed.isna() & (texts != "")
     for fmt in TIME_FORMATS:
-        todo = parsed.isna()
         if not todo.any():
             break
         parsed[todo] = pd.to_datetime(texts[todo], format=fmt, errors="coerce")
-    unix = parsed.isna() & texts.str.fullmatch(r"\d{9,10}")
-    if unix.any():
-        parsed[unix] = pd.to_datetime(texts[unix].astype(np.int64), unit="s")
+        todo = parsed.isna() & (texts != "")
+    if todo.any():
+        unix = texts[todo][texts[todo].str.fullmatch(r"\d{9,10}")]
+        if len(unix):
+            parsed[unix.index] = pd.to_datetime(unix.astype(np.int64), unit="s")
     out = parsed.to_numpy()[codes] if len(codes) else np.zeros(0, "datetime64[ns]")
-    return pd.Series(out, index=values.index)
+    return pd.Series(out, index=index)
 
 
 def read_completions(path: str | Path, catalogue: "Catalogue", known_people: pd.Index, since: pd.Timestamp, *,
@@ -265,26 +335,32 @@ def read_completions(path: str | Path, catalogue: "Catalogue", known_people: pd.
     time_col = given.get("completed_at") or _find(header, TIME_HEADERS)
     if status_col is None and time_col is None:
         raise SurveyError(f"{path}: no column for the status or the completion time; add one named status or completed_at.")
-    rows = _Rows(raw, pd.Series("", index=frame.index))
+    rows = _Rows(raw, np.full(len(frame), "", dtype=object))
     person, module = _people_and_modules(frame, rows, person_col, module_col, known_people, catalogue)
-    status = _text(frame, status_col).str.casefold()
+    status_codes, status_text = _encode(_arrow_text(frame, status_col))
+    status_of = status_text.str.casefold()  # each distinct status once
+    completed_of = status_of.isin(COMPLETED).to_numpy()
     if status_col is not None:
-        unknown = ~status.isin([*COMPLETED, *NOT_COMPLETED, ""])
-        rows.reject(unknown.to_numpy(), status_col, _text(frame, status_col),
+        unknown = ~status_of.isin([*COMPLETED, *NOT_COMPLETED, ""]).to_numpy()
+        rows.reject(unknown[status_codes], status_col, _arrow_text(frame, status_col),
                     f"unknown status; use one of {', '.join(COMPLETED[:3])} or {', '.join(NOT_COMPLETED[:3])}")
-    times_text = _text(frame, time_col)
+    times_text = _arrow_text(frame, time_col)
     times = parse_times(times_text) if time_col is not None else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
     if time_col is not None:
-        rows.reject(((times_text != "") & times.isna()).to_numpy(), time_col, times_text,
+        import pyarrow.compute as pc
+
+        given = pc.not_equal(times_text, "").to_numpy(zero_copy_only=False)
+        rows.reject(given & times.isna().to_numpy(), time_col, times_text,
                     "bad date; write it as 2026-03-31 or 2026-03-31 14:05 (or 31.3.2026)")
         since_naive = since.tz_convert(None) if since.tzinfo is not None else since
         rows.reject((times < since_naive).to_numpy(), time_col, times_text,
                     f"completed before the previous run ({since_naive:%Y-%m-%d %H:%M}), so not of its plan; check the date")
-    completed = status.isin(COMPLETED) | ((status == "") & times.notna())
-    _duplicates(rows, person, module, module_col, _text(frame, module_col))
+    no_status = (status_of == "").to_numpy()[status_codes] if len(status_codes) else np.zeros(0, dtype=bool)
+    completed = (completed_of[status_codes] if len(status_codes) else no_status) | (no_status & times.notna().to_numpy())
+    _duplicates(rows, person, module, module_col, _arrow_text(frame, module_col))
     ok = ~rows.bad
-    table = pd.DataFrame({"person_id": person[ok].to_numpy(dtype=object), "module": module[ok].to_numpy(dtype=object),
-                          "completed": completed[ok].to_numpy(dtype=bool), "completed_at": times[ok].to_numpy()})
+    table = pd.DataFrame({"person_id": person[ok], "module": module[ok],
+                          "completed": completed[ok], "completed_at": times.to_numpy()[ok]})
     return Completions(table, rows.table(), len(frame))
 
 
@@ -298,15 +374,23 @@ def read_feedback(path: str | Path, catalogue: "Catalogue", known_people: pd.Ind
     module_col = given.get("module") or _need(_find(header, MODULE_HEADERS), path, header, "the module (module or lms_course)", MODULE_HEADERS)
     rating_col = given.get("rating") or _need(_find(header, RATING_HEADERS), path, header, "the rating (1-5)", RATING_HEADERS)
     comment_col = given.get("comment") or _find(header, COMMENT_HEADERS)
-    rows = _Rows(raw, pd.Series("", index=frame.index))
+    rows = _Rows(raw, np.full(len(frame), "", dtype=object))
     person, module = _people_and_modules(frame, rows, person_col, module_col, known_people, catalogue)
-    text = _text(frame, rating_col)
-    rating = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
-    bad = rating.isna() | (rating < 1) | (rating > 5) | (rating != rating.round())
-    rows.reject(bad.to_numpy(), rating_col, text, "rating outside 1-5; give a whole number from 1 (poor) to 5 (excellent)")
-    _duplicates(rows, person, module, module_col, _text(frame, module_col))
+    text = _arrow_text(frame, rating_col)
+    codes, distinct = _encode(text)  # each distinct rating text read once
+    value = pd.to_numeric(distinct.str.replace(",", ".", regex=False), errors="coerce")
+    wrong = (value.isna() | (value < 1) | (value > 5) | (value != value.round())).to_numpy()
+    rating = value.to_numpy(dtype=np.float64)[codes] if len(codes) else np.zeros(0)
+    rows.reject(wrong[codes] if len(codes) else np.zeros(0, dtype=bool), rating_col, text,
+                "rating outside 1-5; give a whole number from 1 (poor) to 5 (excellent)")
+    _duplicates(rows, person, module, module_col, _arrow_text(frame, module_col))
     ok = ~rows.bad
-    has_comment = (_text(frame, comment_col) != "").to_numpy() if comment_col is not None else np.zeros(len(frame), bool)
-    table = pd.DataFrame({"person_id": person[ok].to_numpy(dtype=object), "module": module[ok].to_numpy(dtype=object),
-                          "rating": rating[ok].to_numpy(dtype=np.float64), "has_comment": has_comment[ok]})
+    if comment_col is not None:
+        import pyarrow.compute as pc
+
+        has_comment = pc.not_equal(_arrow_text(frame, comment_col), "").to_numpy(zero_copy_only=False)
+    else:
+        has_comment = np.zeros(len(frame), bool)
+    table = pd.DataFrame({"person_id": person[ok], "module": module[ok],
+                          "rating": rating[ok], "has_comment": has_comment[ok]})
     return Feedback(table, rows.table(), len(frame))

@@ -113,7 +113,8 @@ class PreviousRun:
     ``people``: person_id, role, site, cohort, and per domain ``score_<d>``
     (float), ``level_<d>`` (level index, 0 = none) and ``gap_<d>`` (float,
     NaN where unknown); ``plans``: person_id, module, domain, format, hours;
-    ``deferred``: person_id, objective, module, domain.
+    ``deferred``: person_id, objective, module, domain. The person_id of plans and deferred is a categorical
+    whose categories are ``person_ids`` (its codes: positions in ``people``).
     """
 
     folder: Path
@@ -121,6 +122,7 @@ class PreviousRun:
     people: pd.DataFrame
     plans: pd.DataFrame
     deferred: pd.DataFrame
+    person_ids: pd.Index | None = None  # people's person_id (unique); plans' and deferred's person_id are categoricals of it
 
     @property
     def created(self) -> pd.Timestamp:
@@ -152,12 +154,8 @@ def _csv_header(path: Path) -> list[str]:
         return next(csv.reader(fh), [])
 
 
-def read_run_table(path: Path, text: Sequence[str], numbers: Sequence[str] = (), categories: Sequence[str] = ()) -> pd.DataFrame:
-    """Columns of a CSV table trainmatch wrote (text as str with '' for empty, numbers as float with NaN); the
-    ``categories`` among ``text`` (few distinct values: levels, sites, modules) come as categoricals.
-
-    DataError naming the file and the missing columns when it lacks any.
-    """
+def _read_arrow(path: Path, text: Sequence[str], numbers: Sequence[str] = (), categories: Sequence[str] = ()) -> Any:
+    """The columns of a CSV table trainmatch wrote, as an Arrow table (see :func:`read_run_table`)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -167,7 +165,7 @@ def read_run_table(path: Path, text: Sequence[str], numbers: Sequence[str] = (),
         raise DataError(f"{path}: column{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing; "
                         "the folder was edited after the run wrote it. Use the folder as the run left it, or run that round again.")
     try:
-        table = pacsv.read_csv(
+        return pacsv.read_csv(
             path,
             convert_options=pacsv.ConvertOptions(
                 include_columns=[*text, *numbers],
@@ -179,14 +177,41 @@ def read_run_table(path: Path, text: Sequence[str], numbers: Sequence[str] = (),
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise DataError(f"{path} cannot be read as the table a trainmatch run wrote ({str(exc).splitlines()[0]}). "
                         "Use the folder as the run left it, or run that round again.") from None
-    out = pd.DataFrame({c: table.column(c).to_pandas() if c in categories else table.column(c).to_numpy() for c in text})
+
+
+def read_run_table(path: Path, text: Sequence[str], numbers: Sequence[str] = (), categories: Sequence[str] = (),
+                   people: "tuple[Any, pd.CategoricalDtype] | None" = None) -> pd.DataFrame:
+    """Columns of a CSV table trainmatch wrote (text as str with '' for empty, numbers as float with NaN); the
+    ``categories`` among ``text`` (few distinct values: levels, sites, modules) come as categoricals.
+
+    With ``people`` (the run's person_ids as an Arrow array, and a categorical dtype of the same ids),
+    person_id comes as a categorical of those ids, matched in Arrow (no Python string per row); a
+    person_id that is not among them is a DataError, as is a missing column.
+    """
+    import pyarrow.compute as pc
+
+    table = _read_arrow(path, text, numbers, categories)
+    out = pd.DataFrame({c: table.column(c).to_pandas() if c in categories else None if people is not None and c == "person_id"
+                        else table.column(c).to_numpy() for c in text})
+    if people is not None and "person_id" in text:
+        ids = table.column("person_id")
+        where = pc.index_in(ids, value_set=people[0]).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        if (where < 0).any():
+            row = int(np.flatnonzero(where < 0)[0])
+            raise DataError(f"{path}, row {row + 1}: person_id {ids[row].as_py()!r} is not in people.csv; "
+                            "the folder was edited after the run wrote it. Use the folder as the run left it, or run that round again.")
+        out["person_id"] = pd.Categorical.from_codes(where, dtype=people[1])
     for c in numbers:
         out[c] = table.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
     return out[[*text, *numbers]]
 
 
-def read_previous(folder: str | Path) -> PreviousRun:
-    """Read PREVIOUS and check it is a run's folder whose tables still match its run.json (DataError if not)."""
+def read_previous(folder: str | Path, *, tables: bool = True) -> PreviousRun:
+    """Read PREVIOUS and check it is a run's folder whose tables still match its run.json (DataError if not).
+
+    With ``tables=False`` only run.json is read and checked (people, plans and deferred are None):
+    :func:`read_tables` reads the tables later, e.g. on a thread while the new survey is read.
+    """
     from .staging import MARKER
 
     folder = Path(folder)
@@ -210,37 +235,60 @@ def read_previous(folder: str | Path) -> PreviousRun:
             raise _not_a_run(folder, f"{RUN_FILE} has no {key!r}; runs made before follow-up rounds existed lack it, so run that round's assign again")
     try:
         pd.Timestamp(record["created"])
-        domains = [str(d) for d in record["instrument"]["domains"]]
-        levels = [str(lv["id"]) for lv in record["instrument"]["levels"]]
+        if not isinstance(record["instrument"]["domains"], list) or not all(
+                isinstance(level["id"], str) for level in record["instrument"]["levels"]):
+            raise TypeError("instrument")
     except (KeyError, TypeError, ValueError):
         raise _not_a_run(folder, f"{RUN_FILE} was edited (its created time or instrument cannot be read)") from None
+    run = PreviousRun(folder, record, None, None, None)  # type: ignore[arg-type]
+    return read_tables(run) if tables else run
+
+
+def read_tables(run: PreviousRun) -> PreviousRun:
+    """``run`` (from ``read_previous(..., tables=False)``) with its people, plans and deferred read and checked."""
+    import pyarrow as pa
+
+    folder, record = run.folder, run.record
+    domains = [str(d) for d in record["instrument"]["domains"]]
+    levels = [str(lv["id"]) for lv in record["instrument"]["levels"]]
 
     few = ["role", "site", "cohort", "module", "domain", "format", "objective", *[f"level_{d}" for d in domains]]
     people = read_run_table(folder / "people.csv", ["person_id", "role", "site", "cohort", *[f"level_{d}" for d in domains]],
                             [*[f"score_{d}" for d in domains], *[f"gap_{d}" for d in domains]], categories=few)
-    plans = read_run_table(folder / "plans.csv", ["person_id", "module", "domain", "format"], ["hours"], categories=few)
-    deferred = read_run_table(folder / "deferred.csv", ["person_id", "objective", "module", "domain"], categories=few)
     counts = record["counts"]
-    for name, table, key in (("people.csv", people, "accepted"), ("plans.csv", plans, "steps"), ("deferred.csv", deferred, "deferred")):
-        if counts.get(key) != len(table):
-            raise DataError(
-                f"{folder / name} has {len(table):,} rows but {folder / RUN_FILE} records {counts.get(key)!r} ({key}): "
-                "the folder was edited after the run wrote it. Use the folder as the run left it, or run that round again."
-            )
-    dup = people["person_id"].duplicated()
-    if dup.any():
+    if counts.get("accepted") != len(people):
+        raise _edited(folder, "people.csv", len(people), counts.get("accepted"), "accepted")
+    ids = pd.Index(people["person_id"].to_numpy(dtype=object))
+    if not ids.is_unique:
+        dup = people["person_id"].duplicated()
         raise DataError(f"{folder / 'people.csv'}: person_id {people['person_id'][dup].iloc[0]!r} appears more than once; "
                         "the folder was edited after the run wrote it.")
+    # plans.csv and deferred.csv name people by person_id: categoricals of the people's ids (codes = positions)
+    known = (pa.array(ids.to_numpy(), type=pa.string()), pd.CategoricalDtype(ids))
+    plans = read_run_table(folder / "plans.csv", ["person_id", "module", "domain", "format"], ["hours"], categories=few, people=known)
+    deferred = read_run_table(folder / "deferred.csv", ["person_id", "objective", "module", "domain"], categories=few, people=known)
+    for name, table, key in (("plans.csv", plans, "steps"), ("deferred.csv", deferred, "deferred")):
+        if counts.get(key) != len(table):
+            raise _edited(folder, name, len(table), counts.get(key), key)
     index = {"": 0, **{lv: i + 1 for i, lv in enumerate(levels)}}
     for d in domains:
-        col = pd.Series(people[f"level_{d}"]).astype(object)
-        codes = col.map(index)
-        if codes.isna().any():
-            bad = col[codes.isna().to_numpy()].iloc[0]
+        col = people[f"level_{d}"].array  # categorical: each distinct level looked up once
+        labels = np.asarray(col.categories, dtype=object)
+        code_of = np.asarray([index.get(str(c), -1) for c in labels] or [0], dtype=np.int64)
+        codes = code_of[col.codes] if len(col) else np.zeros(0, dtype=np.int64)
+        if (codes < 0).any():
+            bad = labels[col.codes[np.flatnonzero(codes < 0)[0]]]
             raise DataError(f"{folder / 'people.csv'}, column level_{d}: {bad!r} is not a level of the run "
                             f"({', '.join(levels)}); the folder was edited after the run wrote it.")
-        people[f"level_{d}"] = codes.to_numpy(dtype=np.int64)
-    return PreviousRun(folder, record, people, plans, deferred)
+        people[f"level_{d}"] = codes
+    return PreviousRun(folder, record, people, plans, deferred, ids)
+
+
+def _edited(folder: Path, name: str, rows: int, recorded: Any, key: str) -> DataError:
+    return DataError(
+        f"{folder / name} has {rows:,} rows but {folder / RUN_FILE} records {recorded!r} ({key}): "
+        "the folder was edited after the run wrote it. Use the folder as the run left it, or run that round again."
+    )
 
 
 # --------------------------------------------------------------------------- pairing
@@ -259,10 +307,19 @@ class Pairing:
     def counts(self) -> dict[str, int]:
         return {"paired": len(self.previous), "leavers": len(self.leavers), "joiners": len(self.joiners)}
 
+    def rows_of_previous(self) -> np.ndarray:
+        """Per previous person, their row among the paired (-1: a leaver)."""
+        rows = np.full(len(self.previous) + len(self.leavers), -1, dtype=np.int64)
+        rows[self.previous] = np.arange(len(self.previous))
+        return rows
+
 
 def pair(previous_ids: pd.Series, current_ids: pd.Series) -> Pairing:
     """Pair people by person_id (both normalised as imported: the previous ones as its run wrote them)."""
-    where = pd.Index(previous_ids.astype(str).to_numpy(dtype=object)).get_indexer(current_ids.astype(str).to_numpy(dtype=object))
+    import pyarrow.compute as pc
+
+    where = pc.index_in(_arrow_ids(current_ids), value_set=_arrow_ids(previous_ids)).fill_null(-1).to_numpy(zero_copy_only=False)
+    where = where.astype(np.int64)
     cur = np.flatnonzero(where >= 0)
     prev = where[cur]
     seen = np.zeros(len(previous_ids), dtype=bool)
@@ -270,22 +327,40 @@ def pair(previous_ids: pd.Series, current_ids: pd.Series) -> Pairing:
     return Pairing(prev.astype(np.int64), cur.astype(np.int64), np.flatnonzero(~seen), np.flatnonzero(where < 0))
 
 
+def _arrow_ids(ids: pd.Series) -> Any:
+    """Ids as one Arrow string array (zero-copy for Arrow-backed text), to be matched in Arrow."""
+    import pyarrow as pa
+
+    if isinstance(ids.dtype, (pd.ArrowDtype, pd.StringDtype)) and not isinstance(ids.dtype, pd.CategoricalDtype):
+        try:
+            array = pa.array(ids.array)
+            if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+                return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+        except (TypeError, pa.ArrowInvalid):
+            pass
+    return pa.array(ids.astype(str).to_numpy(dtype=object), type=pa.string())
+
+
 # --------------------------------------------------------------------------- completions per person and domain
 
 
-def completed_by_domain(completions: pd.DataFrame, person_ids: pd.Series, catalogue: "Catalogue",
-                        domains: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def completed_by_domain(completions: pd.DataFrame, person_ids: pd.Series | pd.Index, catalogue: "Catalogue",
+                        domains: Sequence[str], rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Modules and hours completed per person (rows of ``person_ids``) and domain: two n × D matrices.
 
-    ``completions``: person_id, module (catalogue module ids), completed (bool).
+    ``completions``: person_id, module (catalogue module ids), completed (bool). With ``rows`` (the matrix row of
+    each of ``person_ids``, -1 for none) the matrices have ``rows.max() + 1`` rows.
     """
-    n, D = len(person_ids), len(domains)
+    n, D = (len(person_ids) if rows is None else int(rows.max(initial=-1)) + 1), len(domains)
     count = np.zeros((n, D), dtype=np.int64)
     hours = np.zeros((n, D), dtype=np.float64)
     done = completions[completions["completed"].to_numpy(dtype=bool)] if len(completions) else completions
     if len(done) == 0:
         return count, hours
-    who = pd.Index(person_ids.astype(str).to_numpy(dtype=object)).get_indexer(done["person_id"].astype(str).to_numpy(dtype=object))
+    index = person_ids if isinstance(person_ids, pd.Index) else pd.Index(person_ids.astype(str).to_numpy(dtype=object))
+    who = _positions(done["person_id"], index)
+    if rows is not None:
+        who = np.where(who >= 0, rows[np.maximum(who, 0)], -1) if len(who) else who
     pos = module_positions(done["module"], catalogue)  # -1 (not in the catalogue) takes the last entries below
     dom = np.asarray([list(domains).index(m.domain) if m.domain in domains else -1 for m in catalogue.modules] + [-1],
                      dtype=np.int64)[pos]
@@ -320,16 +395,16 @@ def change_table(previous: PreviousRun, current: pd.DataFrame, pairing: Pairing,
     Reliable change (Jacobson–Truax): |change| > 1.96 · √2 · SEM, the SEM of the previous round.
     """
     P, D = len(pairing.previous), len(domains)
-    prev, cur = previous.people.iloc[pairing.previous], current.iloc[pairing.current]
 
-    def mat(frame: pd.DataFrame, prefix: str) -> np.ndarray:
-        return np.column_stack([pd.to_numeric(frame[f"{prefix}{d}"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    def mat(frame: pd.DataFrame, prefix: str, rows: np.ndarray) -> np.ndarray:  # the paired rows of a family of columns
+        return np.column_stack([pd.to_numeric(frame[f"{prefix}{d}"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)[rows]
                                 for d in domains]) if D else np.zeros((P, 0))
 
+    people, was, now = previous.people, pairing.previous, pairing.current
     # Scores as people.csv shows them (3 decimals), so that change.csv adds up and no change is float noise.
-    before, after = mat(prev, "score_").round(3), mat(cur, "score_").round(3)
-    lv_before, lv_after = mat(prev, "level_"), mat(cur, "level_")
-    gap_before, gap_after = mat(prev, "gap_"), mat(cur, "gap_")
+    before, after = mat(people, "score_", was).round(3), mat(current, "score_", now).round(3)
+    lv_before, lv_after = mat(people, "level_", was), mat(current, "level_", now)
+    gap_before, gap_after = mat(people, "gap_", was), mat(current, "gap_", now)
     change = (after - before).round(3) + 0.0  # + 0.0: no "-0"
     sem = np.asarray([previous.sem.get(d, np.nan) for d in domains], dtype=np.float64)
     threshold = RELIABLE_Z * math.sqrt(2) * sem
@@ -345,7 +420,7 @@ def change_table(previous: PreviousRun, current: pd.DataFrame, pairing: Pairing,
     def level_text(x: np.ndarray) -> pd.Categorical:
         return pd.Categorical.from_codes(np.nan_to_num(x, nan=0).astype(np.int64).ravel(), categories=levels)
 
-    ids = prev["person_id"].to_numpy(dtype=object)
+    ids = people["person_id"].to_numpy(dtype=object)[was]
     table = pd.DataFrame({
         "person_id": pd.Categorical.from_codes(np.repeat(np.arange(P), D), categories=pd.Index(ids, dtype=object)) if P else
         pd.Categorical([]),
@@ -355,15 +430,15 @@ def change_table(previous: PreviousRun, current: pd.DataFrame, pairing: Pairing,
         "change": change.ravel().round(3),
         "level_before": level_text(lv_before),
         "level_after": level_text(lv_after),
-        "gap_before": pd.array(np.where(np.isnan(gap_before), 0, gap_before).ravel().astype(np.int64), dtype="Int64"),
-        "gap_after": pd.array(np.where(np.isnan(gap_after), 0, gap_after).ravel().astype(np.int64), dtype="Int64"),
+        "gap_before": pd.arrays.IntegerArray(np.where(np.isnan(gap_before), 0, gap_before).ravel().astype(np.int64),
+                                             np.isnan(gap_before).ravel()),
+        "gap_after": pd.arrays.IntegerArray(np.where(np.isnan(gap_after), 0, gap_after).ravel().astype(np.int64),
+                                            np.isnan(gap_after).ravel()),
         "gap_closed": pd.Categorical.from_codes(closed_code.ravel(), categories=["", "no", "yes"]),
         "modules_completed": completed.ravel(),
         "hours_completed": hours.ravel().round(2),
         "reliable_change": pd.Categorical.from_codes(reliable.ravel(), categories=["", "improved", "declined", "no"]),
     })
-    table.loc[np.isnan(gap_before).ravel(), "gap_before"] = pd.NA
-    table.loc[np.isnan(gap_after).ravel(), "gap_after"] = pd.NA
     return Change(table, change, improved, had_gap, closed, completed)
 
 
@@ -412,23 +487,23 @@ def effects_table(change: Change, keys: Mapping[str, np.ndarray], formats: pd.Da
         "change": change.change.ravel(), "improved": change.improved.ravel(), "gap": change.had_gap.ravel(),
         "closed": change.closed.ravel(), "completer": change.completed.ravel() > 0,
     }
+    # The (person, domain) rows with a change, and what every grouping of people sums over them: made once.
+    everyone = _effect_rows(flat, np.tile(np.arange(D, dtype=np.int64), P))
+    person = np.repeat(np.arange(P, dtype=np.int64), D)[everyone["known"]]
     parts = []
     for by in EFFECT_GROUPS:
         if by == "format":
             pairs = formats[["who", "dom", "format"]].drop_duplicates()
             rows = pairs["who"].to_numpy(np.int64) * D + pairs["dom"].to_numpy(np.int64)
             codes, labels = pd.factorize(pairs["format"].to_numpy(dtype=object), sort=True)
-            dom = pairs["dom"].to_numpy(np.int64)
+            base = _effect_rows({k: v[rows] for k, v in flat.items()}, pairs["dom"].to_numpy(np.int64))
+            codes = codes.astype(np.int64)[base["known"]]
+        elif by == "all":
+            base, codes, labels = everyone, np.zeros(len(person), dtype=np.int64), np.asarray(["all"], dtype=object)
         else:
-            rows = np.arange(P * D, dtype=np.int64)
-            dom = np.tile(np.arange(D, dtype=np.int64), P)
-            if by == "all":
-                codes, labels = np.zeros(P * D, dtype=np.int64), np.asarray(["all"], dtype=object)
-            else:
-                person_codes, labels = pd.factorize(np.asarray(keys[by], dtype=object), sort=True)
-                codes = np.repeat(person_codes.astype(np.int64), D)
-        parts.append(_group_effects({k: v[rows] for k, v in flat.items()}, dom, codes.astype(np.int64),
-                                    np.asarray(labels, dtype=object), D, by, min_cell, compare=by != "format"))
+            person_codes, labels = sorted_codes(keys[by])
+            base, codes = everyone, person_codes.astype(np.int64)[person]
+        parts.append(_group_effects(base, codes, np.asarray(labels, dtype=object), D, by, min_cell, compare=by != "format"))
     out = pd.concat(parts, ignore_index=True)
     out["domain"] = np.asarray(list(domains), dtype=object)[out["dom"].to_numpy()]
     order = {by: i for i, by in enumerate(EFFECT_GROUPS)}
@@ -436,28 +511,54 @@ def effects_table(change: Change, keys: Mapping[str, np.ndarray], formats: pd.Da
     return out[list(EFFECT_COLUMNS)].reset_index(drop=True)
 
 
+def sorted_codes(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and labels (sorted) of text values, as ``pd.factorize(..., sort=True)``; a categorical keeps its
+    codes (labels that no value uses may be among the labels)."""
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+        cat = values.array if isinstance(values, pd.Series) else values
+        labels = np.asarray(cat.categories, dtype=object)
+        order = np.argsort(labels, kind="stable")
+        rank = np.empty(len(labels), dtype=np.int64)
+        rank[order] = np.arange(len(labels))
+        codes = np.asarray(cat.codes, dtype=np.int64)
+        return (np.where(codes >= 0, rank[np.maximum(codes, 0)], -1) if len(codes) else codes), labels[order]
+    codes, labels = pd.factorize(np.asarray(values, dtype=object), sort=True)
+    return codes.astype(np.int64), np.asarray(labels, dtype=object)
+
+
 def _sums(key: np.ndarray, size: int, values: np.ndarray | None = None) -> np.ndarray:
     return np.bincount(key, weights=values, minlength=size).astype(np.float64)
 
 
-def _group_effects(rows: Mapping[str, np.ndarray], dom: np.ndarray, codes: np.ndarray, labels: np.ndarray, D: int, by: str,
-                   min_cell: int, compare: bool) -> pd.DataFrame:
-    """The effects of one grouping: rows are (person, domain) pairs with their group code."""
-    G = max(len(labels), 1)
+def _effect_rows(rows: Mapping[str, np.ndarray], dom: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows (person, domain pairs) with a known change, and the values a grouping sums over them."""
     known = ~np.isnan(rows["change"])
-    key = (dom * G + codes)[known]
     x = rows["change"][known]
+    gap = rows["gap"][known]
+    y = x[gap]
+    return {"known": known, "dom": dom[known], "x": x, "xx": x * x, "improved": rows["improved"][known].astype(np.float64),
+            "gap": gap, "closed": rows["closed"][known][gap].astype(np.float64), "side": rows["completer"][known][gap],
+            "y": y, "yy": y * y}
+
+
+def _group_effects(base: Mapping[str, np.ndarray], codes: np.ndarray, labels: np.ndarray, D: int, by: str,
+                   min_cell: int, compare: bool) -> pd.DataFrame:
+    """The effects of one grouping: ``base`` from :func:`_effect_rows`, ``codes`` each of its rows' group."""
+    G = max(len(labels), 1)
+    key = base["dom"] * G + codes
+    x = base["x"]
     size = D * G
     n = _sums(key, size)
-    total, squares = _sums(key, size, x), _sums(key, size, x * x)
+    total, squares = _sums(key, size, x), _sums(key, size, base["xx"])
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / n
         var = np.maximum(squares - total * mean, 0) / (n - 1)
         sd = np.sqrt(var)
-        improved = _sums(key, size, rows["improved"][known].astype(np.float64)) / n
-        gap = rows["gap"][known]
-        n_gap = _sums(key[gap], size)
-        closed = _sums(key[gap], size, rows["closed"][known][gap].astype(np.float64)) / n_gap
+        improved = _sums(key, size, base["improved"]) / n
+        gap = base["gap"]
+        key_gap = key[gap]
+        n_gap = _sums(key_gap, size)
+        closed = _sums(key_gap, size, base["closed"]) / n_gap
         low, high = mean_interval(n, mean, sd)
         srm = np.where(sd > 0, mean / sd, np.nan)
     out = pd.DataFrame({"dom": np.arange(size) // G, "group": labels[np.arange(size) % G] if len(labels) else "",
@@ -467,10 +568,8 @@ def _group_effects(rows: Mapping[str, np.ndarray], dom: np.ndarray, codes: np.nd
     out["n_completers"], out["n_non_completers"] = nan, nan
     out["completer_difference"], out["difference_ci_low"], out["difference_ci_high"] = nan, nan, nan
     if compare:
-        side = rows["completer"][known][gap]
-        k2 = key[gap] * 2 + side
-        y = x[gap]
-        n2, t2, q2 = _sums(k2, 2 * size), _sums(k2, 2 * size, y), _sums(k2, 2 * size, y * y)
+        k2 = key_gap * 2 + base["side"]
+        n2, t2, q2 = _sums(k2, 2 * size), _sums(k2, 2 * size, base["y"]), _sums(k2, 2 * size, base["yy"])
         with np.errstate(invalid="ignore", divide="ignore"):
             m2 = t2 / n2
             v2 = np.maximum(q2 - t2 * m2, 0) / (n2 - 1)
@@ -519,12 +618,13 @@ def modules_table(catalogue: "Catalogue", plans: pd.DataFrame, completions: pd.D
     planned = count(plans["module"]) if len(plans) else np.zeros(len(ids), np.int64)
     done = completions[completions["completed"].to_numpy(dtype=bool)] if len(completions) else completions
     if len(done):  # completions of what was planned for that person (pairs as integer keys)
-        people = pd.Index(pd.unique(plans["person_id"].astype(str).to_numpy(dtype=object)))
+        people = plans["person_id"].cat.categories if isinstance(plans["person_id"].dtype, pd.CategoricalDtype) else \
+            pd.Index(pd.unique(plans["person_id"].astype(str).to_numpy(dtype=object)))
         M = max(len(ids), 1)
         planned_keys = _positions(plans["person_id"], people).astype(np.int64) * M + _positions(plans["module"], index)
         done_who = _positions(done["person_id"], people).astype(np.int64)
         done_keys = done_who * M + _positions(done["module"], index)
-        of_plan = (done_who >= 0) & np.isin(done_keys, planned_keys)
+        of_plan = (done_who >= 0) & _member(done_keys, planned_keys)
         completed = count(done["module"][of_plan])
     else:
         completed = np.zeros(len(ids), np.int64)
@@ -576,9 +676,17 @@ def followup_columns(people: pd.DataFrame, previous: PreviousRun, pairing: Pairi
     n = len(people)
     status = np.ones(n, dtype=np.int8)
     status[pairing.current] = 0
-    prev_cohort = np.full(n, "", dtype=object)
-    prev_cohort[pairing.current] = previous.people["cohort"].to_numpy(dtype=object)[pairing.previous]
-    out = people.copy()
+    cohort = previous.people["cohort"]
+    if isinstance(cohort.dtype, pd.CategoricalDtype):  # codes, not a Python string per person
+        labels = list(cohort.cat.categories)
+        blank = labels.index("") if "" in labels else len(labels)
+        codes = np.full(n, blank, dtype=np.int64)
+        codes[pairing.current] = cohort.cat.codes.to_numpy()[pairing.previous]
+        prev_cohort = pd.Categorical.from_codes(codes, categories=labels + ([""] if blank == len(labels) else []))
+    else:
+        prev_cohort = np.full(n, "", dtype=object)
+        prev_cohort[pairing.current] = cohort.to_numpy(dtype=object)[pairing.previous]
+    out = people.copy(deep=False)  # the columns are shared, not copied (pandas copies on write)
     at = list(out.columns).index("cohort") + 1 if "cohort" in out.columns else len(out.columns)
     out.insert(at, "previous_cohort", prev_cohort)
     out.insert(at, "round", pd.Categorical.from_codes(status, categories=["paired", "joiner"]))
@@ -596,7 +704,7 @@ def progress_facts(change: Change, pairing: Pairing, people_ids: pd.Series, doma
         if D else np.zeros((P, 0), np.int64)
     who, dom = np.nonzero((after > before) & (before > 0))
     return pd.DataFrame({
-        "person_id": people_ids.to_numpy(dtype=object)[pairing.current[who]] if len(who) else np.zeros(0, dtype=object),
+        "person_id": people_ids.iloc[pairing.current[who]].to_numpy(dtype=object) if len(who) else np.zeros(0, dtype=object),
         "domain": np.asarray(list(domains), dtype=object)[dom],
         "level_before": before[who, dom],
         "level_after": after[who, dom],
@@ -607,7 +715,7 @@ def before_after(change: Change, cohorts: np.ndarray, domains: Sequence[str], mi
     """Mean score before and after per domain and previous cohort (and everyone), groups of ``min_cell`` or more."""
     P, D = change.change.shape
     t = change.table
-    codes, labels = pd.factorize(np.asarray(cohorts, dtype=object), sort=True)
+    codes, labels = sorted_codes(cohorts)
     G = len(labels) + 1  # group 0: everyone
     before, after = t["score_before"].to_numpy(np.float64), t["score_after"].to_numpy(np.float64)
     known = ~np.isnan(before) & ~np.isnan(after)
@@ -632,9 +740,19 @@ def before_after(change: Change, cohorts: np.ndarray, domains: Sequence[str], mi
 
 def _positions(values: pd.Series, index: pd.Index) -> np.ndarray:
     """Position in ``index`` of each value (-1 if absent), looked up once per distinct value."""
-    cat = values.array if isinstance(values.dtype, pd.CategoricalDtype) else pd.Categorical(values.astype(str))
-    where = index.get_indexer(np.asarray(cat.categories, dtype=object).astype(str))
-    return np.where(cat.codes >= 0, where[np.maximum(cat.codes, 0)], -1)
+    from .columns import positions
+
+    return positions(values, index)
+
+
+def _member(keys: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """Whether each of ``keys`` is in ``among`` (integer keys): one sort and a binary search, as np.isin
+    without its table of the keys' whole range (a hundred million entries at a million people)."""
+    if len(among) == 0 or len(keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    ordered = np.sort(among)
+    at = np.minimum(np.searchsorted(ordered, keys), len(ordered) - 1)
+    return ordered[at] == keys
 
 
 def module_positions(values: pd.Series, catalogue: "Catalogue") -> np.ndarray:
@@ -651,16 +769,19 @@ def round_notes(table: pd.DataFrame, previous_deferred: pd.DataFrame, demoted: S
     every need), 2 when its module is demoted for low ratings, 3 both, 0 neither."""
     if len(table) == 0:
         return np.zeros(0, dtype=np.int64)
-    pid = pd.Index(pd.unique(previous_deferred["person_id"].astype(str).to_numpy(dtype=object)))
-    oid = pd.Index(pd.unique(previous_deferred["objective"].astype(str).to_numpy(dtype=object)))
-    before = pid.get_indexer(previous_deferred["person_id"].astype(str).to_numpy(dtype=object)).astype(np.int64) * max(len(oid), 1) \
-        + oid.get_indexer(previous_deferred["objective"].astype(str).to_numpy(dtype=object))
-    who = _positions(table["person_id"], pid).astype(np.int64)
+    prev_ids, obj_ids = previous_deferred["person_id"], previous_deferred["objective"]
+    pid = prev_ids.cat.categories if isinstance(prev_ids.dtype, pd.CategoricalDtype) else \
+        pd.Index(pd.unique(prev_ids.astype(str).to_numpy(dtype=object)))
+    oid = obj_ids.cat.categories if isinstance(obj_ids.dtype, pd.CategoricalDtype) else \
+        pd.Index(pd.unique(obj_ids.astype(str).to_numpy(dtype=object)))
+    O = max(len(oid), 1)
+    before = _positions(prev_ids, pid) * O + _positions(obj_ids, oid)
+    who = _positions(table["person_id"], pid)
     obj = _positions(table["objective"], oid)
-    carried = (who >= 0) & (obj >= 0) & np.isin(who * max(len(oid), 1) + obj, before)
+    carried = (who >= 0) & (obj >= 0) & _member(who * O + obj, before)
     if "kind" in table.columns:  # task-specific practice ranks after every need, carried over or not
-        carried &= (table["kind"].astype(str) != "task_practice").to_numpy()
-    low = table["module"].astype(str).isin(list(demoted)).to_numpy() if len(demoted) else np.zeros(len(table), dtype=bool)
+        carried &= (table["kind"] != "task_practice").to_numpy()
+    low = table["module"].isin(list(demoted)).to_numpy() if len(demoted) else np.zeros(len(table), dtype=bool)
     return carried.astype(np.int64) + 2 * low
 
 
@@ -674,13 +795,17 @@ def note_reasons(table: pd.DataFrame, previous_deferred: pd.DataFrame, demoted: 
         return table
     reason = pd.Categorical(table["reason"])
     combo = reason.codes.astype(np.int64) * 4 + note
-    uniques, inverse = np.unique(combo, return_inverse=True)
+    # The combinations used, ascending (as np.unique gives them), found by counting: no sort of every row.
+    uniques = np.flatnonzero(np.bincount(combo, minlength=4 * max(len(reason.categories), 1)))
+    lookup = np.zeros(4 * max(len(reason.categories), 1), dtype=np.int64)
+    lookup[uniques] = np.arange(len(uniques))
+    inverse = lookup[combo]
     labels = np.asarray(reason.categories, dtype=object)
     texts = []
     for c in uniques.tolist():
         text, n = str(labels[c // 4]), c % 4
         texts.append("; ".join([text] + ([CARRIED_NOTE] if n & 1 else []) + ([DEMOTED_NOTE] if n & 2 else [])))
-    out = table.copy()
+    out = table.copy(deep=False)  # only the reason column changes
     cats, where = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
     out["reason"] = pd.Categorical.from_codes(where[inverse.reshape(-1)], categories=list(cats))
     return out

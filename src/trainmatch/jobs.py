@@ -1011,7 +1011,7 @@ def followup(
         outputs.model(save_model, output)
         if progress is not None:
             progress.stage("reading the previous run")
-        prev = read_previous(previous)
+        prev = read_previous(previous, tables=False)  # run.json; its tables are read below, while the survey is read
         if not isinstance(programme, Programme):
             programme = load_programme(programme)
         differences = instrument_differences(prev.record["instrument"], programme)
@@ -1031,7 +1031,13 @@ def followup(
                             "the scores still compare.")
         saved, k_range = _followup_model(prev, programme, model, save_model, k, refit)
         start_date, users = _schedule_and_users(programme, start_date, lms_users)
-        checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding, xlsx_limits=xlsx_limits)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:  # Arrow reads PREVIOUS's tables mostly outside the GIL
+            later = pool.submit(_previous_round, prev, plan, programme, completions, feedback, completions_mapping, feedback_mapping)
+            checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding,
+                                      xlsx_limits=xlsx_limits)
+            prev, round_inputs = later.result()
         imported = checked.imported
         if users is not None:
             from .lms import check_users_known
@@ -1046,7 +1052,6 @@ def followup(
         if imported.n_accepted == 0:
             raise RowsRejected(f"All {imported.n_read} rows were rejected, so there is nothing to plan; fix the problems listed above.",
                                checked.raw, imported)
-        round_inputs = _round_inputs(prev, plan, programme, completions, feedback, completions_mapping, feedback_mapping)
         extend = _followup_extension(prev, programme, plan, round_inputs, previous)
 
         def stage(name: str) -> None:
@@ -1082,6 +1087,18 @@ class _RoundInputs:
     hints: Any  # paths.PlannerHints or None
 
 
+def _previous_round(prev: Any, plan: Any, programme: "Programme", completions: Any, feedback: Any, completions_mapping: Any,
+                    feedback_mapping: Any) -> tuple[Any, _RoundInputs]:
+    """PREVIOUS's tables, then the completions and feedback read against them (on a thread while the survey is read)."""
+    from .followup import read_tables
+
+    prev = read_tables(prev)
+    inputs = _round_inputs(prev, plan, programme, completions, feedback, completions_mapping, feedback_mapping)
+    import scipy.special  # noqa: F401  (the effects' t quantiles; 0.4 s of import, here off the main thread)
+
+    return prev, inputs
+
+
 def _round_inputs(prev: Any, plan: Any, programme: "Programme", completions: Any, feedback: Any,
                   completions_mapping: Any = None, feedback_mapping: Any = None) -> _RoundInputs:
     """Read the completions and feedback against the previous round; what the planner is to do with them."""
@@ -1090,7 +1107,7 @@ def _round_inputs(prev: Any, plan: Any, programme: "Programme", completions: Any
     from .completions import empty_completions, empty_feedback, read_completions, read_feedback
     from .followup import demoted_modules
 
-    known = pd.Index(prev.people["person_id"].to_numpy(dtype=object))
+    known = prev.person_ids if prev.person_ids is not None else pd.Index(prev.people["person_id"].to_numpy(dtype=object))
     done = (read_completions(completions, plan.catalogue, known, prev.created, mapping=completions_mapping)
             if completions is not None else empty_completions())
     rated = read_feedback(feedback, plan.catalogue, known, mapping=feedback_mapping) if feedback is not None else empty_feedback()
@@ -1125,17 +1142,16 @@ class _followup_extension:
         domains = programme.domain_ids
         current = result.people
         pairing = fu.pair(prev.people["person_id"], current["person_id"])
-        paired_ids = prev.people["person_id"].iloc[pairing.previous].reset_index(drop=True)
-        count, hours = fu.completed_by_domain(inputs.completions.table, paired_ids, self.plan.catalogue, domains)
+        count, hours = fu.completed_by_domain(inputs.completions.table, prev.person_ids, self.plan.catalogue, domains,
+                                              rows=pairing.rows_of_previous())
         scored = current[["person_id", *[f"score_{d}" for d in domains], *[f"gap_{d}" for d in domains]]].copy()
         levels = level_matrix(current, "level_", domains)
         for j, d in enumerate(domains):
             scored[f"level_{d}"] = levels[:, j]
         change = fu.change_table(prev, scored, pairing, domains, count, hours, programme.level_ids)
         pp = prev.people.iloc[pairing.previous]
-        keys = {"cohort": pp["cohort"].to_numpy(dtype=object), "site": pp["site"].to_numpy(dtype=object),
-                "role": pp["role"].to_numpy(dtype=object)}
-        formats = self._formats(paired_ids, domains)
+        keys = {"cohort": pp["cohort"].array, "site": pp["site"].array, "role": pp["role"].array}  # categoricals
+        formats = self._formats(pairing, domains)
         effects = fu.effects_table(change, keys, formats, domains, programme.min_cell)
         modules = fu.modules_table(self.plan.catalogue, prev.plans, inputs.completions.table, inputs.feedback.table,
                                    programme.min_cell, inputs.demoted)
@@ -1166,17 +1182,19 @@ class _followup_extension:
         return FollowupExtra(fu.followup_columns(people, prev, pairing), tables, record, report, charts, progress, plans, deferred,
                              steps)
 
-    def _formats(self, paired_ids: "pd.Series", domains: tuple[str, ...]) -> "pd.DataFrame":
+    def _formats(self, pairing: Any, domains: tuple[str, ...]) -> "pd.DataFrame":
         """One row per paired person (position ``who``), domain (``dom``) and format of a module completed there."""
         import numpy as np
         import pandas as pd
 
         table = self.inputs.completions.table
         table = table[table["completed"].to_numpy(dtype=bool)]
+        from .columns import positions
         from .followup import module_positions
 
         modules = self.plan.catalogue.modules
-        who = pd.Index(paired_ids.to_numpy(dtype=object)).get_indexer(table["person_id"].to_numpy(dtype=object))
+        who = positions(table["person_id"], self.prev.person_ids)  # previous people, then paired rows
+        who = np.where(who >= 0, pairing.rows_of_previous()[np.maximum(who, 0)], -1) if len(who) else who
         pos = module_positions(table["module"], self.plan.catalogue)
         dom_of = np.asarray([domains.index(m.domain) if m.domain in domains else -1 for m in modules] + [-1], dtype=np.int64)
         fmt_of = np.asarray([m.format for m in modules] + [""], dtype=object)

@@ -82,13 +82,16 @@ def hint_keys(hints: PlannerHints, people: "pd.DataFrame", objective_ids: list[s
     last round's deferred objectives, and a flag per module for the demoted ones."""
     import pandas as pd
 
-    index = pd.Index(people["person_id"].astype(str).to_numpy(dtype=object))
+    from .columns import positions
+
+    index = pd.Index(people["person_id"].astype(str))  # Arrow-backed text stays in Arrow
 
     def keys(frame: "pd.DataFrame | None", column: str, ids: list[str]) -> np.ndarray | None:
         if frame is None or not len(frame):
             return None
-        who = index.get_indexer(frame["person_id"].astype(str).to_numpy(dtype=object))
-        what = pd.Index(ids).get_indexer(frame[column].astype(str).to_numpy(dtype=object))
+        # Each distinct id looked up once (the hints' ids are categoricals: no Python string per row).
+        who = positions(frame["person_id"], index)
+        what = positions(frame[column], pd.Index(ids))
         ok = (who >= 0) & (what >= 0)
         return np.unique(who[ok].astype(np.int64) * len(ids) + what[ok])
 
