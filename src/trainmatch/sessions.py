@@ -436,15 +436,25 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
     willing_pos = np.flatnonzero(willing)
     by_site = willing_pos[np.argsort(site_codes[willing_pos], kind="stable")]
     site_bounds = np.searchsorted(site_codes[by_site], np.arange(len(site_names) + 1)).tolist()
+    # the levels of each site's willing people at or above the support level, gathered once per site (a site
+    # has several keys); a key then reads only the columns of its domains
+    site_levels: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for k in range(len(keys)):
         gk = usable_groups[by_key[key_bounds[k]:key_bounds[k + 1]]]
         site, d_idx = int(g_site_arr[gk[0]]), [d for d in top[gk[0]].tolist() if d >= 0]
-        at_site = by_site[site_bounds[site]:site_bounds[site + 1]]
-        ok = at_site[(levels[at_site][:, d_idx] >= need).all(axis=1)]
+        if site not in site_levels:
+            at_site = by_site[site_bounds[site]:site_bounds[site + 1]]
+            lv = levels[at_site]
+            strong = (lv >= need).any(axis=1)
+            site_levels[site] = (at_site[strong], lv[strong])
+        at_site, lv = site_levels[site]
+        sub = lv[:, d_idx]
+        hit = (sub >= need).all(axis=1)
+        ok = at_site[hit]
         m = len(ok)
         if m == 0:
             continue
-        cand = ok[np.argsort(-levels[ok][:, d_idx].sum(axis=1), kind="stable")]
+        cand = ok[np.argsort(-sub[hit].sum(axis=1), kind="stable")]
         turn = 2 * np.arange(len(gk)) if m >= 2 else np.zeros(len(gk), dtype=np.int64)
         chosen[gk, 0] = cand[turn % m]
         if m >= 2:
