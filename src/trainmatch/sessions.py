@@ -341,7 +341,7 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
                         "their site needed the same); they are in no training group. plans.csv's session_note says why.")
     from .columns import text_column
 
-    people_out = people.copy()
+    people_out = people.copy(deep=False)  # only columns are set: the data need not be copied
     people_out["group"] = text_column([*group_ids, ""], np.where(final >= 0, final, G))
     cohort_codes, cohort_names = text_codes(people, "cohort")
     table = _group_table(groups, final, cohort_codes, cohort_names, members, programme.group_min_size)
@@ -391,7 +391,7 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
     from .columns import text_codes
 
     groups = groups.copy()
-    people = people.copy()
+    people = people.copy(deep=False)  # only columns are added: the data need not be copied
     G, n = len(groups), len(people)
     domains = list(programme.domain_ids)
     obj_domain = {o: obj.domain for o, obj in catalogue.objectives.items()}
@@ -409,9 +409,10 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
         best = np.take_along_axis(weight, order, axis=1)
         top = np.where(best > 0, order, -1)
     need = support_level(programme)
-    levels = np.column_stack([people[f"level_{d}"].astype("Int16").fillna(0).to_numpy(dtype=np.int64)
-                              if f"level_{d}" in people.columns else np.zeros(n, dtype=np.int64) for d in domains]) \
-        if n and domains else np.zeros((n, len(domains)), dtype=np.int64)
+    # levels are small integers: int8 (a fraction of the memory; sums of two fit int16, which sorts by radix)
+    levels = np.column_stack([people[f"level_{d}"].astype("Int16").fillna(0).to_numpy(dtype=np.int8)
+                              if f"level_{d}" in people.columns else np.zeros(n, dtype=np.int8) for d in domains]) \
+        if n and domains else np.zeros((n, len(domains)), dtype=np.int8)
     willing = np.ones(n, dtype=bool)
     if "support" in people.columns:
         answers, labels = text_codes(people, "support")
@@ -454,7 +455,7 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
         m = len(ok)
         if m == 0:
             continue
-        cand = ok[np.argsort(-sub[hit].sum(axis=1), kind="stable")]
+        cand = ok[np.argsort(-sub[hit].sum(axis=1, dtype=np.int16), kind="stable")]
         turn = 2 * np.arange(len(gk)) if m >= 2 else np.zeros(len(gk), dtype=np.int64)
         chosen[gk, 0] = cand[turn % m]
         if m >= 2:
@@ -476,9 +477,15 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
     groups["support_1"] = first
     groups["support_2"] = second
     # people: their group's first support person, and the groups they support
-    by_group = dict(zip(groups["group"].astype(str).tolist(), first))
-    g_codes, g_labels = text_codes(people, "group")
-    people["support_person"] = np.asarray([by_group.get(lab, "") for lab in g_labels], dtype=object)[g_codes]
+    # each person's group looked up in Arrow (no factorising of a million strings); '' for no group
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    group_text = pc.cast(pa.array(people["group"], from_pandas=True) if "group" in people.columns else pa.nulls(n), pa.string())
+    at = pc.index_in(group_text, value_set=pa.array(groups["group"].astype(str).tolist(), type=pa.string()))
+    at = at.to_numpy(zero_copy_only=False)
+    at = np.where(np.isnan(at), G, at).astype(np.int64) if at.dtype.kind == "f" else at.astype(np.int64)
+    people["support_person"] = np.asarray([*first, ""], dtype=object)[at]
     group_names = groups["group"].astype(str).tolist()
     column = np.full(n, "", dtype=object)
     for w, gs in supports.items():
