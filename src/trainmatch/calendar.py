@@ -69,8 +69,10 @@ def check_schedule(schedule: "Schedule", start: dt.date | None, weeks: int, sour
 
 def session_minutes(sessions: "pd.DataFrame", schedule: "Schedule") -> np.ndarray:
     """Each session's length: ``schedule.session_minutes`` of its format, else its module's hours."""
-    per_format = sessions["format"].map(lambda f: schedule.session_minutes.get(str(f), 0)).to_numpy(dtype=np.int64) \
-        if len(sessions) else np.zeros(0, dtype=np.int64)
+    import pandas as pd
+
+    codes, formats = pd.factorize(sessions["format"].astype(str))  # looked up per format, not per session
+    per_format = np.asarray([schedule.session_minutes.get(f, 0) for f in formats.tolist()] + [0], dtype=np.int64)[codes]
     from_hours = np.rint(sessions["hours"].to_numpy(dtype=np.float64) * 60).astype(np.int64)
     return np.where(per_format > 0, per_format, np.maximum(from_hours, 1))
 
