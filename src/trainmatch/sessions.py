@@ -468,11 +468,6 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
     pair_label = [";".join(domains[d] for d in (a, b) if d >= 0) for a in range(-1, D) for b in range(-1, D)]
     main_text = np.asarray(pair_label, dtype=object)[(top[:, 0] + 1) * (D + 1) + (top[:, 1] + 1)] if G \
         else np.zeros(0, dtype=object)
-    supports: dict[int, list[int]] = {}
-    for g, (a, b) in enumerate(chosen.tolist()):
-        for w in (a, b):
-            if w >= 0:
-                supports.setdefault(w, []).append(g)
     groups["main_domains"] = main_text
     groups["support_1"] = first
     groups["support_2"] = second
@@ -487,9 +482,16 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
     at = np.where(np.isnan(at), G, at).astype(np.int64) if at.dtype.kind == "f" else at.astype(np.int64)
     people["support_person"] = np.asarray([*first, ""], dtype=object)[at]
     group_names = groups["group"].astype(str).tolist()
+    # the groups each support person supports, in group order, joined in Arrow (one list per support person)
+    flat_w, flat_g = chosen.ravel(), np.repeat(np.arange(G, dtype=np.int64), 2)
+    keep = flat_w >= 0
+    by_w = np.argsort(flat_w[keep], kind="stable")
+    ws, gs = flat_w[keep][by_w], flat_g[keep][by_w]
+    run_starts = np.flatnonzero(_new_run(ws))
+    lists = pa.ListArray.from_arrays(pa.array(np.r_[run_starts, len(ws)].astype(np.int32)),
+                                     pc.take(pa.array(group_names, type=pa.string()), pa.array(gs)))
     column = np.full(n, "", dtype=object)
-    for w, gs in supports.items():
-        column[w] = ";".join(group_names[g] for g in gs)
+    column[ws[run_starts]] = pc.binary_join(lists, ";").to_pylist()
     people["supports"] = column
     return people, groups
 
