@@ -283,7 +283,13 @@ def _due_dates(steps: "pd.DataFrame", step_sid: np.ndarray, placed: np.ndarray, 
     session_day = np.full(n, big, dtype=np.int64)
     session_day[has] = offset[day_of[sid[has]]]
     rev, rp = session_day[::-1], p[::-1]
-    running = pd.Series(rev).groupby(rp).cummin().to_numpy()
+    # a running minimum per person, in one pass: each person's days are lifted above every later person's
+    # (people are contiguous), so np.minimum.accumulate starts afresh at each person (no group-by)
+    sentinel = total_days  # stands for "no session": above every day
+    segment = np.cumsum(np.r_[True, rp[1:] != rp[:-1]])
+    base = (segment[-1] - segment) * (sentinel + 1)
+    running = np.minimum.accumulate(np.where(rev == big, sentinel, rev) + base) - base
+    running = np.where(running == sentinel, big, running)
     later_rev = np.r_[big, running[:-1]]
     later_rev[np.r_[True, rp[1:] != rp[:-1]]] = big
     later = later_rev[::-1]
