@@ -271,7 +271,13 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     seq[s_order] = np.arange(S) - np.maximum.accumulate(np.where(gstart, np.arange(S), 0))
     group_ids = groups["group"].tolist()
     width = max(2, len(str(int(seq.max()) + 1))) if S else 2
-    session_ids = np.asarray([f"{group_ids[g]}-S{k + 1:0{width}d}" for g, k in zip(s_grp.tolist(), seq.tolist())], dtype=object)
+    # "<group>-S<number, zero-padded to width>", made in Arrow (no f-string per session)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    numbers = pc.utf8_lpad(pc.cast(pa.array(seq + 1, type=pa.int64()), pa.string()), width=width, padding="0")
+    session_ids = np.asarray(pc.binary_join_element_wise(pc.take(pa.array(group_ids, type=pa.string()), pa.array(s_grp)), numbers,
+                                                         "-S").to_numpy(zero_copy_only=False), dtype=object)
 
     # reasons per session: who joined, pooled, or why it is below the minimum
     r_kind = kind[p_inv]
