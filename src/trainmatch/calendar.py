@@ -69,8 +69,10 @@ def check_schedule(schedule: "Schedule", start: dt.date | None, weeks: int, sour
 
 def session_minutes(sessions: "pd.DataFrame", schedule: "Schedule") -> np.ndarray:
     """Each session's length: ``schedule.session_minutes`` of its format, else its module's hours."""
-    per_format = sessions["format"].map(lambda f: schedule.session_minutes.get(str(f), 0)).to_numpy(dtype=np.int64) \
-        if len(sessions) else np.zeros(0, dtype=np.int64)
+    import pandas as pd
+
+    codes, formats = pd.factorize(sessions["format"].astype(str))  # looked up per format, not per session
+    per_format = np.asarray([schedule.session_minutes.get(f, 0) for f in formats.tolist()] + [0], dtype=np.int64)[codes]
     from_hours = np.rint(sessions["hours"].to_numpy(dtype=np.float64) * 60).astype(np.int64)
     return np.where(per_format > 0, per_format, np.maximum(from_hours, 1))
 
@@ -128,11 +130,9 @@ def place(sessions: "pd.DataFrame", members: "pd.DataFrame", steps: "pd.DataFram
     person = members["person"].to_numpy(dtype=np.int64)
     by = np.argsort(sid, kind="stable")
     bounds = np.searchsorted(sid[by], np.arange(S + 1)).tolist()
-    people_sorted = person[by].tolist()
 
     P = int(schedule.parallel_per_site)
     n_people = int(person.max()) + 1 if len(person) else 0
-    last = [-1] * n_people
     used = np.zeros((len(site_names), n_slots + 1), dtype=np.int64)
     nxt = [list(range(n_slots + 1)) for _ in range(len(site_names))]  # next slot with room, per site (union-find)
 
@@ -144,46 +144,91 @@ def place(sessions: "pd.DataFrame", members: "pd.DataFrame", steps: "pd.DataFram
 
     slot_of = np.full(S, -1, dtype=np.int64)
     why = np.full(S, "", dtype=object)
-    fits_time = room[None, :] >= minutes[:, None] if S else np.zeros((0, len(times)), dtype=bool)
+    # which start times a session fits depends only on its length: one row per distinct length
+    lengths, length_of = np.unique(minutes, return_inverse=True)
+    fits_time = room[None, :] >= lengths[:, None]
+    allowed_rows = [row.tolist() for row in fits_time]
+    fits_any = fits_time.any(axis=1)[length_of].tolist() if S else []
+    length_list = length_of.tolist()
     time_of = time_index.tolist()
-    fits_any = fits_time.any(axis=1).tolist()
-    allowed_of = [row.tolist() for row in fits_time]
-    for s in order.tolist():
-        allowed = allowed_of[s]
-        if not fits_any[s]:
-            why[s] = (f"the session lasts {minutes[s]} minutes, longer than the time between the start times in "
-                      "[schedule] times; add a start time with more room or shorten schedule.session_minutes")
-            continue
-        att = people_sorted[bounds[s]:bounds[s + 1]]
-        earliest = max((last[p] for p in att), default=-1) + 1
-        parent = nxt[site_codes[s]]
-        k = find(parent, min(earliest, n_slots))
-        while k < n_slots and not allowed[time_of[k]]:
-            k = find(parent, k + 1)
-        if k >= n_slots:
-            why[s] = (f"no free slot in the plan period: the site holds at most {P} sessions at a time "
-                      "([schedule] parallel_per_site) and the attendees' earlier sessions come first; "
-                      "add days or times, allow more parallel sessions, or lengthen the plan period")
-            continue
-        slot_of[s] = k
-        used[site_codes[s], k] += 1
-        if used[site_codes[s], k] >= P:
-            parent[k] = k + 1
-        for p in att:
-            last[p] = k
+    too_long = ("the session lasts {} minutes, longer than the time between the start times in [schedule] times; "
+                "add a start time with more room or shorten schedule.session_minutes")
+    no_slot = (f"no free slot in the plan period: the site holds at most {P} sessions at a time "
+               "([schedule] parallel_per_site) and the attendees' earlier sessions come first; "
+               "add days or times, allow more parallel sessions, or lengthen the plan period")
+    # Sessions of one objective (one rank) share no attendee in practice: their earliest slots then depend only on
+    # the objectives before, so they are found per objective with numpy (the largest slot of each session's
+    # attendees so far), and only the site's free slot is looked up per session. An objective whose sessions do
+    # share an attendee is placed one session after another, reading the slots as they are taken.
+    last_arr = np.full(n_people + 1, -1, dtype=np.int64)  # the slot of each person's latest placed session
+    ranks = rank[obj_code][order] if S else np.zeros(0, dtype=np.int64)
+    cuts = np.flatnonzero(np.r_[True, ranks[1:] != ranks[:-1], True]) if S else np.zeros(1, dtype=np.int64)
+    bounds_arr = np.asarray(bounds, dtype=np.int64)
+    people_arr = person[by]
+    size_of = np.diff(bounds_arr)
+    site_list = site_codes.tolist()
+    for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+        batch = order[a:b]
+        # the attendees of the batch's sessions, in batch order
+        counts = size_of[batch]
+        starts_ = np.repeat(bounds_arr[batch], counts)
+        within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        att = people_arr[starts_ + within]
+        session_of_att = np.repeat(batch, counts)
+        shared = bool(len(att)) and int(np.bincount(att).max()) > 1
+        if not shared:
+            top = np.full(len(batch), -1, dtype=np.int64)
+            nonempty = counts > 0
+            if len(att):
+                top[nonempty] = np.maximum.reduceat(last_arr[att], (np.cumsum(counts) - counts)[nonempty])
+            earliest_of = (top + 1).tolist()
+        for j, s in enumerate(batch.tolist()):
+            if not fits_any[s]:
+                why[s] = too_long.format(minutes[s])
+                continue
+            if shared:
+                earliest = int(last_arr[people_arr[bounds[s]:bounds[s + 1]]].max(initial=-1)) + 1
+            else:
+                earliest = earliest_of[j]
+            allowed = allowed_rows[length_list[s]]
+            site = site_list[s]
+            parent = nxt[site]
+            k = min(earliest, n_slots)
+            if parent[k] != k:
+                k = find(parent, k)
+            while k < n_slots and not allowed[time_of[k]]:
+                k = find(parent, k + 1)
+            if k >= n_slots:
+                why[s] = no_slot
+                continue
+            slot_of[s] = k
+            used[site, k] += 1
+            if used[site, k] >= P:
+                parent[k] = k + 1
+            if shared:
+                last_arr[people_arr[bounds[s]:bounds[s + 1]]] = k
+        if not shared and len(att):
+            took = slot_of[session_of_att] >= 0
+            last_arr[att[took]] = slot_of[session_of_att[took]]
 
     placed = slot_of >= 0
     start_min = np.where(placed, times[time_index[np.maximum(slot_of, 0)]] if n_slots else 0, 0)
     day_of = np.where(placed, day_index[np.maximum(slot_of, 0)] if n_slots else 0, 0)
+    # texts per distinct (day, start, length): a few hundred, not one strftime per session
+    texts: dict[tuple[int, int, int], tuple[str, str]] = {}
     starts, ends = [], []
     for ok, d, m, length in zip(placed.tolist(), day_of.tolist(), start_min.tolist(), minutes.tolist()):
         if not ok:
             starts.append("")
             ends.append("")
             continue
-        begin = dt.datetime.combine(days[d], dt.time()) + dt.timedelta(minutes=m)
-        starts.append(begin.strftime("%Y-%m-%d %H:%M"))
-        ends.append((begin + dt.timedelta(minutes=length)).strftime("%Y-%m-%d %H:%M"))
+        pair = texts.get((d, m, length))
+        if pair is None:
+            begin = dt.datetime.combine(days[d], dt.time()) + dt.timedelta(minutes=m)
+            pair = texts[(d, m, length)] = (begin.strftime("%Y-%m-%d %H:%M"),
+                                            (begin + dt.timedelta(minutes=length)).strftime("%Y-%m-%d %H:%M"))
+        starts.append(pair[0])
+        ends.append(pair[1])
     out["start"] = np.asarray(starts, dtype=object)
     out["end"] = np.asarray(ends, dtype=object)
     out["timezone"] = schedule.timezone
@@ -238,7 +283,13 @@ def _due_dates(steps: "pd.DataFrame", step_sid: np.ndarray, placed: np.ndarray, 
     session_day = np.full(n, big, dtype=np.int64)
     session_day[has] = offset[day_of[sid[has]]]
     rev, rp = session_day[::-1], p[::-1]
-    running = pd.Series(rev).groupby(rp).cummin().to_numpy()
+    # a running minimum per person, in one pass: each person's days are lifted above every later person's
+    # (people are contiguous), so np.minimum.accumulate starts afresh at each person (no group-by)
+    sentinel = total_days  # stands for "no session": above every day
+    segment = np.cumsum(np.r_[True, rp[1:] != rp[:-1]])
+    base = (segment[-1] - segment) * (sentinel + 1)
+    running = np.minimum.accumulate(np.where(rev == big, sentinel, rev) + base) - base
+    running = np.where(running == sentinel, big, running)
     later_rev = np.r_[big, running[:-1]]
     later_rev[np.r_[True, rp[1:] != rp[:-1]]] = big
     later = later_rev[::-1]

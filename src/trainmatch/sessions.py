@@ -271,7 +271,13 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     seq[s_order] = np.arange(S) - np.maximum.accumulate(np.where(gstart, np.arange(S), 0))
     group_ids = groups["group"].tolist()
     width = max(2, len(str(int(seq.max()) + 1))) if S else 2
-    session_ids = np.asarray([f"{group_ids[g]}-S{k + 1:0{width}d}" for g, k in zip(s_grp.tolist(), seq.tolist())], dtype=object)
+    # "<group>-S<number, zero-padded to width>", made in Arrow (no f-string per session)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    numbers = pc.utf8_lpad(pc.cast(pa.array(seq + 1, type=pa.int64()), pa.string()), width=width, padding="0")
+    session_ids = np.asarray(pc.binary_join_element_wise(pc.take(pa.array(group_ids, type=pa.string()), pa.array(s_grp)), numbers,
+                                                         "-S").to_numpy(zero_copy_only=False), dtype=object)
 
     # reasons per session: who joined, pooled, or why it is below the minimum
     r_kind = kind[p_inv]
@@ -341,7 +347,7 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
                         "their site needed the same); they are in no training group. plans.csv's session_note says why.")
     from .columns import text_column
 
-    people_out = people.copy()
+    people_out = people.copy(deep=False)  # only columns are set: the data need not be copied
     people_out["group"] = text_column([*group_ids, ""], np.where(final >= 0, final, G))
     cohort_codes, cohort_names = text_codes(people, "cohort")
     table = _group_table(groups, final, cohort_codes, cohort_names, members, programme.group_min_size)
@@ -391,7 +397,7 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
     from .columns import text_codes
 
     groups = groups.copy()
-    people = people.copy()
+    people = people.copy(deep=False)  # only columns are added: the data need not be copied
     G, n = len(groups), len(people)
     domains = list(programme.domain_ids)
     obj_domain = {o: obj.domain for o, obj in catalogue.objectives.items()}
@@ -409,9 +415,10 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
         best = np.take_along_axis(weight, order, axis=1)
         top = np.where(best > 0, order, -1)
     need = support_level(programme)
-    levels = np.column_stack([people[f"level_{d}"].astype("Int16").fillna(0).to_numpy(dtype=np.int64)
-                              if f"level_{d}" in people.columns else np.zeros(n, dtype=np.int64) for d in domains]) \
-        if n and domains else np.zeros((n, len(domains)), dtype=np.int64)
+    # levels are small integers: int8 (a fraction of the memory; sums of two fit int16, which sorts by radix)
+    levels = np.column_stack([people[f"level_{d}"].astype("Int16").fillna(0).to_numpy(dtype=np.int8)
+                              if f"level_{d}" in people.columns else np.zeros(n, dtype=np.int8) for d in domains]) \
+        if n and domains else np.zeros((n, len(domains)), dtype=np.int8)
     willing = np.ones(n, dtype=bool)
     if "support" in people.columns:
         answers, labels = text_codes(people, "support")
@@ -436,15 +443,25 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
     willing_pos = np.flatnonzero(willing)
     by_site = willing_pos[np.argsort(site_codes[willing_pos], kind="stable")]
     site_bounds = np.searchsorted(site_codes[by_site], np.arange(len(site_names) + 1)).tolist()
+    # the levels of each site's willing people at or above the support level, gathered once per site (a site
+    # has several keys); a key then reads only the columns of its domains
+    site_levels: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for k in range(len(keys)):
         gk = usable_groups[by_key[key_bounds[k]:key_bounds[k + 1]]]
         site, d_idx = int(g_site_arr[gk[0]]), [d for d in top[gk[0]].tolist() if d >= 0]
-        at_site = by_site[site_bounds[site]:site_bounds[site + 1]]
-        ok = at_site[(levels[at_site][:, d_idx] >= need).all(axis=1)]
+        if site not in site_levels:
+            at_site = by_site[site_bounds[site]:site_bounds[site + 1]]
+            lv = levels[at_site]
+            strong = (lv >= need).any(axis=1)
+            site_levels[site] = (at_site[strong], lv[strong])
+        at_site, lv = site_levels[site]
+        sub = lv[:, d_idx]
+        hit = (sub >= need).all(axis=1)
+        ok = at_site[hit]
         m = len(ok)
         if m == 0:
             continue
-        cand = ok[np.argsort(-levels[ok][:, d_idx].sum(axis=1), kind="stable")]
+        cand = ok[np.argsort(-sub[hit].sum(axis=1, dtype=np.int16), kind="stable")]
         turn = 2 * np.arange(len(gk)) if m >= 2 else np.zeros(len(gk), dtype=np.int64)
         chosen[gk, 0] = cand[turn % m]
         if m >= 2:
@@ -457,22 +474,30 @@ def support_persons(people: "pd.DataFrame", groups: "pd.DataFrame", sessions: "p
     pair_label = [";".join(domains[d] for d in (a, b) if d >= 0) for a in range(-1, D) for b in range(-1, D)]
     main_text = np.asarray(pair_label, dtype=object)[(top[:, 0] + 1) * (D + 1) + (top[:, 1] + 1)] if G \
         else np.zeros(0, dtype=object)
-    supports: dict[int, list[int]] = {}
-    for g, (a, b) in enumerate(chosen.tolist()):
-        for w in (a, b):
-            if w >= 0:
-                supports.setdefault(w, []).append(g)
     groups["main_domains"] = main_text
     groups["support_1"] = first
     groups["support_2"] = second
     # people: their group's first support person, and the groups they support
-    by_group = dict(zip(groups["group"].astype(str).tolist(), first))
-    g_codes, g_labels = text_codes(people, "group")
-    people["support_person"] = np.asarray([by_group.get(lab, "") for lab in g_labels], dtype=object)[g_codes]
+    # each person's group looked up in Arrow (no factorising of a million strings); '' for no group
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    group_text = pc.cast(pa.array(people["group"], from_pandas=True) if "group" in people.columns else pa.nulls(n), pa.string())
+    at = pc.index_in(group_text, value_set=pa.array(groups["group"].astype(str).tolist(), type=pa.string()))
+    at = at.to_numpy(zero_copy_only=False)
+    at = np.where(np.isnan(at), G, at).astype(np.int64) if at.dtype.kind == "f" else at.astype(np.int64)
+    people["support_person"] = np.asarray([*first, ""], dtype=object)[at]
     group_names = groups["group"].astype(str).tolist()
+    # the groups each support person supports, in group order, joined in Arrow (one list per support person)
+    flat_w, flat_g = chosen.ravel(), np.repeat(np.arange(G, dtype=np.int64), 2)
+    keep = flat_w >= 0
+    by_w = np.argsort(flat_w[keep], kind="stable")
+    ws, gs = flat_w[keep][by_w], flat_g[keep][by_w]
+    run_starts = np.flatnonzero(_new_run(ws))
+    lists = pa.ListArray.from_arrays(pa.array(np.r_[run_starts, len(ws)].astype(np.int32)),
+                                     pc.take(pa.array(group_names, type=pa.string()), pa.array(gs)))
     column = np.full(n, "", dtype=object)
-    for w, gs in supports.items():
-        column[w] = ";".join(group_names[g] for g in gs)
+    column[ws[run_starts]] = pc.binary_join(lists, ";").to_pylist()
     people["supports"] = column
     return people, groups
 
