@@ -24,7 +24,7 @@ from .programme import Programme
 from .rules import RuleTable, build_needs, evaluate, load_rules
 from .scoring import Reliability, measure, score_columns
 from .io import RawSurvey
-from .columns import codes, text_column
+from .columns import codes, positions, text_column
 from .survey import ImportResult
 
 
@@ -199,10 +199,10 @@ def _hours_per_person(table: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:
     """Sum of ``hours`` per person, aligned with ``people`` (0 for people with none)."""
     if len(table) == 0:
         return np.zeros(len(people))
-    who, ids = codes(table["person_id"])
-    sums = np.bincount(who, weights=table["hours"].to_numpy(dtype=np.float64), minlength=len(ids))
-    where = pd.Index(ids).get_indexer(people["person_id"])
-    return np.where(where >= 0, sums[np.maximum(where, 0)], 0.0).round(2)
+    # The paths' person_id is a categorical of the people's ids in their order: its codes are the rows.
+    who = positions(table["person_id"], pd.Index(people["person_id"]))
+    known = who >= 0
+    return np.bincount(who[known], weights=table["hours"].to_numpy(dtype=np.float64)[known], minlength=len(people)).round(2)
 
 
 def group_modules(groups: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
