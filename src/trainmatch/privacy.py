@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 RUN_RECORD = "run.json"
 # The derived files erase rebuilds from the remaining tables; any other derived file is kept as it is.
 REBUILT = frozenset({"cohorts.csv", "groups.csv", "capacity.csv", "plans.xlsx", "report.html", "run.json"})
+# Columns that hold person ids: read as text (an id such as 000017 is not the number 17).
+ID_COLUMNS = tuple(dict.fromkeys(c for e in RUN_FILES for c in (*e.owner, *e.named, *e.lists)))
 BUILT_IN = "built-in default programme"
 
 
@@ -227,11 +229,12 @@ def person(folder: str | Path, person_id: str, *, registry: Iterable[RunFile] = 
 def run_about(run: Path, person_id: str, registry: tuple[RunFile, ...]) -> dict[str, Any]:
     """One run's files that hold the person: table rows, named rows, letter, flat-file lines, calendar lines."""
     from .letters import plan_filename
-    from .runfiles import flatfile_match, ics_mentions, match_table, read_table
+    from .runfiles import calendar_events, flatfile_match, header_of, ics_mentions, lms_user_rows, match_table, read_table
 
     ids = {person_id}
     letter = plan_filename(person_id)
     out: dict[str, Any] = {}
+    own = _own(run, person_id)
     for relative, entry in run_files(run, registry):
         if entry.kind == "letter":
             if os.path.basename(relative) == letter:
@@ -242,12 +245,14 @@ def run_about(run: Path, person_id: str, registry: tuple[RunFile, ...]) -> dict[
             match = match_table(path, entry, ids)
             if not (match.owned.any() or match.named.any()):
                 continue
-            frame = read_table(path, (*entry.owner, *entry.named, *entry.lists))
+            frame = read_table(path, ID_COLUMNS + (*entry.owner, *entry.named, *entry.lists))
             item: dict[str, Any] = {"holds": entry.label} if entry.label else {}
             if match.owned.any():
                 item["rows"] = _records(frame[match.owned])
-            if match.named.any():
-                item["named_in"] = _records(frame[match.named])
+            if match.named.any():  # another person's row: only the columns that say how it names the person
+                named = frame[match.named]
+                shown = [c for c in entry.named_shows if c in named]
+                item["named_in"] = _records(named[shown].drop_duplicates() if shown else named)
             out[relative] = item
         elif entry.kind == "flatfile":
             data = path.read_bytes()
@@ -258,6 +263,53 @@ def run_about(run: Path, person_id: str, registry: tuple[RunFile, ...]) -> dict[
             lines = ics_mentions(path.read_text(encoding="utf-8"), ids)
             if lines:
                 out[relative] = {"lines": lines}
+        elif entry.kind == "sessions":
+            sessions = read_table(path, ID_COLUMNS)
+            mine = sessions[sessions["session_id"].astype(str).isin(own["sessions"])] if "session_id" in sessions else sessions[:0]
+            if len(mine):
+                out[relative] = {"holds": entry.label, "rows": _records(mine)}
+        elif entry.kind == "calendar":
+            if os.path.basename(relative)[:-len(".ics")] in own["groups"]:
+                events = calendar_events(path.read_text(encoding="utf-8"), own["sessions"])
+                if events:
+                    out[relative] = {"holds": entry.label, "events": events}
+        elif entry.kind == "lms_cohorts":
+            cohorts = read_table(path, ("idnumber",))
+            mine = cohorts[cohorts["idnumber"].astype(str).isin(own["group"])] if "idnumber" in cohorts else cohorts[:0]
+            if len(mine):
+                out[relative] = {"holds": entry.label, "rows": _records(mine)}
+        elif entry.kind == "lms_users":
+            enrolments = run / os.path.dirname(relative) / "enrolments.csv"
+            if enrolments.is_file():
+                from .runfiles import read_columns
+
+                who = lms_user_rows(path, enrolments)
+                users = read_columns(path, header_of(path))
+                if (who == person_id).any():
+                    out[relative] = {"holds": entry.label, "rows": _records(users[(who == person_id).to_numpy()])}
+    return out
+
+
+def _own(run: Path, person_id: str) -> dict[str, set[str]]:
+    """The person's sessions (plans.csv's session_id) and training group (people.csv's group), which the sessions,
+    calendar and Moodle cohort files hold without naming them."""
+    from .runfiles import read_columns
+
+    out: dict[str, set[str]] = {"sessions": set(), "groups": set(), "group": set()}
+    if (run / "plans.csv").is_file():
+        steps = read_columns(run / "plans.csv", ["person_id", "session_id"])
+        if "session_id" in steps:
+            sids = steps.loc[steps["person_id"].str.strip() == person_id, "session_id"]
+            out["sessions"] = set(sids[sids != ""])
+    if out["sessions"] and (run / "sessions.csv").is_file():  # a group's calendar holds the group's sessions
+        sessions = read_columns(run / "sessions.csv", ["session_id", "group"])
+        if "group" in sessions:
+            out["groups"] = set(sessions.loc[sessions["session_id"].isin(out["sessions"]), "group"])
+    if (run / "people.csv").is_file():
+        people = read_columns(run / "people.csv", ["person_id", "group"])
+        if "group" in people:
+            group = people.loc[people["person_id"].str.strip() == person_id, "group"]
+            out["group"] = set(group[group != ""])
     return out
 
 
@@ -270,6 +322,12 @@ def _records(frame: "pd.DataFrame") -> list[dict[str, Any]]:
 
 
 def _plain(value: Any) -> Any:
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):  # a session's start or end, written to the minute
+        return value.isoformat(sep=" ", timespec="minutes")
+    if isinstance(value, dt.date):
+        return value.isoformat()
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         return value.item()
     return value
@@ -346,6 +404,8 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
     ids = set(wanted)
     files = run_files(folder, registry)
     letters = {plan_filename(i) for i in ids}
+    supported = _supported_by(folder, ids) if any(e.kind == "letter" for _, e in files) else []
+    rewrite = {plan_filename(i) for i in supported}  # their letters name an erased support person
     matches: dict[str, Any] = {}
     present: set[str] = set()
     for relative, entry in files:
@@ -370,11 +430,16 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
         for parent in sorted({os.path.dirname(relative) for relative, _ in files} - {""}):
             (tmp / parent).mkdir(parents=True, exist_ok=True)
         kept = []
+        later: list[tuple[str, RunFile]] = []
         source, staging = str(folder), str(tmp)  # strings: a Path per letter costs seconds at 100,000 letters
         for relative, entry in files:
             if entry.kind == "letter":
-                if os.path.basename(relative) in letters:  # counted by pattern: a letter's name holds its person's id
+                name = os.path.basename(relative)
+                if name in letters:  # counted by pattern: a letter's name holds its person's id
                     removed[entry.pattern] = removed.get(entry.pattern, 0) + 1
+                elif name in rewrite:
+                    changed[entry.pattern] = changed.get(entry.pattern, 0) + 1
+                    _unname_letter(folder / relative, tmp / relative, ids)
                 else:
                     kept.append((f"{source}/{relative}", f"{staging}/{relative}"))
         linking = linker.submit(_link_all, kept)  # system calls, outside the GIL: meanwhile the tables and report are rebuilt
@@ -387,6 +452,10 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
                 removed[relative] = erase_table(path, target, entry, ids, match)
                 if match.named.any():
                     changed[relative] = int(match.named.sum())
+                if relative in REBUILT:  # groups.csv: its members are counted again from the staged copy
+                    derived.add(relative)
+            elif entry.kind in ("sessions", "calendar", "lms_cohorts", "lms_users"):
+                later.append((relative, entry))  # counted again from the tables once they are written
             elif entry.kind == "flatfile":
                 data = path.read_bytes()
                 starts, ends, hit = flatfile_match(data, ids)
@@ -404,6 +473,7 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
                 _link_or_copy(path, target)
             elif relative != MARKER:
                 _link_or_copy(path, target)
+        _erase_handoff(folder, tmp, later, ids, removed, changed)
         people_removed = removed.get("people.csv", 0)
         rejected_rows = _rejected_rows(folder, ids)
         counts = dict(record["counts"])
@@ -413,6 +483,8 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
         counts["reconciles"] = counts["accepted"] + counts["rejected"] == counts["rows_read"]
         counts["steps"] = counts.get("steps", 0) - removed.get("plans.csv", 0)
         counts["deferred"] = counts.get("deferred", 0) - removed.get("deferred.csv", 0)
+        if "enrolments" in counts:
+            counts["enrolments"] = counts["enrolments"] - removed.get("lms/enrolments.csv", 0)
         erasures = [*record.get("erasures", []), {"at": at, "people": len(ids)}]
         record = {**record, "counts": counts, "erasures": erasures}
         note = (f"{sum(e['people'] for e in erasures)} person(s) were erased from this run on request "
@@ -420,9 +492,98 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
                 "from the people who remain. Reliability, item statistics and the fit table need the survey answers "
                 "and are not shown after an erasure.")
         rebuild(tmp, loaded, record, derived, notes=[note], source=folder)
+        for relative, entry in later:  # the Moodle cohorts count the rebuilt groups' members
+            if entry.kind == "lms_cohorts":
+                from .runfiles import lms_cohort_counts, read_table
+
+                groups = read_table(tmp / "groups.csv", ID_COLUMNS, columns=("group", "members")) \
+                    if (tmp / "groups.csv").is_file() else None
+                if groups is None:
+                    _link_or_copy(folder / relative, tmp / relative)
+                    continue
+                data, n = lms_cohort_counts(folder / relative, groups)
+                (tmp / relative).write_bytes(data)
+                changed[relative] = n
         os.utime(tmp / RUN_RECORD, ns=(times.st_atime_ns, times.st_mtime_ns))  # the run's date, for retention
         linking.result()
     return Erasure(folder, len(ids), removed, changed, at)
+
+
+def _supported_by(folder: Path, ids: set[str]) -> list[str]:
+    """The people (not themselves erased) whose support person is one of ``ids``, from people.csv's support_person
+    column: their letters name that person."""
+    from .runfiles import read_columns
+
+    path = folder / "people.csv"
+    if not path.is_file():
+        return []
+    frame = read_columns(path, ["person_id", "support_person"])
+    if "support_person" not in frame:
+        return []
+    hit = frame["support_person"].str.strip().isin(ids) & ~frame["person_id"].str.strip().isin(ids)
+    return frame.loc[hit, "person_id"].tolist()
+
+
+def _unname_letter(source: Path, target: Path, ids: set[str]) -> None:
+    """A letter with an erased support person's id (and the role after it, which would point to them) replaced by
+    "to be named", as groups.csv says it."""
+    import html
+    import re
+
+    from .runfiles import TO_BE_NAMED
+
+    alternatives = "|".join(re.escape(html.escape(i)) for i in sorted(ids, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![0-9A-Za-z])(?:{alternatives})(?![0-9A-Za-z])(?: \([^()<>]*\))?")
+    with open(source, encoding="utf-8", newline="") as fh:
+        text = fh.read()
+    with open(target, "w", encoding="utf-8", newline="") as fh:
+        fh.write(pattern.sub(TO_BE_NAMED, text))
+
+
+def _erase_handoff(folder: Path, tmp: Path, files: list[tuple[str, RunFile]], ids: set[str], removed: dict[str, int],
+                   changed: dict[str, int]) -> None:
+    """sessions.csv's attendee counts from the staged plans.csv, the calendars of the sessions whose count changed,
+    and the people's rows of lms/moodle-users.csv (the Moodle cohorts wait for the rebuilt groups.csv)."""
+    from .runfiles import calendar_counts, erase_lines, line_bounds, lms_user_rows, session_counts
+
+    counts: dict[str, str] = {}
+    groups: set[str] = set()
+    for relative, entry in files:
+        if entry.kind == "sessions":
+            from .runfiles import set_cells
+
+            counts, group_of = session_counts(folder / relative, tmp / "plans.csv")
+            groups = set(group_of.values())
+            data, n = set_cells(folder / relative, "session_id", "attendees", counts)
+            (tmp / relative).write_bytes(data)
+            changed[relative] = n
+    for relative, entry in files:
+        path, target = folder / relative, tmp / relative
+        if entry.kind == "calendar":
+            if os.path.basename(relative)[:-len(".ics")] not in groups:  # a group's calendar holds its sessions
+                _link_or_copy(path, target)
+                continue
+            with open(path, encoding="utf-8", newline="") as fh:
+                text, n = calendar_counts(fh.read(), counts)
+            with open(target, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+            changed[relative] = n
+        elif entry.kind == "lms_users":
+            enrolments = folder / os.path.dirname(relative) / "enrolments.csv"
+            if not enrolments.is_file():
+                raise DataError(f"{path}: lms/enrolments.csv is not next to it, so its rows cannot be matched to people. "
+                                "Nothing was changed. Restore the run's lms folder and run again.")
+            who = lms_user_rows(path, enrolments).to_numpy(dtype=object)
+            data = path.read_bytes()
+            starts, ends = line_bounds(data)  # usernames and course ids hold no line breaks (lms.py refuses them)
+            drop = [False] + [w in ids for w in who]
+            import numpy as np
+
+            if len(drop) != len(starts):
+                raise DataError(f"{path}: its lines are not one per row; it was edited. Nothing was changed. "
+                                "Restore it from the run and try again.")
+            target.write_bytes(erase_lines(data, starts, ends, np.asarray(drop, dtype=bool)))
+            removed[relative] = int(sum(drop))
 
 
 def _link_all(pairs: list[tuple[str, str]]) -> None:
@@ -458,11 +619,12 @@ def rebuild(folder: Path, programme: "Programme", record: dict[str, Any], derive
     from .outputs import write_csv_fast, write_json, write_workbook
     from .runfiles import read_table
 
-    people = read_table(folder / "people.csv")
+    people = read_table(folder / "people.csv", ID_COLUMNS)
     if "cohorts.csv" in derived:
         write_csv_fast(cohort_table(read_table(source / "cohorts.csv"), people, programme), folder / "cohorts.csv")
-    if "groups.csv" in derived:
-        write_csv_fast(group_table(read_table(source / "groups.csv"), people, programme), folder / "groups.csv")
+    if "groups.csv" in derived:  # the staged copy when erase has written it (support persons taken out), else the run's
+        groups = folder / "groups.csv" if (folder / "groups.csv").is_file() else source / "groups.csv"
+        write_csv_fast(group_table(read_table(groups, ID_COLUMNS), people, programme), folder / "groups.csv")
     if "capacity.csv" in derived:
         from .exports import capacity_table
 
@@ -470,9 +632,9 @@ def rebuild(folder: Path, programme: "Programme", record: dict[str, Any], derive
     counts = record["counts"]
     for name, key in (("cohorts.csv", "cohorts"), ("groups.csv", "groups")):
         if (folder / name).is_file() and key in counts:
-            counts[key] = len(read_table(folder / name))
+            counts[key] = len(read_table(folder / name, ID_COLUMNS))
     if "plans.xlsx" in derived:
-        sheets = {sheet: read_table(folder / name) for sheet, name in WORKBOOK_SHEETS.items() if (folder / name).is_file()}
+        sheets = {sheet: read_table(folder / name, ID_COLUMNS) for sheet, name in WORKBOOK_SHEETS.items() if (folder / name).is_file()}
         write_workbook(sheets, folder / "plans.xlsx")
     if "report.html" in derived:
         (folder / "report.html").write_text(render_run_report(folder, programme, record, notes=notes, min_cell=min_cell, people=people),
@@ -525,9 +687,9 @@ def render_run_report(folder: Path, programme: "Programme", record: dict[str, An
     from .runfiles import read_table
 
     def table(name: str) -> "pd.DataFrame | None":
-        return read_table(folder / name) if (folder / name).is_file() else None
+        return read_table(folder / name, ID_COLUMNS) if (folder / name).is_file() else None
 
-    people = read_table(folder / "people.csv") if people is None else people.copy()
+    people = read_table(folder / "people.csv", ID_COLUMNS) if people is None else people.copy()
     level_index = {lv: i for i, lv in enumerate(programme.level_ids, 1)}
     for d in programme.domain_ids:
         if f"required_{d}" in people:

@@ -21,7 +21,16 @@ Kinds:
 - ``flatfile``: Moodle's flat-file enrolment lines ``add, student, <person_id>, <course>[, start, end]``.
 - ``ics``: iCalendar files; a line naming the person is dropped when its
   property is in ``drop`` (e.g. ATTENDEE), else the id becomes ``replacement``.
-- ``plain``: holds no person data (the output marker).
+- ``sessions``: sessions.csv: no ids, but ``attendees`` counts the plans.csv rows of each session (erase counts
+  them again from the remaining rows).
+- ``calendar``: calendar/<group>.ics of sessions.csv's sessions: no ids, but each event's DESCRIPTION says how
+  many attend (erase updates the count of the sessions whose count changed; other files keep their bytes).
+- ``lms_cohorts``: lms/moodle-cohorts.csv, a Moodle cohort per training group: its description counts the
+  group's members (erase updates it from the rebuilt groups.csv, and leaves out a group that has no one left).
+- ``lms_users``: lms/moodle-users.csv: a Moodle username per person, in the order of their first row in
+  lms/enrolments.csv, with their courses in the same order (erase removes the person's row by that order, after
+  checking that its courses are theirs).
+- ``plain``: holds no person data (the output marker, the cohort model).
 
 ``share`` says what `trainmatch share` does with the file: ``pseudonymise``
 (ids replaced by keyed pseudonyms), ``aggregate`` (copied with small cells
@@ -61,25 +70,45 @@ class RunFile:
     drop: tuple[str, ...] = ()  # ics: properties whose line is removed when it names the person
     share: str = "pseudonymise"
     label: str = ""  # what the file holds about a person, for `person`
+    # `person`: the columns shown of a row that only names the person (another person's row: not all of it)
+    named_shows: tuple[str, ...] = ()
+    raw: tuple[str, ...] = ()  # columns share leaves out: a survey or LMS cell as typed can name someone
 
     def matches(self, relative: str) -> bool:
         return fnmatch.fnmatchcase(relative, self.pattern)
 
 
-KINDS = ("table", "derived", "letter", "flatfile", "ics", "plain")
+KINDS = ("table", "derived", "letter", "flatfile", "ics", "sessions", "calendar", "lms_cohorts", "lms_users", "plain")
 
 RUN_FILES: tuple[RunFile, ...] = (
-    RunFile("people.csv", "table", owner=("person_id",), label="scores, levels, requirements, cohort and group"),
+    RunFile("people.csv", "table", owner=("person_id",), named=("support_person",), named_shows=("group", "support_person"),
+            label="scores, levels, requirements, cohort, training group and support person"),
     RunFile("plans.csv", "table", owner=("person_id",), label="plan steps"),
     RunFile("deferred.csv", "table", owner=("person_id",), label="deferred items"),
-    RunFile("rejects.csv", "table", owner=("person_id",), label="rejected survey cells"),
+    RunFile("rejects.csv", "table", owner=("person_id",), raw=("value",), label="rejected survey cells"),
+    RunFile("change.csv", "table", owner=("person_id",), label="change since the previous round, per domain"),
+    RunFile("leavers.csv", "table", owner=("person_id",), label="left since the previous round"),
+    RunFile("completions-rejects.csv", "table", owner=("person_id",), raw=("value",), label="rejected completion rows"),
+    RunFile("feedback-rejects.csv", "table", owner=("person_id",), raw=("value",), label="rejected feedback rows"),
+    RunFile("groups.csv", "table", named=("support_1", "support_2"), share="aggregate",
+            label="training groups the person supports"),
+    RunFile("sessions.csv", "sessions", share="aggregate", label="the person's group sessions"),
     RunFile("cohorts.csv", "derived", share="aggregate"),
-    RunFile("groups.csv", "derived", share="aggregate"),
     RunFile("capacity.csv", "derived", share="aggregate"),
+    RunFile("effects.csv", "derived", share="aggregate"),
+    RunFile("modules.csv", "derived", share="aggregate"),
     RunFile("plans.xlsx", "derived", share="rebuild"),
     RunFile("report.html", "derived", share="rebuild"),
     RunFile("run.json", "derived", share="rebuild"),
     RunFile("plans/plan-*.html", "letter", share="drop", label="the printable plan"),
+    RunFile("calendar/*.ics", "calendar", share="drop", label="calendar events of the person's sessions"),
+    RunFile("lms/enrolments.csv", "table", owner=("person_id",), share="drop", label="LMS enrolments"),
+    RunFile("lms/moodle-flatfile.txt", "flatfile", share="drop", label="Moodle enrolment lines"),
+    RunFile("lms/moodle-cohorts.csv", "lms_cohorts", share="drop", label="the Moodle cohort of the person's training group"),
+    RunFile("lms/moodle-users.csv", "lms_users", share="drop", label="the person's Moodle username, cohort and courses"),
+    # The cohort model: standardisation and cluster centres, no person's row. Share leaves it out: a centre of a
+    # cohort smaller than min_cell would be that cohort's means, unsuppressed.
+    RunFile("model/*", "plain", share="drop"),
     RunFile(".trainmatch-output", "plain", share="drop"),
 )
 
@@ -274,9 +303,18 @@ def erase_table(path: Path, target: Path, entry: RunFile, ids: "set[str]", match
         raise DataError(f"{path}: its rows cannot be told apart ({len(starts) - 1} lines, {len(match.owned)} records); "
                         "it was not written by trainmatch or was edited. Restore it from the run and try again.")
     keep = np.concatenate([[True], ~match.owned])
-    buf = np.frombuffer(data, dtype=np.uint8)
     edits = {int(i) + 1: _edited_record(data[starts[i + 1]:ends[i + 1]], header_of(path), entry, ids)
              for i in np.flatnonzero(match.named)}
+    target.write_bytes(splice(data, starts, ends, keep, edits))
+    return int(match.owned.sum())
+
+
+def splice(data: bytes, starts: "np.ndarray", ends: "np.ndarray", keep: "np.ndarray", edits: dict[int, bytes]) -> bytes:
+    """The records of ``data`` that ``keep`` says (header included), record ``i`` replaced by ``edits[i]``; the
+    other records keep their bytes (vectorised between the edits)."""
+    import numpy as np
+
+    buf = np.frombuffer(data, dtype=np.uint8)
     pieces: list[bytes] = []
     begin = 0
     for rec in sorted(edits) + [len(starts)]:
@@ -285,11 +323,39 @@ def erase_table(path: Path, target: Path, entry: RunFile, ids: "set[str]", match
         if len(lengths):
             mask = np.repeat(keep[span], lengths)
             pieces.append(buf[starts[begin]:ends[rec - 1]][mask].tobytes())
-        if rec < len(starts):
+        if rec < len(starts) and keep[rec]:
             pieces.append(edits[rec])
         begin = rec + 1
-    target.write_bytes(b"".join(pieces))
-    return int(match.owned.sum())
+    return b"".join(pieces)
+
+
+def set_cells(path: Path, key: str, column: str, values: Mapping[str, str], *, drop: "set[str] | None" = None) -> "tuple[bytes, int]":
+    """``path``'s bytes with the ``column`` cell of the rows whose ``key`` is in ``values`` set to it (only where it
+    differs), and the rows whose key is in ``drop`` left out; every other row keeps its bytes.
+    Returns (bytes, rows changed or left out)."""
+    import numpy as np
+
+    data = path.read_bytes()
+    starts, ends = record_bounds(data)
+    frame = read_columns(path, [key, column])
+    if len(starts) - 1 != len(frame):
+        raise DataError(f"{path}: its rows cannot be told apart ({len(starts) - 1} lines, {len(frame)} records); "
+                        "it was not written by trainmatch or was edited. Restore it from the run and try again.")
+    keys = frame[key].to_numpy(dtype=object)
+    new = frame[key].map(values)
+    differs = (new.notna() & (new != frame[column])).to_numpy()
+    gone = frame[key].isin(drop or set()).to_numpy()
+    keep = np.concatenate([[True], ~gone])
+    header = header_of(path)
+    at = header.index(column)
+    edits = {}
+    for i in np.flatnonzero(differs & ~gone).tolist():
+        record = data[starts[i + 1]:ends[i + 1]]
+        body = record.rstrip(b"\r\n")
+        fields = split_record(body.decode("utf-8"))
+        fields[at] = (str(values[keys[i]]), fields[at][1])
+        edits[i + 1] = join_record(fields).encode("utf-8") + record[len(body):]
+    return splice(data, starts, ends, keep, edits), int((differs | gone).sum())
 
 
 def _edited_record(record: bytes, header: list[str], entry: RunFile, ids: "set[str]") -> bytes:
@@ -427,3 +493,96 @@ def ics_mentions(text: str, ids: "set[str]") -> list[str]:
             out += [f"{summary}: {x}" if summary else x for x in hits]
             block = []
     return out
+
+
+# --------------------------------------------------------------------------- sessions, calendars and Moodle files
+
+
+def session_counts(sessions: Path, plans: Path) -> "tuple[dict[str, str], dict[str, str]]":
+    """Each session's attendees counted from plans.csv's session_id (a session's attendees are its steps) where the
+    count differs from sessions.csv's, and the group of each of those sessions."""
+    frame = read_columns(sessions, ["session_id", "group", "attendees"])
+    steps = read_columns(plans, ["session_id"]) if plans.is_file() else None
+    if steps is None or "session_id" not in steps or "attendees" not in frame:
+        return {}, {}
+    counts = steps["session_id"].value_counts()
+    new = frame["session_id"].map(counts).fillna(0).astype("int64").astype(str)
+    changed = (new != frame["attendees"].str.strip()).to_numpy()
+    sids = frame["session_id"][changed].tolist()
+    group = frame["group"][changed].tolist() if "group" in frame else [""] * len(sids)
+    return dict(zip(sids, new[changed].tolist())), dict(zip(sids, group))
+
+
+_DESCRIPTION = re.compile(r"^(DESCRIPTION(?:;[^:]*)?:Session )(.*?)(\\, group .*?\\, )(\d+)( attendees?)$")
+
+
+def calendar_counts(text: str, counts: Mapping[str, str]) -> "tuple[str, int]":
+    """The calendar with the attendee count of each event's DESCRIPTION ("Session X\\, group G\\, N attendees") set
+    to ``counts[X]`` (unescaping X as RFC 5545 TEXT), folded again at 75 octets; other lines keep their text."""
+    out, changed = [], 0
+    for line, raw in ics_lines(text):
+        m = _DESCRIPTION.match(line) if line.startswith("DESCRIPTION") else None
+        sid = re.sub(r"\\(.)", r"\1", m.group(2)) if m else None
+        if m is None or sid not in counts or counts[sid] == m.group(4):
+            out.append(raw)
+            continue
+        ending = "\r\n" if raw.endswith("\r\n") else "\n"
+        out.append(fold(m.group(1) + m.group(2) + m.group(3) + counts[sid] + m.group(5), ending))
+        changed += 1
+    return "".join(out), changed
+
+
+def calendar_events(text: str, session_ids: "set[str]") -> list[str]:
+    """SUMMARY, start and DESCRIPTION of the events of ``session_ids`` (by their DESCRIPTION)."""
+    out: list[str] = []
+    block: list[str] = []
+    for line, _ in ics_lines(text):
+        block.append(line)
+        if line.upper().startswith("END:VEVENT"):
+            described = next((x for x in block if x.startswith("DESCRIPTION")), "")
+            m = _DESCRIPTION.match(described)
+            if m and re.sub(r"\\(.)", r"\1", m.group(2)) in session_ids:
+                out.append(" | ".join(x for x in block if x.startswith(("SUMMARY", "DTSTART", "LOCATION", "DESCRIPTION"))))
+            block = []
+        elif line.upper().startswith("BEGIN:VEVENT"):
+            block = [line]
+    return out
+
+
+_MEMBERS = re.compile(r"^\d+( members? at .*)$", re.S)
+
+
+def lms_cohort_counts(path: Path, groups: "pd.DataFrame") -> "tuple[bytes, int]":
+    """moodle-cohorts.csv with each group's description counting its members in ``groups`` (group, members);
+    a cohort whose group is not in ``groups`` (no one left) is left out."""
+    frame = read_columns(path, ["idnumber", "description"])
+    members = dict(zip(groups["group"].astype(str), groups["members"].astype(str)))
+    values = {}
+    for group, text in zip(frame["idnumber"].tolist(), frame["description"].tolist()):
+        m = _MEMBERS.match(text)
+        if m and group in members:
+            values[group] = members[group] + m.group(1)
+    return set_cells(path, "idnumber", "description", values, drop=set(frame["idnumber"]) - set(members))
+
+
+def lms_user_rows(users: Path, enrolments: Path) -> "pd.Series":
+    """The person of each row of moodle-users.csv: rows are written in the order of each person's first row in
+    lms/enrolments.csv, with the person's courses in order. DataError when the rows cannot be matched so (some
+    planned people had no username, or a file was edited)."""
+    import numpy as np
+    import pandas as pd
+
+    rows = read_columns(users, [c for c in header_of(users) if c == "username" or c.startswith("course")])
+    enrol = read_columns(enrolments, ["person_id", "lms_course"])
+    codes, people = pd.factorize(enrol["person_id"])  # people in the order of their first row
+    by_person = np.argsort(codes, kind="stable")
+    course_cols = sorted((c for c in rows if c.startswith("course")), key=lambda c: int(c[6:] or 0))
+    grid = rows[course_cols].to_numpy(dtype=object) if course_cols else np.zeros((len(rows), 0), dtype=object)
+    filled = grid != ""
+    if (len(people) == len(rows) and np.array_equal(np.bincount(codes, minlength=len(people)), filled.sum(axis=1))
+            and np.array_equal(enrol["lms_course"].to_numpy(dtype=object)[by_person], grid[filled])):
+        return pd.Series(np.asarray(people, dtype=object).astype(str), index=rows.index)
+    raise DataError(f"{users}: its rows cannot be matched to the people of lms/enrolments.csv (the run was made with an "
+                    "--lms-users file that lacked some planned people, or a file was edited), so a person's username "
+                    "cannot be found in it. Nothing was changed. Remove lms/moodle-users.csv from the run (make it again "
+                    "from the current lms/enrolments.csv) and run again.")
