@@ -371,6 +371,7 @@ class Erasure:
     removed: dict[str, int] = field(default_factory=dict)
     changed: dict[str, int] = field(default_factory=dict)  # rows or lines where a person was named and now is not
     at: str = ""
+    recounted: dict[str, int] = field(default_factory=dict)  # rows or lines whose count of people was updated
 
 
 def erase(folder: str | Path, ids: Iterable[object], *, programme: "Programme | str | Path | None" = None,
@@ -424,6 +425,7 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
     at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     removed: dict[str, int] = {}
     changed: dict[str, int] = {}
+    recounted: dict[str, int] = {}
     derived: set[str] = set()
     times = os.stat(folder / RUN_RECORD)
     with staged as tmp, ThreadPoolExecutor(max_workers=1) as linker:
@@ -473,7 +475,8 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
                 _link_or_copy(path, target)
             elif relative != MARKER:
                 _link_or_copy(path, target)
-        _erase_handoff(folder, tmp, later, ids, removed, changed)
+        _erase_handoff(folder, tmp, later, ids, removed, recounted)
+        rounds = _rounds(folder, ids)
         people_removed = removed.get("people.csv", 0)
         rejected_rows = _rejected_rows(folder, ids)
         counts = dict(record["counts"])
@@ -487,6 +490,17 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
             counts["enrolments"] = counts["enrolments"] - removed.get("lms/enrolments.csv", 0)
         erasures = [*record.get("erasures", []), {"at": at, "people": len(ids)}]
         record = {**record, "counts": counts, "erasures": erasures}
+        if isinstance(record.get("followup"), dict) and isinstance(record["followup"].get("counts"), dict):
+            fu = dict(record["followup"]["counts"])  # the pairing with the previous round, without the people
+            leavers = removed.get("leavers.csv", 0)
+            for key, n in (("paired", rounds.get("paired", 0)), ("joiners", rounds.get("joiner", 0)), ("leavers", leavers),
+                           ("previous_people", rounds.get("paired", 0) + leavers)):
+                if key in fu:
+                    fu[key] = fu[key] - n
+            if {"paired", "leavers", "joiners", "previous_people"} <= set(fu):
+                fu["reconciles"] = (fu["paired"] + fu["leavers"] == fu["previous_people"]
+                                    and fu["paired"] + fu["joiners"] == counts["accepted"])
+            record["followup"] = {**record["followup"], "counts": fu}
         note = (f"{sum(e['people'] for e in erasures)} person(s) were erased from this run on request "
                 f"({', '.join(e['at'][:10] for e in erasures)}); the tables, workbook and this report were rebuilt "
                 "from the people who remain. Reliability, item statistics and the fit table need the survey answers "
@@ -503,10 +517,23 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
                     continue
                 data, n = lms_cohort_counts(folder / relative, groups)
                 (tmp / relative).write_bytes(data)
-                changed[relative] = n
+                recounted[relative] = n
         os.utime(tmp / RUN_RECORD, ns=(times.st_atime_ns, times.st_mtime_ns))  # the run's date, for retention
         linking.result()
-    return Erasure(folder, len(ids), removed, changed, at)
+    return Erasure(folder, len(ids), removed, changed, at, recounted)
+
+
+def _rounds(folder: Path, ids: set[str]) -> dict[str, int]:
+    """How many of the people people.csv lists per value of its ``round`` column (paired, joiner) in a follow-up."""
+    from .runfiles import read_columns
+
+    path = folder / "people.csv"
+    if not path.is_file():
+        return {}
+    frame = read_columns(path, ["person_id", "round"])
+    if "round" not in frame:
+        return {}
+    return frame.loc[frame["person_id"].str.strip().isin(ids), "round"].value_counts().to_dict()
 
 
 def _supported_by(folder: Path, ids: set[str]) -> list[str]:
@@ -541,7 +568,7 @@ def _unname_letter(source: Path, target: Path, ids: set[str]) -> None:
 
 
 def _erase_handoff(folder: Path, tmp: Path, files: list[tuple[str, RunFile]], ids: set[str], removed: dict[str, int],
-                   changed: dict[str, int]) -> None:
+                   recounted: dict[str, int]) -> None:
     """sessions.csv's attendee counts from the staged plans.csv, the calendars of the sessions whose count changed,
     and the people's rows of lms/moodle-users.csv (the Moodle cohorts wait for the rebuilt groups.csv)."""
     from .runfiles import calendar_counts, erase_lines, line_bounds, lms_user_rows, session_counts
@@ -556,7 +583,7 @@ def _erase_handoff(folder: Path, tmp: Path, files: list[tuple[str, RunFile]], id
             groups = set(group_of.values())
             data, n = set_cells(folder / relative, "session_id", "attendees", counts)
             (tmp / relative).write_bytes(data)
-            changed[relative] = n
+            recounted[relative] = n
     for relative, entry in files:
         path, target = folder / relative, tmp / relative
         if entry.kind == "calendar":
@@ -567,7 +594,7 @@ def _erase_handoff(folder: Path, tmp: Path, files: list[tuple[str, RunFile]], id
                 text, n = calendar_counts(fh.read(), counts)
             with open(target, "w", encoding="utf-8", newline="") as fh:
                 fh.write(text)
-            changed[relative] = n
+            recounted[relative] = n
         elif entry.kind == "lms_users":
             enrolments = folder / os.path.dirname(relative) / "enrolments.csv"
             if not enrolments.is_file():
@@ -711,7 +738,44 @@ def render_run_report(folder: Path, programme: "Programme", record: dict[str, An
                   "Seed": str(record.get("seed", ""))},
         **({"min_cell": min_cell} if min_cell is not None else {}),
     )
+    followup = _followup_report(folder, programme, record, people)
+    if followup is not None:
+        data["tables"]["followup"], charts = followup
+        data["charts"].update(charts)
     return render_report_data(data)
+
+
+def _followup_report(folder: Path, programme: "Programme", record: dict[str, Any],
+                     people: "pd.DataFrame") -> "tuple[dict[str, Any], dict[str, Any]] | None":
+    """The follow-up section of a follow-up round's report, from effects.csv, modules.csv and change.csv (the
+    before/after means per domain, for everyone and per previous cohort of ``min_cell`` people or more)."""
+    import pandas as pd
+
+    from .report import followup_section
+    from .runfiles import read_table
+
+    names = ("effects.csv", "modules.csv", "change.csv")
+    if not isinstance(record.get("followup"), dict) or not all((folder / n).is_file() for n in names):
+        return None
+    effects, modules = read_table(folder / "effects.csv"), read_table(folder / "modules.csv")
+    change = read_table(folder / "change.csv", ID_COLUMNS, columns=("person_id", "domain", "score_before", "score_after"))
+    cohort = people.set_index(people["person_id"].astype(str))["previous_cohort"] if "previous_cohort" in people else None
+    change = change.dropna(subset=["score_before", "score_after"])
+    change["cohort"] = change["person_id"].astype(str).map(cohort) if cohort is not None else ""
+    order = {d: i for i, d in enumerate(programme.domain_ids)}
+    parts = []
+    for by in (None, "cohort"):
+        keys = ["domain"] if by is None else ["domain", by]
+        g = change.groupby(keys, sort=True)[["score_before", "score_after"]].agg(["count", "mean"])
+        frame = pd.DataFrame({"domain": g.index.get_level_values("domain"),
+                              "cohort": "everyone" if by is None else g.index.get_level_values("cohort").astype(str),
+                              "n": g[("score_before", "count")].to_numpy(), "before": g[("score_before", "mean")].to_numpy(),
+                              "after": g[("score_after", "mean")].to_numpy()})
+        parts.append(frame)
+    means = pd.concat(parts, ignore_index=True)
+    means = means[means["n"] >= max(programme.min_cell, 1)]
+    means = means.assign(o=means["domain"].map(order), e=means["cohort"] != "everyone").sort_values(["o", "e", "cohort"])
+    return followup_section(effects, modules, means.drop(columns=["o", "e"]).reset_index(drop=True), record["followup"], programme)
 
 
 # --------------------------------------------------------------------------- retention
