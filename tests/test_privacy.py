@@ -193,19 +193,19 @@ CALENDAR = (
 
 @pytest.fixture
 def extended(run: Path) -> tuple[Path, tuple]:
-    """The run with a sessions table, a Moodle flat file and a calendar, and registry entries for them."""
+    """The run with a hand-made sessions table listing ids, a Moodle flat file and a calendar naming people, and
+    registry entries for them (ahead of the built-in ones): the table, flatfile and ics kinds on their own."""
     from trainmatch.runfiles import RUN_FILES, RunFile
 
-    (run / "sessions.csv").write_text(SESSIONS, encoding="utf-8")
-    (run / "lms").mkdir()
-    (run / "lms" / "moodle-flatfile.txt").write_text(FLATFILE, encoding="utf-8")
-    (run / "calendar").mkdir()
-    (run / "calendar" / "C1-G01.ics").write_bytes(CALENDAR.encode("utf-8"))
-    registry = RUN_FILES + (
-        RunFile("sessions.csv", "table", named=("support_person",), lists=("attendees",), counts={"attendees": "n_attendees"}),
-        RunFile("lms/moodle-flatfile.txt", "flatfile", share="drop"),
-        RunFile("calendar/*.ics", "ics", drop=("ATTENDEE",), share="drop"),
-    )
+    (run / "handmade").mkdir()
+    (run / "handmade" / "sessions.csv").write_text(SESSIONS, encoding="utf-8")
+    (run / "handmade" / "moodle-flatfile.txt").write_text(FLATFILE, encoding="utf-8")
+    (run / "handmade" / "C1-G01.ics").write_bytes(CALENDAR.encode("utf-8"))
+    registry = (
+        RunFile("handmade/sessions.csv", "table", named=("support_person",), lists=("attendees",), counts={"attendees": "n_attendees"}),
+        RunFile("handmade/moodle-flatfile.txt", "flatfile", share="drop"),
+        RunFile("handmade/*.ics", "ics", drop=("ATTENDEE",), share="drop"),
+    ) + RUN_FILES
     return run, registry
 
 
@@ -215,23 +215,23 @@ def test_erase_covers_sessions_enrolments_and_calendars(extended: tuple[Path, tu
     run, registry = extended
     done = erase(run, ["g003"], registry=registry)
     assert _holding(run, "g003") == []
-    assert (run / "sessions.csv").read_text(encoding="utf-8") == (
+    assert (run / "handmade" / "sessions.csv").read_text(encoding="utf-8") == (
         '"session","group","support_person","attendees","n_attendees"\n'
         '"S1","C1-G01","to be named","g001;g004",2\n'
         '"S2","C2-G01","g005","g005;g006",2\n'
         '"S3","C3-G01","g007","g007;g008;g009","3"\n'
     )
-    assert (run / "lms" / "moodle-flatfile.txt").read_text(encoding="utf-8") == (
+    assert (run / "handmade" / "moodle-flatfile.txt").read_text(encoding="utf-8") == (
         "add, student, g001, ehr.intermediate\nadd, student, g0031, ehr.advanced\n"
     )
-    calendar = (run / "calendar" / "C1-G01.ics").read_bytes().decode("utf-8")
+    calendar = (run / "handmade" / "C1-G01.ics").read_bytes().decode("utf-8")
     assert "ATTENDEE" not in calendar
     assert "DESCRIPTION:Peer support: to be named. Bring" in calendar
     assert "DESCRIPTION:Peer support: g005\r\n" in calendar  # another event's lines keep their bytes
     assert all(len(line.encode()) <= 75 for line in calendar.split("\r\n"))
     unfolded = calendar.replace("\r\n ", "")
     assert "e-prescription view." in unfolded
-    assert done.removed["lms/moodle-flatfile.txt"] == 1 and done.changed["calendar/C1-G01.ics"] == 2
+    assert done.removed["handmade/moodle-flatfile.txt"] == 1 and done.changed["handmade/C1-G01.ics"] == 2
 
 
 def test_person_finds_every_mention(extended: tuple[Path, tuple]) -> None:
@@ -243,9 +243,9 @@ def test_person_finds_every_mention(extended: tuple[Path, tuple]) -> None:
     assert files["people.csv"]["rows"][0]["site"] == "Keskussairaala"
     assert "plans.csv" not in files  # g003 needs no training
     assert files["plans/plan-g003.html"]["file"] == "plans/plan-g003.html"
-    assert files["sessions.csv"]["named_in"][0]["session"] == "S1"
-    assert files["lms/moodle-flatfile.txt"]["lines"] == ["add, student, g003, ehr.intermediate, 1767225600, 1769904000"]
-    assert any(line.startswith("EHR workshop: DESCRIPTION:Peer support: g003") for line in files["calendar/C1-G01.ics"]["lines"])
+    assert files["handmade/sessions.csv"]["named_in"][0]["session"] == "S1"
+    assert files["handmade/moodle-flatfile.txt"]["lines"] == ["add, student, g003, ehr.intermediate, 1767225600, 1769904000"]
+    assert any(line.startswith("EHR workshop: DESCRIPTION:Peer support: g003") for line in files["handmade/C1-G01.ics"]["lines"])
 
 
 # --------------------------------------------------------------------------- person
@@ -256,7 +256,8 @@ def test_person_prints_json_with_every_file_that_holds_them(cli, run: Path) -> N
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     files = doc["runs"][0]["files"]
-    assert set(files) == {"people.csv", "plans.csv", "deferred.csv", "plans/plan-g001.html"}
+    assert set(files) == {"people.csv", "plans.csv", "deferred.csv", "plans/plan-g001.html", "sessions.csv",
+                          "lms/enrolments.csv", "lms/moodle-flatfile.txt", "lms/moodle-cohorts.csv"}
     row = files["people.csv"]["rows"][0]
     assert row["person_id"] == "g001" and row["cohort"] == "C2" and row["score_ict_basics"] == 3.333 and row["score_remote_care"] is None
     for name in ("plans.csv", "deferred.csv"):
@@ -341,7 +342,10 @@ def test_share_has_no_identities_and_pairs_rounds(cli, run: Path, key: Path, tmp
     report = (first / "report.html").read_text(encoding="utf-8")
     assert "&lt; 5" in report and "shared copy without identities" in report
     record = json.loads((first / "run.json").read_text(encoding="utf-8"))
-    assert record["shared"]["min_cell"] == 5 and record["shared"]["left_out"] == ["plans/plan-*.html"]
+    assert record["shared"]["min_cell"] == 5
+    assert record["shared"]["left_out"] == ["lms/enrolments.csv", "lms/moodle-cohorts.csv", "lms/moodle-flatfile.txt",
+                                            "model/*", "plans/plan-*.html"]
+    assert sorted(p.name for p in first.iterdir() if p.is_dir()) == []  # no letters, LMS files nor model
 
 
 def test_share_with_another_key_gives_other_pseudonyms(cli, run: Path, key: Path, tmp_path: Path) -> None:
@@ -502,7 +506,7 @@ def test_pseudonyms_are_the_documented_hmac_and_cover_lists(extended: tuple[Path
     expected = "p" + hmac.new(secret, b"g003", "sha256").hexdigest()[:20]
     people = _text_table(tmp_path / "shared" / "people.csv")
     assert expected in set(people["person_id"])
-    sessions = _text_table(tmp_path / "shared" / "sessions.csv")
+    sessions = _text_table(tmp_path / "shared" / "handmade" / "sessions.csv")
     assert sessions.loc[0, "support_person"] == expected
     assert sessions.loc[0, "attendees"].split(";")[1] == expected
     assert not (tmp_path / "shared" / "lms").exists() and not (tmp_path / "shared" / "calendar").exists()
