@@ -3,8 +3,11 @@
 - :func:`person` gathers every row, letter and mention of one person in a run
   (or a folder of runs), as one JSON-ready document (GDPR Art. 15).
 - :func:`erase` removes people from every file of a run (Art. 17): table rows,
-  their letter, enrolments, calendar mentions; the aggregates, the workbook and
-  the report are rebuilt from what remains. The run is rewritten in a staged
+  their letter, enrolments and Moodle username; a support person becomes "to be
+  named" in groups.csv, people.csv and the letters of the people they supported
+  (found from people.csv's support_person, not by reading every letter); session
+  attendees, calendar descriptions and Moodle cohorts are counted again; the
+  aggregates, the workbook and the report are rebuilt from what remains. The run is rewritten in a staged
   copy and swapped in only when complete; run.json records when and how many,
   never who.
 - :func:`erase_expired` removes whole runs older than ``privacy.retain_months``.
