@@ -733,3 +733,23 @@ def test_share_of_a_follow_up_round(rounds: tuple[Path, Path], key: Path, tmp_pa
     assert ((shown["n"] == "< 5") | (shown["n"].str.isdigit() & (shown["n"] != ""))).all()
     assert (effects.loc[effects["suppressed"] == "yes", "n"] == "").all()
     assert "<h2>Follow-up" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_erase_refuses_moodle_users_it_cannot_match_and_changes_nothing(cli, rounds: tuple[Path, Path], tmp_path: Path) -> None:
+    """moodle-users.csv names people only by username, in the order of lms/enrolments.csv: when a row is missing
+    (an --lms-users file without some people, or an edit), erase cannot tell whose row is whose and refuses."""
+    run = tmp_path / "r1"
+    shutil.copytree(rounds[0], run)
+    users = run / "lms" / "moodle-users.csv"
+    lines = users.read_text(encoding="utf-8").splitlines(keepends=True)
+    users.write_text("".join(lines[:2] + lines[3:]), encoding="utf-8")
+    before = _digest(run)
+    _, attendee = _chosen(run)
+    result = cli("erase", run, "--id", attendee)
+    assert result.exit_code == 1, result.output
+    assert "moodle-users.csv" in result.output and "cannot be matched" in result.output and "Nothing was changed" in result.output
+    assert "Traceback" not in result.output
+    assert _digest(run) == before
+    from trainmatch.privacy import person
+
+    assert "note" in person(run, attendee)["runs"][0]["files"]["lms/moodle-users.csv"]

@@ -286,7 +286,13 @@ def run_about(run: Path, person_id: str, registry: tuple[RunFile, ...]) -> dict[
             if enrolments.is_file():
                 from .runfiles import read_columns
 
-                who = lms_user_rows(path, enrolments)
+                try:
+                    who = lms_user_rows(path, enrolments)
+                except DataError:  # usernames that cannot be told apart: say so rather than leave the file out
+                    if (read_columns(enrolments, ["person_id"])["person_id"] == person_id).any():
+                        out[relative] = {"holds": entry.label, "note": "its rows cannot be matched to people (the "
+                                         "--lms-users file lacked some of them); look up the person's username there"}
+                    continue
                 users = read_columns(path, header_of(path))
                 if (who == person_id).any():
                     out[relative] = {"holds": entry.label, "rows": _records(users[(who == person_id).to_numpy()])}
