@@ -681,7 +681,7 @@ def test_person_lists_sessions_calendar_lms_and_follow_up(rounds: tuple[Path, Pa
     plans = _text_table(first / "plans.csv")
     mine = set(plans.loc[(plans["person_id"] == attendee) & (plans["session_id"] != ""), "session_id"])
     assert {row["session_id"] for row in files["sessions.csv"]["rows"]} == mine
-    events = [e for name, item in files.items() if name.startswith("calendar/") for e in item["events"]]
+    events = [e for name, item in files.items() if name.startswith("calendar/") for e in item["lines"]]
     assert len(events) == len(mine) and all("SUMMARY" in e for e in events)
     assert files["lms/moodle-users.csv"]["rows"][0]["username"] == f"user-{attendee}"
     assert len(files["lms/enrolments.csv"]["rows"]) == int((_text_table(first / "lms" / "enrolments.csv")["person_id"] == attendee).sum())

@@ -275,7 +275,7 @@ def run_about(run: Path, person_id: str, registry: tuple[RunFile, ...]) -> dict[
             if os.path.basename(relative)[:-len(".ics")] in own["groups"]:
                 events = calendar_events(path.read_text(encoding="utf-8"), own["sessions"])
                 if events:
-                    out[relative] = {"holds": entry.label, "events": events}
+                    out[relative] = {"holds": entry.label, "lines": events}
         elif entry.kind == "lms_cohorts":
             cohorts = read_table(path, ("idnumber",))
             mine = cohorts[cohorts["idnumber"].astype(str).isin(own["group"])] if "idnumber" in cohorts else cohorts[:0]
