@@ -442,6 +442,7 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
             (tmp / parent).mkdir(parents=True, exist_ok=True)
         kept = []
         later: list[tuple[str, RunFile]] = []
+        removed_steps: list[dict[str, str]] = []  # the people's plan steps: their sessions lose an attendee each
         source, staging = str(folder), str(tmp)  # strings: a Path per letter costs seconds at 100,000 letters
         for relative, entry in files:
             if entry.kind == "letter":
@@ -460,7 +461,8 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
             path, target = folder / relative, tmp / relative
             if entry.kind == "table":
                 match = matches[relative]
-                removed[relative] = erase_table(path, target, entry, ids, match)
+                removed[relative] = erase_table(path, target, entry, ids, match,
+                                                removed_steps if relative == "plans.csv" else None)
                 if match.named.any():
                     changed[relative] = int(match.named.sum())
                 if relative in REBUILT:  # groups.csv: its members are counted again from the staged copy
@@ -484,7 +486,7 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
                 _link_or_copy(path, target)
             elif relative != MARKER:
                 _link_or_copy(path, target)
-        _erase_handoff(folder, tmp, later, ids, removed, recounted)
+        _erase_handoff(folder, tmp, later, ids, removed, recounted, removed_steps)
         rounds = _rounds(folder, ids)
         people_removed = removed.get("people.csv", 0)
         rejected_rows = _rejected_rows(folder, ids)
@@ -577,8 +579,8 @@ def _unname_letter(source: Path, target: Path, ids: set[str]) -> None:
 
 
 def _erase_handoff(folder: Path, tmp: Path, files: list[tuple[str, RunFile]], ids: set[str], removed: dict[str, int],
-                   recounted: dict[str, int]) -> None:
-    """sessions.csv's attendee counts from the staged plans.csv, the calendars of the sessions whose count changed,
+                   recounted: dict[str, int], removed_steps: list[dict[str, str]]) -> None:
+    """sessions.csv's attendee counts less the removed plan steps, the calendars of the sessions whose count changed,
     and the people's rows of lms/moodle-users.csv (the Moodle cohorts wait for the rebuilt groups.csv)."""
     from .runfiles import calendar_counts, erase_lines, line_bounds, lms_user_rows, session_counts
 
@@ -588,7 +590,7 @@ def _erase_handoff(folder: Path, tmp: Path, files: list[tuple[str, RunFile]], id
         if entry.kind == "sessions":
             from .runfiles import set_cells
 
-            counts, group_of = session_counts(folder / relative, tmp / "plans.csv")
+            counts, group_of = session_counts(folder / relative, removed_steps)
             groups = set(group_of.values())
             data, n = set_cells(folder / relative, "session_id", "attendees", counts)
             (tmp / relative).write_bytes(data)

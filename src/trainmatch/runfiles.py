@@ -289,10 +289,12 @@ def match_table(path: Path, entry: RunFile, ids: "set[str]") -> TableMatch:
     return TableMatch(owned, named & ~owned, frozenset(found))
 
 
-def erase_table(path: Path, target: Path, entry: RunFile, ids: "set[str]", match: TableMatch | None = None) -> int:
+def erase_table(path: Path, target: Path, entry: RunFile, ids: "set[str]", match: TableMatch | None = None,
+                removed: "list[dict[str, str]] | None" = None) -> int:
     """Write ``path`` to ``target`` without the people's rows, and with them taken out of named and list cells.
 
-    Every other row keeps its bytes. Returns the number of rows removed.
+    Every other row keeps its bytes. Returns the number of rows removed; ``removed``, when given, gets each
+    removed row (column → text).
     """
     import numpy as np
 
@@ -303,6 +305,11 @@ def erase_table(path: Path, target: Path, entry: RunFile, ids: "set[str]", match
         raise DataError(f"{path}: its rows cannot be told apart ({len(starts) - 1} lines, {len(match.owned)} records); "
                         "it was not written by trainmatch or was edited. Restore it from the run and try again.")
     keep = np.concatenate([[True], ~match.owned])
+    if removed is not None:
+        header = header_of(path)
+        for i in np.flatnonzero(match.owned).tolist():  # the people's rows: a few
+            values = [v for v, _ in split_record(data[starts[i + 1]:ends[i + 1]].decode("utf-8").rstrip("\r\n"))]
+            removed.append(dict(zip(header, values)))
     edits = {int(i) + 1: _edited_record(data[starts[i + 1]:ends[i + 1]], header_of(path), entry, ids)
              for i in np.flatnonzero(match.named)}
     target.write_bytes(splice(data, starts, ends, keep, edits))
@@ -414,10 +421,25 @@ def flatfile_match(data: bytes, ids: "set[str]") -> "tuple[np.ndarray, np.ndarra
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    import numpy as np
+
     starts, ends = line_bounds(data)
-    found = flatfile_ids(data)
-    hit = pc.fill_null(pc.is_in(found, value_set=pa.array(sorted(ids), type=pa.string())), False)
-    return starts, ends, hit.to_numpy(zero_copy_only=False).astype(bool)
+    hit = np.zeros(len(starts), dtype=bool)
+    # Only the lines where one of the ids stands as a field are parsed (a few), not every line: the id is
+    # searched as bytes, and each line found is checked to hold it as its third field.
+    positions = []
+    for i in ids:  # a literal search per id (fast); the regex below decides whether it is the id field
+        needle, at = i.encode("utf-8"), 0
+        while needle and (at := data.find(needle, at)) >= 0:
+            positions.append(at)
+            at += len(needle)
+    candidates = np.unique(np.searchsorted(ends, positions, side="right")).astype(np.int64)
+    if len(candidates):
+        lines = pa.array([data[starts[i]:ends[i]].rstrip(b"\r\n") for i in candidates.tolist()], type=pa.binary()).cast(pa.string())
+        found = pc.extract_regex(lines, _FLAT_ID).field("id")
+        confirmed = pc.fill_null(pc.is_in(found, value_set=pa.array(sorted(ids), type=pa.string())), False)
+        hit[candidates[confirmed.to_numpy(zero_copy_only=False).astype(bool)]] = True
+    return starts, ends, hit
 
 
 def erase_lines(data: bytes, starts: "np.ndarray", ends: "np.ndarray", drop: "np.ndarray") -> bytes:
@@ -498,19 +520,23 @@ def ics_mentions(text: str, ids: "set[str]") -> list[str]:
 # --------------------------------------------------------------------------- sessions, calendars and Moodle files
 
 
-def session_counts(sessions: Path, plans: Path) -> "tuple[dict[str, str], dict[str, str]]":
-    """Each session's attendees counted from plans.csv's session_id (a session's attendees are its steps) where the
-    count differs from sessions.csv's, and the group of each of those sessions."""
-    frame = read_columns(sessions, ["session_id", "group", "attendees"])
-    steps = read_columns(plans, ["session_id"]) if plans.is_file() else None
-    if steps is None or "session_id" not in steps or "attendees" not in frame:
+def session_counts(sessions: Path, removed_steps: "Iterable[Mapping[str, str]]") -> "tuple[dict[str, str], dict[str, str]]":
+    """The new attendee count of each session that lost attendees, and its group: a session's attendees are its
+    plan steps (plans.csv's session_id), so each removed step with a session_id takes one off."""
+    from collections import Counter
+
+    lost = Counter(step.get("session_id", "") for step in removed_steps)
+    lost.pop("", None)
+    if not lost:
         return {}, {}
-    counts = steps["session_id"].value_counts()
-    new = frame["session_id"].map(counts).fillna(0).astype("int64").astype(str)
-    changed = (new != frame["attendees"].str.strip()).to_numpy()
-    sids = frame["session_id"][changed].tolist()
-    group = frame["group"][changed].tolist() if "group" in frame else [""] * len(sids)
-    return dict(zip(sids, new[changed].tolist())), dict(zip(sids, group))
+    frame = read_columns(sessions, ["session_id", "group", "attendees"])
+    if "attendees" not in frame:
+        return {}, {}
+    hit = frame["session_id"].isin(set(lost))
+    rows = frame[hit]
+    new = [str(max(int(n) - lost[sid], 0)) for sid, n in zip(rows["session_id"], rows["attendees"].str.strip())]
+    group = rows["group"].tolist() if "group" in rows else [""] * len(rows)
+    return dict(zip(rows["session_id"], new)), dict(zip(rows["session_id"], group))
 
 
 _DESCRIPTION = re.compile(r"^(DESCRIPTION(?:;[^:]*)?:Session )(.*?)(\\, group .*?\\, )(\d+)( attendees?)$")
