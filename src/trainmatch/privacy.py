@@ -414,7 +414,9 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
     ids = set(wanted)
     files = run_files(folder, registry)
     letters = {plan_filename(i) for i in ids}
-    supported = _supported_by(folder, ids) if any(e.kind == "letter" for _, e in files) else []
+    supported, rounds = _people_facts(folder, ids)
+    if not any(e.kind == "letter" for _, e in files):
+        supported = []
     rewrite = {plan_filename(i) for i in supported}  # their letters name an erased support person
     matches: dict[str, Any] = {}
     present: set[str] = set()
@@ -487,7 +489,6 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
             elif relative != MARKER:
                 _link_or_copy(path, target)
         _erase_handoff(folder, tmp, later, ids, removed, recounted, removed_steps)
-        rounds = _rounds(folder, ids)
         people_removed = removed.get("people.csv", 0)
         rejected_rows = _rejected_rows(folder, ids)
         counts = dict(record["counts"])
@@ -534,32 +535,22 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
     return Erasure(folder, len(ids), removed, changed, at, recounted)
 
 
-def _rounds(folder: Path, ids: set[str]) -> dict[str, int]:
-    """How many of the people people.csv lists per value of its ``round`` column (paired, joiner) in a follow-up."""
+def _people_facts(folder: Path, ids: set[str]) -> tuple[list[str], dict[str, int]]:
+    """From one read of people.csv: the people (not themselves erased) whose support person is one of ``ids``
+    (their letters name that person), and how many of ``ids`` people.csv lists per ``round`` (paired, joiner)
+    in a follow-up."""
     from .runfiles import read_columns
 
     path = folder / "people.csv"
     if not path.is_file():
-        return {}
-    frame = read_columns(path, ["person_id", "round"])
-    if "round" not in frame:
-        return {}
-    return frame.loc[frame["person_id"].str.strip().isin(ids), "round"].value_counts().to_dict()
-
-
-def _supported_by(folder: Path, ids: set[str]) -> list[str]:
-    """The people (not themselves erased) whose support person is one of ``ids``, from people.csv's support_person
-    column: their letters name that person."""
-    from .runfiles import read_columns
-
-    path = folder / "people.csv"
-    if not path.is_file():
-        return []
-    frame = read_columns(path, ["person_id", "support_person"])
-    if "support_person" not in frame:
-        return []
-    hit = frame["support_person"].str.strip().isin(ids) & ~frame["person_id"].str.strip().isin(ids)
-    return frame.loc[hit, "person_id"].tolist()
+        return [], {}
+    frame = read_columns(path, ["person_id", "support_person", "round"])
+    erased = frame["person_id"].str.strip().isin(ids)
+    supported = []
+    if "support_person" in frame:
+        supported = frame.loc[frame["support_person"].str.strip().isin(ids) & ~erased, "person_id"].tolist()
+    rounds = frame.loc[erased, "round"].value_counts().to_dict() if "round" in frame else {}
+    return supported, rounds
 
 
 def _unname_letter(source: Path, target: Path, ids: set[str]) -> None:
