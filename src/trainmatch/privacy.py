@@ -287,15 +287,15 @@ def run_about(run: Path, person_id: str, registry: tuple[RunFile, ...]) -> dict[
                 from .runfiles import read_columns
 
                 try:
-                    who = lms_user_rows(path, enrolments)
+                    row = lms_user_rows(path, enrolments, [person_id])
                 except DataError:  # usernames that cannot be told apart: say so rather than leave the file out
                     if (read_columns(enrolments, ["person_id"])["person_id"] == person_id).any():
                         out[relative] = {"holds": entry.label, "note": "its rows cannot be matched to people (the "
                                          "--lms-users file lacked some of them); look up the person's username there"}
                     continue
-                users = read_columns(path, header_of(path))
-                if (who == person_id).any():
-                    out[relative] = {"holds": entry.label, "rows": _records(users[(who == person_id).to_numpy()])}
+                if person_id in row:
+                    users = read_columns(path, header_of(path))
+                    out[relative] = {"holds": entry.label, "rows": _records(users.iloc[[row[person_id]]])}
     return out
 
 
@@ -602,17 +602,15 @@ def _erase_handoff(folder: Path, tmp: Path, files: list[tuple[str, RunFile]], id
             if not enrolments.is_file():
                 raise DataError(f"{path}: lms/enrolments.csv is not next to it, so its rows cannot be matched to people. "
                                 "Nothing was changed. Restore the run's lms folder and run again.")
-            who = lms_user_rows(path, enrolments).to_numpy(dtype=object)
-            data = path.read_bytes()
-            starts, ends = line_bounds(data)  # usernames and course ids hold no line breaks (lms.py refuses them)
-            drop = [False] + [w in ids for w in who]
             import numpy as np
 
-            if len(drop) != len(starts):
-                raise DataError(f"{path}: its lines are not one per row; it was edited. Nothing was changed. "
-                                "Restore it from the run and try again.")
-            target.write_bytes(erase_lines(data, starts, ends, np.asarray(drop, dtype=bool)))
-            removed[relative] = int(sum(drop))
+            rows = lms_user_rows(path, enrolments, ids)
+            data = path.read_bytes()
+            starts, ends = line_bounds(data)  # one line per row: lms_user_rows has checked it
+            drop = np.zeros(len(starts), dtype=bool)
+            drop[[r + 1 for r in rows.values()]] = True
+            target.write_bytes(erase_lines(data, starts, ends, drop))
+            removed[relative] = len(rows)
 
 
 def _link_all(pairs: list[tuple[str, str]]) -> None:

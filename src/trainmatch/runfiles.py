@@ -591,24 +591,37 @@ def lms_cohort_counts(path: Path, groups: "pd.DataFrame") -> "tuple[bytes, int]"
     return set_cells(path, "idnumber", "description", values, drop=set(frame["idnumber"]) - set(members))
 
 
-def lms_user_rows(users: Path, enrolments: Path) -> "pd.Series":
-    """The person of each row of moodle-users.csv: rows are written in the order of each person's first row in
-    lms/enrolments.csv, with the person's courses in order. DataError when the rows cannot be matched so (some
-    planned people had no username, or a file was edited)."""
+def lms_user_rows(users: Path, enrolments: Path, ids: "Iterable[str]") -> dict[str, int]:
+    """The data row (0-based) of each of ``ids`` in moodle-users.csv that has one. Rows are written in the order of
+    each person's first row in lms/enrolments.csv, with the person's courses in order; the file must have one row
+    per person there, and each row found must list that person's courses. DataError otherwise (the run was made
+    with an --lms-users file that lacked some people, or a file was edited): whose row is whose cannot be told."""
     import numpy as np
     import pandas as pd
 
-    rows = read_columns(users, [c for c in header_of(users) if c == "username" or c.startswith("course")])
     enrol = read_columns(enrolments, ["person_id", "lms_course"])
     codes, people = pd.factorize(enrol["person_id"])  # people in the order of their first row
-    by_person = np.argsort(codes, kind="stable")
-    course_cols = sorted((c for c in rows if c.startswith("course")), key=lambda c: int(c[6:] or 0))
-    grid = rows[course_cols].to_numpy(dtype=object) if course_cols else np.zeros((len(rows), 0), dtype=object)
-    filled = grid != ""
-    if (len(people) == len(rows) and np.array_equal(np.bincount(codes, minlength=len(people)), filled.sum(axis=1))
-            and np.array_equal(enrol["lms_course"].to_numpy(dtype=object)[by_person], grid[filled])):
-        return pd.Series(np.asarray(people, dtype=object).astype(str), index=rows.index)
-    raise DataError(f"{users}: its rows cannot be matched to the people of lms/enrolments.csv (the run was made with an "
-                    "--lms-users file that lacked some planned people, or a file was edited), so a person's username "
-                    "cannot be found in it. Nothing was changed. Remove lms/moodle-users.csv from the run (make it again "
-                    "from the current lms/enrolments.csv) and run again.")
+    data = users.read_bytes()
+    starts, ends = line_bounds(data)  # usernames and course ids hold no line breaks (lms.py refuses them)
+    header = header_of(users)
+    course_at = [i for i, c in sorted(((i, c) for i, c in enumerate(header) if c.startswith("course") and c[6:].isdigit()),
+                                      key=lambda ic: int(ic[1][6:]))]
+    out: dict[str, int] = {}
+    ok = len(starts) - 1 == len(people)
+    index = pd.Index(people)
+    for pid in ids:
+        if not ok:
+            break
+        where = index.get_indexer([pid])[0]
+        if where < 0:
+            continue
+        fields = [v for v, _ in split_record(data[starts[where + 1]:ends[where + 1]].decode("utf-8").rstrip("\r\n"))]
+        listed = [fields[i] for i in course_at if i < len(fields) and fields[i]]
+        ok = listed == enrol["lms_course"].to_numpy(dtype=object)[np.flatnonzero(codes == where)].tolist()
+        out[pid] = int(where)
+    if not ok:
+        raise DataError(f"{users}: its rows cannot be matched to the people of lms/enrolments.csv (the run was made with an "
+                        "--lms-users file that lacked some planned people, or a file was edited), so a person's username "
+                        "cannot be found in it. Nothing was changed. Remove lms/moodle-users.csv from the run (make it again "
+                        "from the current lms/enrolments.csv) and run again.")
+    return out
