@@ -689,7 +689,10 @@ def test_person_lists_sessions_calendar_lms_and_follow_up(rounds: tuple[Path, Pa
     assert [row["idnumber"] for row in files["lms/moodle-cohorts.csv"]["rows"]] == [group]
     # A support person: the groups they support, and the people.csv rows naming them show only how (no one else's scores).
     helped = person(first, helper)["runs"][0]["files"]
-    assert helped["groups.csv"]["named_in"]
+    groups = _text_table(first / "groups.csv")
+    theirs = groups.loc[(groups["support_1"] == helper) | (groups["support_2"] == helper), "group"]
+    assert sorted(row["group"] for row in helped["groups.csv"]["named_in"]) == sorted(theirs)
+    assert all("support_2" not in row for row in helped["groups.csv"]["named_in"])  # not the other support person's id
     assert all(set(row) == {"group", "support_person"} for row in helped["people.csv"]["named_in"])
     # A follow-up round: change.csv rows; a leaver: leavers.csv.
     paired = _text_table(second / "change.csv")["person_id"].iloc[0]
