@@ -193,19 +193,19 @@ CALENDAR = (
 
 @pytest.fixture
 def extended(run: Path) -> tuple[Path, tuple]:
-    """The run with a sessions table, a Moodle flat file and a calendar, and registry entries for them."""
+    """The run with a hand-made sessions table listing ids, a Moodle flat file and a calendar naming people, and
+    registry entries for them (ahead of the built-in ones): the table, flatfile and ics kinds on their own."""
     from trainmatch.runfiles import RUN_FILES, RunFile
 
-    (run / "sessions.csv").write_text(SESSIONS, encoding="utf-8")
-    (run / "lms").mkdir()
-    (run / "lms" / "moodle-flatfile.txt").write_text(FLATFILE, encoding="utf-8")
-    (run / "calendar").mkdir()
-    (run / "calendar" / "C1-G01.ics").write_bytes(CALENDAR.encode("utf-8"))
-    registry = RUN_FILES + (
-        RunFile("sessions.csv", "table", named=("support_person",), lists=("attendees",), counts={"attendees": "n_attendees"}),
-        RunFile("lms/moodle-flatfile.txt", "flatfile", share="drop"),
-        RunFile("calendar/*.ics", "ics", drop=("ATTENDEE",), share="drop"),
-    )
+    (run / "handmade").mkdir()
+    (run / "handmade" / "sessions.csv").write_text(SESSIONS, encoding="utf-8")
+    (run / "handmade" / "moodle-flatfile.txt").write_text(FLATFILE, encoding="utf-8")
+    (run / "handmade" / "C1-G01.ics").write_bytes(CALENDAR.encode("utf-8"))
+    registry = (
+        RunFile("handmade/sessions.csv", "table", named=("support_person",), lists=("attendees",), counts={"attendees": "n_attendees"}),
+        RunFile("handmade/moodle-flatfile.txt", "flatfile", share="drop"),
+        RunFile("handmade/*.ics", "ics", drop=("ATTENDEE",), share="drop"),
+    ) + RUN_FILES
     return run, registry
 
 
@@ -215,23 +215,23 @@ def test_erase_covers_sessions_enrolments_and_calendars(extended: tuple[Path, tu
     run, registry = extended
     done = erase(run, ["g003"], registry=registry)
     assert _holding(run, "g003") == []
-    assert (run / "sessions.csv").read_text(encoding="utf-8") == (
+    assert (run / "handmade" / "sessions.csv").read_text(encoding="utf-8") == (
         '"session","group","support_person","attendees","n_attendees"\n'
         '"S1","C1-G01","to be named","g001;g004",2\n'
         '"S2","C2-G01","g005","g005;g006",2\n'
         '"S3","C3-G01","g007","g007;g008;g009","3"\n'
     )
-    assert (run / "lms" / "moodle-flatfile.txt").read_text(encoding="utf-8") == (
+    assert (run / "handmade" / "moodle-flatfile.txt").read_text(encoding="utf-8") == (
         "add, student, g001, ehr.intermediate\nadd, student, g0031, ehr.advanced\n"
     )
-    calendar = (run / "calendar" / "C1-G01.ics").read_bytes().decode("utf-8")
+    calendar = (run / "handmade" / "C1-G01.ics").read_bytes().decode("utf-8")
     assert "ATTENDEE" not in calendar
     assert "DESCRIPTION:Peer support: to be named. Bring" in calendar
     assert "DESCRIPTION:Peer support: g005\r\n" in calendar  # another event's lines keep their bytes
     assert all(len(line.encode()) <= 75 for line in calendar.split("\r\n"))
     unfolded = calendar.replace("\r\n ", "")
     assert "e-prescription view." in unfolded
-    assert done.removed["lms/moodle-flatfile.txt"] == 1 and done.changed["calendar/C1-G01.ics"] == 2
+    assert done.removed["handmade/moodle-flatfile.txt"] == 1 and done.changed["handmade/C1-G01.ics"] == 2
 
 
 def test_person_finds_every_mention(extended: tuple[Path, tuple]) -> None:
@@ -243,9 +243,9 @@ def test_person_finds_every_mention(extended: tuple[Path, tuple]) -> None:
     assert files["people.csv"]["rows"][0]["site"] == "Keskussairaala"
     assert "plans.csv" not in files  # g003 needs no training
     assert files["plans/plan-g003.html"]["file"] == "plans/plan-g003.html"
-    assert files["sessions.csv"]["named_in"][0]["session"] == "S1"
-    assert files["lms/moodle-flatfile.txt"]["lines"] == ["add, student, g003, ehr.intermediate, 1767225600, 1769904000"]
-    assert any(line.startswith("EHR workshop: DESCRIPTION:Peer support: g003") for line in files["calendar/C1-G01.ics"]["lines"])
+    assert files["handmade/sessions.csv"]["named_in"][0]["session"] == "S1"
+    assert files["handmade/moodle-flatfile.txt"]["lines"] == ["add, student, g003, ehr.intermediate, 1767225600, 1769904000"]
+    assert any(line.startswith("EHR workshop: DESCRIPTION:Peer support: g003") for line in files["handmade/C1-G01.ics"]["lines"])
 
 
 # --------------------------------------------------------------------------- person
@@ -256,7 +256,8 @@ def test_person_prints_json_with_every_file_that_holds_them(cli, run: Path) -> N
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     files = doc["runs"][0]["files"]
-    assert set(files) == {"people.csv", "plans.csv", "deferred.csv", "plans/plan-g001.html"}
+    assert set(files) == {"people.csv", "plans.csv", "deferred.csv", "plans/plan-g001.html", "sessions.csv",
+                          "lms/enrolments.csv", "lms/moodle-flatfile.txt", "lms/moodle-cohorts.csv"}
     row = files["people.csv"]["rows"][0]
     assert row["person_id"] == "g001" and row["cohort"] == "C2" and row["score_ict_basics"] == 3.333 and row["score_remote_care"] is None
     for name in ("plans.csv", "deferred.csv"):
@@ -341,7 +342,10 @@ def test_share_has_no_identities_and_pairs_rounds(cli, run: Path, key: Path, tmp
     report = (first / "report.html").read_text(encoding="utf-8")
     assert "&lt; 5" in report and "shared copy without identities" in report
     record = json.loads((first / "run.json").read_text(encoding="utf-8"))
-    assert record["shared"]["min_cell"] == 5 and record["shared"]["left_out"] == ["plans/plan-*.html"]
+    assert record["shared"]["min_cell"] == 5
+    assert record["shared"]["left_out"] == ["lms/enrolments.csv", "lms/moodle-cohorts.csv", "lms/moodle-flatfile.txt",
+                                            "model/*", "plans/plan-*.html"]
+    assert sorted(p.name for p in first.iterdir() if p.is_dir()) == []  # no letters, LMS files nor model
 
 
 def test_share_with_another_key_gives_other_pseudonyms(cli, run: Path, key: Path, tmp_path: Path) -> None:
@@ -502,7 +506,7 @@ def test_pseudonyms_are_the_documented_hmac_and_cover_lists(extended: tuple[Path
     expected = "p" + hmac.new(secret, b"g003", "sha256").hexdigest()[:20]
     people = _text_table(tmp_path / "shared" / "people.csv")
     assert expected in set(people["person_id"])
-    sessions = _text_table(tmp_path / "shared" / "sessions.csv")
+    sessions = _text_table(tmp_path / "shared" / "handmade" / "sessions.csv")
     assert sessions.loc[0, "support_person"] == expected
     assert sessions.loc[0, "attendees"].split(";")[1] == expected
     assert not (tmp_path / "shared" / "lms").exists() and not (tmp_path / "shared" / "calendar").exists()
@@ -526,3 +530,229 @@ def test_share_and_person_refuse_a_folder_that_is_not_a_run(cli, tmp_path: Path,
         result = cli(*args)
         assert result.exit_code == 1 and "is not a trainmatch run" in result.output
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- a full run: sessions, calendar, LMS, follow-up
+
+
+@pytest.fixture(scope="module")
+def rounds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two rounds made as the README says: assign with a start date (sessions, calendar/) and --lms-users (lms/ with
+    moodle-users.csv), then a follow-up round with completions and feedback (change.csv, leavers.csv, effects.csv …).
+    Usernames are 'user-<id>', so a username left behind is found by the byte scan as its id."""
+    from click.testing import CliRunner
+
+    from trainmatch.cli import main
+
+    base = tmp_path_factory.mktemp("rounds")
+    runner = CliRunner()
+
+    def run(*args: object) -> None:
+        result = runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+
+    run("synth", "--n", 300, "--seed", 3, "-o", base / "s.csv")
+    ids = pd.read_csv(base / "s.csv", dtype=str, keep_default_na=False)["person_id"]
+    pd.DataFrame({"person_id": ids, "username": "user-" + ids}).to_csv(base / "users.csv", index=False)
+    run("assign", base / "s.csv", "-o", base / "r1", "--start", "2027-01-11", "--lms-users", base / "users.csv")
+    run("synth", "--followup-of", base / "r1", "--seed", 4, "-o", base / "s2.csv", "--completions-out", base / "c.csv",
+        "--feedback-out", base / "f.csv")
+    ids2 = pd.read_csv(base / "s2.csv", dtype=str, keep_default_na=False)["person_id"]
+    pd.DataFrame({"person_id": ids2, "username": "user-" + ids2}).to_csv(base / "users2.csv", index=False)
+    run("followup", base / "r1", base / "s2.csv", "-o", base / "r2", "--completions", base / "c.csv", "--feedback", base / "f.csv",
+        "--start", "2027-06-01", "--lms-users", base / "users2.csv")
+    return base / "r1", base / "r2"
+
+
+def _chosen(run: Path) -> tuple[str, str]:
+    """A support person of a group (whose members' letters name them) and an attendee of a session who supports no
+    one and is no one's support person's group mate by chance: the two people the erasure tests erase."""
+    people = _text_table(run / "people.csv")
+    helper = people.loc[people["support_person"] != "", "support_person"].value_counts().index[0]
+    plans = _text_table(run / "plans.csv")
+    attending = set(plans.loc[plans["session_id"] != "", "person_id"])
+    candidates = people[people["person_id"].isin(attending) & (people["supports"] == "") & (people["person_id"] != helper)]
+    return helper, candidates["person_id"].iloc[0]
+
+
+def _descriptions(folder: Path) -> dict[str, int]:
+    """Each calendar event's attendee count by its session id, from the unfolded DESCRIPTION lines."""
+    out = {}
+    for path in (folder / "calendar").glob("*.ics"):
+        text = path.read_bytes().decode("utf-8").replace("\r\n ", "")
+        for sid, n in re.findall(r"DESCRIPTION:Session (.*?)\\, group .*?\\, (\d+) attendees", text):
+            out[sid.replace("\\", "")] = int(n)
+    return out
+
+
+@pytest.fixture(params=["r1", "r2"])
+def full_run(request: pytest.FixtureRequest, rounds: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the first round (with lms/moodle-users.csv) or of the follow-up round, and the original."""
+    original = rounds[0] if request.param == "r1" else rounds[1]
+    copy = tmp_path / request.param
+    shutil.copytree(original, copy)
+    return original, copy
+
+
+def test_erase_from_a_run_with_sessions_calendar_lms_and_a_follow_up(cli, full_run: tuple[Path, Path]) -> None:
+    original, run = full_run
+    helper, attendee = _chosen(original)
+    erased = {helper, attendee}
+    for sub in ("calendar", "lms", "sessions.csv"):
+        assert (run / sub).exists()
+    if run.name == "r1":
+        assert (run / "lms" / "moodle-users.csv").is_file()
+    else:
+        assert (run / "change.csv").is_file() and (run / "effects.csv").is_file()
+    for pid in erased:
+        assert _holding(run, pid), pid
+    result = cli("erase", run, "--id", helper, "--id", attendee)
+    assert result.exit_code == 0, result.output
+    for pid in erased:
+        assert _holding(run, pid) == [], pid
+
+    people_before, people = _text_table(original / "people.csv"), _text_table(run / "people.csv")
+    # The support person is "to be named" in groups.csv, in people.csv and in the letters of the people they supported.
+    supported = people_before.loc[people_before["support_person"] == helper, "person_id"].tolist()
+    assert supported
+    groups_before, groups = _text_table(original / "groups.csv"), _text_table(run / "groups.csv")
+    was_support = groups_before.loc[(groups_before["support_1"] == helper) | (groups_before["support_2"] == helper), "group"]
+    assert len(was_support)
+    merged = groups.set_index("group")
+    for g in was_support:
+        assert "to be named" in (merged.loc[g, "support_1"], merged.loc[g, "support_2"])
+    assert (people.set_index("person_id").loc[[p for p in supported if p != attendee], "support_person"] == "to be named").all()
+    from trainmatch.letters import plan_filename
+
+    for pid in supported:
+        if pid != attendee:
+            letter = (run / "plans" / plan_filename(pid)).read_text(encoding="utf-8")
+            assert "to be named" in letter
+    # Everyone else's rows are unchanged (people.csv: but for a support person who is now to be named) …
+    kept_before = people_before[~people_before["person_id"].isin(erased)].reset_index(drop=True)
+    kept_before.loc[kept_before["support_person"] == helper, "support_person"] = "to be named"
+    pd.testing.assert_frame_equal(people, kept_before)
+    for name in ("plans.csv", "deferred.csv", "lms/enrolments.csv", "change.csv", "leavers.csv"):
+        if (original / name).is_file():
+            before = _text_table(original / name)
+            pd.testing.assert_frame_equal(_text_table(run / name),
+                                          before[~before["person_id"].isin(erased)].reset_index(drop=True))
+    flat_before = (original / "lms" / "moodle-flatfile.txt").read_text(encoding="utf-8").splitlines()
+    assert (run / "lms" / "moodle-flatfile.txt").read_text(encoding="utf-8").splitlines() == [
+        line for line in flat_before if line.split(", ")[2] not in erased]
+    if (original / "lms" / "moodle-users.csv").is_file():
+        users_before = _text_table(original / "lms" / "moodle-users.csv")
+        pd.testing.assert_frame_equal(_text_table(run / "lms" / "moodle-users.csv"),
+                                      users_before[~users_before["username"].isin({f"user-{p}" for p in erased})].reset_index(drop=True))
+    # … and every other letter is the same file.
+    rewritten = {plan_filename(p) for p in erased | set(supported)}
+    for path in (original / "plans").iterdir():
+        if path.name not in rewritten:
+            assert (run / "plans" / path.name).read_bytes() == path.read_bytes()
+    # Counts: session attendees from the remaining plan steps, the calendar's descriptions from the sessions, the
+    # Moodle cohorts' and groups' members from the remaining people.
+    sessions = _text_table(run / "sessions.csv")
+    plans = _text_table(run / "plans.csv")
+    attendees = plans.loc[plans["session_id"] != "", "session_id"].value_counts()
+    expected = sessions["session_id"].map(attendees).fillna(0).astype(int)
+    assert sessions["attendees"].astype(int).tolist() == expected.tolist()
+    before = _text_table(original / "sessions.csv")
+    assert (before["attendees"].astype(int) != expected).sum() >= 1  # the attendee's sessions lost one
+    scheduled = sessions[sessions["status"] == "scheduled"]
+    assert _descriptions(run) == dict(zip(scheduled["session_id"], scheduled["attendees"].astype(int)))
+    assert all(len(line.encode()) <= 75 for p in (run / "calendar").glob("*.ics") for line in p.read_bytes().decode().split("\r\n"))
+    members = people["group"][people["group"] != ""].value_counts()
+    assert groups.set_index("group")["members"].astype(int).to_dict() == members.to_dict()
+    moodle = pd.read_csv(run / "lms" / "moodle-cohorts.csv", dtype=str, keep_default_na=False)
+    assert {g: int(d.split(" ")[0]) for g, d in zip(moodle["idnumber"], moodle["description"])} == members.to_dict()
+    record = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    assert record["counts"]["enrolments"] == len(_text_table(run / "lms" / "enrolments.csv"))
+    if "followup" in record:
+        assert record["followup"]["counts"]["reconciles"] is True
+        assert "<h2>Follow-up" in (run / "report.html").read_text(encoding="utf-8")
+
+
+def test_person_lists_sessions_calendar_lms_and_follow_up(rounds: tuple[Path, Path]) -> None:
+    from trainmatch.privacy import person
+
+    first, second = rounds
+    helper, attendee = _chosen(first)
+    files = person(first, attendee)["runs"][0]["files"]
+    plans = _text_table(first / "plans.csv")
+    mine = set(plans.loc[(plans["person_id"] == attendee) & (plans["session_id"] != ""), "session_id"])
+    assert {row["session_id"] for row in files["sessions.csv"]["rows"]} == mine
+    events = [e for name, item in files.items() if name.startswith("calendar/") for e in item["lines"]]
+    assert len(events) == len(mine) and all("SUMMARY" in e for e in events)
+    assert files["lms/moodle-users.csv"]["rows"][0]["username"] == f"user-{attendee}"
+    assert len(files["lms/enrolments.csv"]["rows"]) == int((_text_table(first / "lms" / "enrolments.csv")["person_id"] == attendee).sum())
+    group = _text_table(first / "people.csv").set_index("person_id").loc[attendee, "group"]
+    assert [row["idnumber"] for row in files["lms/moodle-cohorts.csv"]["rows"]] == [group]
+    # A support person: the groups they support, and the people.csv rows naming them show only how (no one else's scores).
+    helped = person(first, helper)["runs"][0]["files"]
+    groups = _text_table(first / "groups.csv")
+    theirs = groups.loc[(groups["support_1"] == helper) | (groups["support_2"] == helper), "group"]
+    assert sorted(row["group"] for row in helped["groups.csv"]["named_in"]) == sorted(theirs)
+    assert all("support_2" not in row for row in helped["groups.csv"]["named_in"])  # not the other support person's id
+    assert all(set(row) == {"group", "support_person"} for row in helped["people.csv"]["named_in"])
+    # A follow-up round: change.csv rows; a leaver: leavers.csv.
+    paired = _text_table(second / "change.csv")["person_id"].iloc[0]
+    assert person(second, paired)["runs"][0]["files"]["change.csv"]["rows"]
+    leaver = _text_table(second / "leavers.csv")["person_id"].iloc[0]
+    assert list(person(second, leaver)["runs"][0]["files"]) == ["leavers.csv"]
+
+
+def test_share_of_a_follow_up_round(rounds: tuple[Path, Path], key: Path, tmp_path: Path) -> None:
+    from trainmatch.sharing import share
+
+    first, second = rounds
+    out = tmp_path / "shared"
+    done = share(second, out, key)
+    assert {"calendar/*.ics", "lms/enrolments.csv", "lms/moodle-flatfile.txt", "model/*", "plans/plan-*.html"} <= set(done.left_out)
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == []
+    ids = set()
+    for name in ("people.csv", "change.csv", "leavers.csv"):
+        ids |= set(_text_table(second / name)["person_id"])
+    contents = _contents(out)
+    for pid in ids:
+        token = re.compile(rb"(?<![0-9A-Za-z])" + re.escape(pid.encode()) + rb"(?![0-9A-Za-z])")
+        assert not any(token.search(data) for data in contents.values()), pid
+    people = _text_table(out / "people.csv")
+    pseudonyms = set(people["person_id"])
+    assert set(people["support_person"]) - {""} <= pseudonyms and (people["support_person"] != "").any()
+    groups = _text_table(out / "groups.csv")
+    assert set(groups["support_1"]) - {""} <= pseudonyms
+    assert set(_text_table(out / "change.csv")["person_id"]) <= pseudonyms
+    leavers = _text_table(out / "leavers.csv")["person_id"]
+    assert leavers.str.fullmatch(r"p[0-9a-f]{20}").all()
+    for name in ("completions-rejects.csv", "feedback-rejects.csv"):
+        assert "value" not in _text_table(out / name)
+    sessions = _text_table(out / "sessions.csv")
+    small = sessions["attendees"] == "< 5"
+    assert small.any() and (sessions.loc[~small, "attendees"].astype(int) >= 5).all()
+    assert (sessions.loc[small, "reason"] == "").all()
+    assert sessions["start"].tolist() == _text_table(second / "sessions.csv")["start"].tolist()  # as written
+    effects = _text_table(out / "effects.csv")
+    shown = effects[effects["suppressed"] != "yes"]  # the follow-up round suppressed its own small cells already
+    assert ((shown["n"] == "< 5") | (shown["n"].str.isdigit() & (shown["n"] != ""))).all()
+    assert (effects.loc[effects["suppressed"] == "yes", "n"] == "").all()
+    assert "<h2>Follow-up" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_erase_refuses_moodle_users_it_cannot_match_and_changes_nothing(cli, rounds: tuple[Path, Path], tmp_path: Path) -> None:
+    """moodle-users.csv names people only by username, in the order of lms/enrolments.csv: when a row is missing
+    (an --lms-users file without some people, or an edit), erase cannot tell whose row is whose and refuses."""
+    run = tmp_path / "r1"
+    shutil.copytree(rounds[0], run)
+    users = run / "lms" / "moodle-users.csv"
+    lines = users.read_text(encoding="utf-8").splitlines(keepends=True)
+    users.write_text("".join(lines[:2] + lines[3:]), encoding="utf-8")
+    before = _digest(run)
+    _, attendee = _chosen(run)
+    result = cli("erase", run, "--id", attendee)
+    assert result.exit_code == 1, result.output
+    assert "moodle-users.csv" in result.output and "cannot be matched" in result.output and "Nothing was changed" in result.output
+    assert "Traceback" not in result.output
+    assert _digest(run) == before
+    from trainmatch.privacy import person
+
+    assert "note" in person(run, attendee)["runs"][0]["files"]["lms/moodle-users.csv"]

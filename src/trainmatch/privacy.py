@@ -3,8 +3,11 @@
 - :func:`person` gathers every row, letter and mention of one person in a run
   (or a folder of runs), as one JSON-ready document (GDPR Art. 15).
 - :func:`erase` removes people from every file of a run (Art. 17): table rows,
-  their letter, enrolments, calendar mentions; the aggregates, the workbook and
-  the report are rebuilt from what remains. The run is rewritten in a staged
+  their letter, enrolments and Moodle username; a support person becomes "to be
+  named" in groups.csv, people.csv and the letters of the people they supported
+  (found from people.csv's support_person, not by reading every letter); session
+  attendees, calendar descriptions and Moodle cohorts are counted again; the
+  aggregates, the workbook and the report are rebuilt from what remains. The run is rewritten in a staged
   copy and swapped in only when complete; run.json records when and how many,
   never who.
 - :func:`erase_expired` removes whole runs older than ``privacy.retain_months``.
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
 RUN_RECORD = "run.json"
 # The derived files erase rebuilds from the remaining tables; any other derived file is kept as it is.
 REBUILT = frozenset({"cohorts.csv", "groups.csv", "capacity.csv", "plans.xlsx", "report.html", "run.json"})
+# Columns that hold person ids: read as text (an id such as 000017 is not the number 17).
+ID_COLUMNS = tuple(dict.fromkeys(c for e in RUN_FILES for c in (*e.owner, *e.named, *e.lists)))
 BUILT_IN = "built-in default programme"
 
 
@@ -227,11 +232,12 @@ def person(folder: str | Path, person_id: str, *, registry: Iterable[RunFile] = 
 def run_about(run: Path, person_id: str, registry: tuple[RunFile, ...]) -> dict[str, Any]:
     """One run's files that hold the person: table rows, named rows, letter, flat-file lines, calendar lines."""
     from .letters import plan_filename
-    from .runfiles import flatfile_match, ics_mentions, match_table, read_table
+    from .runfiles import calendar_events, flatfile_match, header_of, ics_mentions, lms_user_rows, match_table, read_table
 
     ids = {person_id}
     letter = plan_filename(person_id)
     out: dict[str, Any] = {}
+    own = _own(run, person_id)
     for relative, entry in run_files(run, registry):
         if entry.kind == "letter":
             if os.path.basename(relative) == letter:
@@ -242,12 +248,14 @@ def run_about(run: Path, person_id: str, registry: tuple[RunFile, ...]) -> dict[
             match = match_table(path, entry, ids)
             if not (match.owned.any() or match.named.any()):
                 continue
-            frame = read_table(path, (*entry.owner, *entry.named, *entry.lists))
+            frame = read_table(path, ID_COLUMNS + (*entry.owner, *entry.named, *entry.lists))
             item: dict[str, Any] = {"holds": entry.label} if entry.label else {}
             if match.owned.any():
                 item["rows"] = _records(frame[match.owned])
-            if match.named.any():
-                item["named_in"] = _records(frame[match.named])
+            if match.named.any():  # another person's row: only the columns that say how it names the person
+                named = frame[match.named]
+                shown = [c for c in entry.named_shows if c in named]
+                item["named_in"] = _records(named[shown].drop_duplicates() if shown else named)
             out[relative] = item
         elif entry.kind == "flatfile":
             data = path.read_bytes()
@@ -258,6 +266,59 @@ def run_about(run: Path, person_id: str, registry: tuple[RunFile, ...]) -> dict[
             lines = ics_mentions(path.read_text(encoding="utf-8"), ids)
             if lines:
                 out[relative] = {"lines": lines}
+        elif entry.kind == "sessions":
+            sessions = read_table(path, ID_COLUMNS)
+            mine = sessions[sessions["session_id"].astype(str).isin(own["sessions"])] if "session_id" in sessions else sessions[:0]
+            if len(mine):
+                out[relative] = {"holds": entry.label, "rows": _records(mine)}
+        elif entry.kind == "calendar":
+            if os.path.basename(relative)[:-len(".ics")] in own["groups"]:
+                events = calendar_events(path.read_text(encoding="utf-8"), own["sessions"])
+                if events:
+                    out[relative] = {"holds": entry.label, "lines": events}
+        elif entry.kind == "lms_cohorts":
+            cohorts = read_table(path, ("idnumber",))
+            mine = cohorts[cohorts["idnumber"].astype(str).isin(own["group"])] if "idnumber" in cohorts else cohorts[:0]
+            if len(mine):
+                out[relative] = {"holds": entry.label, "rows": _records(mine)}
+        elif entry.kind == "lms_users":
+            enrolments = run / os.path.dirname(relative) / "enrolments.csv"
+            if enrolments.is_file():
+                from .runfiles import read_columns
+
+                try:
+                    row = lms_user_rows(path, enrolments, [person_id])
+                except DataError:  # usernames that cannot be told apart: say so rather than leave the file out
+                    if (read_columns(enrolments, ["person_id"])["person_id"] == person_id).any():
+                        out[relative] = {"holds": entry.label, "note": "its rows cannot be matched to people (the "
+                                         "--lms-users file lacked some of them); look up the person's username there"}
+                    continue
+                if person_id in row:
+                    users = read_columns(path, header_of(path))
+                    out[relative] = {"holds": entry.label, "rows": _records(users.iloc[[row[person_id]]])}
+    return out
+
+
+def _own(run: Path, person_id: str) -> dict[str, set[str]]:
+    """The person's sessions (plans.csv's session_id) and training group (people.csv's group), which the sessions,
+    calendar and Moodle cohort files hold without naming them."""
+    from .runfiles import read_columns
+
+    out: dict[str, set[str]] = {"sessions": set(), "groups": set(), "group": set()}
+    if (run / "plans.csv").is_file():
+        steps = read_columns(run / "plans.csv", ["person_id", "session_id"])
+        if "session_id" in steps:
+            sids = steps.loc[steps["person_id"].str.strip() == person_id, "session_id"]
+            out["sessions"] = set(sids[sids != ""])
+    if out["sessions"] and (run / "sessions.csv").is_file():  # a group's calendar holds the group's sessions
+        sessions = read_columns(run / "sessions.csv", ["session_id", "group"])
+        if "group" in sessions:
+            out["groups"] = set(sessions.loc[sessions["session_id"].isin(out["sessions"]), "group"])
+    if (run / "people.csv").is_file():
+        people = read_columns(run / "people.csv", ["person_id", "group"])
+        if "group" in people:
+            group = people.loc[people["person_id"].str.strip() == person_id, "group"]
+            out["group"] = set(group[group != ""])
     return out
 
 
@@ -270,6 +331,12 @@ def _records(frame: "pd.DataFrame") -> list[dict[str, Any]]:
 
 
 def _plain(value: Any) -> Any:
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):  # a session's start or end, written to the minute
+        return value.isoformat(sep=" ", timespec="minutes")
+    if isinstance(value, dt.date):
+        return value.isoformat()
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         return value.item()
     return value
@@ -313,6 +380,7 @@ class Erasure:
     removed: dict[str, int] = field(default_factory=dict)
     changed: dict[str, int] = field(default_factory=dict)  # rows or lines where a person was named and now is not
     at: str = ""
+    recounted: dict[str, int] = field(default_factory=dict)  # rows or lines whose count of people was updated
 
 
 def erase(folder: str | Path, ids: Iterable[object], *, programme: "Programme | str | Path | None" = None,
@@ -346,6 +414,10 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
     ids = set(wanted)
     files = run_files(folder, registry)
     letters = {plan_filename(i) for i in ids}
+    supported, rounds = _people_facts(folder, ids)
+    if not any(e.kind == "letter" for _, e in files):
+        supported = []
+    rewrite = {plan_filename(i) for i in supported}  # their letters name an erased support person
     matches: dict[str, Any] = {}
     present: set[str] = set()
     for relative, entry in files:
@@ -364,17 +436,24 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
     at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     removed: dict[str, int] = {}
     changed: dict[str, int] = {}
+    recounted: dict[str, int] = {}
     derived: set[str] = set()
     times = os.stat(folder / RUN_RECORD)
     with staged as tmp, ThreadPoolExecutor(max_workers=1) as linker:
         for parent in sorted({os.path.dirname(relative) for relative, _ in files} - {""}):
             (tmp / parent).mkdir(parents=True, exist_ok=True)
         kept = []
+        later: list[tuple[str, RunFile]] = []
+        removed_steps: list[dict[str, str]] = []  # the people's plan steps: their sessions lose an attendee each
         source, staging = str(folder), str(tmp)  # strings: a Path per letter costs seconds at 100,000 letters
         for relative, entry in files:
             if entry.kind == "letter":
-                if os.path.basename(relative) in letters:  # counted by pattern: a letter's name holds its person's id
+                name = os.path.basename(relative)
+                if name in letters:  # counted by pattern: a letter's name holds its person's id
                     removed[entry.pattern] = removed.get(entry.pattern, 0) + 1
+                elif name in rewrite:
+                    changed[entry.pattern] = changed.get(entry.pattern, 0) + 1
+                    _unname_letter(folder / relative, tmp / relative, ids)
                 else:
                     kept.append((f"{source}/{relative}", f"{staging}/{relative}"))
         linking = linker.submit(_link_all, kept)  # system calls, outside the GIL: meanwhile the tables and report are rebuilt
@@ -384,9 +463,14 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
             path, target = folder / relative, tmp / relative
             if entry.kind == "table":
                 match = matches[relative]
-                removed[relative] = erase_table(path, target, entry, ids, match)
+                removed[relative] = erase_table(path, target, entry, ids, match,
+                                                removed_steps if relative == "plans.csv" else None)
                 if match.named.any():
                     changed[relative] = int(match.named.sum())
+                if relative in REBUILT:  # groups.csv: its members are counted again from the staged copy
+                    derived.add(relative)
+            elif entry.kind in ("sessions", "calendar", "lms_cohorts", "lms_users"):
+                later.append((relative, entry))  # counted again from the tables once they are written
             elif entry.kind == "flatfile":
                 data = path.read_bytes()
                 starts, ends, hit = flatfile_match(data, ids)
@@ -404,6 +488,7 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
                 _link_or_copy(path, target)
             elif relative != MARKER:
                 _link_or_copy(path, target)
+        _erase_handoff(folder, tmp, later, ids, removed, recounted, removed_steps)
         people_removed = removed.get("people.csv", 0)
         rejected_rows = _rejected_rows(folder, ids)
         counts = dict(record["counts"])
@@ -413,16 +498,119 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
         counts["reconciles"] = counts["accepted"] + counts["rejected"] == counts["rows_read"]
         counts["steps"] = counts.get("steps", 0) - removed.get("plans.csv", 0)
         counts["deferred"] = counts.get("deferred", 0) - removed.get("deferred.csv", 0)
+        if "enrolments" in counts:
+            counts["enrolments"] = counts["enrolments"] - removed.get("lms/enrolments.csv", 0)
         erasures = [*record.get("erasures", []), {"at": at, "people": len(ids)}]
         record = {**record, "counts": counts, "erasures": erasures}
+        if isinstance(record.get("followup"), dict) and isinstance(record["followup"].get("counts"), dict):
+            fu = dict(record["followup"]["counts"])  # the pairing with the previous round, without the people
+            leavers = removed.get("leavers.csv", 0)
+            for key, n in (("paired", rounds.get("paired", 0)), ("joiners", rounds.get("joiner", 0)), ("leavers", leavers),
+                           ("previous_people", rounds.get("paired", 0) + leavers)):
+                if key in fu:
+                    fu[key] = fu[key] - n
+            if {"paired", "leavers", "joiners", "previous_people"} <= set(fu):
+                fu["reconciles"] = (fu["paired"] + fu["leavers"] == fu["previous_people"]
+                                    and fu["paired"] + fu["joiners"] == counts["accepted"])
+            record["followup"] = {**record["followup"], "counts": fu}
         note = (f"{sum(e['people'] for e in erasures)} person(s) were erased from this run on request "
                 f"({', '.join(e['at'][:10] for e in erasures)}); the tables, workbook and this report were rebuilt "
                 "from the people who remain. Reliability, item statistics and the fit table need the survey answers "
                 "and are not shown after an erasure.")
         rebuild(tmp, loaded, record, derived, notes=[note], source=folder)
+        for relative, entry in later:  # the Moodle cohorts count the rebuilt groups' members
+            if entry.kind == "lms_cohorts":
+                from .runfiles import lms_cohort_counts, read_table
+
+                groups = read_table(tmp / "groups.csv", ID_COLUMNS, columns=("group", "members")) \
+                    if (tmp / "groups.csv").is_file() else None
+                if groups is None:
+                    _link_or_copy(folder / relative, tmp / relative)
+                    continue
+                data, n = lms_cohort_counts(folder / relative, groups)
+                (tmp / relative).write_bytes(data)
+                recounted[relative] = n
         os.utime(tmp / RUN_RECORD, ns=(times.st_atime_ns, times.st_mtime_ns))  # the run's date, for retention
         linking.result()
-    return Erasure(folder, len(ids), removed, changed, at)
+    return Erasure(folder, len(ids), removed, changed, at, recounted)
+
+
+def _people_facts(folder: Path, ids: set[str]) -> tuple[list[str], dict[str, int]]:
+    """From one read of people.csv: the people (not themselves erased) whose support person is one of ``ids``
+    (their letters name that person), and how many of ``ids`` people.csv lists per ``round`` (paired, joiner)
+    in a follow-up."""
+    from .runfiles import read_columns
+
+    path = folder / "people.csv"
+    if not path.is_file():
+        return [], {}
+    frame = read_columns(path, ["person_id", "support_person", "round"])
+    erased = frame["person_id"].str.strip().isin(ids)
+    supported = []
+    if "support_person" in frame:
+        supported = frame.loc[frame["support_person"].str.strip().isin(ids) & ~erased, "person_id"].tolist()
+    rounds = frame.loc[erased, "round"].value_counts().to_dict() if "round" in frame else {}
+    return supported, rounds
+
+
+def _unname_letter(source: Path, target: Path, ids: set[str]) -> None:
+    """A letter with an erased support person's id (and the role after it, which would point to them) replaced by
+    "to be named", as groups.csv says it."""
+    import html
+    import re
+
+    from .runfiles import TO_BE_NAMED
+
+    alternatives = "|".join(re.escape(html.escape(i)) for i in sorted(ids, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![0-9A-Za-z])(?:{alternatives})(?![0-9A-Za-z])(?: \([^()<>]*\))?")
+    with open(source, encoding="utf-8", newline="") as fh:
+        text = fh.read()
+    with open(target, "w", encoding="utf-8", newline="") as fh:
+        fh.write(pattern.sub(TO_BE_NAMED, text))
+
+
+def _erase_handoff(folder: Path, tmp: Path, files: list[tuple[str, RunFile]], ids: set[str], removed: dict[str, int],
+                   recounted: dict[str, int], removed_steps: list[dict[str, str]]) -> None:
+    """sessions.csv's attendee counts less the removed plan steps, the calendars of the sessions whose count changed,
+    and the people's rows of lms/moodle-users.csv (the Moodle cohorts wait for the rebuilt groups.csv)."""
+    from .runfiles import calendar_counts, erase_lines, line_bounds, lms_user_rows, session_counts
+
+    counts: dict[str, str] = {}
+    groups: set[str] = set()
+    for relative, entry in files:
+        if entry.kind == "sessions":
+            from .runfiles import set_cells
+
+            counts, group_of = session_counts(folder / relative, removed_steps)
+            groups = set(group_of.values())
+            data, n = set_cells(folder / relative, "session_id", "attendees", counts)
+            (tmp / relative).write_bytes(data)
+            recounted[relative] = n
+    for relative, entry in files:
+        path, target = folder / relative, tmp / relative
+        if entry.kind == "calendar":
+            if os.path.basename(relative)[:-len(".ics")] not in groups:  # a group's calendar holds its sessions
+                _link_or_copy(path, target)
+                continue
+            with open(path, encoding="utf-8", newline="") as fh:
+                text, n = calendar_counts(fh.read(), counts)
+            with open(target, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+            recounted[relative] = n
+        elif entry.kind == "lms_users":
+            enrolments = folder / os.path.dirname(relative) / "enrolments.csv"
+            if not enrolments.is_file():
+                raise DataError(f"{path}: lms/enrolments.csv is not next to it, so its rows cannot be matched to people. "
+                                "Nothing was changed. Restore the run's lms folder and run again.")
+            import numpy as np
+
+            rows = lms_user_rows(path, enrolments, ids)
+            data = path.read_bytes()
+            starts, ends = line_bounds(data)  # one line per row: lms_user_rows has checked it
+            drop = np.zeros(len(starts), dtype=bool)
+            drop[[r + 1 for r in rows.values()]] = True
+            target.write_bytes(erase_lines(data, starts, ends, drop))
+            removed[relative] = len(rows)
 
 
 def _link_all(pairs: list[tuple[str, str]]) -> None:
@@ -458,11 +646,12 @@ def rebuild(folder: Path, programme: "Programme", record: dict[str, Any], derive
     from .outputs import write_csv_fast, write_json, write_workbook
     from .runfiles import read_table
 
-    people = read_table(folder / "people.csv")
+    people = read_table(folder / "people.csv", ID_COLUMNS)
     if "cohorts.csv" in derived:
         write_csv_fast(cohort_table(read_table(source / "cohorts.csv"), people, programme), folder / "cohorts.csv")
-    if "groups.csv" in derived:
-        write_csv_fast(group_table(read_table(source / "groups.csv"), people, programme), folder / "groups.csv")
+    if "groups.csv" in derived:  # the staged copy when erase has written it (support persons taken out), else the run's
+        groups = folder / "groups.csv" if (folder / "groups.csv").is_file() else source / "groups.csv"
+        write_csv_fast(group_table(read_table(groups, ID_COLUMNS), people, programme), folder / "groups.csv")
     if "capacity.csv" in derived:
         from .exports import capacity_table
 
@@ -470,9 +659,9 @@ def rebuild(folder: Path, programme: "Programme", record: dict[str, Any], derive
     counts = record["counts"]
     for name, key in (("cohorts.csv", "cohorts"), ("groups.csv", "groups")):
         if (folder / name).is_file() and key in counts:
-            counts[key] = len(read_table(folder / name))
+            counts[key] = len(read_table(folder / name, ID_COLUMNS))
     if "plans.xlsx" in derived:
-        sheets = {sheet: read_table(folder / name) for sheet, name in WORKBOOK_SHEETS.items() if (folder / name).is_file()}
+        sheets = {sheet: read_table(folder / name, ID_COLUMNS) for sheet, name in WORKBOOK_SHEETS.items() if (folder / name).is_file()}
         write_workbook(sheets, folder / "plans.xlsx")
     if "report.html" in derived:
         (folder / "report.html").write_text(render_run_report(folder, programme, record, notes=notes, min_cell=min_cell, people=people),
@@ -525,9 +714,9 @@ def render_run_report(folder: Path, programme: "Programme", record: dict[str, An
     from .runfiles import read_table
 
     def table(name: str) -> "pd.DataFrame | None":
-        return read_table(folder / name) if (folder / name).is_file() else None
+        return read_table(folder / name, ID_COLUMNS) if (folder / name).is_file() else None
 
-    people = read_table(folder / "people.csv") if people is None else people.copy()
+    people = read_table(folder / "people.csv", ID_COLUMNS) if people is None else people.copy()
     level_index = {lv: i for i, lv in enumerate(programme.level_ids, 1)}
     for d in programme.domain_ids:
         if f"required_{d}" in people:
@@ -549,7 +738,44 @@ def render_run_report(folder: Path, programme: "Programme", record: dict[str, An
                   "Seed": str(record.get("seed", ""))},
         **({"min_cell": min_cell} if min_cell is not None else {}),
     )
+    followup = _followup_report(folder, programme, record, people)
+    if followup is not None:
+        data["tables"]["followup"], charts = followup
+        data["charts"].update(charts)
     return render_report_data(data)
+
+
+def _followup_report(folder: Path, programme: "Programme", record: dict[str, Any],
+                     people: "pd.DataFrame") -> "tuple[dict[str, Any], dict[str, Any]] | None":
+    """The follow-up section of a follow-up round's report, from effects.csv, modules.csv and change.csv (the
+    before/after means per domain, for everyone and per previous cohort of ``min_cell`` people or more)."""
+    import pandas as pd
+
+    from .report import followup_section
+    from .runfiles import read_table
+
+    names = ("effects.csv", "modules.csv", "change.csv")
+    if not isinstance(record.get("followup"), dict) or not all((folder / n).is_file() for n in names):
+        return None
+    effects, modules = read_table(folder / "effects.csv"), read_table(folder / "modules.csv")
+    change = read_table(folder / "change.csv", ID_COLUMNS, columns=("person_id", "domain", "score_before", "score_after"))
+    cohort = people.set_index(people["person_id"].astype(str))["previous_cohort"] if "previous_cohort" in people else None
+    change = change.dropna(subset=["score_before", "score_after"])
+    change["cohort"] = change["person_id"].astype(str).map(cohort) if cohort is not None else ""
+    order = {d: i for i, d in enumerate(programme.domain_ids)}
+    parts = []
+    for by in (None, "cohort"):
+        keys = ["domain"] if by is None else ["domain", by]
+        g = change.groupby(keys, sort=True)[["score_before", "score_after"]].agg(["count", "mean"])
+        frame = pd.DataFrame({"domain": g.index.get_level_values("domain"),
+                              "cohort": "everyone" if by is None else g.index.get_level_values("cohort").astype(str),
+                              "n": g[("score_before", "count")].to_numpy(), "before": g[("score_before", "mean")].to_numpy(),
+                              "after": g[("score_after", "mean")].to_numpy()})
+        parts.append(frame)
+    means = pd.concat(parts, ignore_index=True)
+    means = means[means["n"] >= max(programme.min_cell, 1)]
+    means = means.assign(o=means["domain"].map(order), e=means["cohort"] != "everyone").sort_values(["o", "e", "cohort"])
+    return followup_section(effects, modules, means.drop(columns=["o", "e"]).reset_index(drop=True), record["followup"], programme)
 
 
 # --------------------------------------------------------------------------- retention

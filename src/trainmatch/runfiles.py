@@ -21,7 +21,16 @@ Kinds:
 - ``flatfile``: Moodle's flat-file enrolment lines ``add, student, <person_id>, <course>[, start, end]``.
 - ``ics``: iCalendar files; a line naming the person is dropped when its
   property is in ``drop`` (e.g. ATTENDEE), else the id becomes ``replacement``.
-- ``plain``: holds no person data (the output marker).
+- ``sessions``: sessions.csv: no ids, but ``attendees`` counts the plans.csv rows of each session (erase counts
+  them again from the remaining rows).
+- ``calendar``: calendar/<group>.ics of sessions.csv's sessions: no ids, but each event's DESCRIPTION says how
+  many attend (erase updates the count of the sessions whose count changed; other files keep their bytes).
+- ``lms_cohorts``: lms/moodle-cohorts.csv, a Moodle cohort per training group: its description counts the
+  group's members (erase updates it from the rebuilt groups.csv, and leaves out a group that has no one left).
+- ``lms_users``: lms/moodle-users.csv: a Moodle username per person, in the order of their first row in
+  lms/enrolments.csv, with their courses in the same order (erase removes the person's row by that order, after
+  checking that its courses are theirs).
+- ``plain``: holds no person data (the output marker, the cohort model).
 
 ``share`` says what `trainmatch share` does with the file: ``pseudonymise``
 (ids replaced by keyed pseudonyms), ``aggregate`` (copied with small cells
@@ -61,25 +70,45 @@ class RunFile:
     drop: tuple[str, ...] = ()  # ics: properties whose line is removed when it names the person
     share: str = "pseudonymise"
     label: str = ""  # what the file holds about a person, for `person`
+    # `person`: the columns shown of a row that only names the person (another person's row: not all of it)
+    named_shows: tuple[str, ...] = ()
+    raw: tuple[str, ...] = ()  # columns share leaves out: a survey or LMS cell as typed can name someone
 
     def matches(self, relative: str) -> bool:
         return fnmatch.fnmatchcase(relative, self.pattern)
 
 
-KINDS = ("table", "derived", "letter", "flatfile", "ics", "plain")
+KINDS = ("table", "derived", "letter", "flatfile", "ics", "sessions", "calendar", "lms_cohorts", "lms_users", "plain")
 
 RUN_FILES: tuple[RunFile, ...] = (
-    RunFile("people.csv", "table", owner=("person_id",), label="scores, levels, requirements, cohort and group"),
+    RunFile("people.csv", "table", owner=("person_id",), named=("support_person",), named_shows=("group", "support_person"),
+            label="scores, levels, requirements, cohort, training group and support person"),
     RunFile("plans.csv", "table", owner=("person_id",), label="plan steps"),
     RunFile("deferred.csv", "table", owner=("person_id",), label="deferred items"),
-    RunFile("rejects.csv", "table", owner=("person_id",), label="rejected survey cells"),
+    RunFile("rejects.csv", "table", owner=("person_id",), raw=("value",), label="rejected survey cells"),
+    RunFile("change.csv", "table", owner=("person_id",), label="change since the previous round, per domain"),
+    RunFile("leavers.csv", "table", owner=("person_id",), label="left since the previous round"),
+    RunFile("completions-rejects.csv", "table", owner=("person_id",), raw=("value",), label="rejected completion rows"),
+    RunFile("feedback-rejects.csv", "table", owner=("person_id",), raw=("value",), label="rejected feedback rows"),
+    RunFile("groups.csv", "table", named=("support_1", "support_2"), named_shows=("group", "site", "main_domains"),
+            share="aggregate", label="training groups the person supports"),
+    RunFile("sessions.csv", "sessions", share="aggregate", label="the person's group sessions"),
     RunFile("cohorts.csv", "derived", share="aggregate"),
-    RunFile("groups.csv", "derived", share="aggregate"),
     RunFile("capacity.csv", "derived", share="aggregate"),
+    RunFile("effects.csv", "derived", share="aggregate"),
+    RunFile("modules.csv", "derived", share="aggregate"),
     RunFile("plans.xlsx", "derived", share="rebuild"),
     RunFile("report.html", "derived", share="rebuild"),
     RunFile("run.json", "derived", share="rebuild"),
     RunFile("plans/plan-*.html", "letter", share="drop", label="the printable plan"),
+    RunFile("calendar/*.ics", "calendar", share="drop", label="calendar events of the person's sessions"),
+    RunFile("lms/enrolments.csv", "table", owner=("person_id",), share="drop", label="LMS enrolments"),
+    RunFile("lms/moodle-flatfile.txt", "flatfile", share="drop", label="Moodle enrolment lines"),
+    RunFile("lms/moodle-cohorts.csv", "lms_cohorts", share="drop", label="the Moodle cohort of the person's training group"),
+    RunFile("lms/moodle-users.csv", "lms_users", share="drop", label="the person's Moodle username, cohort and courses"),
+    # The cohort model: standardisation and cluster centres, no person's row. Share leaves it out: a centre of a
+    # cohort smaller than min_cell would be that cohort's means, unsuppressed.
+    RunFile("model/*", "plain", share="drop"),
     RunFile(".trainmatch-output", "plain", share="drop"),
 )
 
@@ -260,10 +289,12 @@ def match_table(path: Path, entry: RunFile, ids: "set[str]") -> TableMatch:
     return TableMatch(owned, named & ~owned, frozenset(found))
 
 
-def erase_table(path: Path, target: Path, entry: RunFile, ids: "set[str]", match: TableMatch | None = None) -> int:
+def erase_table(path: Path, target: Path, entry: RunFile, ids: "set[str]", match: TableMatch | None = None,
+                removed: "list[dict[str, str]] | None" = None) -> int:
     """Write ``path`` to ``target`` without the people's rows, and with them taken out of named and list cells.
 
-    Every other row keeps its bytes. Returns the number of rows removed.
+    Every other row keeps its bytes. Returns the number of rows removed; ``removed``, when given, gets each
+    removed row (column → text).
     """
     import numpy as np
 
@@ -274,9 +305,23 @@ def erase_table(path: Path, target: Path, entry: RunFile, ids: "set[str]", match
         raise DataError(f"{path}: its rows cannot be told apart ({len(starts) - 1} lines, {len(match.owned)} records); "
                         "it was not written by trainmatch or was edited. Restore it from the run and try again.")
     keep = np.concatenate([[True], ~match.owned])
-    buf = np.frombuffer(data, dtype=np.uint8)
+    if removed is not None:
+        header = header_of(path)
+        for i in np.flatnonzero(match.owned).tolist():  # the people's rows: a few
+            values = [v for v, _ in split_record(data[starts[i + 1]:ends[i + 1]].decode("utf-8").rstrip("\r\n"))]
+            removed.append(dict(zip(header, values)))
     edits = {int(i) + 1: _edited_record(data[starts[i + 1]:ends[i + 1]], header_of(path), entry, ids)
              for i in np.flatnonzero(match.named)}
+    target.write_bytes(splice(data, starts, ends, keep, edits))
+    return int(match.owned.sum())
+
+
+def splice(data: bytes, starts: "np.ndarray", ends: "np.ndarray", keep: "np.ndarray", edits: dict[int, bytes]) -> bytes:
+    """The records of ``data`` that ``keep`` says (header included), record ``i`` replaced by ``edits[i]``; the
+    other records keep their bytes (vectorised between the edits)."""
+    import numpy as np
+
+    buf = np.frombuffer(data, dtype=np.uint8)
     pieces: list[bytes] = []
     begin = 0
     for rec in sorted(edits) + [len(starts)]:
@@ -285,11 +330,39 @@ def erase_table(path: Path, target: Path, entry: RunFile, ids: "set[str]", match
         if len(lengths):
             mask = np.repeat(keep[span], lengths)
             pieces.append(buf[starts[begin]:ends[rec - 1]][mask].tobytes())
-        if rec < len(starts):
+        if rec < len(starts) and keep[rec]:
             pieces.append(edits[rec])
         begin = rec + 1
-    target.write_bytes(b"".join(pieces))
-    return int(match.owned.sum())
+    return b"".join(pieces)
+
+
+def set_cells(path: Path, key: str, column: str, values: Mapping[str, str], *, drop: "set[str] | None" = None) -> "tuple[bytes, int]":
+    """``path``'s bytes with the ``column`` cell of the rows whose ``key`` is in ``values`` set to it (only where it
+    differs), and the rows whose key is in ``drop`` left out; every other row keeps its bytes.
+    Returns (bytes, rows changed or left out)."""
+    import numpy as np
+
+    data = path.read_bytes()
+    starts, ends = record_bounds(data)
+    frame = read_columns(path, [key, column])
+    if len(starts) - 1 != len(frame):
+        raise DataError(f"{path}: its rows cannot be told apart ({len(starts) - 1} lines, {len(frame)} records); "
+                        "it was not written by trainmatch or was edited. Restore it from the run and try again.")
+    keys = frame[key].to_numpy(dtype=object)
+    new = frame[key].map(values)
+    differs = (new.notna() & (new != frame[column])).to_numpy()
+    gone = frame[key].isin(drop or set()).to_numpy()
+    keep = np.concatenate([[True], ~gone])
+    header = header_of(path)
+    at = header.index(column)
+    edits = {}
+    for i in np.flatnonzero(differs & ~gone).tolist():
+        record = data[starts[i + 1]:ends[i + 1]]
+        body = record.rstrip(b"\r\n")
+        fields = split_record(body.decode("utf-8"))
+        fields[at] = (str(values[keys[i]]), fields[at][1])
+        edits[i + 1] = join_record(fields).encode("utf-8") + record[len(body):]
+    return splice(data, starts, ends, keep, edits), int((differs | gone).sum())
 
 
 def _edited_record(record: bytes, header: list[str], entry: RunFile, ids: "set[str]") -> bytes:
@@ -348,10 +421,25 @@ def flatfile_match(data: bytes, ids: "set[str]") -> "tuple[np.ndarray, np.ndarra
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    import numpy as np
+
     starts, ends = line_bounds(data)
-    found = flatfile_ids(data)
-    hit = pc.fill_null(pc.is_in(found, value_set=pa.array(sorted(ids), type=pa.string())), False)
-    return starts, ends, hit.to_numpy(zero_copy_only=False).astype(bool)
+    hit = np.zeros(len(starts), dtype=bool)
+    # Only the lines where one of the ids stands as a field are parsed (a few), not every line: the id is
+    # searched as bytes, and each line found is checked to hold it as its third field.
+    positions = []
+    for i in ids:  # a literal search per id (fast); the regex below decides whether it is the id field
+        needle, at = i.encode("utf-8"), 0
+        while needle and (at := data.find(needle, at)) >= 0:
+            positions.append(at)
+            at += len(needle)
+    candidates = np.unique(np.searchsorted(ends, positions, side="right")).astype(np.int64)
+    if len(candidates):
+        lines = pa.array([data[starts[i]:ends[i]].rstrip(b"\r\n") for i in candidates.tolist()], type=pa.binary()).cast(pa.string())
+        found = pc.extract_regex(lines, _FLAT_ID).field("id")
+        confirmed = pc.fill_null(pc.is_in(found, value_set=pa.array(sorted(ids), type=pa.string())), False)
+        hit[candidates[confirmed.to_numpy(zero_copy_only=False).astype(bool)]] = True
+    return starts, ends, hit
 
 
 def erase_lines(data: bytes, starts: "np.ndarray", ends: "np.ndarray", drop: "np.ndarray") -> bytes:
@@ -426,4 +514,114 @@ def ics_mentions(text: str, ids: "set[str]") -> list[str]:
             summary = next((x.split(":", 1)[-1] for x in block if x.upper().startswith("SUMMARY")), "")
             out += [f"{summary}: {x}" if summary else x for x in hits]
             block = []
+    return out
+
+
+# --------------------------------------------------------------------------- sessions, calendars and Moodle files
+
+
+def session_counts(sessions: Path, removed_steps: "Iterable[Mapping[str, str]]") -> "tuple[dict[str, str], dict[str, str]]":
+    """The new attendee count of each session that lost attendees, and its group: a session's attendees are its
+    plan steps (plans.csv's session_id), so each removed step with a session_id takes one off."""
+    from collections import Counter
+
+    lost = Counter(step.get("session_id", "") for step in removed_steps)
+    lost.pop("", None)
+    if not lost:
+        return {}, {}
+    frame = read_columns(sessions, ["session_id", "group", "attendees"])
+    if "attendees" not in frame:
+        return {}, {}
+    hit = frame["session_id"].isin(set(lost))
+    rows = frame[hit]
+    new = [str(max(int(n) - lost[sid], 0)) for sid, n in zip(rows["session_id"], rows["attendees"].str.strip())]
+    group = rows["group"].tolist() if "group" in rows else [""] * len(rows)
+    return dict(zip(rows["session_id"], new)), dict(zip(rows["session_id"], group))
+
+
+_DESCRIPTION = re.compile(r"^(DESCRIPTION(?:;[^:]*)?:Session )(.*?)(\\, group .*?\\, )(\d+)( attendees?)$")
+
+
+def calendar_counts(text: str, counts: Mapping[str, str]) -> "tuple[str, int]":
+    """The calendar with the attendee count of each event's DESCRIPTION ("Session X\\, group G\\, N attendees") set
+    to ``counts[X]`` (unescaping X as RFC 5545 TEXT), folded again at 75 octets; other lines keep their text."""
+    out, changed = [], 0
+    for line, raw in ics_lines(text):
+        m = _DESCRIPTION.match(line) if line.startswith("DESCRIPTION") else None
+        sid = re.sub(r"\\(.)", r"\1", m.group(2)) if m else None
+        if m is None or sid not in counts or counts[sid] == m.group(4):
+            out.append(raw)
+            continue
+        ending = "\r\n" if raw.endswith("\r\n") else "\n"
+        out.append(fold(m.group(1) + m.group(2) + m.group(3) + counts[sid] + m.group(5), ending))
+        changed += 1
+    return "".join(out), changed
+
+
+def calendar_events(text: str, session_ids: "set[str]") -> list[str]:
+    """SUMMARY, start and DESCRIPTION of the events of ``session_ids`` (by their DESCRIPTION)."""
+    out: list[str] = []
+    block: list[str] = []
+    for line, _ in ics_lines(text):
+        block.append(line)
+        if line.upper().startswith("END:VEVENT"):
+            described = next((x for x in block if x.startswith("DESCRIPTION")), "")
+            m = _DESCRIPTION.match(described)
+            if m and re.sub(r"\\(.)", r"\1", m.group(2)) in session_ids:
+                out.append(" | ".join(x for x in block if x.startswith(("SUMMARY", "DTSTART", "LOCATION", "DESCRIPTION"))))
+            block = []
+        elif line.upper().startswith("BEGIN:VEVENT"):
+            block = [line]
+    return out
+
+
+_MEMBERS = re.compile(r"^\d+( members? at .*)$", re.S)
+
+
+def lms_cohort_counts(path: Path, groups: "pd.DataFrame") -> "tuple[bytes, int]":
+    """moodle-cohorts.csv with each group's description counting its members in ``groups`` (group, members);
+    a cohort whose group is not in ``groups`` (no one left) is left out."""
+    frame = read_columns(path, ["idnumber", "description"])
+    members = dict(zip(groups["group"].astype(str), groups["members"].astype(str)))
+    values = {}
+    for group, text in zip(frame["idnumber"].tolist(), frame["description"].tolist()):
+        m = _MEMBERS.match(text)
+        if m and group in members:
+            values[group] = members[group] + m.group(1)
+    return set_cells(path, "idnumber", "description", values, drop=set(frame["idnumber"]) - set(members))
+
+
+def lms_user_rows(users: Path, enrolments: Path, ids: "Iterable[str]") -> dict[str, int]:
+    """The data row (0-based) of each of ``ids`` in moodle-users.csv that has one. Rows are written in the order of
+    each person's first row in lms/enrolments.csv, with the person's courses in order; the file must have one row
+    per person there, and each row found must list that person's courses. DataError otherwise (the run was made
+    with an --lms-users file that lacked some people, or a file was edited): whose row is whose cannot be told."""
+    import numpy as np
+    import pandas as pd
+
+    enrol = read_columns(enrolments, ["person_id", "lms_course"])
+    codes, people = pd.factorize(enrol["person_id"])  # people in the order of their first row
+    data = users.read_bytes()
+    starts, ends = line_bounds(data)  # usernames and course ids hold no line breaks (lms.py refuses them)
+    header = header_of(users)
+    course_at = [i for i, c in sorted(((i, c) for i, c in enumerate(header) if c.startswith("course") and c[6:].isdigit()),
+                                      key=lambda ic: int(ic[1][6:]))]
+    out: dict[str, int] = {}
+    ok = len(starts) - 1 == len(people)
+    index = pd.Index(people)
+    for pid in ids:
+        if not ok:
+            break
+        where = index.get_indexer([pid])[0]
+        if where < 0:
+            continue
+        fields = [v for v, _ in split_record(data[starts[where + 1]:ends[where + 1]].decode("utf-8").rstrip("\r\n"))]
+        listed = [fields[i] for i in course_at if i < len(fields) and fields[i]]
+        ok = listed == enrol["lms_course"].to_numpy(dtype=object)[np.flatnonzero(codes == where)].tolist()
+        out[pid] = int(where)
+    if not ok:
+        raise DataError(f"{users}: its rows cannot be matched to the people of lms/enrolments.csv (the run was made with an "
+                        "--lms-users file that lacked some planned people, or a file was edited), so a person's username "
+                        "cannot be found in it. Nothing was changed. Remove lms/moodle-users.csv from the run (make it again "
+                        "from the current lms/enrolments.csv) and run again.")
     return out

@@ -169,9 +169,9 @@ def share(run: str | Path, output: str | Path, key: str | Path, *, force: bool =
     be readable by its owner only and hold at least 32 bytes.
     """
     from .outputs import write_csv_fast, write_json, write_workbook
-    from .privacy import check_outside, open_run, programme_for_run, render_run_report
+    from .privacy import ID_COLUMNS, check_outside, open_run, programme_for_run, render_run_report
     from .runfiles import read_table
-    from .staging import StagedFolder
+    from .staging import MARKER, StagedFolder
 
     run = Path(run)
     record = open_run(run)
@@ -188,14 +188,15 @@ def share(run: str | Path, output: str | Path, key: str | Path, *, force: bool =
     left_out: list[str] = []
     try:
         with staged as tmp:
-            people = read_table(run / "people.csv")
+            people = read_table(run / "people.csv", ID_COLUMNS)
             sites = generalised_sites(people["site"], threshold) if "site" in people else {}
             pseudonyms = Pseudonyms(secret)
             shared_people = None
             for relative, entry in files:
                 if entry.share != "pseudonymise" or entry.kind != "table":
                     continue
-                frame = people if relative == "people.csv" else read_table(run / relative, (*entry.owner, *entry.named, *entry.lists))
+                frame = people if relative == "people.csv" else read_table(run / relative, (*ID_COLUMNS, *entry.owner, *entry.named,
+                                                                                            *entry.lists, *AS_WRITTEN))
                 frame = shared_table(frame, entry, pseudonyms, sites, relative)
                 if relative == "people.csv":
                     shared_people = frame
@@ -206,7 +207,8 @@ def share(run: str | Path, output: str | Path, key: str | Path, *, force: bool =
             del people
             if shared_people is None:
                 raise DataError(f"{run}: has no people.csv; it is not the output of `trainmatch assign`.")
-            aggregates = shared_aggregates(run, shared_people, loaded, sites)
+            aggregates = shared_aggregates(run, shared_people, loaded, sites, pseudonyms,
+                                           [relative for relative, e in files if e.share == "aggregate"])
             for name, frame in aggregates.items():  # unsuppressed, for the report (which suppresses itself)
                 write_csv_fast(frame, tmp / name)
             counts = dict(record["counts"])
@@ -239,7 +241,7 @@ def share(run: str | Path, output: str | Path, key: str | Path, *, force: bool =
                 written.append("plans.xlsx")
             # Named by their pattern, never file by file: a letter's name holds its person's id.
             left_out = sorted({e.pattern for relative, e in files
-                               if e.kind != "plain" and relative not in written and relative != "run.json"})
+                               if relative not in written and relative not in ("run.json", MARKER)})
             shared_record["shared"]["left_out"] = left_out
             write_json(shared_record, tmp / "run.json")
             written.append("run.json")
@@ -259,36 +261,56 @@ def generalised_sites(site: "pd.Series", min_cell: int) -> dict[str, str]:
 def shared_table(frame: "pd.DataFrame", entry: RunFile, pseudonyms: Pseudonyms, sites: dict[str, str], name: str) -> "pd.DataFrame":
     """A table with its ids pseudonymised, its sites generalised, and the survey's raw cells left out."""
     out = frame.copy()
-    for c in (*entry.owner, *entry.named):
+    for c in entry.owner:
         if c in out:
             out[c] = pseudonyms(out[c])
+    for c in entry.named:  # "to be named" (an erased support person) stays so
+        if c in out:
+            named = out[c].astype(object)
+            unnamed = named.astype(str).str.strip() == entry.replacement
+            out[c] = pseudonyms(named.where(~unnamed, "")).astype(object).where(~unnamed, entry.replacement)
     for c in entry.lists:
         if c in out:
             out[c] = pseudonymise_lists(out[c], pseudonyms, entry.sep)
     if "site" in out and sites:
         site = out["site"].astype(str)
         out["site"] = site.map(sites).fillna(site)
-    if name == "rejects.csv" and "value" in out:
-        out = out.drop(columns="value")  # a survey cell as typed: it can be free text naming someone
+    raw = [c for c in entry.raw if c in out]
+    if raw:
+        out = out.drop(columns=raw)  # a survey or LMS cell as typed: it can be free text naming someone
     return out
 
 
-def shared_aggregates(run: Path, people: "pd.DataFrame", programme: "Programme", sites: dict[str, str]) -> dict[str, "pd.DataFrame"]:
-    """cohorts.csv, groups.csv and capacity.csv of the shared copy, before suppression: sites generalised."""
+def shared_aggregates(run: Path, people: "pd.DataFrame", programme: "Programme", sites: dict[str, str],
+                      pseudonyms: "Pseudonyms | None" = None, names: Iterable[str] = ()) -> dict[str, "pd.DataFrame"]:
+    """The aggregate tables of the shared copy (cohorts.csv, groups.csv, capacity.csv and the ``names`` of any
+    other the run has: sessions, effects, modules), before suppression: sites generalised, and groups.csv's
+    support persons pseudonymised like everyone else's ids."""
     from .exports import capacity_table
-    from .runfiles import read_table
+    from .privacy import ID_COLUMNS
+    from .runfiles import RUN_FILES, TO_BE_NAMED, read_table, registry_entry
 
+    small = {a: b for a, b in sites.items() if a != b}
     out = {}
-    if (run / "cohorts.csv").is_file():
-        out["cohorts.csv"] = read_table(run / "cohorts.csv")
-    if (run / "groups.csv").is_file():
-        groups = read_table(run / "groups.csv")
-        small = {a: b for a, b in sites.items() if a != b}
-        if small and "site" in groups:
-            groups["site"] = groups["site"].astype(str).map(lambda text: _generalise_text(text, small))
-        out["groups.csv"] = groups
-    if (run / "capacity.csv").is_file():
-        out["capacity.csv"] = capacity_table(people, programme)
+    for name in dict.fromkeys(["cohorts.csv", "groups.csv", "capacity.csv", *names]):
+        if not (run / name).is_file():
+            continue
+        if name == "capacity.csv":
+            out[name] = capacity_table(people, programme)
+            continue
+        frame = read_table(run / name, (*ID_COLUMNS, *AS_WRITTEN))
+        entry = registry_entry(name, RUN_FILES)
+        for c in (entry.named if entry is not None and pseudonyms is not None else ()):
+            if c in frame:
+                named = frame[c].astype(object)
+                unnamed = named.astype(str).str.strip() == TO_BE_NAMED
+                frame[c] = pseudonyms(named.where(~unnamed, "")).astype(object).where(~unnamed, TO_BE_NAMED)
+        if small and "site" in frame:  # a group's site can be "mixed: A, B"
+            frame["site"] = frame["site"].astype(str).map(lambda text: _generalise_text(text, small))
+        if small and {"by", "group"} <= set(frame.columns):  # effects.csv: rows per site name the site in "group"
+            by_site = frame["by"].astype(str) == "site"
+            frame.loc[by_site, "group"] = frame.loc[by_site, "group"].astype(str).map(lambda text: small.get(text, text))
+        out[name] = frame
     return out
 
 
@@ -301,7 +323,13 @@ def _generalise_text(text: str, small: dict[str, str]) -> str:
     return small.get(text, text)
 
 
-_COUNT_COLUMNS = {"cohorts.csv": "size", "groups.csv": "members", "capacity.csv": "people"}
+AS_WRITTEN = ("start", "end", "due")  # dates and times: copied as the run wrote them, not re-formatted
+# Columns of an aggregate table that describe the module, not its people: kept in a suppressed row.
+_KEPT = {"sessions.csv": ("hours",), "modules.csv": ()}
+# Text that counts a suppressed row's people ("only 1 at the site need it"): left empty in a suppressed row.
+_COUNTING_TEXT = {"sessions.csv": ("reason",)}
+_COUNT_COLUMNS = {"cohorts.csv": "size", "groups.csv": "members", "capacity.csv": "people", "sessions.csv": "attendees",
+                  "effects.csv": "n", "modules.csv": "planned"}
 
 
 def suppress_table(frame: "pd.DataFrame", name: str, min_cell: int) -> "pd.DataFrame":
@@ -316,9 +344,13 @@ def suppress_table(frame: "pd.DataFrame", name: str, min_cell: int) -> "pd.DataF
     if not small.any():
         return frame
     out = frame.copy()
-    numeric = [c for c in out.columns if c != column and pd.api.types.is_numeric_dtype(out[c]) and not pd.api.types.is_bool_dtype(out[c])]
+    numeric = [c for c in out.columns if c != column and c not in _KEPT.get(name, ())
+               and pd.api.types.is_numeric_dtype(out[c]) and not pd.api.types.is_bool_dtype(out[c])]
     for c in numeric:
         out[c] = out[c].astype("Float64")
         out.loc[small, c] = pd.NA
+    for c in _COUNTING_TEXT.get(name, ()):
+        if c in out:
+            out[c] = out[c].astype(object).where(~small, "")
     out[column] = out[column].astype(str).where(~small, SMALL.format(n=min_cell))
     return out
