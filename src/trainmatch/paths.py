@@ -166,7 +166,7 @@ class _Texts:
         return list(self.codes)
 
 
-def _topological(catalogue: "Catalogue") -> list[str]:
+def topological(catalogue: "Catalogue") -> list[str]:
     """Objectives with every prerequisite before what needs it, otherwise in catalogue order."""
     out: list[str] = []
     done: set[str] = set()
@@ -276,7 +276,7 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
         order = np.argsort(person, kind="stable")
         person, dom, rule_code = person[order], dom[order], rule_code[order]
 
-    topo_list = _topological(catalogue)
+    topo_list = topological(catalogue)
     topo = np.asarray([topo_list.index(o) for o in objective_ids], dtype=np.int64)
     fmt_ids = list(programme.format_ids)
     C = max(len(obj.modules) for obj in catalogue.objectives.values())

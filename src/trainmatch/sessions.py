@@ -516,22 +516,11 @@ def _seen_before(slot: np.ndarray, k: int) -> np.ndarray:
 
 def topological_rank(catalogue: "Catalogue") -> np.ndarray:
     """Each objective's position with every prerequisite before what needs it (catalogue order otherwise)."""
+    from .paths import topological
+
     ids = list(catalogue.objective_ids)
-    out: list[str] = []
-    done: set[str] = set()
-
-    def visit(o: str) -> None:
-        if o in done:
-            return
-        done.add(o)
-        for p in catalogue.objectives[o].prerequisites:
-            visit(p)
-        out.append(o)
-
-    for o in ids:
-        visit(o)
     rank = np.empty(len(ids), dtype=np.int64)
-    rank[[ids.index(o) for o in out]] = np.arange(len(ids))
+    rank[[ids.index(o) for o in topological(catalogue)]] = np.arange(len(ids))
     return rank
 
 
