@@ -476,3 +476,21 @@ def test_a_survey_of_new_people_only_pairs_no_one(cli, tmp_path: Path, round1: P
     assert counts["paired"] == 0 and counts["joiners"] == len(survey) and counts["leavers"] == len(_read(round1 / "people.csv"))
     assert len(_read(out / "change.csv")) == 0 and len(_read(out / "effects.csv")) == 0
     assert (_read(out / "people.csv")["round"] == "joiner").all()
+
+
+def test_a_followup_round_gets_dates_and_lms_users_like_assign(cli, round1: Path, round2: dict[str, Path], tmp_path: Path) -> None:
+    """Every option of assign applies to the new round: --start dates its sessions, --lms-users names its LMS users."""
+    import csv
+
+    people = [row["person_id"] for row in csv.DictReader(round2["survey"].open(encoding="utf-8"))]
+    users = tmp_path / "users.csv"
+    users.write_text("person_id,username\n" + "".join(f"{p},u{p}\n" for p in people), encoding="utf-8")
+    out = tmp_path / "dated"
+    result = cli("followup", round1, round2["survey"], "-o", out, "--completions", round2["completions"],
+                 "--start", "2027-09-06", "--lms-users", users, "--per-person", "none", "--no-xlsx")
+    assert result.exit_code == 0, result.output
+    sessions = list(csv.DictReader((out / "sessions.csv").open(encoding="utf-8")))
+    assert sessions and all(s["start"] >= "2027-09-06" for s in sessions if s["status"] == "scheduled")
+    assert any((out / "calendar").glob("*.ics")) and (out / "lms" / "moodle-users.csv").is_file()
+    bad = cli("followup", round1, round2["survey"], "-o", tmp_path / "x", "--start", "next monday")
+    assert bad.exit_code == 2 and "--start" in bad.output and not (tmp_path / "x").exists()
