@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from trainmatch.cli import main
 
@@ -152,3 +154,49 @@ def test_a_bad_lms_users_file_names_row_column_value_and_writes_nothing(tmp_path
     assert "The --lms-users file is invalid" in result.stderr
     assert f"{users}" + message.replace("P001", people[0]) in result.stderr
     assert "Traceback" not in result.output and not out.exists()
+
+
+def _users_by_the_rules(text: str) -> dict[str, str] | None:
+    """What --lms-users promises, row by row with the csv module: any line break ends a row, blank rows skipped, ids trimmed, non-empty
+    and unique, usernames that a Moodle upload can carry; None where the file must be refused."""
+    first = text.split("\n", 1)[0]
+    rows = list(csv.reader(io.StringIO(text, newline=None), delimiter=max([",", ";", "\t"], key=first.count)))
+    header = [h.strip() for h in rows[0]] if rows else []
+    if "person_id" not in header or "username" not in header:
+        return None
+    ip, iu = header.index("person_id"), header.index("username")
+    out: dict[str, str] = {}
+    for row in rows[1:]:
+        if not any(cell.strip() for cell in row):
+            continue
+        pid, user = (row[ip].strip() if ip < len(row) else ""), (row[iu] if iu < len(row) else "")
+        if not pid or pid in out or not user.strip() or user != user.strip() or any(c in user for c in ",;\"'\r\n"):
+            return None
+        out[pid] = user
+    return out
+
+
+cell = st.text(alphabet=st.sampled_from(list("ab1 ,;\"'\t\n\r\x1c\u00a0é")), max_size=4)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.one_of(st.sampled_from(["p1", "p2", "p3", "p4"]), cell),
+                               st.one_of(st.sampled_from(["u1", "u2"]), cell)), max_size=8),
+       delimiter=st.sampled_from([",", ";"]), extra=st.booleans())
+def test_an_lms_users_file_is_read_as_its_rules_say_whatever_it_holds(tmp_path, rows, delimiter, extra):
+    """Whatever the file holds, the users map is what the row-by-row rules give, or the file is refused with
+    a listed problem (the quick whole-column check and the row-by-row reading agree)."""
+    from trainmatch.lms import LmsUsersError, read_lms_users
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(["person_id", "username", *(["note"] if extra else [])])
+    writer.writerows([[p, u, *(["x"] if extra else [])] for p, u in rows])
+    path = tmp_path / "users.csv"
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    expected = _users_by_the_rules(buf.getvalue())
+    if expected is None:
+        with pytest.raises(LmsUsersError):
+            read_lms_users(path)
+    else:
+        assert read_lms_users(path) == expected

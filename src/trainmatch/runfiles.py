@@ -132,7 +132,8 @@ def run_files(folder: Path, registry: Iterable[RunFile] = RUN_FILES) -> list[tup
     import os
 
     registry = tuple(registry)
-    patterns = [(re.compile(fnmatch.translate(e.pattern)), e) for e in registry]
+    # one alternation of every entry's pattern, tried in registry order: one match per file, not one per entry
+    anyone = re.compile("|".join(f"(?P<e{n}>{fnmatch.translate(e.pattern)})" for n, e in enumerate(registry)) or "(?!)")
     found: list[tuple[str, RunFile]] = []
     unknown: list[str] = []
     pending = [""]
@@ -147,11 +148,11 @@ def run_files(folder: Path, registry: Iterable[RunFile] = RUN_FILES) -> list[tup
                 if item.is_dir():
                     pending.append(relative + "/")
                     continue
-                entry = next((e for pattern, e in patterns if pattern.match(relative)), None)
-                if entry is None:
+                hit = anyone.match(relative)
+                if hit is None:
                     unknown.append(relative)
                 else:
-                    found.append((relative, entry))
+                    found.append((relative, registry[int(hit.lastgroup[1:])]))
     if unknown:
         unknown.sort()
         shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
