@@ -407,6 +407,20 @@ def test_neutralise_text_keeps_numbers_and_distinct_values() -> None:
     assert out["hours"].tolist()[:2] == [-1.5, 2.0]
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(
+    list("ab1 =+-@'\t\r\n\x00\x1c\u00a0\u2003\u200b\ufeff\uff1d\uff0b\uff0d\uff20é")), max_size=4)), min_size=1, max_size=12))
+def test_arrow_text_is_neutralised_exactly_as_the_formula_pattern_says(cells: list[str | None]) -> None:
+    """Arrow-backed text (how tables read back from CSV come) is checked by Arrow's regex engine after a
+    first-character filter; the cells it prefixes are exactly those Python's FORMULA_PATTERN matches."""
+    from trainmatch.columns import FORMULA_PATTERN
+    from trainmatch.outputs import neutralise_text
+
+    out = neutralise_text(pd.DataFrame({"text": pd.Series(cells, dtype="string[pyarrow]")}))["text"]
+    expected = [None if c is None else ("'" + c if re.match(FORMULA_PATTERN, c) else c) for c in cells]
+    assert [None if pd.isna(v) else v for v in out] == expected
+
+
 @pytest.mark.parametrize("make, words", [(lambda t: t / "missing" / "out", "does not exist"), (lambda t: t / "file", "is a file")])
 def test_an_impossible_output_is_refused_before_any_work(small_csv: Path, tmp_path: Path, make: object, words: str) -> None:
     (tmp_path / "file").write_text("x", encoding="utf-8")

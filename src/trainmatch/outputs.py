@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # imported where used: `assign` checks the output folder befo
 # FORMULA_PATTERN (columns.py): a cell a spreadsheet may run as a formula.
 # The same for pyarrow (RE2): \s is ASCII-only there, so Unicode separators, controls and format characters by class.
 _FORMULA_RE2 = r"^(?:[\t\r]|[\s\p{Z}\p{Cc}\p{Cf}]*[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}])"
+_FORMULA_FIRST_RE2 = r"^[\t\r\s\p{Z}\p{Cc}\p{Cf}=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}]"  # how such a cell can begin
 WORKBOOK_CREATED = datetime(2000, 1, 1)  # the "created" property of plans.xlsx: fixed, for identical outputs
 
 
@@ -74,7 +75,15 @@ def _any_formula(s: pd.Series) -> bool:
     import pyarrow.compute as pc
 
     values = pa.chunked_array(s.array._pa_array) if hasattr(s.array, "_pa_array") else pa.array(s.array)
-    return bool(pc.any(pc.match_substring_regex(values, _FORMULA_RE2)).as_py())
+    # The first character rules most cells out: the pattern runs on the few distinct first characters, and in
+    # full only on the cells that start with a sign, a space or a control character (RE2 per cell is the cost).
+    first = pc.utf8_slice_codeunits(values, 0, 1)
+    starts = pc.unique(first)
+    suspects = pc.filter(starts, pc.match_substring_regex(starts, _FORMULA_FIRST_RE2))
+    if len(suspects) == 0:
+        return False
+    candidates = pc.filter(values, pc.is_in(first, value_set=suspects))
+    return bool(pc.any(pc.match_substring_regex(candidates, _FORMULA_RE2)).as_py())
 
 
 CSV_BLOCK_ROWS = 32_768  # rows formatted at a time: bounds the extra memory of writing a table
