@@ -7,8 +7,9 @@ Usage (from the repository root, in the environment where trainmatch is installe
     python benchmarks/run.py --sizes 100000 --runs 1 --followup   # also a follow-up round against assign
 
 For each size it generates a survey with `trainmatch synth` (cached under
-benchmarks/cache/ by size and seed), then runs the whole `trainmatch assign
---per-person none --no-xlsx` as a separate process `--runs` times. It
+benchmarks/cache/ by size and seed, with a users file for --lms-users), then
+runs the whole `trainmatch assign --per-person none --no-xlsx --start
+2027-01-11 --lms-users USERS` as a separate process `--runs` times. It
 reports the median wall time, the peak resident memory (the process's RSS
 sampled every 20 ms, with its children should it start any, and never below
 its own peak from wait4's rusage), people per second,
@@ -68,6 +69,21 @@ def survey_for(n: int, seed: int) -> Path:
     return path
 
 
+def users_for(survey: Path) -> Path:
+    """An --lms-users file for the survey (person_id, username), made once next to it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    path = survey.with_name(survey.stem + "-users.csv")
+    if not path.exists():
+        ids = pacsv.read_csv(survey, convert_options=pacsv.ConvertOptions(include_columns=["person_id"],
+                                                                         column_types={"person_id": pa.string()})).column(0)
+        users = pa.table({"person_id": ids, "username": pc.binary_join_element_wise("user", ids, "")})
+        pacsv.write_csv(users, path)
+    return path
+
+
 def _rss_kb(pid: int) -> int:
     """Resident memory of ``pid`` and all its descendants, in kB (0 once gone)."""
     total = 0
@@ -88,7 +104,8 @@ def run_assign(survey: Path, out: Path) -> tuple[float, float, dict[str, float]]
     import threading
 
     cmd = [*trainmatch_command(), "assign", str(survey), "-o", str(out), "--per-person", "none", "--no-xlsx", "--quiet", "--force",
-           "--start", "2027-01-11"]  # with a start date: the calendar and .ics files are part of the run
+           # with a start date and Moodle usernames: the calendar, .ics files and every LMS file are part of the run
+           "--start", "2027-01-11", "--lms-users", str(users_for(survey))]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     sampled = [0]
