@@ -200,3 +200,20 @@ def test_an_lms_users_file_is_read_as_its_rules_say_whatever_it_holds(tmp_path, 
             read_lms_users(path)
     else:
         assert read_lms_users(path) == expected
+
+
+def test_a_catalogue_with_lms_course_for_only_some_modules_is_warned_about(tmp_path):
+    """The shipped catalogue gives no lms_course: the module ids are the course ids, without a warning on every
+    run. A catalogue that gives it for some modules but not all is likely unfinished: the run says how many lack it."""
+    default = run("assign", SAMPLE, "-o", tmp_path / "default", "--start", "2027-01-11", "--k", "2-3", "--seed", "1",
+                  "--per-person", "none", "--no-xlsx")
+    assert default.exit_code == 0 and "lms_course" not in default.output
+    assert run("init", tmp_path / "prog").exit_code == 0
+    catalogue = pd.read_csv(tmp_path / "prog" / "catalogue.csv", dtype=str, keep_default_na=False)
+    catalogue["lms_course"] = ""
+    catalogue.loc[0, "lms_course"] = "COURSE-1"
+    catalogue.to_csv(tmp_path / "prog" / "catalogue.csv", index=False)
+    partial = run("assign", SAMPLE, "-o", tmp_path / "partial", "--programme", tmp_path / "prog", "--start", "2027-01-11",
+                  "--k", "2-3", "--seed", "1", "--per-person", "none", "--no-xlsx")
+    assert partial.exit_code == 0, partial.output
+    assert f"{len(catalogue) - 1} catalogue modules have no lms_course" in partial.output

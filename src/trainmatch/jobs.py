@@ -841,7 +841,7 @@ def _sessions_and_handoff(result: Any, catalogue: Any, programme: Any, start: "d
     if lms.unsafe_courses:
         warnings.append(f"{len(lms.unsafe_courses)} lms_course ids cannot go into a Moodle flat-file line: "
                         f"{', '.join(map(repr, lms.unsafe_courses[:5]))}. Their enrolments are only in lms/enrolments.csv.")
-    if lms.without_course:
+    if lms.without_course and len(lms.without_course) < len(catalogue.modules):  # some filled in: the rest likely missed
         warnings.append(f"{len(lms.without_course)} catalogue modules have no lms_course; the LMS files use their module id "
                         "as the course id. Add an lms_course column to the catalogue to use the LMS's own ids.")
     if lms.missing_users:
