@@ -90,11 +90,12 @@ def load_key(path: str | Path) -> bytes:
 
 def pseudonym(person_id: str, key: bytes) -> str:
     """The pseudonym of one id: ``p`` and the first hex digits of HMAC-SHA256(key, id)."""
-    return "p" + hmac.new(key, person_id.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX]
+    return _pseudonyms([person_id], key)[0]
 
 
 def _pseudonyms(person_ids: Iterable[str], key: bytes) -> list[str]:
-    """:func:`pseudonym` of many ids: the keyed state is made once and copied per id (a third less time)."""
+    """:func:`pseudonym` of each id: the keyed state is made once and copied per id (a third less time than
+    ``hmac.new`` per id)."""
     keyed = hmac.new(key, digestmod=hashlib.sha256)
     out = []
     for person_id in person_ids:
