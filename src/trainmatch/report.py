@@ -581,12 +581,15 @@ def sessions_section(sessions: "pd.DataFrame", steps: "pd.DataFrame", groups: "p
     import numpy as np
     import pandas as pd
 
+    from .columns import codes
+
+    # by codes (a format and a session per step, no text per step): -1, no format or no session, picks the last
     group_formats = {f.id for f in programme.formats if f.group}
-    fmt = steps["format"].astype(str)
-    in_group = fmt.isin(group_formats).to_numpy()
-    sid = steps["session_id"].astype(str).to_numpy() if "session_id" in steps.columns else np.full(len(steps), "")
-    size = dict(zip(sessions["session_id"].astype(str), sessions["attendees"].astype(int)))
-    attendees = pd.Series(sid[in_group]).map(size).fillna(0).to_numpy()
+    fmt, formats = codes(steps["format"])
+    in_group = np.asarray([f in group_formats for f in formats] + [False], dtype=bool)[fmt]
+    at = (codes(steps["session_id"], sessions["session_id"].astype(str).tolist())[0] if "session_id" in steps.columns
+          else np.full(len(steps), -1, dtype=np.int64))
+    attendees = np.r_[sessions["attendees"].to_numpy(dtype=np.int64), 0][at[in_group]]
     viable = float((attendees >= programme.min_attendees).mean()) if len(attendees) else 1.0
     scheduled = sessions["status"].astype(str) == "scheduled"
     no_support = groups[groups["support_1"].astype(str) == ""] if groups is not None and "support_1" in groups else None
