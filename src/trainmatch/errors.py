@@ -9,6 +9,7 @@ row, column and value when there is one, plus what is allowed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 
 @dataclass(frozen=True)
@@ -92,3 +93,19 @@ class OutputError(TrainmatchError):
 
 class UsageError(TrainmatchError):
     """A parameter passed to a library function is malformed (CLI exit 2)."""
+
+
+def closest_id(person_id: str, candidates: Iterable[str]) -> str | None:
+    """The id most like ``person_id`` (difflib) among ids of a similar length, for "Did you mean …?"."""
+    import difflib
+
+    pool = [str(c) for c in candidates]
+    near = [c for c in pool if abs(len(c) - len(person_id)) <= 2]
+    found = difflib.get_close_matches(person_id, near or pool, n=1, cutoff=0.5)
+    return found[0] if found else None
+
+
+def unknown_person(person_id: str, candidates: Iterable[str]) -> DataError:
+    """The error for an id that is not among ``candidates``, with the closest one when there is one."""
+    near = closest_id(person_id, candidates)
+    return DataError(f"Unknown person_id {person_id!r}." + (f" Did you mean {near!r}?" if near else ""))

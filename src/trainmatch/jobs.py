@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, unknown_person
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -901,6 +901,8 @@ def explain(
         lines = [f"{where} (person {person_id}) {'was' if len(rows) == 1 else 'were'} rejected, so there is no plan:"]
         lines += [f"  row {int(r.row)}, column {r.column!r}, value {r.value!r}: {r.reason}" for r in rejected.itertuples()]
         raise DataError("\n".join(lines))
+    if not accepted:  # said before the cohorts are fitted and everyone is planned
+        raise unknown_person(person_id, imported.people["person_id"].astype(str).tolist())
     result = run_assignment(imported, programme, plan, saved=saved, k_range=k_range, seed=seed)
     return explain_person(person_id, result.people, result.fired, Paths(result.steps, result.deferred), programme, lang=lang)
 

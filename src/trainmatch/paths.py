@@ -21,7 +21,6 @@ people.)
 
 from __future__ import annotations
 
-import difflib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Sequence
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from .columns import codes as column_codes
-from .errors import DataError
+from .errors import DataError, unknown_person
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -804,13 +803,7 @@ def explain_person(person_id: str, people: "pd.DataFrame", fired: "pd.DataFrame"
     ids = people["person_id"].astype(str)
     hit = np.flatnonzero((ids == str(person_id)).to_numpy())
     if not len(hit):
-        pool = ids.to_numpy()
-        key = str(person_id)
-        if len(pool) > 20000:  # keep difflib fast on national-scale files
-            pool = pool[[p.startswith(key[:2]) and abs(len(p) - len(key)) <= 2 for p in pool]][:20000]
-        close = difflib.get_close_matches(key, [str(p) for p in pool], n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise DataError(f"Unknown person_id {person_id!r}.{hint}")
+        raise unknown_person(str(person_id), ids.tolist())
     i = int(hit[0])
     p = people.iloc[i]
     L = _LABELS.get(lang, _LABELS["en"])

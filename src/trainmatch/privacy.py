@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from .errors import DataError, OutputError, UsageError
+from .errors import DataError, OutputError, UsageError, closest_id
 from .runfiles import RUN_FILES, RunFile, WORKBOOK_SHEETS, run_files
 
 if TYPE_CHECKING:
@@ -146,19 +146,6 @@ def run_ids(folder: Path) -> "pd.Series":
     return pd.Series(ids[ids.str.strip() != ""].unique())
 
 
-def closest(person_id: str, candidates: "pd.Series") -> str | None:
-    """The id most like ``person_id`` (difflib), among ids of a similar length."""
-    import difflib
-
-    if not len(candidates):
-        return None
-    lengths = candidates.str.len()
-    near = candidates[(lengths - len(person_id)).abs() <= 2]
-    pool = near if len(near) else candidates
-    found = difflib.get_close_matches(person_id, pool.tolist(), n=1, cutoff=0.5)
-    return found[0] if found else None
-
-
 def not_found(missing: list[str], folders: list[Path]) -> DataError:
     """The error for ids that no run holds, each with the closest id when there is one."""
     import pandas as pd
@@ -167,7 +154,7 @@ def not_found(missing: list[str], folders: list[Path]) -> DataError:
     where = str(folders[0]) if len(folders) == 1 else f"the {len(folders)} runs in it"
     lines = []
     for pid in missing:
-        near = closest(pid, candidates)
+        near = closest_id(pid, candidates.tolist())
         lines.append(f"person_id {pid!r} is not in {where}." + (f" Did you mean {near!r}?" if near else ""))
     lines.append("Nothing was changed. Check the id against people.csv (ids are compared exactly, case included).")
     return DataError("\n".join(lines))
