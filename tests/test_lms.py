@@ -217,3 +217,33 @@ def test_a_catalogue_with_lms_course_for_only_some_modules_is_warned_about(tmp_p
                   "--k", "2-3", "--seed", "1", "--per-person", "none", "--no-xlsx")
     assert partial.exit_code == 0, partial.output
     assert f"{len(catalogue) - 1} catalogue modules have no lms_course" in partial.output
+
+
+def test_upload_users_fields_are_quoted_as_csv_and_every_row_matches_the_plans(tmp_path, lms_run):
+    """Course ids with a comma or a quote reach moodle-users.csv intact (read back with the csv module), and every
+    person's row lists their plan's courses in path order with the group of each course's session."""
+    assert run("init", tmp_path / "prog").exit_code == 0
+    catalogue = pd.read_csv(tmp_path / "prog" / "catalogue.csv", dtype=str, keep_default_na=False)
+    catalogue["lms_course"] = [f'C,"{m}"' if n % 2 else f"C-{m}" for n, m in enumerate(catalogue["module_id"])]
+    catalogue.to_csv(tmp_path / "prog" / "catalogue.csv", index=False)
+    course = dict(zip(catalogue["module_id"], catalogue["lms_course"]))
+    people = read_table(lms_run / "people.csv")["person_id"].tolist()
+    users = tmp_path / "users.csv"
+    users.write_text("person_id,username\n" + "".join(f"{p},user{p}\n" for p in people), encoding="utf-8")
+    out = tmp_path / "out"
+    result = run("assign", SAMPLE, "-o", out, "--programme", tmp_path / "prog", "--start", "2027-01-11", "--lms-users", users, *QUICK)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO((out / "lms" / "moodle-users.csv").read_text(encoding="utf-8"))))
+    header, body = rows[0], rows[1:]
+    plans = read_table(out / "plans.csv")
+    group = read_table(out / "people.csv").set_index("person_id")["group"]
+    assert [r[0] for r in body] == [f"user{p}" for p in dict.fromkeys(plans["person_id"])]
+    assert len(header) == 2 + 2 * plans.groupby("person_id").size().max()
+    for r in body:
+        pid = r[0][len("user"):]
+        mine = plans[plans["person_id"] == pid]
+        width = 2 * len(mine)
+        assert r[2:2 + width:2] == [course[m] for m in mine["module"]]
+        assert r[3:3 + width:2] == mine["group"].tolist()
+        assert r[2 + width:] == [""] * (len(header) - 2 - width)
+        assert r[1] == group[pid]
