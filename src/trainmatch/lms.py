@@ -261,7 +261,7 @@ def lms_files(steps: "pd.DataFrame", groups: "pd.DataFrame", catalogue: "Catalog
     users_bytes = None
     missing: tuple[str, ...] = ()
     if users is not None:
-        users_bytes, missing = _users_csv(pid_codes, pid_uniq, mcode, course_of, enrol["group"], users, people)
+        users_bytes, missing = _users_csv(pid_codes, uniq_arrow, mcode, course_of, enrol["group"], users, people)
     return LmsFiles(enrol, flat, cohorts, users_bytes, tuple(str(x) for x in pid_uniq[bad_pid].tolist()),
                     tuple(bad_course_set), without, missing)
 
@@ -293,7 +293,7 @@ def _joined_lines(lines: "Any") -> "bytes | Any":
     return text.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
 
 
-def _users_csv(pid_codes: np.ndarray, person_ids: "pd.Index", mcode: np.ndarray, course_of: list[str], group: "pd.Series",
+def _users_csv(pid_codes: np.ndarray, person_ids: "Any", mcode: np.ndarray, course_of: list[str], group: "pd.Series",
                users: dict[str, str], people: "pd.DataFrame | None") -> tuple[bytes, tuple[str, ...]]:
     """Moodle upload-users rows: username, cohort1 (the person's training group), course1/group1… (the group
     whose session the person attends in that course), people in the order the steps first name them.
@@ -308,7 +308,7 @@ def _users_csv(pid_codes: np.ndarray, person_ids: "pd.Index", mcode: np.ndarray,
     from .columns import codes
 
     seen, order = pd.factorize(pid_codes)  # each enrolment's person, numbered in first-seen order
-    ids = pa.array(np.asarray(person_ids, dtype=object)[order], type=pa.string())
+    ids = pc.take(person_ids, order)  # person_ids: Arrow text, the steps' distinct ids
 
     def where(values: "Any", among: "Any") -> np.ndarray:  # position of each value in ``among``, -1 if absent
         return pc.index_in(values, value_set=among).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -319,9 +319,11 @@ def _users_csv(pid_codes: np.ndarray, person_ids: "pd.Index", mcode: np.ndarray,
     names = _csv_field(pc.take(pa.array(list(users.values()), type=pa.string()), at[known]))
     own = pa.array(np.full(int(known.sum()), "", dtype=object), type=pa.string())
     if people is not None and "group" in people.columns:
-        own_at = where(ids.filter(pa.array(known)), pa.array(people["person_id"].astype(str).to_numpy(dtype=object), type=pa.string()))
-        labels = pa.array([*people["group"].astype(str).to_numpy(dtype=object), ""], type=pa.string())
-        own = _csv_field(pc.take(labels, np.where(own_at >= 0, own_at, len(labels) - 1)))
+        own_at = where(ids.filter(pa.array(known)), pc.cast(pa.array(people["person_id"].astype(str).array), pa.string()))
+        gcodes, glabels = codes(people["group"])
+        labels = _csv_field(pa.array([*glabels, ""], type=pa.string()))  # quoted once per group
+        at_group = np.where(own_at >= 0, np.append(gcodes, len(glabels))[own_at], len(glabels))
+        own = pc.take(labels, np.where(at_group >= 0, at_group, len(glabels)))  # no group: ""
     keep = np.flatnonzero(known[seen])  # the enrolments of people with a username
     row = (np.cumsum(known) - 1)[seen[keep]]  # their person's row
     by = np.argsort(row, kind="stable")
