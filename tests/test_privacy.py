@@ -622,12 +622,17 @@ def test_erase_from_a_run_with_sessions_calendar_lms_and_a_follow_up(cli, full_r
     for g in was_support:
         assert "to be named" in (merged.loc[g, "support_1"], merged.loc[g, "support_2"])
     assert (people.set_index("person_id").loc[[p for p in supported if p != attendee], "support_person"] == "to be named").all()
-    from trainmatch.letters import plan_filename
+    from trainmatch.letters import TEXT, plan_filename
 
+    languages = set()
     for pid in supported:
         if pid != attendee:
             letter = (run / "plans" / plan_filename(pid)).read_text(encoding="utf-8")
-            assert "to be named" in letter
+            lang = re.search(r'<html lang="([a-z]+)"', letter).group(1)
+            languages.add(lang)
+            assert TEXT[lang]["to_be_named"] in letter  # in the letter's own language
+            assert lang == "en" or "to be named" not in letter
+    assert languages == {"fi", "sv", "en"}  # the supported people write in all three
     # Everyone else's rows are unchanged (people.csv: but for a support person who is now to be named) …
     kept_before = people_before[~people_before["person_id"].isin(erased)].reset_index(drop=True)
     kept_before.loc[kept_before["support_person"] == helper, "support_person"] = "to be named"

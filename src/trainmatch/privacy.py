@@ -542,18 +542,20 @@ def _people_facts(folder: Path, ids: set[str]) -> tuple[list[str], dict[str, int
 
 def _unname_letter(source: Path, target: Path, ids: set[str]) -> None:
     """A letter with an erased support person's id (and the role after it, which would point to them) replaced by
-    "to be named", as groups.csv says it."""
+    "to be named" in the letter's language (groups.csv says it in English)."""
     import html
     import re
 
-    from .runfiles import TO_BE_NAMED
+    from .letters import TEXT
 
     alternatives = "|".join(re.escape(html.escape(i)) for i in sorted(ids, key=len, reverse=True))
     pattern = re.compile(rf"(?<![0-9A-Za-z])(?:{alternatives})(?![0-9A-Za-z])(?: \([^()<>]*\))?")
     with open(source, encoding="utf-8", newline="") as fh:
         text = fh.read()
+    lang = re.search(r'<html lang="([a-z]+)"', text[:1000])
+    phrase = TEXT.get(lang.group(1) if lang else "en", TEXT["en"])["to_be_named"]
     with open(target, "w", encoding="utf-8", newline="") as fh:
-        fh.write(pattern.sub(TO_BE_NAMED, text))
+        fh.write(pattern.sub(html.escape(phrase), text))
 
 
 def _erase_handoff(folder: Path, tmp: Path, files: list[tuple[str, RunFile]], ids: set[str], removed: dict[str, int],
