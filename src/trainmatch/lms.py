@@ -320,10 +320,10 @@ def _users_csv(pid_codes: np.ndarray, person_ids: "Any", mcode: np.ndarray, cour
     own = pa.array(np.full(int(known.sum()), "", dtype=object), type=pa.string())
     if people is not None and "group" in people.columns:
         own_at = where(ids.filter(pa.array(known)), pc.cast(pa.array(people["person_id"].astype(str).array), pa.string()))
-        gcodes, glabels = codes(people["group"])
-        labels = _csv_field(pa.array([*glabels, ""], type=pa.string()))  # quoted once per group
-        at_group = np.where(own_at >= 0, np.append(gcodes, len(glabels))[own_at], len(glabels))
-        own = pc.take(labels, np.where(at_group >= 0, at_group, len(glabels)))  # no group: ""
+        own_codes, own_groups = codes(people["group"])
+        labels = _csv_field(pa.array([*own_groups, ""], type=pa.string()))  # quoted once per group
+        at_group = np.where(own_at >= 0, np.append(own_codes, len(own_groups))[own_at], len(own_groups))
+        own = pc.take(labels, np.where(at_group >= 0, at_group, len(own_groups)))  # no group: ""
     keep = np.flatnonzero(known[seen])  # the enrolments of people with a username
     row = (np.cumsum(known) - 1)[seen[keep]]  # their person's row
     by = np.argsort(row, kind="stable")
