@@ -160,7 +160,7 @@ def _users_by_the_rules(text: str) -> dict[str, str] | None:
     """What --lms-users promises, row by row with the csv module: any line break ends a row, blank rows skipped, ids trimmed, non-empty
     and unique, usernames that a Moodle upload can carry; None where the file must be refused."""
     first = text.split("\n", 1)[0]
-    rows = list(csv.reader(io.StringIO(text, newline=None), delimiter=max([",", ";", "\t"], key=first.count)))
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=max([",", ";", "\t"], key=first.count)))
     header = [h.strip() for h in rows[0]] if rows else []
     if "person_id" not in header or "username" not in header:
         return None
@@ -179,7 +179,7 @@ def _users_by_the_rules(text: str) -> dict[str, str] | None:
 cell = st.text(alphabet=st.sampled_from(list("ab1 ,;\"'\t\n\r\x1c\u00a0é")), max_size=4)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.tuples(st.one_of(st.sampled_from(["p1", "p2", "p3", "p4"]), cell),
                                st.one_of(st.sampled_from(["u1", "u2"]), cell)), max_size=8),
        delimiter=st.sampled_from([",", ";"]), extra=st.booleans())

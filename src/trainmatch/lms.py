@@ -77,8 +77,8 @@ def read_lms_users(path: str | Path) -> dict[str, str]:
     clean = _clean_users(text, delimiter)
     if clean is not None:
         return clean
-    # a lone carriage return ends a row, as in the survey reader and in Arrow's reader above
-    reader = csv.reader(io.StringIO(text, newline=None), delimiter=delimiter)
+    # a lone carriage return ends a row (as in the survey reader and Arrow's reader above); one inside quotes is kept
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         rows = list(reader)
     except csv.Error as error:
