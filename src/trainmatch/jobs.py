@@ -21,7 +21,7 @@ from datetime import date
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 from .errors import DataError, UsageError, unknown_person
 
@@ -577,12 +577,7 @@ def assign(
     """
     import dataclasses
 
-    if per_person not in ("html", "none"):
-        raise UsageError(f"per_person must be 'html' or 'none', got {per_person!r}.")
-    if lang not in (None, "fi", "sv", "en"):
-        raise UsageError(f"lang must be one of fi, sv, en, got {lang!r}.")
-    _check_seed(seed)
-    start_date = parse_start(start)
+    start_date = _check_run_options(per_person, lang, seed, start)
     started = time.perf_counter()
     with _Outputs(_inputs(survey, programme, mapping, model, lms_users), force) as outputs:
         staged = outputs.folder(output)  # every output checked and locked before any work, not after it
@@ -603,10 +598,7 @@ def _assign(survey: str | Path, staged: Any, *, programme: Any, model: Any, save
 
     _import_in_background(*([] if model is not None else ["trainmatch.kmeans"]), *_REPORT_MODULES)
 
-    def stage(name: str) -> None:
-        if progress is not None:
-            progress.stage(name)
-
+    stage = _stage_of(progress)
     stage("loading the programme")
     if not isinstance(programme, Programme):
         programme = load_programme(programme)
@@ -617,6 +609,30 @@ def _assign(survey: str | Path, staged: Any, *, programme: Any, model: Any, save
     start, users = _schedule_and_users(programme, start, lms_users)
     stage("reading the survey")
     checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding, xlsx_limits=xlsx_limits)
+    _check_read(checked, strict, users, lms_users)
+    return _plan_and_write(checked, plan, staged, saved=saved, k_range=k_range, seed=seed, per_person=per_person, xlsx=xlsx,
+                           lang=lang, model=model, save_model=save_model, k=k, strict=strict, stage=stage, progress=progress,
+                           started=started, start=start, users=users)
+
+
+def _stage_of(progress: Progress | None) -> Callable[[str], None]:
+    """``progress.stage``, or a function that does nothing without a progress display."""
+    return progress.stage if progress is not None else (lambda name: None)
+
+
+def _check_run_options(per_person: str, lang: str | None, seed: int, start: "str | date | None") -> "date | None":
+    """UsageError for an option assign and followup cannot take; the plan period's start as a date."""
+    if per_person not in ("html", "none"):
+        raise UsageError(f"per_person must be 'html' or 'none', got {per_person!r}.")
+    if lang not in (None, "fi", "sv", "en"):
+        raise UsageError(f"lang must be one of fi, sv, en, got {lang!r}.")
+    _check_seed(seed)
+    return parse_start(start)
+
+
+def _check_read(checked: Survey, strict: bool, users: dict[str, str] | None, lms_users: str | Path | None) -> None:
+    """Before planning: the --lms-users ids are people of the survey, and there is something to plan (all of it
+    with ``strict``)."""
     imported = checked.imported
     if users is not None:
         from .lms import check_users_known
@@ -628,9 +644,6 @@ def _assign(survey: str | Path, staged: Any, *, programme: Any, model: Any, save
     if imported.n_accepted == 0:
         raise RowsRejected(f"All {imported.n_read} rows were rejected, so there is nothing to plan; fix the problems listed above.",
                            checked.raw, imported)
-    return _plan_and_write(checked, plan, staged, saved=saved, k_range=k_range, seed=seed, per_person=per_person, xlsx=xlsx,
-                           lang=lang, model=model, save_model=save_model, k=k, strict=strict, stage=stage, progress=progress,
-                           started=started, start=start, users=users)
 
 
 def _schedule_and_users(programme: "Programme", start: "date | None", lms_users: str | Path | None
@@ -995,24 +1008,18 @@ def followup(
     from .followup import instrument_differences, read_previous
     from .programme import Programme, load_programme
 
-    if per_person not in ("html", "none"):
-        raise UsageError(f"per_person must be 'html' or 'none', got {per_person!r}.")
-    if lang not in (None, "fi", "sv", "en"):
-        raise UsageError(f"lang must be one of fi, sv, en, got {lang!r}.")
+    start_date = _check_run_options(per_person, lang, seed, start)
     if refit and model is not None:
         raise UsageError("Use either --model (reuse that model) or --refit (fit new cohorts), not both.")
     for option, value, needs in (("--completions-mapping", completions_mapping, completions), ("--feedback-mapping", feedback_mapping, feedback)):
         if value is not None and needs is None:
             raise UsageError(f"{option} maps the columns of the {option.split('-')[2]} file; give that file too ({option.rsplit('-', 1)[0]} FILE).")
-    _check_seed(seed)
-    start_date = parse_start(start)
     started = time.perf_counter()
     with _Outputs(_inputs(previous, survey, programme, mapping, model, completions, feedback, completions_mapping, feedback_mapping,
                           lms_users), force) as outputs:
         staged = outputs.folder(output)
         outputs.model(save_model, output)
-        if progress is not None:
-            progress.stage("reading the previous run")
+        _stage_of(progress)("reading the previous run")
         prev = read_previous(previous, tables=False)  # run.json; its tables are read below, while the survey is read
         if not isinstance(programme, Programme):
             programme = load_programme(programme)
@@ -1040,29 +1047,14 @@ def followup(
             checked = read_and_import(survey, programme, mapping=mapping, duplicates=duplicates, sheet=sheet, encoding=encoding,
                                       xlsx_limits=xlsx_limits)
             prev, round_inputs = later.result()
-        imported = checked.imported
-        if users is not None:
-            from .lms import check_users_known
-
-            check_users_known(users, imported.people["person_id"], str(lms_users))
         if checked.raw.sha256 == prev.record.get("input", {}).get("sha256"):
             warnings.append(f"{Path(survey).name} is byte for byte the survey of the previous run, so nothing can have changed; "
                             "pass the new round's export.")
-        if strict and imported.n_rejected:
-            raise RowsRejected(f"--strict: {imported.n_rejected} of {imported.n_read} rows were rejected, so nothing was written.",
-                               checked.raw, imported)
-        if imported.n_accepted == 0:
-            raise RowsRejected(f"All {imported.n_read} rows were rejected, so there is nothing to plan; fix the problems listed above.",
-                               checked.raw, imported)
+        _check_read(checked, strict, users, lms_users)
         extend = _followup_extension(prev, programme, plan, round_inputs, previous)
-
-        def stage(name: str) -> None:
-            if progress is not None:
-                progress.stage(name)
-
         run = _plan_and_write(checked, plan, staged, saved=saved, k_range=k_range, seed=seed, per_person=per_person, xlsx=xlsx,
                               lang=lang, model=str(model) if model is not None else (None if refit else str(prev.model_folder)),
-                              save_model=save_model, k=k, strict=strict, stage=stage, progress=progress, started=started,
+                              save_model=save_model, k=k, strict=strict, stage=_stage_of(progress), progress=progress, started=started,
                               start=start_date, users=users, extend=extend, planner=round_inputs.hints)
     run = dataclasses.replace(run, notes=tuple(outputs.notes), warnings=(*warnings, *run.warnings))
     made = extend.made
