@@ -99,43 +99,27 @@ def _rss_kb(pid: int) -> int:
     return total
 
 
+def run_options(survey: Path) -> list[str]:
+    """The options of every measured run: no letters, no workbook, and with a start date and Moodle usernames,
+    so the calendar, .ics files and every LMS file are part of it."""
+    return ["--per-person", "none", "--no-xlsx", "--quiet", "--force", "--start", "2027-01-11", "--lms-users", str(users_for(survey))]
+
+
 def run_assign(survey: Path, out: Path) -> tuple[float, float, dict[str, float]]:
     """Wall seconds, peak RSS in MB and run.json's stage seconds of one `assign` process."""
-    import threading
-
-    cmd = [*trainmatch_command(), "assign", str(survey), "-o", str(out), "--per-person", "none", "--no-xlsx", "--quiet", "--force",
-           # with a start date and Moodle usernames: the calendar, .ics files and every LMS file are part of the run
-           "--start", "2027-01-11", "--lms-users", str(users_for(survey))]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    sampled = [0]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.02):
-            sampled[0] = max(sampled[0], _rss_kb(proc.pid))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    done.set()
-    sampler.join()
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"assign failed on {survey}:\n{err}")
-    seconds = json.loads((out / "run.json").read_text(encoding="utf-8"))["seconds"]
-    return wall, max(usage.ru_maxrss, sampled[0]) / 1024, seconds
+    return _timed([*trainmatch_command(), "assign", str(survey), "-o", str(out), *run_options(survey)], out)
 
 
 def run_followup(previous: Path, survey: Path, completions: Path, feedback: Path, out: Path) -> tuple[float, float, dict[str, float]]:
     """Wall seconds, peak RSS in MB and run.json's stage seconds of one `followup` process (as run_assign)."""
     cmd = [*trainmatch_command(), "followup", str(previous), str(survey), "-o", str(out), "--completions", str(completions),
-           "--feedback", str(feedback), "--per-person", "none", "--no-xlsx", "--quiet", "--force"]
+           "--feedback", str(feedback), *run_options(survey)]
     return _timed(cmd, out)
 
 
 def _timed(cmd: list[str], out: Path) -> tuple[float, float, dict[str, float]]:
+    """Run ``cmd`` as a new process: wall seconds, peak RSS in MB (sampled every 20 ms, and wait4's own peak)
+    and run.json's stage seconds."""
     import threading
 
     start = time.perf_counter()
