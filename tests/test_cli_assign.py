@@ -6,8 +6,7 @@ half-written), formulas neutralised in CSV and XLSX while numbers stay numbers,
 reproducible bytes, --strict, the workbook and per-person options, one plan per
 person in their language, and progress only on a terminal.
 
-The report is rendered for real only in the runs on the sample data; runs that
-test something else replace it with a stub (`quick_report`) to stay fast.
+Every run renders the real report (its charts cost milliseconds).
 """
 
 from __future__ import annotations
@@ -171,18 +170,6 @@ def small_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _stub_report(*args: object, **kwargs: object) -> str:
-    return "<!DOCTYPE html><title>stub report</title>"
-
-
-@pytest.fixture
-def quick_report(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Skip the charts (seconds of matplotlib) in runs that test something else."""
-    import trainmatch.report
-
-    monkeypatch.setattr(trainmatch.report, "render_report_data", _stub_report)
-
-
 def assert_reconciles(survey: Path, out: Path) -> None:
     """Every data row of ``survey`` is in exactly one of people.csv and rejects.csv; run.json agrees."""
     header, rows = read_rows(survey)
@@ -249,10 +236,7 @@ def test_nothing_is_lost_on_random_surveys(n: int, seed: int, edits: list[tuple[
         if value == "copy-id":  # a duplicate id
             value = survey.at[(row + 1) % n, "person_id"]
         survey.at[row % n, column] = value
-    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
-        import trainmatch.report
-
-        mp.setattr(trainmatch.report, "render_report_data", _stub_report)
+    with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "survey.csv"
         survey.to_csv(path, index=False)
         out = Path(tmp) / "out"
@@ -288,7 +272,7 @@ def test_existing_output_is_refused_without_force(small_csv: Path, tmp_path: Pat
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
-def test_force_replaces_the_output_once_complete(small_csv: Path, tmp_path: Path, quick_report: None) -> None:
+def test_force_replaces_the_output_once_complete(small_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / MARKER).write_text(MARKER_TEXT, encoding="utf-8")  # an earlier run's output
@@ -323,7 +307,7 @@ FAILURES = [
 
 @pytest.mark.parametrize("module, name, failure", FAILURES, ids=[f[1] for f in FAILURES])
 def test_a_failure_midway_leaves_the_existing_output_untouched(
-    small_csv: Path, tmp_path: Path, quick_report: None, monkeypatch: pytest.MonkeyPatch, module: str, name: str, failure: object
+    small_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str, name: str, failure: object
 ) -> None:
     import importlib
 
@@ -346,7 +330,7 @@ def test_a_failure_midway_leaves_the_existing_output_untouched(
 
 
 def test_a_failure_while_swapping_folders_puts_the_old_output_back(
-    small_csv: Path, tmp_path: Path, quick_report: None, monkeypatch: pytest.MonkeyPatch
+    small_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import os
 
@@ -477,7 +461,7 @@ def test_workbook_has_the_tables_with_frozen_headers_and_filters(bad_run: Simple
         assert "<autoFilter ref=" in xml
 
 
-def test_long_tables_continue_on_the_next_sheet(small_csv: Path, tmp_path: Path, quick_report: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_long_tables_continue_on_the_next_sheet(small_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import trainmatch.xlsx
 
     monkeypatch.setattr(trainmatch.xlsx, "MAX_ROWS", 25)
@@ -503,7 +487,7 @@ def test_long_tables_continue_on_the_next_sheet(small_csv: Path, tmp_path: Path,
     [(None, 10, False), (None, 40, True), ("--xlsx", 10, True), ("--no-xlsx", 40, False)],
 )
 def test_workbook_default_limit_and_switches(
-    small_csv: Path, tmp_path: Path, quick_report: None, monkeypatch: pytest.MonkeyPatch, flag: str | None, limit: int, expected: bool
+    small_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str | None, limit: int, expected: bool
 ) -> None:
     import trainmatch.outputs
 
@@ -515,7 +499,7 @@ def test_workbook_default_limit_and_switches(
     assert json.loads((out / "run.json").read_text(encoding="utf-8"))["options"]["xlsx"] is expected
 
 
-def test_per_person_none_writes_no_plans(small_csv: Path, tmp_path: Path, quick_report: None) -> None:
+def test_per_person_none_writes_no_plans(small_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = run("assign", small_csv, "-o", out, "--per-person", "none", "--no-xlsx", *QUICK)
     assert result.exit_code == 0, result.output
@@ -584,7 +568,7 @@ def test_report_keeps_sites_with_the_same_beginning_apart() -> None:
     same = "mixed: Keskussairaala, Kotihoito Pohjoinen, "
     rows = [{"site": same + "Itä", "groups": 1, "members": 8}, {"site": same + "Länsi", "groups": 2, "members": 16}, {"site": "Keskussairaala", "groups": 3, "members": 24}]
     svg = base64.b64decode(draw_charts({"groups_site": {"rows": rows}})["groups_site"].src.split(",", 1)[1]).decode("utf-8")
-    tops = [float(y) for y in re.findall(r'<path d="M [0-9.]+ ([0-9.]+) [^"]*"[^>]*style="fill: #1f4e79', svg)]
+    tops = [float(y) for y in re.findall(r'<rect x="[0-9.]+" y="([0-9.]+)"[^>]*fill="#1f4e79"', svg)]
     assert len(set(tops)) == 3  # three bars at three heights, not two on top of each other
 
 
@@ -635,7 +619,7 @@ def test_strict_with_rejected_rows_exits_1_and_writes_nothing(bad_sample: Simple
     assert snapshot(out) == {MARKER: MARKER_TEXT.encode(), "keep.txt": b"mine"} and [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
-def test_strict_with_a_clean_survey_succeeds(small_csv: Path, tmp_path: Path, quick_report: None) -> None:
+def test_strict_with_a_clean_survey_succeeds(small_csv: Path, tmp_path: Path) -> None:
     result = run("assign", small_csv, "-o", tmp_path / "out", "--strict", "--per-person", "none", *QUICK)
     assert result.exit_code == 0, result.output
     assert read_table(tmp_path / "out" / "rejects.csv").empty
@@ -650,7 +634,7 @@ def test_no_progress_when_stderr_is_not_a_terminal(bad_run: SimpleNamespace) -> 
     assert "Planned " in bad_run.result.stderr and "Wrote " in bad_run.result.stderr
 
 
-def test_quiet_prints_only_warnings(small_csv: Path, tmp_path: Path, quick_report: None) -> None:
+def test_quiet_prints_only_warnings(small_csv: Path, tmp_path: Path) -> None:
     result = run("assign", small_csv, "-o", tmp_path / "out", "--quiet", "--per-person", "none", *QUICK)
     assert result.exit_code == 0, result.output
     assert result.stdout == ""

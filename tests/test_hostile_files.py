@@ -51,14 +51,6 @@ def survey(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def quick(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Runs in this process without the report's charts (seconds of matplotlib)."""
-    import trainmatch.report
-
-    monkeypatch.setattr(trainmatch.report, "render_report_data", lambda *a, **k: "<!DOCTYPE html><title>stub</title>")
-
-
 def copy_survey(survey: Path, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "s.csv"
@@ -115,7 +107,7 @@ def test_force_never_replaces_a_folder_trainmatch_did_not_write(survey: Path, tm
     assert [p.name for p in tmp_path.iterdir()] == ["reports"]
 
 
-def test_force_replaces_an_earlier_output_which_carries_the_marker(survey: Path, tmp_path: Path, quick: None) -> None:
+def test_force_replaces_an_earlier_output_which_carries_the_marker(survey: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert run("assign", survey, "-o", out, *FAST).exit_code == 0
     assert (out / MARKER).read_text(encoding="utf-8") == MARKER_TEXT
@@ -228,7 +220,7 @@ def test_a_long_output_name_the_file_system_allows_works(survey: Path, tmp_path:
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
-def test_save_model_is_checked_before_the_run(survey: Path, tmp_path: Path, quick: None) -> None:
+def test_save_model_is_checked_before_the_run(survey: Path, tmp_path: Path) -> None:
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "plan.docx").write_bytes(b"mine")
@@ -411,7 +403,7 @@ def processes_in(folder: Path) -> list[int]:
     return found
 
 
-def test_the_next_run_clears_what_killed_runs_left(survey: Path, tmp_path: Path, quick: None) -> None:
+def test_the_next_run_clears_what_killed_runs_left(survey: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert run("assign", survey, "-o", out, *FAST).exit_code == 0
     for name in (".out.k1ll3d_x.partial", ".out.4242.deadbeef.old"):  # as a SIGKILL leaves them
@@ -444,7 +436,7 @@ def test_the_next_run_clears_staging_files_and_models_killed_runs_left(survey: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "model", "scores.csv"]
 
 
-def test_a_previous_output_moved_aside_by_a_killed_run_is_put_back(survey: Path, tmp_path: Path, quick: None) -> None:
+def test_a_previous_output_moved_aside_by_a_killed_run_is_put_back(survey: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert run("assign", survey, "-o", out, *FAST).exit_code == 0
     before = snapshot(out)
@@ -524,7 +516,7 @@ def test_force_accepts_only_a_folder_whose_loss_loses_nothing(
             assert (real / MARKER).is_file() or not any(real.iterdir())
 
 
-def test_a_model_folder_in_new_parents_is_locked_from_the_start(survey: Path, tmp_path: Path, quick: None,
+def test_a_model_folder_in_new_parents_is_locked_from_the_start(survey: Path, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """--save-model rounds/2027/model: the parents are made before the survey is read so the model's lock is
     held all through the run; a run that fails takes the parents it made away again."""

@@ -43,14 +43,6 @@ def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     return path
 
 
-@pytest.fixture
-def quick_report(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Skip the charts in runs that test something else (the work stays in this process)."""
-    import trainmatch.report
-
-    monkeypatch.setattr(trainmatch.report, "render_report_data", lambda *a, **k: "<!DOCTYPE html><title>stub</title>")
-
-
 def every_byte(folder: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
 
@@ -59,7 +51,7 @@ def every_byte(folder: Path) -> bytes:
 
 
 @pytest.mark.parametrize("where", ["after the site", "before the id"])
-def test_a_shifted_row_never_shows_the_dropped_email(tmp_path: Path, quick_report: None, where: str) -> None:
+def test_a_shifted_row_never_shows_the_dropped_email(tmp_path: Path, where: str) -> None:
     """An unquoted comma in a site name moves the e-mail into another column or beyond the last one.
 
     The e-mail column is dropped on import; the cells of the shifted row that may
@@ -227,7 +219,7 @@ def csv_text_cells(path: Path) -> list[str]:
         return [cell for row in list(csv.reader(fh))[1:] for cell in row if not number(cell)]
 
 
-def test_formulas_behind_spaces_or_full_width_signs_are_neutralised_everywhere(tmp_path: Path, quick_report: None) -> None:
+def test_formulas_behind_spaces_or_full_width_signs_are_neutralised_everywhere(tmp_path: Path) -> None:
     """Sites (planned people) and item answers (rejected cells) that a spreadsheet would run, in every CSV and the workbook."""
     import fastexcel
 
@@ -254,7 +246,7 @@ def test_formulas_behind_spaces_or_full_width_signs_are_neutralised_everywhere(t
     assert people["person_id"].tolist() == [r[header.index("person_id")] for r in rows if not rows.index(r) in range(10, 18)]
 
 
-def test_ids_are_normalised_and_refused_at_import_never_changed_in_outputs(tmp_path: Path, quick_report: None) -> None:
+def test_ids_are_normalised_and_refused_at_import_never_changed_in_outputs(tmp_path: Path) -> None:
     header, rows = synth_rows()
     col = header.index("person_id")
     ids = [r[col] for r in rows]

@@ -516,12 +516,11 @@ class AssignRun:
         return self.record["counts"]
 
 
-_REPORT_MODULES = ("trainmatch.report", "matplotlib.figure", "matplotlib.backends.backend_agg", "matplotlib.font_manager")
+_REPORT_MODULES = ("trainmatch.report",)
 
 
 def _import_in_background(*modules: str) -> None:
-    """Import ``modules`` on another thread. scikit-learn and matplotlib take about a second each to
-    import; reading the survey and building the plans run largely outside the GIL (pyarrow, numpy), so
+    """Import ``modules`` on another thread. scikit-learn takes over a second to import; reading the survey and building the plans run largely outside the GIL (pyarrow, numpy), so
     the imports overlap with them."""
     import importlib
     import threading
@@ -677,7 +676,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": sys.version.split()[0]}
-    for name in ("trainmatch", "numpy", "pandas", "scikit-learn", "pyarrow", "jinja2", "matplotlib", "fastexcel"):
+    for name in ("trainmatch", "numpy", "pandas", "scikit-learn", "pyarrow", "jinja2", "fastexcel"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:  # pragma: no cover - an editable dev install
