@@ -677,6 +677,47 @@ def test_erase_from_a_run_with_sessions_calendar_lms_and_a_follow_up(cli, full_r
         assert "<h2>Follow-up" in (run / "report.html").read_text(encoding="utf-8")
 
 
+def test_erasing_everyone_in_a_session_removes_the_session_and_its_event(cli, rounds: tuple[Path, Path], tmp_path: Path) -> None:
+    """A session nobody is left in is no session: its row leaves sessions.csv, its event the group's calendar (and
+    a calendar left without events goes), run.json counts one session less; the other sessions keep their rows."""
+    import icalendar
+
+    original = rounds[0]
+    run = tmp_path / "r1"
+    shutil.copytree(original, run)
+    plans = _text_table(original / "plans.csv")
+    sessions = _text_table(original / "sessions.csv")
+    scheduled = sessions[sessions["status"] == "scheduled"]
+    target = scheduled.sort_values(["attendees", "session_id"], key=lambda c: c.astype(int) if c.name == "attendees" else c).iloc[0]
+    erased = set(plans.loc[plans["session_id"] == target["session_id"], "person_id"])
+    assert len(erased) == int(target["attendees"]) >= 1
+    attended = plans[plans["session_id"] != ""].groupby("session_id")["person_id"].agg(set)
+    emptied = {sid for sid, people in attended.items() if people <= erased}
+    assert target["session_id"] in emptied
+
+    result = cli("erase", run, *[a for pid in sorted(erased) for a in ("--id", pid)])
+    assert result.exit_code == 0, result.output
+    after = _text_table(run / "sessions.csv")
+    assert not set(after["session_id"]) & emptied
+    kept_before = sessions[~sessions["session_id"].isin(emptied)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(after.drop(columns="attendees"), kept_before.drop(columns="attendees"))
+    assert (after["attendees"].astype(int) > 0).all()
+    events = {}
+    for path in (run / "calendar").glob("*.ics"):
+        calendar = icalendar.Calendar.from_ical(path.read_bytes())
+        found = [str(e.get("DESCRIPTION")) for e in calendar.walk("VEVENT")]
+        assert found, path  # no calendar is left without an event
+        events[path.name] = found
+    described = " ".join(d for found in events.values() for d in found)
+    assert all(f"Session {sid}," not in described for sid in emptied)
+    assert _descriptions(run) == dict(zip(after.loc[after["status"] == "scheduled", "session_id"],
+                                          after.loc[after["status"] == "scheduled", "attendees"].astype(int)))
+    record = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    assert record["counts"]["sessions"] == len(after) == len(sessions) - len(emptied)
+    for pid in erased:
+        assert _holding(run, pid) == [], pid
+
+
 def test_person_lists_sessions_calendar_lms_and_follow_up(rounds: tuple[Path, Path]) -> None:
     from trainmatch.privacy import person
 

@@ -6,7 +6,8 @@
   their letter, enrolments and Moodle username; a support person becomes "to be
   named" in groups.csv, people.csv and the letters of the people they supported
   (found from people.csv's support_person, not by reading every letter); session
-  attendees, calendar descriptions and Moodle cohorts are counted again; the
+  attendees, calendar descriptions and Moodle cohorts are counted again (a session
+  nobody is left in is removed, with its calendar event); the
   aggregates, the workbook and the report are rebuilt from what remains. The run is rewritten in a staged
   copy and swapped in only when complete; run.json records when and how many,
   never who.
@@ -487,6 +488,8 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
         counts["deferred"] = counts.get("deferred", 0) - removed.get("deferred.csv", 0)
         if "enrolments" in counts:
             counts["enrolments"] = counts["enrolments"] - removed.get("lms/enrolments.csv", 0)
+        if "sessions" in counts:
+            counts["sessions"] = counts["sessions"] - removed.get("sessions.csv", 0)
         erasures = [*record.get("erasures", []), {"at": at, "people": len(ids)}]
         record = {**record, "counts": counts, "erasures": erasures}
         if isinstance(record.get("followup"), dict) and isinstance(record["followup"].get("counts"), dict):
@@ -572,9 +575,11 @@ def _erase_handoff(folder: Path, tmp: Path, files: list[tuple[str, RunFile]], id
 
             counts, group_of = session_counts(folder / relative, removed_steps)
             groups = set(group_of.values())
-            data, n = set_cells(folder / relative, "session_id", "attendees", counts)
+            empty = {sid for sid, n in counts.items() if n == "0"}  # a session nobody is left in is no session
+            data, n = set_cells(folder / relative, "session_id", "attendees", counts, drop=empty)
             (tmp / relative).write_bytes(data)
-            recounted[relative] = n
+            recounted[relative] = n - len(empty)
+            removed[relative] = len(empty)
     for relative, entry in files:
         path, target = folder / relative, tmp / relative
         if entry.kind == "calendar":
@@ -582,7 +587,10 @@ def _erase_handoff(folder: Path, tmp: Path, files: list[tuple[str, RunFile]], id
                 _link_or_copy(path, target)
                 continue
             with open(path, encoding="utf-8", newline="") as fh:
-                text, n = calendar_counts(fh.read(), counts)
+                text, n, events = calendar_counts(fh.read(), counts)
+            if not events:  # every session of the group is gone: so is its calendar (one needs an event)
+                removed[relative] = 1
+                continue
             with open(target, "w", encoding="utf-8", newline="") as fh:
                 fh.write(text)
             recounted[relative] = n

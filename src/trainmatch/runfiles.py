@@ -543,20 +543,32 @@ def session_counts(sessions: Path, removed_steps: "Iterable[Mapping[str, str]]")
 _DESCRIPTION = re.compile(r"^(DESCRIPTION(?:;[^:]*)?:Session )(.*?)(\\, group .*?\\, )(\d+)( attendees?)$")
 
 
-def calendar_counts(text: str, counts: Mapping[str, str]) -> "tuple[str, int]":
+def calendar_counts(text: str, counts: Mapping[str, str]) -> "tuple[str, int, int]":
     """The calendar with the attendee count of each event's DESCRIPTION ("Session X\\, group G\\, N attendees") set
-    to ``counts[X]`` (unescaping X as RFC 5545 TEXT), folded again at 75 octets; other lines keep their text."""
-    out, changed = [], 0
+    to ``counts[X]`` (unescaping X as RFC 5545 TEXT), folded again at 75 octets, and the events whose count is now
+    0 left out; other lines keep their text. Returns (text, events changed or left out, events left)."""
+    out: list[str] = []
+    event: list[str] | None = None  # the lines of the event being read
+    empty = False  # the event being read has nobody left
+    changed = left = 0
     for line, raw in ics_lines(text):
+        upper = line.upper()
+        if upper.startswith("BEGIN:VEVENT"):
+            event, empty = [], False
         m = _DESCRIPTION.match(line) if line.startswith("DESCRIPTION") else None
         sid = re.sub(r"\\(.)", r"\1", m.group(2)) if m else None
-        if m is None or sid not in counts or counts[sid] == m.group(4):
-            out.append(raw)
-            continue
-        ending = "\r\n" if raw.endswith("\r\n") else "\n"
-        out.append(fold(m.group(1) + m.group(2) + m.group(3) + counts[sid] + m.group(5), ending))
-        changed += 1
-    return "".join(out), changed
+        if m is not None and sid in counts and counts[sid] != m.group(4):
+            changed += 1
+            empty = event is not None and counts[sid] == "0"
+            ending = "\r\n" if raw.endswith("\r\n") else "\n"
+            raw = fold(m.group(1) + m.group(2) + m.group(3) + counts[sid] + m.group(5), ending)
+        (event if event is not None else out).append(raw)
+        if upper.startswith("END:VEVENT") and event is not None:
+            if not empty:
+                out += event
+                left += 1
+            event = None
+    return "".join(out + (event or [])), changed, left
 
 
 def calendar_events(text: str, session_ids: "set[str]") -> list[str]:
