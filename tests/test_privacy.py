@@ -802,3 +802,16 @@ def test_erase_refuses_moodle_users_it_cannot_match_and_changes_nothing(cli, rou
     from trainmatch.privacy import person
 
     assert "note" in person(run, attendee)["runs"][0]["files"]["lms/moodle-users.csv"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=32, max_size=200), st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=5))
+def test_pseudonyms_are_hmac_sha256_for_any_key_length(secret: bytes, ids: list[str]) -> None:
+    """The HMAC written out with two SHA-256 states equals the standard library's, for keys shorter and longer than
+    SHA-256's 64-byte block."""
+    import hmac
+
+    from trainmatch.sharing import PSEUDONYM_HEX, _pseudonyms
+
+    expected = ["p" + hmac.new(secret, i.encode("utf-8"), "sha256").hexdigest()[:PSEUDONYM_HEX] for i in ids]
+    assert _pseudonyms(ids, secret) == expected

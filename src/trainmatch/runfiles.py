@@ -224,9 +224,11 @@ def read_columns(path: Path, columns: Iterable[str]) -> "pd.DataFrame":
     return table.to_pandas(types_mapper=lambda t: None)
 
 
-def read_table(path: Path, id_columns: Iterable[str] = ("person_id",), columns: Iterable[str] | None = None) -> "pd.DataFrame":
+def read_table(path: Path, id_columns: Iterable[str] = ("person_id",), columns: Iterable[str] | None = None, *,
+               arrow_text: bool = False) -> "pd.DataFrame":
     """A run's CSV table with its id columns as text and the other columns typed as written (only ``columns``,
-    those of them it has, when given)."""
+    those of them it has, when given). ``arrow_text``: text columns stay Arrow-backed (``string[pyarrow]``), with
+    no Python string per cell, for callers that only pass them on to Arrow."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -235,6 +237,11 @@ def read_table(path: Path, id_columns: Iterable[str] = ("person_id",), columns: 
     include = [c for c in columns if c in header] if columns is not None else []
     table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(newlines_in_values=True),
                            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=include))
+    if arrow_text:
+        import pandas as pd
+
+        text = pd.StringDtype("pyarrow")
+        return table.to_pandas(types_mapper=lambda t: text if t == pa.string() else None)
     return table.to_pandas()
 
 
