@@ -6,6 +6,7 @@
   codes and its distinct values (Arrow's dictionary encoding for Arrow text,
   free for categoricals), never a Python string per row;
 * :func:`text_column` and :func:`person_id_column`: text columns built from codes;
+* :func:`text_array` and :func:`map_text`: a column as Arrow text, and mapped through a dict per distinct value;
 * :func:`level_matrix`: a family of level columns as one people × domains matrix;
 * :func:`parse_timestamps`: submission times in any of the survey tools' formats.
 """
@@ -205,25 +206,45 @@ def positions(values: "pd.Series | pd.Categorical", index: pd.Index) -> np.ndarr
     if len(cat.categories) > 10_000:  # many (person ids): matched in Arrow, no Python string per id
         import pyarrow.compute as pc
 
-        where = pc.index_in(_arrow_text(cat.categories), value_set=_arrow_text(index)).fill_null(-1)
+        where = pc.index_in(text_array(cat.categories), value_set=text_array(index)).fill_null(-1)
         where = where.to_numpy(zero_copy_only=False).astype(np.int64)
     else:
         where = index.get_indexer(np.asarray(cat.categories, dtype=object).astype(str))
     return np.where(codes >= 0, where[np.maximum(codes, 0)], -1) if len(codes) else codes
 
 
-def _arrow_text(index: pd.Index):  # type: ignore[no-untyped-def]
-    """An Index's values as one Arrow string array (zero-copy for Arrow-backed text)."""
+def text_array(values: "pd.Series | pd.Index"):  # type: ignore[no-untyped-def]
+    """A column's values as one Arrow string array, missing values null: zero-copy for Arrow-backed text, a
+    categorical taken from its categories by code (pyarrow's own conversion of a categorical with a million
+    text categories takes seconds), Python objects converted in C, numbers cast."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    values = index.array
-    if isinstance(values, pd.arrays.ArrowStringArray) or isinstance(index.dtype, pd.ArrowDtype):
-        array = pa.array(values)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cat = values.array if isinstance(values, pd.Series) else values.values
+        codes = np.asarray(cat.codes)
+        return pc.take(text_array(cat.categories), pa.array(codes, mask=codes < 0))
+    array = values.array
+    if hasattr(array, "__arrow_array__"):
+        array = pa.array(array)
         array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-            return array.cast(pa.string()) if pa.types.is_large_string(array.type) else array
-    values = index.to_numpy(dtype=object)
+        return array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
+    if values.dtype != object:
+        return pc.cast(pa.array(np.asarray(values), from_pandas=True), pa.string())
+    objects = values.to_numpy(dtype=object)
     try:
-        return pa.array(values, type=pa.string())  # Python strings: converted in C, no numpy unicode copy
+        return pa.array(objects, type=pa.string(), from_pandas=True)  # Python strings: converted in C
     except (pa.ArrowTypeError, pa.ArrowInvalid):
-        return pa.array([str(v) for v in values], type=pa.string())
+        return pa.array([None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v) for v in objects],
+                        type=pa.string())
+
+
+def map_text(values: pd.Series, mapping: "dict[str, str]") -> pd.Series:
+    """``values`` with each text found in ``mapping`` replaced (others kept, missing stays missing), looked up once per
+    distinct value; Arrow-backed text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(text_array(values))
+    mapped = pa.array([mapping.get(v, v) for v in encoded.dictionary.to_pylist()], type=pa.string())
+    return pd.Series(pd.arrays.ArrowStringArray(mapped.take(encoded.indices)), index=values.index)

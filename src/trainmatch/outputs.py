@@ -17,7 +17,7 @@ from contextlib import nullcontext
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
-from .columns import FORMULA_PATTERN
+from .columns import FORMULA_PATTERN, text_array
 from .staging import staged_file
 
 if TYPE_CHECKING:  # imported where used: `assign` checks the output folder before pandas is loaded
@@ -310,7 +310,6 @@ def write_handoff(folder: Path, *, sessions: pd.DataFrame, calendars: Mapping[st
     (their values were checked when made), enrolments.csv with pyarrow's CSV writer (quoted as needed).
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     write_csvs({folder / "sessions.csv": sessions})
@@ -327,21 +326,7 @@ def write_handoff(folder: Path, *, sessions: pd.DataFrame, calendars: Mapping[st
     (lms_dir / "moodle-cohorts.csv").write_bytes(lms.cohorts)
     if lms.users is not None:
         (lms_dir / "moodle-users.csv").write_bytes(lms.users)
-    table = pa.table({name: _arrow_text(column, pa, pc) for name, column in lms.enrolments.items()})
+    table = pa.table({name: text_array(column) for name, column in lms.enrolments.items()})
     pacsv.write_csv(table, lms_dir / "enrolments.csv", pacsv.WriteOptions(quoting_style="needed"))
     written.append("lms/")
     return written
-
-
-def _arrow_text(column: pd.Series, pa: Any, pc: Any) -> Any:
-    """A column as Arrow strings (missing values null, written empty). A categorical is taken from its
-    categories by code: pyarrow's own conversion of a categorical with a million text categories takes
-    seconds, this takes milliseconds."""
-    import pandas as pd
-
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.to_numpy()
-        categories = pc.cast(pa.array(column.cat.categories.array), pa.string())
-        return pc.take(categories, pa.array(codes, mask=codes < 0))
-    return pc.cast(pa.array(column.array) if hasattr(column.array, "__arrow_array__") else pa.array(column, from_pandas=True),
-                   pa.string())

@@ -701,31 +701,39 @@ def group_table(groups: "pd.DataFrame", people: "pd.DataFrame", programme: "Prog
     return out[members.to_numpy() > 0].reset_index(drop=True)
 
 
-def render_run_report(folder: Path, programme: "Programme", record: dict[str, Any], *, notes: list[str],
-                      min_cell: int | None = None, people: "pd.DataFrame | None" = None) -> str:
-    """The HR report of a run, from its files (as :func:`trainmatch.jobs.assign` renders it from the pipeline);
-    ``people`` is its people.csv when the caller has read it already."""
-    import numpy as np
+REPORT_STEP_COLUMNS = ("person_id", "format", "objective", "hours")  # what the report aggregates of steps and deferred items
 
+
+def render_run_report(folder: Path, programme: "Programme", record: dict[str, Any], *, notes: list[str],
+                      min_cell: int | None = None, people: "pd.DataFrame | None" = None, steps: "pd.DataFrame | None" = None,
+                      deferred: "pd.DataFrame | None" = None) -> str:
+    """The HR report of a run, from its files (as :func:`trainmatch.jobs.assign` renders it from the pipeline);
+    ``people``, ``steps`` and ``deferred`` are its people.csv and the :data:`REPORT_STEP_COLUMNS` of plans.csv and
+    deferred.csv when the caller has read them already."""
+    import pandas as pd
+
+    from .columns import positions
     from .report import render_report_data, report_data
     from .runfiles import read_table
 
     def table(name: str) -> "pd.DataFrame | None":
         return read_table(folder / name, ID_COLUMNS) if (folder / name).is_file() else None
 
-    people = read_table(folder / "people.csv", ID_COLUMNS) if people is None else people.copy()
-    level_index = {lv: i for i, lv in enumerate(programme.level_ids, 1)}
-    for d in programme.domain_ids:
-        if f"required_{d}" in people:
-            people[f"required_{d}"] = people[f"required_{d}"].astype(str).map(level_index).fillna(0).astype(np.int64)
-        if f"reassess_{d}" in people:
-            people[f"missing_{d}"] = people[f"reassess_{d}"].astype(str).eq("yes")
-    needed = ("person_id", "format", "objective", "hours")  # what the report aggregates of steps and deferred items
-    steps = read_table(folder / "plans.csv", columns=needed) if (folder / "plans.csv").is_file() else None
-    deferred = read_table(folder / "deferred.csv", columns=needed) if (folder / "deferred.csv").is_file() else None
-    for frame in (steps, deferred):
+    def steps_of(name: str, given: "pd.DataFrame | None") -> "pd.DataFrame | None":
+        frame = given.copy() if given is not None else \
+            read_table(folder / name, columns=REPORT_STEP_COLUMNS) if (folder / name).is_file() else None
         if frame is not None and "hours" in frame:
             frame["hours"] = frame["hours"].astype(float)
+        return frame
+
+    people = read_table(folder / "people.csv", ID_COLUMNS) if people is None else people.copy()
+    levels = pd.Index(programme.level_ids)
+    for d in programme.domain_ids:
+        if f"required_{d}" in people:  # level names as 1-based indices, 0 for none
+            people[f"required_{d}"] = positions(people[f"required_{d}"], levels) + 1
+        if f"reassess_{d}" in people:
+            people[f"missing_{d}"] = people[f"reassess_{d}"].astype(str).eq("yes")
+    steps, deferred = steps_of("plans.csv", steps), steps_of("deferred.csv", deferred)
     source = record.get("input", {}) or {}
     made = record.get("programme", {}) or {}
     data = report_data(

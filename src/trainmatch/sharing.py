@@ -127,21 +127,17 @@ class Pseudonyms:
         """The ids of ``values`` replaced by their pseudonyms, as Arrow-backed text (missing stays missing, an
         empty id stays empty)."""
         import pandas as pd
-        import pyarrow as pa
 
-        arr = pa.array(values, from_pandas=True)
-        if isinstance(arr, pa.ChunkedArray):  # Arrow-backed text
-            arr = arr.combine_chunks()
-        return pd.Series(pd.arrays.ArrowStringArray(self.arrow(arr)), index=values.index)
+        from .columns import text_array
+
+        return pd.Series(pd.arrays.ArrowStringArray(self.arrow(text_array(values))), index=values.index)
 
     def arrow(self, arr: "pa.Array") -> "pa.Array":
-        """:meth:`__call__` on an Arrow array: a string array of the pseudonyms."""
+        """:meth:`__call__` on an Arrow string array: a string array of the pseudonyms."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        if not pa.types.is_string(arr.type):
-            arr = pc.cast(arr, pa.string())
         encoded = pc.dictionary_encode(arr)
         uniques = encoded.dictionary
         where = pc.index_in(uniques, value_set=self.ids).fill_null(-1).to_numpy(zero_copy_only=False).copy()
@@ -167,12 +163,9 @@ def pseudonymise_lists(values: "pd.Series", pseudonyms: Pseudonyms, sep: str) ->
     import pyarrow.compute as pc
     import pandas as pd
 
-    arr = pa.array(values, from_pandas=True)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if not pa.types.is_string(arr.type):
-        arr = pc.cast(arr, pa.string())
-    items = pc.split_pattern(arr, sep)
+    from .columns import text_array
+
+    items = pc.split_pattern(text_array(values), sep)
     mapped = pseudonyms.arrow(pc.utf8_trim_whitespace(pc.list_flatten(items)))
     rebuilt = pa.ListArray.from_arrays(items.offsets, mapped, mask=pc.is_null(items))
     return pd.Series(pd.arrays.ArrowStringArray(pc.binary_join(rebuilt, sep)), index=values.index)
@@ -202,7 +195,7 @@ def share(run: str | Path, output: str | Path, key: str | Path, *, force: bool =
     be readable by its owner only and hold at least 32 bytes.
     """
     from .outputs import write_csv_fast, write_json, write_workbook
-    from .privacy import ID_COLUMNS, check_outside, open_run, programme_for_run, render_run_report
+    from .privacy import ID_COLUMNS, REPORT_STEP_COLUMNS, check_outside, open_run, programme_for_run, render_run_report
     from .runfiles import read_table
     from .staging import MARKER, StagedFolder
 
@@ -225,6 +218,7 @@ def share(run: str | Path, output: str | Path, key: str | Path, *, force: bool =
             sites = generalised_sites(people["site"], threshold) if "site" in people else {}
             pseudonyms = Pseudonyms(secret)
             shared_people = None
+            for_report: dict[str, "pd.DataFrame"] = {}
             for relative, entry in files:
                 if entry.share != "pseudonymise" or entry.kind != "table":
                     continue
@@ -233,6 +227,8 @@ def share(run: str | Path, output: str | Path, key: str | Path, *, force: bool =
                 frame = shared_table(frame, entry, pseudonyms, sites, relative)
                 if relative == "people.csv":
                     shared_people = frame
+                elif relative in ("plans.csv", "deferred.csv"):  # what the report aggregates, not read again for it
+                    for_report[relative] = frame[[c for c in REPORT_STEP_COLUMNS if c in frame]]
                 target = tmp / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 write_csv_fast(frame, target)
@@ -262,7 +258,8 @@ def share(run: str | Path, output: str | Path, key: str | Path, *, force: bool =
                     f"\"{SMALL.format(n=threshold)}\".")
             if any(relative == "report.html" for relative, _ in files):
                 (tmp / "report.html").write_text(render_run_report(tmp, loaded, shared_record, notes=[note], min_cell=threshold,
-                                                                   people=shared_people),
+                                                                   people=shared_people, steps=for_report.get("plans.csv"),
+                                                                   deferred=for_report.get("deferred.csv")),
                                                  encoding="utf-8")
                 written.append("report.html")
             for name, frame in aggregates.items():
@@ -293,6 +290,8 @@ def generalised_sites(site: "pd.Series", min_cell: int) -> dict[str, str]:
 
 def shared_table(frame: "pd.DataFrame", entry: RunFile, pseudonyms: Pseudonyms, sites: dict[str, str], name: str) -> "pd.DataFrame":
     """A table with its ids pseudonymised, its sites generalised, and the survey's raw cells left out."""
+    from .columns import map_text
+
     out = frame.copy()
     for c in entry.owner:
         if c in out:
@@ -306,8 +305,7 @@ def shared_table(frame: "pd.DataFrame", entry: RunFile, pseudonyms: Pseudonyms, 
         if c in out:
             out[c] = pseudonymise_lists(out[c], pseudonyms, entry.sep)
     if "site" in out and sites:
-        site = out["site"].astype(str)
-        out["site"] = site.map(sites).fillna(site)
+        out["site"] = map_text(out["site"], sites)
     raw = [c for c in entry.raw if c in out]
     if raw:
         out = out.drop(columns=raw)  # a survey or LMS cell as typed: it can be free text naming someone
