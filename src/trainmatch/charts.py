@@ -179,15 +179,13 @@ def _svg(name: str, width: float, height: float, body: Sequence[str]) -> str:
 
 
 def _ticks(lo: float, hi: float, *, integer: bool = False, target: int = 5) -> list[float]:
-    """Round tick values covering [lo, hi]: about ``target`` steps of 1, 2, 2.5 or 5 × 10ⁿ (whole numbers
-    only with ``integer``)."""
+    """Round tick values covering [lo, hi]: about ``target`` steps of 1, 2, 2.5 or 5 × 10ⁿ (with ``integer``,
+    whole steps of 1, 2 or 5 × 10ⁿ)."""
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         hi = lo + 1
-    raw = (hi - lo) / target
+    raw = max((hi - lo) / target, 1.0) if integer else (hi - lo) / target
     power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    if integer:
-        step = max(1.0, math.ceil(step))
+    step = next(m * power for m in ((1, 2, 5, 10) if integer else (1, 2, 2.5, 5, 10)) if m * power >= raw)
     first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
     return [round(i * step, 10) for i in range(first, last + 1)]
 
