@@ -93,6 +93,41 @@ def test_a_shifted_row_never_shows_the_dropped_email(tmp_path: Path, where: str)
     assert secret.encode() not in (tmp_path / "scores.csv").read_bytes() + (tmp_path / "rejected.csv").read_bytes()
 
 
+NAME = "Aino Virtanen"
+
+
+def test_a_row_short_of_a_field_never_shows_the_dropped_name(tmp_path: Path) -> None:
+    """A lost delimiter before the dropped name column moves the name left, into the language column, whose value is
+    then rejected: the rejected cell is hidden (its last cell is empty, so the row may be short), and the other rows
+    are planned as usual."""
+    header, rows = synth_rows()
+    at = header.index("language") + 1
+    header.insert(at, "name")
+    for i, row in enumerate(rows):
+        row.insert(at, NAME if i == 3 else f"Person {i}")
+    survey = write_rows(tmp_path / "s.csv", header, rows)
+    lines = survey.read_text(encoding="utf-8").split("\n")
+    role, site = rows[3][header.index("role")], rows[3][header.index("site")]
+    assert f",{role},{site}," in lines[4]
+    lines[4] = lines[4].replace(f",{role},{site},", f",{role}{site},", 1)  # the delimiter between role and site is lost
+    survey.write_text("\n".join(lines), encoding="utf-8")
+
+    out = tmp_path / "out"
+    result = run("assign", survey, "-o", out, "--k", "2-3", "--seed", "1", "--per-person", "none")
+    assert result.exit_code == 0, result.output
+    rejects = pd.read_csv(out / "rejects.csv", dtype=str, keep_default_na=False)
+    assert set(rejects["row"]) == {"4"}
+    assert NAME.encode() not in every_byte(out)
+    assert NAME not in result.stdout + result.stderr
+    assert "(hidden: may be personal data)" in set(rejects.loc[rejects["column"] == "language", "value"])
+    assert len(pd.read_csv(out / "people.csv", dtype=str)) == len(rows) - 1
+
+    result = run("validate", survey, "--errors-out", tmp_path / "errors.csv")
+    assert result.exit_code == 1
+    assert NAME not in result.stdout + result.stderr
+    assert NAME.encode() not in (tmp_path / "errors.csv").read_bytes()
+
+
 # --------------------------------------------------------------------------- bounded XLSX
 
 

@@ -491,6 +491,53 @@ def _hide_shifted(
     # The id column itself may be shifted: then the row's person id is hidden in every reject of the row.
     id_j = position.get(id_header, -1)
     id_hidden = shifted & near(np.full(len(j), id_j, dtype=np.int64), s_row) if id_j >= 0 else np.zeros(len(j), bool)
+    return _hide_cells(rejects, hide, id_hidden, f"The row is shifted (see {OVERFLOW_COLUMN!r}), so this cell may hold "
+                       "personal data and is not shown. Quote the cell that holds the delimiter.")
+
+
+def _trailing_empty(frame: pd.DataFrame) -> np.ndarray:
+    """How many of each row's last cells are empty. A row that lost delimiters reads the same as one whose last
+    answers are empty (the reader fills the missing fields), so its cells may have moved left by that many."""
+    count = np.zeros(len(frame), dtype=np.int64)
+    still = np.ones(len(frame), dtype=bool)
+    for j in range(frame.shape[1] - 1, -1, -1):
+        still &= (frame.iloc[:, j] == "").to_numpy(dtype=bool)
+        if not still.any():
+            break
+        count += still
+    return count
+
+
+def _hide_short(rejects: pd.DataFrame, pos: np.ndarray, room: np.ndarray, raw: RawSurvey, width: int,
+                position: Mapping[str, int], personal_at: list[int], id_header: str) -> pd.DataFrame:
+    """Hide the reported cells that a row short of fields may have moved out of a personal-data column.
+
+    A lost delimiter joins two cells and moves every later cell left by one field, so the cell in column ``j``
+    of a row whose last ``m`` cells are empty may hold text from columns ``j`` … ``j + m`` (and up to ``d``
+    further when the file has ``d`` unnamed empty columns the reader left out). A reported cell, or the row's
+    person id, with a personal-data column in that range is hidden, as for rows with too many fields.
+    """
+    extra = max(0, (raw.fields or width) - width)
+    m = room[pos] + np.where(room[pos] > 0, extra, 0)
+    if not (m > 0).any():
+        return rejects
+    p = np.asarray(personal_at, dtype=np.int64)
+
+    def near(j: np.ndarray) -> np.ndarray:
+        """Whether the value now in column j may come from a personal-data column on its right."""
+        return ((p[None, :] > j[:, None]) & (p[None, :] <= j[:, None] + m[:, None])).any(axis=1)
+
+    j = np.array([position.get(c, -1) for c in rejects["column"].to_numpy(dtype=object)], dtype=np.int64)
+    hide = (m > 0) & (j >= 0) & near(j)
+    id_j = position.get(id_header, -1)
+    id_hidden = (m > 0) & near(np.full(len(j), id_j, dtype=np.int64)) if id_j >= 0 else np.zeros(len(j), bool)
+    return _hide_cells(rejects, hide, id_hidden, "The row may be short of values (its last cells are empty, as when a "
+                       "delimiter is lost), so this cell may hold personal data and is not shown.")
+
+
+def _hide_cells(rejects: pd.DataFrame, hide: np.ndarray, id_hidden: np.ndarray, why: str) -> pd.DataFrame:
+    """``rejects`` with the values of ``hide`` and the person ids of ``id_hidden`` shown as :data:`HIDDEN`, and
+    a reason that quotes a hidden text replaced by ``why``."""
     if not (hide.any() or id_hidden.any()):
         return rejects
     rejects = rejects.copy()
@@ -504,8 +551,7 @@ def _hide_shifted(
             secrets += re.split(r"[;,|\t]", secrets[0])
             values[k] = HIDDEN
         if any(t.strip() and t.strip() in str(reasons[k]) for t in secrets):
-            reasons[k] = (f"The row is shifted (see {OVERFLOW_COLUMN!r}), so this cell may hold personal data "
-                          "and is not shown. Quote the cell that holds the delimiter.")
+            reasons[k] = why
     ids[id_hidden] = HIDDEN
     rejects["value"], rejects["reason"], rejects["person_id"] = values, reasons, ids
     return rejects
@@ -577,6 +623,9 @@ def import_survey(
     personal_set = set(personal)
     personal_at = [j for j, h in enumerate(raw.frame.columns) if h in personal_set]
     position = {h: j for j, h in reversed(list(enumerate(raw.frame.columns)))}
+    # The careful CSV reader (files with any irregular row) fills a short row's missing fields: how many of each
+    # row's last cells are empty bounds how far its cells may have moved left.
+    room = _trailing_empty(raw.frame) if personal_at and raw.kind == "csv" and getattr(raw, "fields", 0) else None
     cols = programme.columns
     cells = _Cells()
     out: dict[str, object] = {}
@@ -724,6 +773,8 @@ def import_survey(
     )
     if len(overflow if overflow is not None else ()) and personal_at and len(rejects):
         rejects = _hide_shifted(rejects, bad_cells["pos"].to_numpy(dtype=np.int64), overflow, raw, width, position, personal_at, matched[cols.id])
+    if room is not None and len(rejects):
+        rejects = _hide_short(rejects, bad_cells["pos"].to_numpy(dtype=np.int64), room, raw, width, position, personal_at, matched[cols.id])
     if len(rejects):
         rejects = _hide_addresses(rejects, matched[cols.id])
     rejects = rejects.sort_values("row", kind="stable", ignore_index=True)
