@@ -701,7 +701,7 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
     from . import outputs
     from .exports import capacity_table, deferred_table, people_table, plans_table
     from .letters import render_plans
-    from .outputs import write_assignment, write_json
+    from .outputs import write_assignment, write_handoff, write_json
     from .pipeline import group_modules, run_assignment, run_record
     from .report import render_report_data, report_data
     from .survey import give_back_memory
@@ -747,14 +747,16 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
             **({"progress": extra.progress} if extra is not None else {}),
         )
     stage("writing the outputs")
-    # The tables are written on another thread (pyarrow's CSV writer runs mostly outside the GIL) while the
-    # report is aggregated and drawn here; the pool is left, waiting for the tables, before the folder moves.
-    with staged as tmp, ThreadPoolExecutor(max_workers=1) as writer:
+    # The tables, and beside them the sessions, calendars and LMS files, are written on two other threads
+    # (pyarrow's CSV writer and file writes run mostly outside the GIL) while the report is aggregated and
+    # drawn here; the pool is left, waiting for both, before the folder moves.
+    with staged as tmp, ThreadPoolExecutor(max_workers=2) as writer:
         tables = writer.submit(
             write_assignment, tmp, people=people, plans=plans, deferred=deferred, rejects=imported.rejects,
             cohorts=result.cohorts.cohorts, groups=groups, capacity=capacity, xlsx=write_xlsx, plan_pages=pages, n_plans=len(people),
             progress=stage, bar=progress.bar if progress is not None else None,
         )
+        handoff_written = writer.submit(write_handoff, tmp, sessions=handoff.sessions, calendars=handoff.calendars, lms=handoff.lms)
         if extra is not None:  # on this thread while the writer thread writes assign's tables
             outputs.write_csvs({tmp / name: frame for name, frame in extra.tables.items()})
         report = report_data(
@@ -767,12 +769,10 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
         if extra is not None:
             report["tables"]["followup"] = extra.report
             report["charts"].update(extra.charts)
-        from .outputs import write_handoff
-
         (tmp / "report.html").write_text(render_report_data(report), encoding="utf-8")
         clock["report"] = time.perf_counter()
         tables.result()
-        write_handoff(tmp, sessions=handoff.sessions, calendars=handoff.calendars, lms=handoff.lms)
+        handoff_written.result()
         clock["write"] = time.perf_counter()
         seconds = {
             **checked.seconds,
