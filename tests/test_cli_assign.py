@@ -393,14 +393,22 @@ def test_neutralise_text_keeps_numbers_and_distinct_values() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(
-    list("ab1 =+-@'\t\r\n\x00\x1c\u00a0\u2003\u200b\ufeff\uff1d\uff0b\uff0d\uff20é")), max_size=4)), min_size=1, max_size=12))
-def test_arrow_text_is_neutralised_exactly_as_the_formula_pattern_says(cells: list[str | None]) -> None:
+    list("ab1 =+-@'\t\r\n\x00\x1c\x7f\u00a0\u00ad\u2003\u200b\ufeff\uff1d\uff0b\uff0d\uff20é")), max_size=4)), min_size=1, max_size=12),
+    st.integers(0, 12), st.lists(st.text(max_size=3), max_size=3))
+def test_arrow_text_is_neutralised_exactly_as_the_formula_pattern_says(cells: list[str | None], split: int, before: list[str]) -> None:
     """Arrow-backed text (how tables read back from CSV come) is checked by Arrow's regex engine after a
-    first-character filter; the cells it prefixes are exactly those Python's FORMULA_PATTERN matches."""
+    first-byte filter; the cells it prefixes are exactly those Python's FORMULA_PATTERN matches, whatever the
+    chunks and slices of the Arrow data."""
+    import pyarrow as pa
+
     from trainmatch.columns import FORMULA_PATTERN
     from trainmatch.outputs import neutralise_text
 
-    out = neutralise_text(pd.DataFrame({"text": pd.Series(cells, dtype="string[pyarrow]")}))["text"]
+    split = min(split, len(cells))
+    tail = pa.array(before + cells[split:], type=pa.string()).slice(len(before))  # a chunk that starts inside its buffers
+    chunked = pa.chunked_array([pa.array(cells[:split], type=pa.string()), tail], type=pa.string())
+    text = pd.Series(pd.arrays.ArrowStringArray(chunked))
+    out = neutralise_text(pd.DataFrame({"text": text}))["text"]
     expected = [None if c is None else ("'" + c if re.match(FORMULA_PATTERN, c) else c) for c in cells]
     assert [None if pd.isna(v) else v for v in out] == expected
 

@@ -17,6 +17,8 @@ from contextlib import nullcontext
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
+import numpy as np
+
 from .columns import FORMULA_PATTERN, text_array
 from .staging import staged_file
 
@@ -26,7 +28,6 @@ if TYPE_CHECKING:  # imported where used: `assign` checks the output folder befo
 # FORMULA_PATTERN (columns.py): a cell a spreadsheet may run as a formula.
 # The same for pyarrow (RE2): \s is ASCII-only there, so Unicode separators, controls and format characters by class.
 _FORMULA_RE2 = r"^(?:[\t\r]|[\s\p{Z}\p{Cc}\p{Cf}]*[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}])"
-_FORMULA_FIRST_RE2 = r"^[\t\r\s\p{Z}\p{Cc}\p{Cf}=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}]"  # how such a cell can begin
 WORKBOOK_CREATED = datetime(2000, 1, 1)  # the "created" property of plans.xlsx: fixed, for identical outputs
 
 
@@ -72,17 +73,42 @@ def neutralise_text(frame: pd.DataFrame) -> pd.DataFrame:
 def _any_formula(s: pd.Series) -> bool:
     """Whether an Arrow-backed text column has a cell that starts like a formula."""
     import pyarrow as pa
+
+    values = pa.chunked_array(s.array._pa_array) if hasattr(s.array, "_pa_array") else pa.chunked_array([pa.array(s.array)])
+    return any(_chunk_has_formula(chunk) for chunk in values.chunks)
+
+
+# First bytes a formula cell can begin with (see _FORMULA_RE2): ASCII controls and space, = + - @ and DEL, and any
+# byte of a multi-byte UTF-8 character (Unicode spaces, controls, format characters and full-width signs).
+_SUSPECT_FIRST_BYTE = np.zeros(256, dtype=bool)
+_SUSPECT_FIRST_BYTE[:0x21] = True
+_SUSPECT_FIRST_BYTE[[ord(c) for c in "=+-@\x7f"]] = True
+_SUSPECT_FIRST_BYTE[0x80:] = True
+
+
+def _chunk_has_formula(chunk: Any) -> bool:
+    """:func:`_any_formula` of one Arrow string array: each cell's first byte is read straight from the array's
+    buffers, and the full pattern (RE2, the cost per cell) runs only on the cells whose first byte may begin one."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    values = pa.chunked_array(s.array._pa_array) if hasattr(s.array, "_pa_array") else pa.array(s.array)
-    # The first character rules most cells out: the pattern runs on the few distinct first characters, and in
-    # full only on the cells that start with a sign, a space or a control character (RE2 per cell is the cost).
-    first = pc.utf8_slice_codeunits(values, 0, 1)
-    starts = pc.unique(first)
-    suspects = pc.filter(starts, pc.match_substring_regex(starts, _FORMULA_FIRST_RE2))
-    if len(suspects) == 0:
+    if len(chunk) == 0:
         return False
-    candidates = pc.filter(values, pc.is_in(first, value_set=suspects))
+    if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+        chunk = chunk.cast(pa.string())
+    _, offsets_buf, data_buf = chunk.buffers()
+    if data_buf is None or data_buf.size == 0:
+        return False  # every cell empty or missing
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64 if pa.types.is_large_string(chunk.type) else np.int32)
+    offsets = offsets[chunk.offset : chunk.offset + len(chunk) + 1]
+    starts = offsets[:-1]
+    filled = offsets[1:] > starts  # a missing cell has no bytes either
+    first = np.zeros(len(chunk), dtype=np.uint8)
+    first[filled] = np.frombuffer(data_buf, dtype=np.uint8)[starts[filled]]
+    suspect = filled & _SUSPECT_FIRST_BYTE[first]
+    if not suspect.any():
+        return False
+    candidates = chunk.filter(pa.array(suspect))
     return bool(pc.any(pc.match_substring_regex(candidates, _FORMULA_RE2)).as_py())
 
 
