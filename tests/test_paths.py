@@ -313,6 +313,15 @@ def test_explain_unknown_person_suggests_a_close_id():
         explain_person("p0000000", people, fired, paths, PROGRAMME)
 
 
+def test_a_close_id_is_found_among_a_national_number_of_ids():
+    """Beyond CLOSEST_POOL ids, the ids that begin alike are compared (difflib over a million ids took ten seconds)."""
+    from trainmatch.errors import CLOSEST_POOL, closest_id
+
+    ids = [f"{i:07d}" for i in range(3 * CLOSEST_POOL)]
+    assert closest_id("0051234x", ids) == "0051234"
+    assert closest_id("0000001", ["0000001 ", "9"]) == "0000001 "  # a small pool is compared whole
+
+
 def test_group_modules_lists_each_groups_modules_once_in_catalogue_order():
     from trainmatch.pipeline import group_modules
 

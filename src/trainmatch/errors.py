@@ -95,13 +95,26 @@ class UsageError(TrainmatchError):
     """A parameter passed to a library function is malformed (CLI exit 2)."""
 
 
+CLOSEST_POOL = 20_000  # ids difflib compares at most: about a second (a million ids took ten)
+
+
 def closest_id(person_id: str, candidates: Iterable[str]) -> str | None:
-    """The id most like ``person_id`` (difflib) among ids of a similar length, for "Did you mean …?"."""
+    """The id most like ``person_id`` (difflib) among ids of a similar length, for "Did you mean …?". Among
+    more than :data:`CLOSEST_POOL` of them, only those that begin as it does are compared, on as many first
+    characters as it takes to come under that number."""
     import difflib
 
     pool = [str(c) for c in candidates]
-    near = [c for c in pool if abs(len(c) - len(person_id)) <= 2]
-    found = difflib.get_close_matches(person_id, near or pool, n=1, cutoff=0.5)
+    near = [c for c in pool if abs(len(c) - len(person_id)) <= 2] or pool
+    shared = 0
+    while len(near) > CLOSEST_POOL and shared < len(person_id):
+        shared += 1
+        narrower = [c for c in near if c[:shared] == person_id[:shared]]
+        if not narrower:
+            break
+        near = narrower
+    near = near[:CLOSEST_POOL]
+    found = difflib.get_close_matches(person_id, near, n=1, cutoff=0.5)
     return found[0] if found else None
 
 
