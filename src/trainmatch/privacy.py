@@ -477,52 +477,65 @@ def _erase(folder: Path, record: dict[str, Any], wanted: list[str], staged: Any,
             elif relative != MARKER:
                 _link_or_copy(path, target)
         _erase_handoff(folder, tmp, later, ids, removed, recounted, removed_steps)
-        people_removed = removed.get("people.csv", 0)
-        rejected_rows = _rejected_rows(folder, ids)
-        counts = dict(record["counts"])
-        counts["accepted"] = counts.get("accepted", 0) - people_removed
-        counts["rejected"] = counts.get("rejected", 0) - rejected_rows
-        counts["rows_read"] = counts.get("rows_read", 0) - people_removed - rejected_rows
-        counts["reconciles"] = counts["accepted"] + counts["rejected"] == counts["rows_read"]
-        counts["steps"] = counts.get("steps", 0) - removed.get("plans.csv", 0)
-        counts["deferred"] = counts.get("deferred", 0) - removed.get("deferred.csv", 0)
-        if "enrolments" in counts:
-            counts["enrolments"] = counts["enrolments"] - removed.get("lms/enrolments.csv", 0)
-        if "sessions" in counts:
-            counts["sessions"] = counts["sessions"] - removed.get("sessions.csv", 0)
-        erasures = [*record.get("erasures", []), {"at": at, "people": len(ids)}]
-        record = {**record, "counts": counts, "erasures": erasures}
-        if isinstance(record.get("followup"), dict) and isinstance(record["followup"].get("counts"), dict):
-            fu = dict(record["followup"]["counts"])  # the pairing with the previous round, without the people
-            leavers = removed.get("leavers.csv", 0)
-            for key, n in (("paired", rounds.get("paired", 0)), ("joiners", rounds.get("joiner", 0)), ("leavers", leavers),
-                           ("previous_people", rounds.get("paired", 0) + leavers)):
-                if key in fu:
-                    fu[key] = fu[key] - n
-            if {"paired", "leavers", "joiners", "previous_people"} <= set(fu):
-                fu["reconciles"] = (fu["paired"] + fu["leavers"] == fu["previous_people"]
-                                    and fu["paired"] + fu["joiners"] == counts["accepted"])
-            record["followup"] = {**record["followup"], "counts": fu}
+        record = _record_after_erasure(record, removed, _rejected_rows(folder, ids), rounds, at, len(ids))
+        erasures = record["erasures"]
         note = (f"{sum(e['people'] for e in erasures)} person(s) were erased from this run on request "
                 f"({', '.join(e['at'][:10] for e in erasures)}); the tables, workbook and this report were rebuilt "
                 "from the people who remain. Reliability, item statistics and the fit table need the survey answers "
                 "and are not shown after an erasure.")
         rebuild(tmp, loaded, record, derived, notes=[note], source=folder)
-        for relative, entry in later:  # the Moodle cohorts count the rebuilt groups' members
-            if entry.kind == "lms_cohorts":
-                from .runfiles import lms_cohort_counts, read_table
-
-                groups = read_table(tmp / "groups.csv", ID_COLUMNS, columns=("group", "members")) \
-                    if (tmp / "groups.csv").is_file() else None
-                if groups is None:
-                    _link_or_copy(folder / relative, tmp / relative)
-                    continue
-                data, n = lms_cohort_counts(folder / relative, groups)
-                (tmp / relative).write_bytes(data)
-                recounted[relative] = n
+        _recount_cohorts(folder, tmp, [relative for relative, entry in later if entry.kind == "lms_cohorts"], recounted)
         os.utime(tmp / RUN_RECORD, ns=(times.st_atime_ns, times.st_mtime_ns))  # the run's date, for retention
         linking.result()
     return Erasure(folder, len(ids), removed, changed, at, recounted)
+
+
+def _recount_cohorts(folder: Path, tmp: Path, files: list[str], recounted: dict[str, int]) -> None:
+    """The Moodle cohort files with each cohort's member count from the rebuilt groups.csv in ``tmp``."""
+    from .runfiles import lms_cohort_counts, read_table
+
+    groups = read_table(tmp / "groups.csv", ID_COLUMNS, columns=("group", "members")) \
+        if files and (tmp / "groups.csv").is_file() else None
+    for relative in files:
+        if groups is None:
+            _link_or_copy(folder / relative, tmp / relative)
+            continue
+        data, n = lms_cohort_counts(folder / relative, groups)
+        (tmp / relative).write_bytes(data)
+        recounted[relative] = n
+
+
+# Counts of run.json kept by a table's rows: each goes down by the rows erase took out of the table.
+_COUNTED_ROWS = (("plans.csv", "steps"), ("deferred.csv", "deferred"), ("lms/enrolments.csv", "enrolments"),
+                 ("sessions.csv", "sessions"))
+
+
+def _record_after_erasure(record: dict[str, Any], removed: dict[str, int], rejected_rows: int, rounds: dict[str, int],
+                          at: str, n_people: int) -> dict[str, Any]:
+    """run.json after an erasure: its counts less what was removed (still reconciling), the erasure listed (when,
+    how many, never who), and a follow-up round's pairing counts less the erased people."""
+    people_removed = removed.get("people.csv", 0)
+    counts = dict(record["counts"])
+    counts["accepted"] = counts.get("accepted", 0) - people_removed
+    counts["rejected"] = counts.get("rejected", 0) - rejected_rows
+    counts["rows_read"] = counts.get("rows_read", 0) - people_removed - rejected_rows
+    counts["reconciles"] = counts["accepted"] + counts["rejected"] == counts["rows_read"]
+    for name, key in _COUNTED_ROWS:
+        if key in counts:
+            counts[key] = counts[key] - removed.get(name, 0)
+    out = {**record, "counts": counts, "erasures": [*record.get("erasures", []), {"at": at, "people": n_people}]}
+    if isinstance(record.get("followup"), dict) and isinstance(record["followup"].get("counts"), dict):
+        fu = dict(record["followup"]["counts"])  # the pairing with the previous round, without the people
+        leavers = removed.get("leavers.csv", 0)
+        for key, n in (("paired", rounds.get("paired", 0)), ("joiners", rounds.get("joiner", 0)), ("leavers", leavers),
+                       ("previous_people", rounds.get("paired", 0) + leavers)):
+            if key in fu:
+                fu[key] = fu[key] - n
+        if {"paired", "leavers", "joiners", "previous_people"} <= set(fu):
+            fu["reconciles"] = (fu["paired"] + fu["leavers"] == fu["previous_people"]
+                                and fu["paired"] + fu["joiners"] == counts["accepted"])
+        out["followup"] = {**record["followup"], "counts": fu}
+    return out
 
 
 def _people_facts(folder: Path, ids: set[str]) -> tuple[list[str], dict[str, int]]:
