@@ -520,8 +520,8 @@ _REPORT_MODULES = ("trainmatch.report",)
 
 
 def _import_in_background(*modules: str) -> None:
-    """Import ``modules`` on another thread. scikit-learn takes over a second to import; reading the survey and building the plans run largely outside the GIL (pyarrow, numpy), so
-    the imports overlap with them."""
+    """Import ``modules`` on another thread. scikit-learn takes over a second to import; reading the survey
+    and building the plans run largely outside the GIL (pyarrow, numpy), so the imports overlap with them."""
     import importlib
     import threading
 
@@ -703,7 +703,6 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
     from .letters import render_plans
     from .outputs import write_assignment, write_handoff, write_json
     from .pipeline import group_modules, run_assignment, run_record
-    from .report import render_report_data, report_data
     from .survey import give_back_memory
 
     programme, raw, imported = checked.programme, checked.raw, checked.imported
@@ -757,19 +756,10 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
             progress=stage, bar=progress.bar if progress is not None else None,
         )
         handoff_written = writer.submit(write_handoff, tmp, sessions=handoff.sessions, calendars=handoff.calendars, lms=handoff.lms)
-        if extra is not None:  # on this thread while the writer thread writes assign's tables
+        if extra is not None:  # on this thread while the writer threads write assign's files
             outputs.write_csvs({tmp / name: frame for name, frame in extra.tables.items()})
-        report = report_data(
-            result.people, result.steps, result.deferred, programme, cohorts=result.cohorts.cohorts, groups=groups,
-            fit_rows=result.cohorts.fit_report, warnings=result.cohorts.warnings, rejects=imported.rejects,
-            reliability=result.reliability, item_stats=result.item_stats, n_read=imported.n_read, capacity=capacity,
-            sessions=handoff.sessions,
-            run_info={"Input file": record["input"]["file"], "Programme": f"{programme.name} ({programme.fingerprint})", "Seed": str(seed)},
-        )
-        if extra is not None:
-            report["tables"]["followup"] = extra.report
-            report["charts"].update(extra.charts)
-        (tmp / "report.html").write_text(render_report_data(report), encoding="utf-8")
+        (tmp / "report.html").write_text(_report_html(result, programme, groups, capacity, handoff.sessions, record, seed, extra),
+                                         encoding="utf-8")
         clock["report"] = time.perf_counter()
         tables.result()
         handoff_written.result()
@@ -792,6 +782,25 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
         deferred=deferred, rejects=imported.rejects, cohorts=result.cohorts.cohorts, groups=groups, capacity=capacity, record=record,
         warnings=tuple(result.cohorts.warnings) + handoff.warnings, sessions=handoff.sessions, enrolments=handoff.lms.enrolments,
     )
+
+
+def _report_html(result: Any, programme: "Programme", groups: "pd.DataFrame", capacity: "pd.DataFrame",
+                 sessions: "pd.DataFrame", record: dict[str, Any], seed: int, extra: Any) -> str:
+    """The HR report of a planned run (and a follow-up round's section, with ``extra``)."""
+    from .report import render_report_data, report_data
+
+    imported = result.imported
+    report = report_data(
+        result.people, result.steps, result.deferred, programme, cohorts=result.cohorts.cohorts, groups=groups,
+        fit_rows=result.cohorts.fit_report, warnings=result.cohorts.warnings, rejects=imported.rejects,
+        reliability=result.reliability, item_stats=result.item_stats, n_read=imported.n_read, capacity=capacity,
+        sessions=sessions,
+        run_info={"Input file": record["input"]["file"], "Programme": f"{programme.name} ({programme.fingerprint})", "Seed": str(seed)},
+    )
+    if extra is not None:
+        report["tables"]["followup"] = extra.report
+        report["charts"].update(extra.charts)
+    return render_report_data(report)
 
 
 def parse_start(start: "str | date | None") -> "date | None":
