@@ -322,8 +322,8 @@ def _users_csv(pid_codes: np.ndarray, person_ids: "Any", mcode: np.ndarray, cour
         own_at = where(ids.filter(pa.array(known)), pc.cast(pa.array(people["person_id"].astype(str).array), pa.string()))
         own_codes, own_groups = codes(people["group"])
         labels = _csv_field(pa.array([*own_groups, ""], type=pa.string()))  # quoted once per group
-        at_group = np.where(own_at >= 0, np.append(own_codes, len(own_groups))[own_at], len(own_groups))
-        own = pc.take(labels, np.where(at_group >= 0, at_group, len(own_groups)))  # no group: ""
+        group_of = np.append(own_codes, -1)[own_at]  # -1: not in people.csv, or no group
+        own = pc.take(labels, np.where(group_of >= 0, group_of, len(own_groups)))  # no group: ""
     keep = np.flatnonzero(known[seen])  # the enrolments of people with a username
     row = (np.cumsum(known) - 1)[seen[keep]]  # their person's row
     by = np.argsort(row, kind="stable")

@@ -152,11 +152,6 @@ class Pseudonyms:
         return self.names.take(pa.array(where)).take(encoded.indices)
 
 
-def pseudonymise(values: "pd.Series", key: bytes) -> "pd.Series":
-    """Each id replaced by its pseudonym: :class:`Pseudonyms` for one column."""
-    return Pseudonyms(key)(values)
-
-
 def pseudonymise_lists(values: "pd.Series", pseudonyms: Pseudonyms, sep: str) -> "pd.Series":
     """Each id in ``sep``-separated lists replaced by its pseudonym (vectorised over the distinct ids)."""
     import pyarrow as pa
