@@ -562,6 +562,20 @@ def _hide_cells(rejects: pd.DataFrame, hide: np.ndarray, id_hidden: np.ndarray, 
 _ADDRESS = re.compile(r"[^@\s;,<>\"']+@[^@\s;,<>\"']+\.[^@\s;,<>\"']+")
 
 
+def _hide_personal(rejects: pd.DataFrame, pos: np.ndarray, raw: RawSurvey, width: int, position: Mapping[str, int],
+                   personal_at: list[int], id_header: str, overflow: "pd.Series | None", room: np.ndarray | None) -> pd.DataFrame:
+    """``rejects`` (of the rows at ``pos``) with every reported cell that may hold a dropped personal-data column's
+    value hidden: cells a row with too many fields (``overflow``) or too few (``room``) may have moved out of one,
+    and any e-mail address."""
+    if not len(rejects):
+        return rejects
+    if overflow is not None and len(overflow) and personal_at:
+        rejects = _hide_shifted(rejects, pos, overflow, raw, width, position, personal_at, id_header)
+    if room is not None:
+        rejects = _hide_short(rejects, pos, room, raw, width, position, personal_at, id_header)
+    return _hide_addresses(rejects, id_header)
+
+
 def _hide_addresses(rejects: pd.DataFrame, id_header: str) -> pd.DataFrame:
     """Hide rejected cells that hold an e-mail address (and the reasons that quote them), whatever the row;
     the id column's own cells keep their text, since the organisation chose the ids."""
@@ -759,24 +773,20 @@ def import_survey(
         axis=1,
     )
     bad_cells = cells.frame()
+    bad_pos = bad_cells["pos"].to_numpy(dtype=np.int64)
     rejected = np.zeros(n, dtype=bool)
-    rejected[bad_cells["pos"].to_numpy(dtype=np.int64)] = True
+    rejected[bad_pos] = True
     rejects = pd.DataFrame(
         {
-            "row": bad_cells["pos"].to_numpy(dtype=np.int64) + 1,
-            "line": raw.lines[bad_cells["pos"].to_numpy(dtype=np.int64)] if len(bad_cells) else np.zeros(0, np.int64),
-            "person_id": _take(ids, bad_cells["pos"].to_numpy(dtype=np.int64)),
+            "row": bad_pos + 1,
+            "line": raw.lines[bad_pos] if len(bad_cells) else np.zeros(0, np.int64),
+            "person_id": _take(ids, bad_pos),
             "column": bad_cells["column"].to_numpy(dtype=object),
             "value": bad_cells["value"].astype(str).to_numpy(dtype=object),
             "reason": bad_cells["reason"].astype(str).to_numpy(dtype=object),
         }
     )
-    if len(overflow if overflow is not None else ()) and personal_at and len(rejects):
-        rejects = _hide_shifted(rejects, bad_cells["pos"].to_numpy(dtype=np.int64), overflow, raw, width, position, personal_at, matched[cols.id])
-    if room is not None and len(rejects):
-        rejects = _hide_short(rejects, bad_cells["pos"].to_numpy(dtype=np.int64), room, raw, width, position, personal_at, matched[cols.id])
-    if len(rejects):
-        rejects = _hide_addresses(rejects, matched[cols.id])
+    rejects = _hide_personal(rejects, bad_pos, raw, width, position, personal_at, matched[cols.id], overflow, room)
     rejects = rejects.sort_values("row", kind="stable", ignore_index=True)
     accepted = people.loc[~rejected].reset_index(drop=True) if rejected.any() else people
     wpos = warn["pos"].to_numpy(dtype=np.int64)
