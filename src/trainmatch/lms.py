@@ -326,25 +326,23 @@ def _users_csv(pid_codes: np.ndarray, person_ids: "Any", mcode: np.ndarray, cour
         own = pc.take(labels, np.where(group_of >= 0, group_of, len(own_groups)))  # no group: ""
     keep = np.flatnonzero(known[seen])  # the enrolments of people with a username
     row = (np.cumsum(known) - 1)[seen[keep]]  # their person's row
-    by = np.argsort(row, kind="stable")
-    k = np.empty(len(row), dtype=np.int64)  # the enrolment's number within its person's, in path order
-    k[by] = np.arange(len(row)) - np.searchsorted(row[by], row[by])
-    width = int(k.max()) + 1 if len(k) else 0
-    enrolment = np.full((len(names), width), -1, dtype=np.int64)
-    enrolment[row, k] = keep
+    by = np.argsort(row, kind="stable")  # path order within each person
+    count = np.bincount(row, minlength=len(names))
+    width = int(count.max()) if len(count) else 0
+    # Each enrolment is the text ",<course>,<group>", made once per distinct (course, group); a person's
+    # enrolments are joined as one list and the columns they do not fill are padded with ",,".
     gcode, glabels = codes(group)
-    courses = _csv_field(pa.array([*course_of, ""], type=pa.string()))  # quoted once per label, then taken per cell
-    groups = _csv_field(pa.array([*glabels, ""], type=pa.string()))
-    columns = [names, own]
-    for n in range(width):
-        e = enrolment[:, n]
-        has = e >= 0
-        g = gcode[np.maximum(e, 0)] if len(e) else gcode[:0]
-        columns.append(pc.take(courses, np.where(has, mcode[np.maximum(e, 0)] if len(e) else e, len(course_of))))
-        columns.append(pc.take(groups, np.where(has & (g >= 0), g, len(glabels))))
+    courses = _csv_field(pa.array(course_of, type=pa.string())).to_pylist()
+    groups = _csv_field(pa.array([*glabels, ""], type=pa.string())).to_pylist()
+    e = keep[by]
+    pair_code, pairs = pd.factorize(mcode[e] * (len(glabels) + 1) + np.where(gcode[e] >= 0, gcode[e], len(glabels)))
+    texts = pa.array([f",{courses[p // (len(glabels) + 1)]},{groups[p % (len(glabels) + 1)]}" for p in pairs.tolist()],
+                     type=pa.string())
+    offsets = pa.array(np.concatenate([[0], np.cumsum(count)]).astype(np.int32))
+    paths = pc.binary_join(pa.ListArray.from_arrays(offsets, pc.take(texts, pair_code)), "")
+    pad = pc.take(pa.array([",," * (width - n) for n in range(width + 1)], type=pa.string()), count)
     header = ["username", "cohort1"] + [x for n in range(1, width + 1) for x in (f"course{n}", f"group{n}")]
-    lines = pc.binary_join_element_wise(*columns, ",")
-    body = _joined_lines(pc.binary_join_element_wise(lines, "", "\n"))  # "" joined after each line: its line break
+    body = _joined_lines(pc.binary_join_element_wise(names, ",", own, paths, pad, "\n", ""))
     return (",".join(header) + "\n").encode("utf-8") + bytes(body), missing
 
 
