@@ -746,9 +746,10 @@ def _plan_and_write(checked: Survey, plan: Any, staged: Any, *, saved: "SavedMod
             **({"progress": extra.progress} if extra is not None else {}),
         )
     stage("writing the outputs")
-    # The tables, and beside them the sessions, calendars and LMS files, are written on two other threads
-    # (pyarrow's CSV writer and file writes run mostly outside the GIL) while the report is aggregated and
-    # drawn here; the pool is left, waiting for both, before the folder moves.
+    # The tables, and beside them the sessions, calendars and LMS files (the large LMS texts made there), are
+    # written on two other threads (pyarrow's CSV writer and compute functions and file writes run mostly
+    # outside the GIL) while the report is aggregated and drawn here; the pool is left, waiting for both,
+    # before the folder moves.
     with staged as tmp, ThreadPoolExecutor(max_workers=2) as writer:
         tables = writer.submit(
             write_assignment, tmp, people=people, plans=plans, deferred=deferred, rejects=imported.rejects,

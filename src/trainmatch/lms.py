@@ -25,8 +25,9 @@ import datetime as dt
 import io
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -54,12 +55,16 @@ class LmsUsersError(ProblemsError):
 
 @dataclass(frozen=True)
 class LmsFiles:
-    """What goes into OUTDIR/lms/, plus what could not go where."""
+    """What goes into OUTDIR/lms/, plus what could not go where.
+
+    The two large texts are made when called, from arrays already checked: the run calls them on the
+    thread that writes lms/ (:func:`trainmatch.outputs.write_handoff`), beside the other tables' writing.
+    """
 
     enrolments: "pd.DataFrame"
-    flatfile: "bytes | Any"  # bytes-like: an Arrow buffer (not copied) or bytes
+    make_flatfile: Callable[[], Any]  # moodle-flatfile.txt, bytes-like (an Arrow buffer, not copied)
     cohorts: bytes
-    users: bytes | None
+    make_users: Callable[[], bytes] | None  # moodle-users.csv, with --lms-users
     unsafe_people: tuple[str, ...]  # ids a flat-file line cannot carry (only in enrolments.csv)
     unsafe_courses: tuple[str, ...]
     without_course: tuple[str, ...]  # modules whose catalogue row gives no lms_course (the module id is used)
@@ -220,10 +225,7 @@ def lms_files(steps: "pd.DataFrame", groups: "pd.DataFrame", catalogue: "Catalog
     bad_course = np.asarray([c in bad_course_set for c in course_of] or [False], dtype=bool)
     ok = ~bad_pid[pid_codes] & ~bad_course[mcode] if len(steps) else np.zeros(0, dtype=bool)
     rows = np.flatnonzero(ok)
-    # A line is "add, student, <person_id>" and a tail ", <course>[, <start>, <end>]" with its line break. The
-    # tail depends only on the module and the session (or none): it is made once per distinct (session, module),
-    # so Arrow joins three parts per line instead of converting and joining five.
-    M = len(module_ids)
+    # each enrolment's session (-1: none) and the sessions' starts in unix seconds, for the flat file's lines
     session_of = np.full(len(steps), -1, dtype=np.int64)
     seconds = np.zeros(0, dtype=np.int64)
     period: tuple[int, int] | None = None
@@ -237,18 +239,7 @@ def lms_files(steps: "pd.DataFrame", groups: "pd.DataFrame", catalogue: "Catalog
             seconds = np.asarray([int(dt.datetime.strptime(t, "%Y-%m-%d %H:%M").replace(tzinfo=tz).timestamp()) if t else period[0]
                                   for t in start_texts.tolist()], dtype=np.int64)[start_codes]
             session_of = codes_into(steps["session_id"], pd.Index(sessions["session_id"].astype(str)))
-    tail_code, tail_keys = pd.factorize((session_of[rows] + 1) * M + mcode[rows])
-    tails = []
-    second_list = seconds.tolist()
-    for key in tail_keys.tolist():
-        s, m = key // M - 1, key % M
-        if period is None:
-            tails.append(f", {course_of[m]}\n")
-        else:
-            tails.append(f", {course_of[m]}, {second_list[s] if s >= 0 else period[0]}, {period[1]}\n")
-    people_col = pc.take(uniq_arrow, pa.array(pid_codes[rows]))
-    tail_col = pc.take(pa.array(tails, type=pa.string()), pa.array(tail_code.astype(np.int64)))
-    flat = _joined_lines(pc.binary_join_element_wise(pa.scalar("add, student, "), people_col, tail_col, ""))
+    make_flatfile = partial(_flatfile, uniq_arrow, pid_codes[rows], mcode[rows], session_of[rows], seconds, period, course_of)
 
     # cohorts: one per training group
     buf = io.StringIO()
@@ -258,12 +249,40 @@ def lms_files(steps: "pd.DataFrame", groups: "pd.DataFrame", catalogue: "Catalog
         w.writerow([f"Training group {g}", g, f"{n} members at {site or 'no site'}"])
     cohorts = buf.getvalue().encode("utf-8")
 
-    users_bytes = None
+    make_users = None
     missing: tuple[str, ...] = ()
     if users is not None:
-        users_bytes, missing = _users_csv(pid_codes, uniq_arrow, mcode, course_of, enrol["group"], users, people)
-    return LmsFiles(enrol, flat, cohorts, users_bytes, tuple(str(x) for x in pid_uniq[bad_pid].tolist()),
+        seen, ids, at = _user_rows(pid_codes, uniq_arrow, users)
+        missing = tuple(sorted(ids.filter(pa.array(at < 0)).to_pylist()))
+        make_users = partial(_users_csv, seen, ids, at, users, mcode, course_of, enrol["group"], people)
+    return LmsFiles(enrol, make_flatfile, cohorts, make_users, tuple(str(x) for x in pid_uniq[bad_pid].tolist()),
                     tuple(bad_course_set), without, missing)
+
+
+def _flatfile(person_ids: "Any", person: np.ndarray, module: np.ndarray, session: np.ndarray, seconds: np.ndarray,
+              period: tuple[int, int] | None, course_of: list[str]) -> "Any":
+    """moodle-flatfile.txt's lines for the enrolments of ``person`` (codes into the Arrow text ``person_ids``),
+    ``module`` and ``session`` (-1: none; ``seconds`` are the sessions' starts)."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # A line is "add, student, <person_id>" and a tail ", <course>[, <start>, <end>]" with its line break. The
+    # tail depends only on the module and the session (or none): it is made once per distinct (session, module),
+    # so Arrow joins three parts per line instead of converting and joining five.
+    M = len(course_of)
+    tail_code, tail_keys = pd.factorize((session + 1) * M + module)
+    tails = []
+    second_list = seconds.tolist()
+    for key in tail_keys.tolist():
+        s, m = key // M - 1, key % M
+        if period is None:
+            tails.append(f", {course_of[m]}\n")
+        else:
+            tails.append(f", {course_of[m]}, {second_list[s] if s >= 0 else period[0]}, {period[1]}\n")
+    people_col = pc.take(person_ids, pa.array(person))
+    tail_col = pc.take(pa.array(tails, type=pa.string()), pa.array(tail_code.astype(np.int64)))
+    return _joined_lines(pc.binary_join_element_wise(pa.scalar("add, student, "), people_col, tail_col, ""))
 
 
 def _end_or_due(steps: "pd.DataFrame") -> "pd.Categorical":
@@ -293,8 +312,27 @@ def _joined_lines(lines: "Any") -> "bytes | Any":
     return text.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
 
 
-def _users_csv(pid_codes: np.ndarray, person_ids: "Any", mcode: np.ndarray, course_of: list[str], group: "pd.Series",
-               users: dict[str, str], people: "pd.DataFrame | None") -> tuple[bytes, tuple[str, ...]]:
+def _user_rows(pid_codes: np.ndarray, person_ids: "Any", users: dict[str, str]) -> tuple[np.ndarray, "Any", np.ndarray]:
+    """Each enrolment's person numbered in first-seen order, those people's ids (Arrow text) and each one's
+    row in the --lms-users map (-1: not in it)."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    seen, order = pd.factorize(pid_codes)
+    ids = pc.take(person_ids, order)  # person_ids: Arrow text, the steps' distinct ids
+    return seen, ids, _index_in(ids, pa.array(list(users), type=pa.string()))
+
+
+def _index_in(values: "Any", among: "Any") -> np.ndarray:
+    """The position of each Arrow value in ``among``, -1 where absent."""
+    import pyarrow.compute as pc
+
+    return pc.index_in(values, value_set=among).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _users_csv(seen: np.ndarray, ids: "Any", at: np.ndarray, users: dict[str, str], mcode: np.ndarray, course_of: list[str],
+               group: "pd.Series", people: "pd.DataFrame | None") -> bytes:
     """Moodle upload-users rows: username, cohort1 (the person's training group), course1/group1… (the group
     whose session the person attends in that course), people in the order the steps first name them.
 
@@ -307,19 +345,11 @@ def _users_csv(pid_codes: np.ndarray, person_ids: "Any", mcode: np.ndarray, cour
 
     from .columns import codes
 
-    seen, order = pd.factorize(pid_codes)  # each enrolment's person, numbered in first-seen order
-    ids = pc.take(person_ids, order)  # person_ids: Arrow text, the steps' distinct ids
-
-    def where(values: "Any", among: "Any") -> np.ndarray:  # position of each value in ``among``, -1 if absent
-        return pc.index_in(values, value_set=among).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-
-    at = where(ids, pa.array(list(users), type=pa.string()))  # each person's row in the users file
     known = at >= 0
-    missing = tuple(sorted(ids.filter(pa.array(~known)).to_pylist()))
     names = _csv_field(pc.take(pa.array(list(users.values()), type=pa.string()), at[known]))
     own = pa.array(np.full(int(known.sum()), "", dtype=object), type=pa.string())
     if people is not None and "group" in people.columns:
-        own_at = where(ids.filter(pa.array(known)), pc.cast(pa.array(people["person_id"].astype(str).array), pa.string()))
+        own_at = _index_in(ids.filter(pa.array(known)), pc.cast(pa.array(people["person_id"].astype(str).array), pa.string()))
         own_codes, own_groups = codes(people["group"])
         labels = _csv_field(pa.array([*own_groups, ""], type=pa.string()))  # quoted once per group
         group_of = np.append(own_codes, -1)[own_at]  # -1: not in people.csv, or no group
@@ -343,7 +373,7 @@ def _users_csv(pid_codes: np.ndarray, person_ids: "Any", mcode: np.ndarray, cour
     pad = pc.take(pa.array([",," * (width - n) for n in range(width + 1)], type=pa.string()), count)
     header = ["username", "cohort1"] + [x for n in range(1, width + 1) for x in (f"course{n}", f"group{n}")]
     body = _joined_lines(pc.binary_join_element_wise(names, ",", own, paths, pad, "\n", ""))
-    return (",".join(header) + "\n").encode("utf-8") + bytes(body), missing
+    return (",".join(header) + "\n").encode("utf-8") + bytes(body)
 
 
 def _csv_field(values: "Any") -> "Any":

@@ -334,6 +334,7 @@ def write_handoff(folder: Path, *, sessions: pd.DataFrame, calendars: Mapping[st
 
     The .ics and LMS files are read by calendars and LMSs, not spreadsheets: they are written as made
     (their values were checked when made), enrolments.csv with pyarrow's CSV writer (quoted as needed).
+    The Moodle flat file and upload-users file are made here, from ``lms``, on the caller's thread.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -348,10 +349,10 @@ def write_handoff(folder: Path, *, sessions: pd.DataFrame, calendars: Mapping[st
         written.append("calendar/")
     lms_dir = folder / "lms"
     lms_dir.mkdir()
-    (lms_dir / "moodle-flatfile.txt").write_bytes(lms.flatfile)
+    (lms_dir / "moodle-flatfile.txt").write_bytes(lms.make_flatfile())
     (lms_dir / "moodle-cohorts.csv").write_bytes(lms.cohorts)
-    if lms.users is not None:
-        (lms_dir / "moodle-users.csv").write_bytes(lms.users)
+    if lms.make_users is not None:
+        (lms_dir / "moodle-users.csv").write_bytes(lms.make_users())
     table = pa.table({name: text_array(column) for name, column in lms.enrolments.items()})
     pacsv.write_csv(table, lms_dir / "enrolments.csv", pacsv.WriteOptions(quoting_style="needed"))
     written.append("lms/")
