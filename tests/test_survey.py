@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import math
 
 import numpy as np
@@ -356,6 +357,7 @@ def test_consume_frees_each_column_as_it_is_decoded(tiny_programme, monkeypatch,
     monkeypatch.setattr(survey, "likert_decoder", traced(survey.likert_decoder))
     monkeypatch.setattr(survey, "yes_no_decoder", traced(survey.yes_no_decoder))
     answers = sum(raw.frame[c].array.nbytes for c in raw.frame.columns[3:])  # the 9 item and task columns
+    gc.collect()  # Arrow memory is counted process-wide: earlier tests' garbage must not be freed mid-measurement
     result = import_survey(raw, tiny_programme, consume=release)
     assert result.n_accepted == n
     drop = max(seen) - seen[-1]  # Arrow memory freed between the busiest moment and the last column's start
