@@ -815,3 +815,23 @@ def test_pseudonyms_are_hmac_sha256_for_any_key_length(secret: bytes, ids: list[
 
     expected = ["p" + hmac.new(secret, i.encode("utf-8"), "sha256").hexdigest()[:PSEUDONYM_HEX] for i in ids]
     assert _pseudonyms(ids, secret) == expected
+
+
+_IDS = st.sampled_from(["a1", "a2", " a1", "a3 ", "", "  ", "b", "ö", None]) | st.text(max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_IDS, max_size=30), min_size=1, max_size=5))
+def test_pseudonyms_of_columns_match_one_id_at_a_time(columns: list[list[str | None]]) -> None:
+    """Mapping columns one after another (the ids met so far are remembered, and looked up from either side
+    depending on the sizes) gives each cell its own pseudonym: of the id without edge spaces, "" for a blank id,
+    missing for a missing one."""
+    import pyarrow as pa
+
+    from trainmatch.sharing import Pseudonyms, pseudonym
+
+    secret = b"k" * 32
+    mapper = Pseudonyms(secret)
+    for column in columns:
+        got = mapper.arrow(pa.array(column, type=pa.string())).to_pylist()
+        assert got == [None if i is None else (pseudonym(i.strip(), secret) if i.strip() else "") for i in column]
