@@ -336,9 +336,9 @@ def _users_csv(seen: np.ndarray, ids: "Any", at: np.ndarray, users: dict[str, st
     """Moodle upload-users rows: username, cohort1 (the person's training group), course1/group1… (the group
     whose session the person attends in that course), people in the order the steps first name them.
 
-    Built in Arrow, column by column (a million people's rows in a few seconds): each enrolment's course and
-    group are taken into the column of its number within its person's path, and the fields are quoted as
-    ``csv.writer`` quotes them."""
+    Built in Arrow, without a Python string per person: each person's enrolments are joined in path order
+    and padded to the widest path, and the fields are quoted as ``csv.writer`` quotes them. ``seen``, ``ids``
+    and ``at`` are :func:`_user_rows`'s."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
