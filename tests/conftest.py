@@ -109,5 +109,5 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",
         action="store_true",
-        help="Rewrite tests/golden/output/ from a fresh run instead of comparing with it (review the diff, then commit).",
+        help="Rewrite tests/golden/output*/ from fresh runs instead of comparing with it (review the diff, then commit).",
     )

@@ -3,8 +3,10 @@
 The survey (42 rows) covers rejected rows (an answer off the scale, an unknown role, an empty id), a
 duplicate id (the later answer kept), a domain with too few answers (reassess), answers given as
 labels and "don't know", a site that looks like a spreadsheet formula, a person who ticked no task,
-all three languages and none, and every training format as a preference. Any change to any output
-file shows here as a diff; after an intended change regenerate the folder with
+all three languages and none, and every training format as a preference. It is planned twice: as
+`assign` runs by default (output/), and with a start date and an --lms-users file that leaves one person
+out (output-dated/: dated plans and sessions, calendar/*.ics and lms/moodle-users.csv). Any change to any
+output file shows here as a diff; after an intended change regenerate both folders with
 
     .venv/bin/pytest tests/test_golden.py --update-golden
 
@@ -23,7 +25,10 @@ from pathlib import Path
 import pytest
 
 GOLDEN = Path(__file__).parent / "golden"
-EXPECTED = GOLDEN / "output"
+RUNS = {  # golden folder: assign's options besides the survey, -o and --seed 0
+    "output": [],
+    "output-dated": ["--start", "2027-01-11", "--lms-users", GOLDEN / "lms-users.csv"],
+}
 
 
 def _stable(path: Path) -> bytes:
@@ -45,18 +50,20 @@ def _files(folder: Path) -> dict[str, Path]:
     return {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_fresh_run_equals_the_golden_output(cli, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+@pytest.mark.parametrize("folder", sorted(RUNS))
+def test_fresh_run_equals_the_golden_output(cli, tmp_path: Path, request: pytest.FixtureRequest, folder: str) -> None:
     out = tmp_path / "out"
-    result = cli("assign", GOLDEN / "survey.csv", "-o", out, "--seed", "0", "--quiet")
+    result = cli("assign", GOLDEN / "survey.csv", "-o", out, "--seed", "0", "--quiet", *RUNS[folder])
     assert result.exit_code == 0, result.output
+    expected_folder = GOLDEN / folder
     fresh = _files(out)
     if request.config.getoption("--update-golden"):
-        shutil.rmtree(EXPECTED, ignore_errors=True)
-        shutil.copytree(out, EXPECTED)
-        (EXPECTED / "run.json").write_bytes(_stable(out / "run.json"))
-        (EXPECTED / "model" / "model.json").write_bytes(_stable(out / "model" / "model.json"))
-        pytest.skip(f"rewrote {EXPECTED}; review `git diff` and commit it")
-    expected = _files(EXPECTED)
+        shutil.rmtree(expected_folder, ignore_errors=True)
+        shutil.copytree(out, expected_folder)
+        (expected_folder / "run.json").write_bytes(_stable(out / "run.json"))
+        (expected_folder / "model" / "model.json").write_bytes(_stable(out / "model" / "model.json"))
+        pytest.skip(f"rewrote {expected_folder}; review `git diff` and commit it")
+    expected = _files(expected_folder)
     assert sorted(fresh) == sorted(expected), "files added or missing"
     changed = [name for name in expected if _stable(fresh[name]) != _stable(expected[name])]
-    assert not changed, f"outputs differ from tests/golden/output/: {changed}"
+    assert not changed, f"outputs differ from tests/golden/{folder}/: {changed}"
