@@ -12,7 +12,8 @@ output file shows here as a diff; after an intended change regenerate both folde
 
 and commit it with the change. Not compared: run.json's seconds and library versions
 (they differ between runs and machines, and are left out of the stored copy), run.json's creation time,
-and model/model.json's versions (and so its checksum). The report's SVG charts are compared byte for
+model/model.json's versions (and so its checksum), and the folders in a follow-up round's run.json
+(only their names are compared). The report's SVG charts are compared byte for
 byte: trainmatch writes them itself.
 """
 
@@ -40,6 +41,9 @@ def _stable(path: Path) -> bytes:
         doc.pop("versions", None)
         doc.pop("created", None)  # run.json: when the run was made
         doc.pop("created_by", None)  # model.json: names the trainmatch version
+        model = doc.get("cohort_model")
+        if isinstance(model, dict) and model.get("reused"):  # a follow-up round's: the previous run's folder
+            model["reused"] = Path(model["reused"]).parent.name + "/" + Path(model["reused"]).name
         return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     if path.name == "checksum.sha256":  # of model.json, whose versions differ between machines
         return b"(checksum)"
@@ -55,7 +59,29 @@ def test_fresh_run_equals_the_golden_output(cli, tmp_path: Path, request: pytest
     out = tmp_path / "out"
     result = cli("assign", GOLDEN / "survey.csv", "-o", out, "--seed", "0", "--quiet", *RUNS[folder])
     assert result.exit_code == 0, result.output
-    expected_folder = GOLDEN / folder
+    _compare(out, GOLDEN / folder, request)
+
+
+def test_fresh_followup_round_equals_the_golden_output(cli, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """A follow-up round of output-dated's run: change.csv, effects.csv, modules.csv, leavers.csv, the rejects of
+    the completions and ratings, and the next plans. tests/golden/followup/ was made once by `synth
+    --followup-of` that run (seed 1, with the previous run's created time below); it stays fixed."""
+    previous = tmp_path / "previous"
+    result = cli("assign", GOLDEN / "survey.csv", "-o", previous, "--seed", "0", "--quiet", *RUNS["output-dated"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((previous / "run.json").read_text(encoding="utf-8"))
+    record["created"] = "2027-01-04T08:00:00+00:00"  # completions are timed after it; a fixed round date, not today
+    (previous / "run.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    inputs = GOLDEN / "followup"
+    out = tmp_path / "out"
+    result = cli("followup", previous, inputs / "survey2.csv", "-o", out, "--seed", "0", "--quiet", "--start", "2027-09-06",
+                 "--completions", inputs / "completions.csv", "--feedback", inputs / "feedback.csv")
+    assert result.exit_code == 0, result.output
+    _compare(out, GOLDEN / "output-followup", request)
+
+
+def _compare(out: Path, expected_folder: Path, request: pytest.FixtureRequest) -> None:
+    """Every file of ``out`` equals its golden copy (or, with --update-golden, the golden folder is rewritten)."""
     fresh = _files(out)
     if request.config.getoption("--update-golden"):
         shutil.rmtree(expected_folder, ignore_errors=True)
@@ -66,4 +92,4 @@ def test_fresh_run_equals_the_golden_output(cli, tmp_path: Path, request: pytest
     expected = _files(expected_folder)
     assert sorted(fresh) == sorted(expected), "files added or missing"
     changed = [name for name in expected if _stable(fresh[name]) != _stable(expected[name])]
-    assert not changed, f"outputs differ from tests/golden/{folder}/: {changed}"
+    assert not changed, f"outputs differ from {expected_folder.relative_to(GOLDEN.parent)}/: {changed}"
