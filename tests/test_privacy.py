@@ -785,13 +785,16 @@ def test_share_of_a_follow_up_round(rounds: tuple[Path, Path], key: Path, tmp_pa
 
 
 def test_erase_refuses_moodle_users_it_cannot_match_and_changes_nothing(cli, rounds: tuple[Path, Path], tmp_path: Path) -> None:
-    """moodle-users.csv names people only by username, in the order of lms/enrolments.csv: when a row is missing
-    (an --lms-users file without some people, or an edit), erase cannot tell whose row is whose and refuses."""
+    """moodle-users.csv names people only by username, in the order of lms/enrolments.csv: when its rows cannot be
+    matched to the people there (here a row removed and another's course edited), erase cannot tell whose row is
+    whose and refuses."""
     run = tmp_path / "r1"
     shutil.copytree(rounds[0], run)
     users = run / "lms" / "moodle-users.csv"
     lines = users.read_text(encoding="utf-8").splitlines(keepends=True)
-    users.write_text("".join(lines[:2] + lines[3:]), encoding="utf-8")
+    edited = lines[3].split(",")
+    edited[2] = "edited.course"
+    users.write_text("".join(lines[:2] + [",".join(edited)] + lines[4:]), encoding="utf-8")
     before = _digest(run)
     _, attendee = _chosen(run)
     result = cli("erase", run, "--id", attendee)
@@ -835,3 +838,43 @@ def test_pseudonyms_of_columns_match_one_id_at_a_time(columns: list[list[str | N
     for column in columns:
         got = mapper.arrow(pa.array(column, type=pa.string())).to_pylist()
         assert got == [None if i is None else (pseudonym(i.strip(), secret) if i.strip() else "") for i in column]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.lists(st.sampled_from(["c1", "c2", "c3"]), min_size=1, max_size=3), st.sampled_from(["", "G1"]),
+                          st.booleans()), min_size=1, max_size=12))
+def test_moodle_users_rows_are_found_by_courses_or_refused_never_guessed(tmp_path_factory, people: list) -> None:
+    """A run whose --lms-users file lacked some people (``False`` below): each person's row of moodle-users.csv is
+    found, or the person has none, or the look-up is refused; it never gives a person someone else's row. With
+    everyone in the file every row is found."""
+    import csv
+
+    from trainmatch.errors import DataError
+    from trainmatch.runfiles import lms_user_rows
+
+    folder = tmp_path_factory.mktemp("lms")
+    width = max(len(courses) for courses, _, _ in people)
+    with open(folder / "enrolments.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["person_id", "module", "lms_course", "format", "group", "session_id", "start", "end"])
+        for k, (courses, group, _) in enumerate(people):
+            for c in courses:
+                w.writerow([f"P{k}", c, c, "webinar", group, "", "", ""])
+    with open(folder / "moodle-users.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["username", "cohort1"] + [x for n in range(1, width + 1) for x in (f"course{n}", f"group{n}")])
+        for k, (courses, group, known) in enumerate(people):
+            if known:
+                cells = [x for c in courses for x in (c, group)]
+                w.writerow([f"user{k}", group] + cells + [""] * (2 * width - len(cells)))
+    usernames = [row[0] for row in csv.reader(open(folder / "moodle-users.csv", encoding="utf-8"))][1:]
+    for k, (_, _, known) in enumerate(people):
+        try:
+            rows = lms_user_rows(folder / "moodle-users.csv", folder / "enrolments.csv", [f"P{k}"])
+        except DataError:
+            assert not all(known for _, _, known in people)  # refused only when someone is missing
+            continue
+        if known:
+            assert rows == {f"P{k}": usernames.index(f"user{k}")}
+        else:
+            assert rows == {}

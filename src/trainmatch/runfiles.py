@@ -612,36 +612,88 @@ def lms_cohort_counts(path: Path, groups: "pd.DataFrame") -> "tuple[bytes, int]"
 
 
 def lms_user_rows(users: Path, enrolments: Path, ids: "Iterable[str]") -> dict[str, int]:
-    """The data row (0-based) of each of ``ids`` in moodle-users.csv that has one. Rows are written in the order of
-    each person's first row in lms/enrolments.csv, with the person's courses in order; the file must have one row
-    per person there, and each row found must list that person's courses. DataError otherwise (the run was made
-    with an --lms-users file that lacked some people, or a file was edited): whose row is whose cannot be told."""
+    """The data row (0-based) of each of ``ids`` in moodle-users.csv that has one.
+
+    Rows are written in the order of each person's first row in lms/enrolments.csv, each listing the person's
+    courses and groups in order, and name the person only by username. With a row per person there, row k is
+    the k-th person's. With fewer (an --lms-users file that lacked some people), rows are matched to people by
+    their courses and groups, in order: a person's row is found when every such matching gives them the same
+    row, and has none when no matching gives them one. DataError when whose row is whose cannot be told (two
+    people with the same courses next to a missing one, or an edited file): nothing may be erased by guess."""
     import numpy as np
     import pandas as pd
 
-    enrol = read_columns(enrolments, ["person_id", "lms_course"])
+    enrol = read_columns(enrolments, ["person_id", "lms_course", "group"])
     codes, people = pd.factorize(enrol["person_id"])  # people in the order of their first row
     data = users.read_bytes()
     starts, ends = line_bounds(data)  # usernames and course ids hold no line breaks (lms.py refuses them)
     header = header_of(users)
-    course_at = [i for i, c in sorted(((i, c) for i, c in enumerate(header) if c.startswith("course") and c[6:].isdigit()),
-                                      key=lambda ic: int(ic[1][6:]))]
-    out: dict[str, int] = {}
-    ok = len(starts) - 1 == len(people)
+    numbered = sorted((int(c[6:]), i) for i, c in enumerate(header) if c.startswith("course") and c[6:].isdigit())
+    group_at = {c: i for i, c in enumerate(header)}
+    pairs_at = [(i, group_at.get(f"group{n}")) for n, i in numbered]
+    course, group = enrol["lms_course"].to_numpy(dtype=object), enrol["group"].to_numpy(dtype=object)
+
+    def own(k: int) -> tuple:  # person k's (course, group) pairs in path order
+        at = np.flatnonzero(codes == k)
+        return tuple(zip(course[at].tolist(), group[at].tolist()))
+
+    def listed(j: int) -> tuple:  # data row j's (course, group) pairs
+        fields = [v for v, _ in split_record(data[starts[j + 1]:ends[j + 1]].decode("utf-8").rstrip("\r\n"))]
+        return tuple((fields[i], fields[g] if g is not None and g < len(fields) else "")
+                     for i, g in pairs_at if i < len(fields) and fields[i])
+
     index = pd.Index(people)
-    for pid in ids:
-        if not ok:
-            break
-        where = index.get_indexer([pid])[0]
-        if where < 0:
+    wanted = [(pid, int(index.get_indexer([pid])[0])) for pid in ids]
+    n_rows = len(starts) - 1
+    if n_rows == len(people):
+        if any(k >= 0 and listed(k) != own(k) for _, k in wanted):
+            raise _unmatched_users(users)
+        return {pid: k for pid, k in wanted if k >= 0}
+    by = np.argsort(codes, kind="stable")  # every person's pairs, grouped in one pass
+    bounds = np.searchsorted(codes[by], np.arange(len(people) + 1)).tolist()
+    pairs = list(zip(course[by].tolist(), group[by].tolist()))
+    keys = [tuple(pairs[bounds[k]:bounds[k + 1]]) for k in range(len(people))]
+    names = [(header[i], header[g] if g is not None else None) for i, g in pairs_at]
+    table = read_columns(users, [c for pair in names for c in pair if c])  # every row's pairs, read as columns
+    course_cols = [table[c].tolist() for c, _ in names]
+    group_cols = [table[g].tolist() if g is not None else [""] * n_rows for _, g in names]
+    rows = [tuple((c, g) for c, g in zip(cs, gs) if c) for cs, gs in zip(zip(*course_cols), zip(*group_cols))] \
+        if names else [()] * n_rows
+    early = _matched_in_order(rows, keys)
+    late = _matched_in_order(rows[::-1], keys[::-1])
+    if early is None or late is None:
+        raise _unmatched_users(users)
+    late = [len(keys) - 1 - k for k in late[::-1]]
+    out: dict[str, int] = {}
+    for pid, k in wanted:
+        if k < 0:
             continue
-        fields = [v for v, _ in split_record(data[starts[where + 1]:ends[where + 1]].decode("utf-8").rstrip("\r\n"))]
-        listed = [fields[i] for i in course_at if i < len(fields) and fields[i]]
-        ok = listed == enrol["lms_course"].to_numpy(dtype=object)[np.flatnonzero(codes == where)].tolist()
-        out[pid] = int(where)
-    if not ok:
-        raise DataError(f"{users}: its rows cannot be matched to the people of lms/enrolments.csv (the run was made with an "
-                        "--lms-users file that lacked some planned people, or a file was edited), so a person's username "
-                        "cannot be found in it. Nothing was changed. Remove lms/moodle-users.csv from the run (make it again "
-                        "from the current lms/enrolments.csv) and run again.")
+        # the rows some matching may give person k: early[j] <= k <= late[j] (both increase with j), same pairs
+        lo, hi = int(np.searchsorted(late, k, side="left")), int(np.searchsorted(early, k, side="right"))
+        could = [j for j in range(lo, hi) if rows[j] == keys[k]]
+        if not could:
+            continue  # no row of theirs: not in the --lms-users file
+        if len(could) > 1 or early[could[0]] != late[could[0]]:
+            raise _unmatched_users(users)
+        out[pid] = could[0]
     return out
+
+
+def _matched_in_order(rows: list, keys: list) -> "list[int] | None":
+    """Each row's person when rows take the first person, in order, with the same pairs; None if a row finds none."""
+    out, k = [], 0
+    for row in rows:
+        while k < len(keys) and keys[k] != row:
+            k += 1
+        if k == len(keys):
+            return None
+        out.append(k)
+        k += 1
+    return out
+
+
+def _unmatched_users(users: Path) -> DataError:
+    return DataError(f"{users}: its rows cannot be matched to the people of lms/enrolments.csv (the run was made with an "
+                     "--lms-users file that lacked some planned people and two of them have the same courses, or a file "
+                     "was edited), so a person's username cannot be told from it. Nothing was changed. Remove "
+                     "lms/moodle-users.csv from the run (make it again from the current lms/enrolments.csv) and run again.")
