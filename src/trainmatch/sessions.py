@@ -262,52 +262,12 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     s_part = np.arange(S) - np.repeat(first_session, parts)
     s_grp, s_mod = p_grp[s_host], p_mod[s_host]
     s_size = np.bincount(r_session, minlength=S)
-    # session ids: the group's sessions numbered in prerequisite order of their objectives, then module, then part
-    topo = topological_rank(catalogue)
-    s_order = np.lexsort((s_part, s_mod, topo[mod_obj[s_mod]], s_grp))
-    seq = np.empty(S, dtype=np.int64)
-    gs = s_grp[s_order]
-    gstart = _new_run(gs)
-    seq[s_order] = np.arange(S) - np.maximum.accumulate(np.where(gstart, np.arange(S), 0))
     group_ids = groups["group"].tolist()
-    width = max(2, len(str(int(seq.max()) + 1))) if S else 2
-    # "<group>-S<number, zero-padded to width>", made in Arrow (no f-string per session)
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    seq, session_ids = _session_ids(s_grp, s_mod, s_part, topological_rank(catalogue)[mod_obj], group_ids)
 
-    numbers = pc.utf8_lpad(pc.cast(pa.array(seq + 1, type=pa.int64()), pa.string()), width=width, padding="0")
-    session_ids = np.asarray(pc.binary_join_element_wise(pc.take(pa.array(group_ids, type=pa.string()), pa.array(s_grp)), numbers,
-                                                         "-S").to_numpy(zero_copy_only=False), dtype=object)
-
-    # reasons per session: who joined, pooled, or why it is below the minimum
     r_kind = kind[p_inv]
-    s_reason = np.full(S, "", dtype=object)
-    foreign = s_rows[r_grp[s_rows] != s_grp[r_session]]
-    if len(foreign):
-        sess_of = r_session[np.searchsorted(s_rows, foreign)]
-        # per session: how many came from other groups, from which groups (ids sort as their codes do), and how
-        count = np.bincount(sess_of, minlength=S)
-        kind_max = np.zeros(S, dtype=np.int64)
-        np.maximum.at(kind_max, sess_of, r_kind[foreign].astype(np.int64))
-        pairs = np.unique(sess_of * max(G, 1) + r_grp[foreign])
-        p_s, p_g = pairs // max(G, 1), pairs % max(G, 1)
-        bounds = np.searchsorted(p_s, np.arange(S + 1)).tolist()
-        for s in np.unique(sess_of).tolist():
-            names = [group_ids[g] for g in p_g[bounds[s]:bounds[s + 1]].tolist()]
-            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-            joiners = f"{count[s]} {'person' if count[s] == 1 else 'people'}"
-            s_reason[s] = (f"joined by {joiners} of {shown}, whose groups had fewer than {minimum} for it"
-                           if kind_max[s] <= 1 else
-                           f"people of {len(names) + 1} groups at the site meet together: no group had {minimum} for it")
-    short = np.flatnonzero(s_size < minimum)
-    if len(short):
-        sess_rows = np.flatnonzero(in_session)
-        lacks_format = np.zeros(S, dtype=bool)
-        lacks_format[r_session[np.searchsorted(s_rows, sess_rows[no_format[sess_rows]])]] = True
-        for s in short.tolist():
-            why = (f"only {s_size[s]} at the site need it and it has no self-paced format" if lacks_format[s] else
-                   f"only {s_size[s]} at the site need it and the self-paced format does not fit their hours")
-            s_reason[s] = f"below the minimum of {minimum}: {why}"
+    s_reason = _session_reasons(s_size, s_grp, r_session, r_grp[s_rows], r_kind[s_rows], no_format[s_rows],
+                                group_ids, minimum)
 
     # 6. the steps, updated
     new_mod = mcode.copy()
@@ -375,6 +335,61 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     })
     people_out, table = support_persons(people_out, table, sessions, catalogue, programme)
     return SessionPlan(people_out, out, sessions, members_table, table, tuple(warnings))
+
+
+def _session_ids(s_grp: np.ndarray, s_mod: np.ndarray, s_part: np.ndarray, module_rank: np.ndarray,
+                 group_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each session's number within its group (0-based: prerequisite order of the objectives by ``module_rank``,
+    then module, then part) and its id "<group>-S<number + 1, zero-padded>" (made in Arrow, not per session)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    S = len(s_grp)
+    s_order = np.lexsort((s_part, s_mod, module_rank[s_mod], s_grp))
+    seq = np.empty(S, dtype=np.int64)
+    gstart = _new_run(s_grp[s_order])
+    seq[s_order] = np.arange(S) - np.maximum.accumulate(np.where(gstart, np.arange(S), 0))
+    width = max(2, len(str(int(seq.max()) + 1))) if S else 2
+    numbers = pc.utf8_lpad(pc.cast(pa.array(seq + 1, type=pa.int64()), pa.string()), width=width, padding="0")
+    ids = pc.binary_join_element_wise(pc.take(pa.array(group_ids, type=pa.string()), pa.array(s_grp)), numbers, "-S")
+    return seq, np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _session_reasons(s_size: np.ndarray, s_grp: np.ndarray, session: np.ndarray, grp: np.ndarray,
+                     kind: np.ndarray, no_format: np.ndarray, group_ids: list[str], minimum: int) -> np.ndarray:
+    """Each session's reason: who joined it from other groups, or why it is below the minimum.
+
+    ``session``, ``grp``, ``kind`` and ``no_format`` are per attending step: its session, its person's group,
+    how its piece found the session (1 joined, 2 pooled, 4 below the minimum) and whether its objective has
+    no self-paced format."""
+    S, G = len(s_size), max(len(group_ids), 1)
+    reason = np.full(S, "", dtype=object)
+    foreign = grp != s_grp[session]
+    if foreign.any():
+        sess_of = session[foreign]
+        # per session: how many came from other groups, from which groups (ids sort as their codes do), and how
+        count = np.bincount(sess_of, minlength=S)
+        kind_max = np.zeros(S, dtype=np.int64)
+        np.maximum.at(kind_max, sess_of, kind[foreign].astype(np.int64))
+        pairs = np.unique(sess_of * G + grp[foreign])
+        p_s, p_g = pairs // G, pairs % G
+        bounds = np.searchsorted(p_s, np.arange(S + 1)).tolist()
+        for s in np.unique(sess_of).tolist():
+            names = [group_ids[g] for g in p_g[bounds[s]:bounds[s + 1]].tolist()]
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            joiners = f"{count[s]} {'person' if count[s] == 1 else 'people'}"
+            reason[s] = (f"joined by {joiners} of {shown}, whose groups had fewer than {minimum} for it"
+                         if kind_max[s] <= 1 else
+                         f"people of {len(names) + 1} groups at the site meet together: no group had {minimum} for it")
+    short = np.flatnonzero(s_size < minimum)
+    if len(short):
+        lacks_format = np.zeros(S, dtype=bool)
+        lacks_format[session[no_format]] = True
+        for s in short.tolist():
+            why = (f"only {s_size[s]} at the site need it and it has no self-paced format" if lacks_format[s] else
+                   f"only {s_size[s]} at the site need it and the self-paced format does not fit their hours")
+            reason[s] = f"below the minimum of {minimum}: {why}"
+    return reason
 
 
 def support_level(programme: "Programme") -> int:
