@@ -292,14 +292,7 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     out["session_note"] = note_text
 
     # 7. people: only groups in which they have a session; the group table counts them
-    has_own = np.zeros(n, dtype=bool)
-    own = s_rows[r_grp[s_rows] == s_grp[r_session]]
-    has_own[r_who[own]] = True
-    # people whose every session is another group's belong to the group of their first such session
-    host_group = np.full(n, -1, dtype=np.int64)
-    foreign_rows = s_rows[r_grp[s_rows] != s_grp[r_session]][::-1]  # reversed: the first row is written last
-    host_group[r_who[foreign_rows]] = s_grp[r_session[np.searchsorted(s_rows, foreign_rows)]]
-    final = np.where(has_own, gcode, host_group)
+    final = _final_groups(gcode, r_who[s_rows], r_grp[s_rows], s_grp, r_session)
     members = np.bincount(final[final >= 0], minlength=G)
     self_paced_only = int(((gcode >= 0) & (final < 0)).sum())
     if self_paced_only:
@@ -335,6 +328,18 @@ def plan_sessions(people: "pd.DataFrame", steps: "pd.DataFrame", catalogue: "Cat
     })
     people_out, table = support_persons(people_out, table, sessions, catalogue, programme)
     return SessionPlan(people_out, out, sessions, members_table, table, tuple(warnings))
+
+
+def _final_groups(gcode: np.ndarray, who: np.ndarray, grp: np.ndarray, s_grp: np.ndarray, session: np.ndarray) -> np.ndarray:
+    """Each person's training group (-1: none): the need-based group ``gcode`` where they attend a session of it,
+    else the group of their first session, which is another group's. ``who``, ``grp`` and ``session`` are per
+    attending step (its person, the person's need-based group, its session)."""
+    own = grp == s_grp[session]
+    has_own = np.zeros(len(gcode), dtype=bool)
+    has_own[who[own]] = True
+    host_group = np.full(len(gcode), -1, dtype=np.int64)
+    host_group[who[~own][::-1]] = s_grp[session[~own][::-1]]  # reversed: a person's first row is written last
+    return np.where(has_own, gcode, host_group)
 
 
 def _session_ids(s_grp: np.ndarray, s_mod: np.ndarray, s_part: np.ndarray, module_rank: np.ndarray,
