@@ -312,8 +312,6 @@ def report_data(
     each chart; :func:`render_report_data` draws the charts and fills the
     template.
     """
-    import numpy as np
-
     domain_names = [_english(d.names, d.id) for d in programme.domains]
     charts: dict[str, dict[str, Any]] = {}
     tables: dict[str, Any] = {}
@@ -324,54 +322,14 @@ def report_data(
     # Cohorts
     min_cell = programme.min_cell if min_cell is None else int(min_cell)
     if cohorts is not None and len(cohorts):
-        cohorts = cohorts.reset_index(drop=True)
-        means = _cohort_means(cohorts, programme)
-        sizes = cohorts["size"].astype(float).tolist()
-        small = [small_cell(v, min_cell) for v in sizes]
-        means[np.asarray(small, dtype=bool)] = np.nan  # a small cohort's means are not shown
-        shares = cohorts["share"].astype(float).tolist() if "share" in cohorts else [v / (sum(sizes) or 1) for v in sizes]
-        charts["cohort_sizes"] = {
-            "ids": [c for c, s in zip(cohorts["cohort"].astype(str), small) if not s],
-            "sizes": [v for v, s in zip(sizes, small) if not s],
-            "shares": [v for v, s in zip(shares, small) if not s],
-        }
-        charts["cohort_profiles"] = {
-            "ids": cohorts["cohort"].astype(str).tolist(),
-            "domains": domain_names,
-            "means": [[None if math.isnan(v) else float(v) for v in row] for row in means],
-            "lo": programme.scale_min,
-            "hi": programme.scale_max,
-        }
-        rows = []
-        for i, r in enumerate(cohorts.itertuples(index=False)):
-            rec = r._asdict()
-            if small[i]:
-                rows.append([str(rec["cohort"]), small_text(min_cell), "–"] + ["–"] * len(domain_names) + [str(rec.get("description", ""))])
-                continue
-            rows.append(
-                [str(rec["cohort"]), f"{int(rec['size']):,}", number_text(100 * float(rec.get("share", float("nan"))), ".1f") + "%"]
-                + [number_text(v, ".2f") for v in means[i]]
-                + [str(rec.get("description", ""))]
-            )
-        tables["cohorts"] = {"head": ["cohort", "people", "share"] + domain_names + ["description"], "rows": rows}
+        cohort_charts, tables["cohorts"] = _cohorts_section(cohorts, programme, domain_names, min_cell)
+        charts.update(cohort_charts)
 
     # Fit
-    fit, chosen, fit_warnings = _fit_frame(fit_rows)
+    fit_charts, fit_tables, fit_warnings = _fit_section(fit_rows)
+    charts.update(fit_charts)
+    tables.update(fit_tables)
     all_warnings = list(dict.fromkeys([*fit_warnings, *[str(w) for w in warnings]]))
-    if len(fit):
-        charts["fit"] = {
-            "ks": fit["k"].astype(int).tolist(),
-            "sil": [None if math.isnan(v) else v for v in fit["silhouette"].astype(float).tolist()],
-            "chosen": chosen,
-        }
-        cols = [c for c in ("k", "silhouette", "calinski_harabasz", "davies_bouldin", "smallest_share") if c in fit]
-        shown = fit[cols].copy()
-        if "smallest_share" in shown:
-            shown["smallest_share"] = shown["smallest_share"].astype(float) * 100
-        head = {"k": "k", "silhouette": "silhouette", "calinski_harabasz": "Calinski-Harabasz", "davies_bouldin": "Davies-Bouldin", "smallest_share": "smallest cohort (%)"}
-        rows = _records(shown, {"k": "d", "silhouette": ".3f", "calinski_harabasz": ",.1f", "davies_bouldin": ".3f", "smallest_share": ".1f"})
-        marks = fit["k"].astype(int).eq(chosen).tolist() if chosen is not None else [False] * len(fit)
-        tables["fit"] = {"head": [head[c] for c in cols] + ["chosen"], "rows": [r + ["✔" if m else ""] for r, m in zip(rows, marks)], "chosen": chosen}
     tables.update(_cohort_stability(fit_rows))
 
     # Gaps
@@ -404,25 +362,7 @@ def report_data(
 
     # Groups
     if groups is not None and len(groups):
-        by_site = groups_by_site(groups)
-        site_small = [small_cell(v, min_cell) for v in by_site["members"]]
-        shown_sites = by_site[[not s for s in site_small]]
-        charts["groups_site"] = {"rows": shown_sites[["site", "groups", "members"]].to_dict("records")}
-        head = ["site", "groups", "people"] + (["undersized groups"] if "undersized" in by_site else [])
-        site_rows = _records(by_site, {"groups": ",d", "members": ",d", "undersized": ",d"})
-        for row, s in zip(site_rows, site_small):
-            if s:  # a site of few people: their count not shown
-                row[2] = small_text(min_cell)
-        tables["groups_site"] = {"head": head, "rows": site_rows}
-        group_sizes = groups["members"].astype(float)
-        smallest = int(group_sizes.min())
-        tables["groups_summary"] = [
-            ("Training groups", f"{len(groups):,}"),
-            ("People in groups", f"{int(group_sizes.sum()):,}"),
-            ("Group size (min / median / max)", f"{small_text(min_cell) if small_cell(smallest, min_cell) else smallest} / "
-             f"{number_text(group_sizes.median(), 'g')} / {int(group_sizes.max())}"),
-            ("Allowed size", f"{programme.group_min_size}–{programme.group_max_size}"),
-        ]
+        charts["groups_site"], tables["groups_site"], tables["groups_summary"] = _groups_section(groups, programme, min_cell)
 
     # Rejects
     by_reason = rejects_by_reason(rejects)
@@ -433,19 +373,7 @@ def report_data(
     # Reliability
     rel = list(reliability)
     if rel:
-        names = dict(zip(programme.domain_ids, domain_names))
-        charts["reliability"] = {
-            "domains": [names.get(r.domain, r.domain) for r in rel],
-            "alphas": [None if r.alpha is None or math.isnan(r.alpha) else float(r.alpha) for r in rel],
-            "low": [bool(r.low) for r in rel],
-            "warn": float(programme.alpha_warning),
-        }
-        tables["reliability"] = {
-            "head": ["domain", "skill items", "complete responses", "alpha", "SEM", ""],
-            "rows": [[names.get(r.domain, r.domain), str(r.n_items), f"{r.n_complete:,}", number_text(r.alpha, ".2f"),
-                      number_text(r.sem, ".2f"), "LOW" if r.low else ""] for r in rel],
-            "low": [names.get(r.domain, r.domain) for r in rel if r.low],
-        }
+        charts["reliability"], tables["reliability"] = _reliability_section(rel, programme, domain_names)
     if item_stats is not None and len(item_stats):
         tables["items"] = _item_stats_table(item_stats, dict(zip(programme.domain_ids, domain_names)), programme)
 
@@ -461,6 +389,109 @@ def report_data(
         "alpha_warning": f"{programme.alpha_warning:g}",
         "n_people": len(people),
     }
+
+
+def _cohorts_section(cohorts: "pd.DataFrame", programme: Programme, domain_names: list[str], min_cell: int
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The cohort charts (sizes, profiles) and table; a cohort of fewer than ``min_cell`` shows no means."""
+    import numpy as np
+
+    cohorts = cohorts.reset_index(drop=True)
+    means = _cohort_means(cohorts, programme)
+    sizes = cohorts["size"].astype(float).tolist()
+    small = [small_cell(v, min_cell) for v in sizes]
+    means[np.asarray(small, dtype=bool)] = np.nan  # a small cohort's means are not shown
+    shares = cohorts["share"].astype(float).tolist() if "share" in cohorts else [v / (sum(sizes) or 1) for v in sizes]
+    charts: dict[str, Any] = {}
+    charts["cohort_sizes"] = {
+        "ids": [c for c, s in zip(cohorts["cohort"].astype(str), small) if not s],
+        "sizes": [v for v, s in zip(sizes, small) if not s],
+        "shares": [v for v, s in zip(shares, small) if not s],
+    }
+    charts["cohort_profiles"] = {
+        "ids": cohorts["cohort"].astype(str).tolist(),
+        "domains": domain_names,
+        "means": [[None if math.isnan(v) else float(v) for v in row] for row in means],
+        "lo": programme.scale_min,
+        "hi": programme.scale_max,
+    }
+    rows = []
+    for i, r in enumerate(cohorts.itertuples(index=False)):
+        rec = r._asdict()
+        if small[i]:
+            rows.append([str(rec["cohort"]), small_text(min_cell), "–"] + ["–"] * len(domain_names) + [str(rec.get("description", ""))])
+            continue
+        rows.append(
+            [str(rec["cohort"]), f"{int(rec['size']):,}", number_text(100 * float(rec.get("share", float("nan"))), ".1f") + "%"]
+            + [number_text(v, ".2f") for v in means[i]]
+            + [str(rec.get("description", ""))]
+        )
+    return charts, {"head": ["cohort", "people", "share"] + domain_names + ["description"], "rows": rows}
+
+
+def _fit_section(fit_rows: Any) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """The fit chart and table for k, and the fit's warnings."""
+    fit, chosen, fit_warnings = _fit_frame(fit_rows)
+    charts: dict[str, Any] = {}
+    tables: dict[str, Any] = {}
+    if len(fit):
+        charts["fit"] = {
+            "ks": fit["k"].astype(int).tolist(),
+            "sil": [None if math.isnan(v) else v for v in fit["silhouette"].astype(float).tolist()],
+            "chosen": chosen,
+        }
+        cols = [c for c in ("k", "silhouette", "calinski_harabasz", "davies_bouldin", "smallest_share") if c in fit]
+        shown = fit[cols].copy()
+        if "smallest_share" in shown:
+            shown["smallest_share"] = shown["smallest_share"].astype(float) * 100
+        head = {"k": "k", "silhouette": "silhouette", "calinski_harabasz": "Calinski-Harabasz", "davies_bouldin": "Davies-Bouldin", "smallest_share": "smallest cohort (%)"}
+        rows = _records(shown, {"k": "d", "silhouette": ".3f", "calinski_harabasz": ",.1f", "davies_bouldin": ".3f", "smallest_share": ".1f"})
+        marks = fit["k"].astype(int).eq(chosen).tolist() if chosen is not None else [False] * len(fit)
+        tables["fit"] = {"head": [head[c] for c in cols] + ["chosen"], "rows": [r + ["✔" if m else ""] for r, m in zip(rows, marks)], "chosen": chosen}
+    return charts, tables, fit_warnings
+
+
+def _groups_section(groups: "pd.DataFrame", programme: Programme, min_cell: int) -> tuple[dict[str, Any], dict[str, Any], list]:
+    """Training groups per site (chart and table; a site of fewer than ``min_cell`` shows no count) and the summary."""
+    by_site = groups_by_site(groups)
+    site_small = [small_cell(v, min_cell) for v in by_site["members"]]
+    shown_sites = by_site[[not s for s in site_small]]
+    chart = {"rows": shown_sites[["site", "groups", "members"]].to_dict("records")}
+    head = ["site", "groups", "people"] + (["undersized groups"] if "undersized" in by_site else [])
+    site_rows = _records(by_site, {"groups": ",d", "members": ",d", "undersized": ",d"})
+    for row, s in zip(site_rows, site_small):
+        if s:  # a site of few people: their count not shown
+            row[2] = small_text(min_cell)
+    table = {"head": head, "rows": site_rows}
+    group_sizes = groups["members"].astype(float)
+    smallest = int(group_sizes.min())
+    summary = [
+        ("Training groups", f"{len(groups):,}"),
+        ("People in groups", f"{int(group_sizes.sum()):,}"),
+        ("Group size (min / median / max)", f"{small_text(min_cell) if small_cell(smallest, min_cell) else smallest} / "
+         f"{number_text(group_sizes.median(), 'g')} / {int(group_sizes.max())}"),
+        ("Allowed size", f"{programme.group_min_size}–{programme.group_max_size}"),
+    ]
+    return chart, table, summary
+
+
+def _reliability_section(rel: list["Reliability"], programme: Programme, domain_names: list[str]
+                         ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Cronbach's alpha per domain: the chart and the table (low ones flagged)."""
+    names = dict(zip(programme.domain_ids, domain_names))
+    chart = {
+        "domains": [names.get(r.domain, r.domain) for r in rel],
+        "alphas": [None if r.alpha is None or math.isnan(r.alpha) else float(r.alpha) for r in rel],
+        "low": [bool(r.low) for r in rel],
+        "warn": float(programme.alpha_warning),
+    }
+    table = {
+        "head": ["domain", "skill items", "complete responses", "alpha", "SEM", ""],
+        "rows": [[names.get(r.domain, r.domain), str(r.n_items), f"{r.n_complete:,}", number_text(r.alpha, ".2f"),
+                  number_text(r.sem, ".2f"), "LOW" if r.low else ""] for r in rel],
+        "low": [names.get(r.domain, r.domain) for r in rel if r.low],
+    }
+    return chart, table
 
 
 def _cohort_stability(fit_rows: Any) -> dict[str, Any]:
