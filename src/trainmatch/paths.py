@@ -245,35 +245,9 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
     n = len(people)
     domains = programme.domain_ids
     D = len(domains)
-    person = fired["person"].to_numpy(dtype=np.int64)
-    dom, _ = column_codes(fired["domain"], list(domains))
-    rule_code, rule_ids = column_codes(fired["rule_id"])
-    R = len(rule_ids)
     objective_ids = list(catalogue.objective_ids)
-    O = len(objective_ids)
     oindex = {o: i for i, o in enumerate(objective_ids)}
-    rule_obj = np.full(max(R, 1), -1, dtype=np.int64)
-    rule_priority = np.zeros(max(R, 1), dtype=np.int64)
-    if len(fired):
-        # the first fired row of each rule tells its objective and priority
-        first = np.full(R, len(fired), dtype=np.int64)
-        np.minimum.at(first, rule_code, np.arange(len(fired), dtype=np.int64))
-        first = first[first < len(fired)]
-        objs = [str(o) for o in fired["objective"].take(first)]
-        prios = fired["priority"].take(first).to_numpy()
-        unknown = sorted({o for o in objs if o not in oindex})
-        if unknown:
-            raise DataError(f"Fired rules name objective(s) not in the catalogue: {', '.join(unknown)}.")
-        for i, o, pr in zip(first, objs, prios):
-            rule_obj[rule_code[i]] = oindex[o]
-            rule_priority[rule_code[i]] = int(pr)
-    if (dom < 0).any():
-        raise DataError("Fired rules name a domain that is not in the programme.")
-    if len(person) and (person.min() < 0 or person.max() >= n):
-        raise DataError("Fired rules refer to people that are not in the people frame.")
-    if len(person) and np.any(np.diff(person) < 0):
-        order = np.argsort(person, kind="stable")
-        person, dom, rule_code = person[order], dom[order], rule_code[order]
+    person, dom, rule_code, rule_ids, rule_obj, rule_priority = _fired_rules(fired, n, domains, oindex)
 
     topo_list = topological(catalogue)
     topo = np.asarray([topo_list.index(o) for o in objective_ids], dtype=np.int64)
@@ -281,7 +255,7 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
     C = max(len(obj.modules) for obj in catalogue.objectives.values())
     module_ids = list(catalogue.module_ids)
     mindex = {m: i for i, m in enumerate(module_ids)}
-    cand = np.full((O, C), -1, dtype=np.int64)
+    cand = np.full((len(objective_ids), C), -1, dtype=np.int64)
     for o, obj in catalogue.objectives.items():
         for c, m in enumerate(obj.modules):
             cand[oindex[o], c] = mindex[m.id]
@@ -316,33 +290,7 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
                                for u in pref_uniques] or [0], dtype=np.int64)
     pref_bits = pref_bits_of[pref_codes] if n else np.zeros(0, dtype=np.int64)
 
-    def plan(a: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str]]:
-        b = min(n, a + chunk)
-        lo, hi = np.searchsorted(person, [a, b])
-        local = replace(ctx, texts=_Texts(), offset=a)  # its own texts, so that chunks can be planned side by side
-        st, de = _plan_chunk(local, person[lo:hi] - a, dom[lo:hi], rule_code[lo:hi], levels[a:b], required[a:b],
-                             budget[a:b], pref_bits[a:b], crit[a:b])
-        st["who"] += a
-        de["who"] += a
-        return st, de, local.texts.labels
-
-    chunk = min(_CHUNK, max(_MIN_CHUNK, -(-n // 2)))  # 100k people: two chunks of 50k, so both cores plan
-    starts = range(0, n, chunk)
-    if len(starts) > 1:  # two at a time: numpy releases the GIL in the large array operations
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            planned = list(pool.map(plan, starts))
-    else:
-        planned = [plan(a) for a in starts]
-    st_parts: list[dict[str, np.ndarray]] = []
-    de_parts: list[dict[str, np.ndarray]] = []
-    for st, de, labels in planned:
-        # Texts merged in chunk order give the categories that planning one chunk after another gives.
-        remap = np.asarray([ctx.texts(t) for t in labels] or [0], dtype=np.int64)
-        for part in (st, de):
-            for key in ("reason", "rule_ids"):
-                part[key] = remap[part[key]]
-        st_parts.append(st)
-        de_parts.append(de)
+    st_parts, de_parts = _plan_in_chunks(ctx, person, dom, rule_code, levels, required, budget, pref_bits, crit)
 
     def cat(parts: list[dict[str, np.ndarray]], key: str) -> np.ndarray:
         return np.concatenate([p[key] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
@@ -404,6 +352,76 @@ def build_paths(people: "pd.DataFrame", fired: "pd.DataFrame", catalogue: "Catal
         "blocked_by": pd.Categorical.from_codes(cat(de_parts, "blocked_by"), categories=objective_ids),
     })
     return Paths(steps, deferred)
+
+
+def _fired_rules(fired: "pd.DataFrame", n: int, domains: Sequence[str], oindex: dict[str, int]) -> tuple:
+    """The fired rules as arrays sorted by person: person, domain code, rule code, the rule ids, and each rule's
+    objective and priority (from its first fired row). DataError when a rule names an objective, domain or
+    person that does not exist."""
+    person = fired["person"].to_numpy(dtype=np.int64)
+    dom, _ = column_codes(fired["domain"], list(domains))
+    rule_code, rule_ids = column_codes(fired["rule_id"])
+    R = len(rule_ids)
+    rule_obj = np.full(max(R, 1), -1, dtype=np.int64)
+    rule_priority = np.zeros(max(R, 1), dtype=np.int64)
+    if len(fired):
+        # the first fired row of each rule tells its objective and priority
+        first = np.full(R, len(fired), dtype=np.int64)
+        np.minimum.at(first, rule_code, np.arange(len(fired), dtype=np.int64))
+        first = first[first < len(fired)]
+        objs = [str(o) for o in fired["objective"].take(first)]
+        prios = fired["priority"].take(first).to_numpy()
+        unknown = sorted({o for o in objs if o not in oindex})
+        if unknown:
+            raise DataError(f"Fired rules name objective(s) not in the catalogue: {', '.join(unknown)}.")
+        for i, o, pr in zip(first, objs, prios):
+            rule_obj[rule_code[i]] = oindex[o]
+            rule_priority[rule_code[i]] = int(pr)
+    if (dom < 0).any():
+        raise DataError("Fired rules name a domain that is not in the programme.")
+    if len(person) and (person.min() < 0 or person.max() >= n):
+        raise DataError("Fired rules refer to people that are not in the people frame.")
+    if len(person) and np.any(np.diff(person) < 0):
+        order = np.argsort(person, kind="stable")
+        person, dom, rule_code = person[order], dom[order], rule_code[order]
+    return person, dom, rule_code, rule_ids, rule_obj, rule_priority
+
+
+def _plan_in_chunks(ctx: "_Context", person: np.ndarray, dom: np.ndarray, rule_code: np.ndarray, levels: np.ndarray,
+                    required: np.ndarray, budget: np.ndarray, pref_bits: np.ndarray, crit: np.ndarray
+                    ) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+    """:func:`_plan_chunk` over the people in chunks, two at a time; the chunks' reason texts are merged into
+    ``ctx.texts`` and the parts' codes point into it."""
+    n = len(budget)
+
+    def plan(a: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str]]:
+        b = min(n, a + chunk)
+        lo, hi = np.searchsorted(person, [a, b])
+        local = replace(ctx, texts=_Texts(), offset=a)  # its own texts, so that chunks can be planned side by side
+        st, de = _plan_chunk(local, person[lo:hi] - a, dom[lo:hi], rule_code[lo:hi], levels[a:b], required[a:b],
+                             budget[a:b], pref_bits[a:b], crit[a:b])
+        st["who"] += a
+        de["who"] += a
+        return st, de, local.texts.labels
+
+    chunk = min(_CHUNK, max(_MIN_CHUNK, -(-n // 2)))  # 100k people: two chunks of 50k, so both cores plan
+    starts = range(0, n, chunk)
+    if len(starts) > 1:  # two at a time: numpy releases the GIL in the large array operations
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            planned = list(pool.map(plan, starts))
+    else:
+        planned = [plan(a) for a in starts]
+    st_parts: list[dict[str, np.ndarray]] = []
+    de_parts: list[dict[str, np.ndarray]] = []
+    for st, de, labels in planned:
+        # Texts merged in chunk order give the categories that planning one chunk after another gives.
+        remap = np.asarray([ctx.texts(t) for t in labels] or [0], dtype=np.int64)
+        for part in (st, de):
+            for key in ("reason", "rule_ids"):
+                part[key] = remap[part[key]]
+        st_parts.append(st)
+        de_parts.append(de)
+    return st_parts, de_parts
 
 
 def _group_column(people: "pd.DataFrame", who: np.ndarray, is_group: np.ndarray) -> "pd.Categorical":
