@@ -148,27 +148,7 @@ def make_groups(
                 "they form one undersized group. Consider training them with a neighbouring cohort or individually."
             )
             continue
-        # fewer than lo left over: seat them in the cohort's groups with room, a site at a time where possible
-        leftover_sites = ss[pool]
-        starts = np.flatnonzero(np.r_[True, leftover_sites[1:] != leftover_sites[:-1]])
-        ends = np.r_[starts[1:], P]
-        unseated: list[int] = []
-        for s0, s1 in zip(starts, ends):
-            people = pool[s0:s1]
-            fits = [g for g in cohort_keys if group_size[g] + len(people) <= hi]
-            if fits:
-                target = min(fits, key=lambda g: (group_size[g], g))
-                gkey[people] = target
-                group_size[target] += len(people)
-                continue
-            for person in people:
-                room = [g for g in cohort_keys if group_size[g] < hi]
-                if not room:
-                    unseated.append(int(person))
-                    continue
-                target = min(room, key=lambda g: (group_size[g], g))
-                gkey[person] = target
-                group_size[target] += 1
+        unseated = _seat_leftovers(pool, ss[pool], cohort_keys, group_size, gkey, hi)
         if unseated:
             gkey[unseated] = next_key
             group_size.append(len(unseated))
@@ -195,21 +175,7 @@ def make_groups(
         [f"{cohort_names[c]}-G{k:0{width}d}" for c, k in zip(group_cohort.tolist(), number.tolist())], dtype=object
     )
 
-    # site label per group
-    # sites are ascending within a group in this order, so distinct (group, site) pairs are where either changes
-    pg, ps = gkey[by_group], ss[by_group]
-    change = np.r_[True, (pg[1:] != pg[:-1]) | (ps[1:] != ps[:-1])]
-    gs_group, gs_site = pg[change], ps[change]
-    n_site_in_group = np.bincount(gs_group, minlength=next_key)
-    first_site_idx = np.searchsorted(gs_group, np.arange(next_key))
-    site_label = np.empty(next_key, dtype=object)
-    single = n_site_in_group == 1
-    site_label[single] = site_names[gs_site[first_site_idx[single]]]
-    texts = [_site_text(str(x)) for x in site_names]
-    flat = gs_site.tolist()
-    for g in np.flatnonzero(~single).tolist():
-        a = int(first_site_idx[g])
-        site_label[g] = "mixed: " + ", ".join(map(texts.__getitem__, flat[a : a + int(n_site_in_group[g])]))
+    site_label = _site_labels(gkey[by_group], ss[by_group], next_key, site_names)
 
     person_group = np.empty(n, dtype=np.int64)
     person_group[order] = gkey
@@ -225,6 +191,52 @@ def make_groups(
     from .columns import text_column
 
     return pd.Series(text_column(group_ids, person_group), index=cohorts.index, name="group"), groups, problems
+
+
+def _seat_leftovers(pool: np.ndarray, pool_sites: np.ndarray, cohort_keys: list[int], group_size: list[int],
+                    gkey: np.ndarray, hi: int) -> list[int]:
+    """Seat fewer than min_size people left over (``pool``, ordered by site) in the cohort's groups with room:
+    a whole site into the smallest group it fits, else one person at a time into the smallest with room.
+    Updates ``gkey`` and ``group_size``; returns the people no group had room for."""
+    starts = np.flatnonzero(np.r_[True, pool_sites[1:] != pool_sites[:-1]])
+    ends = np.r_[starts[1:], len(pool)]
+    unseated: list[int] = []
+    for s0, s1 in zip(starts, ends):
+        people = pool[s0:s1]
+        fits = [g for g in cohort_keys if group_size[g] + len(people) <= hi]
+        if fits:
+            target = min(fits, key=lambda g: (group_size[g], g))
+            gkey[people] = target
+            group_size[target] += len(people)
+            continue
+        for person in people:
+            room = [g for g in cohort_keys if group_size[g] < hi]
+            if not room:
+                unseated.append(int(person))
+                continue
+            target = min(room, key=lambda g: (group_size[g], g))
+            gkey[person] = target
+            group_size[target] += 1
+    return unseated
+
+
+def _site_labels(pg: np.ndarray, ps: np.ndarray, n_groups: int, site_names: np.ndarray) -> np.ndarray:
+    """Each group's site: its one site's name, or "mixed: A, B" in site order. ``pg`` and ``ps`` are the
+    people's groups and site codes sorted by group, sites ascending within a group."""
+    # distinct (group, site) pairs are where either changes
+    change = np.r_[True, (pg[1:] != pg[:-1]) | (ps[1:] != ps[:-1])]
+    gs_group, gs_site = pg[change], ps[change]
+    n_site_in_group = np.bincount(gs_group, minlength=n_groups)
+    first_site_idx = np.searchsorted(gs_group, np.arange(n_groups))
+    site_label = np.empty(n_groups, dtype=object)
+    single = n_site_in_group == 1
+    site_label[single] = site_names[gs_site[first_site_idx[single]]]
+    texts = [_site_text(str(x)) for x in site_names]
+    flat = gs_site.tolist()
+    for g in np.flatnonzero(~single).tolist():
+        a = int(first_site_idx[g])
+        site_label[g] = "mixed: " + ", ".join(map(texts.__getitem__, flat[a : a + int(n_site_in_group[g])]))
+    return site_label
 
 
 def _snap_cuts(pool_sites: np.ndarray, P: int, g: int, lo: int, hi: int) -> np.ndarray:
