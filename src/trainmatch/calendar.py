@@ -214,21 +214,7 @@ def place(sessions: "pd.DataFrame", members: "pd.DataFrame", steps: "pd.DataFram
     placed = slot_of >= 0
     start_min = np.where(placed, times[time_index[np.maximum(slot_of, 0)]] if n_slots else 0, 0)
     day_of = np.where(placed, day_index[np.maximum(slot_of, 0)] if n_slots else 0, 0)
-    # texts per distinct (day, start, length): a few hundred, not one strftime per session
-    texts: dict[tuple[int, int, int], tuple[str, str]] = {}
-    starts, ends = [], []
-    for ok, d, m, length in zip(placed.tolist(), day_of.tolist(), start_min.tolist(), minutes.tolist()):
-        if not ok:
-            starts.append("")
-            ends.append("")
-            continue
-        pair = texts.get((d, m, length))
-        if pair is None:
-            begin = dt.datetime.combine(days[d], dt.time()) + dt.timedelta(minutes=m)
-            pair = texts[(d, m, length)] = (begin.strftime("%Y-%m-%d %H:%M"),
-                                            (begin + dt.timedelta(minutes=length)).strftime("%Y-%m-%d %H:%M"))
-        starts.append(pair[0])
-        ends.append(pair[1])
+    starts, ends = _time_texts(placed, day_of, start_min, minutes, days)
     out["start"] = np.asarray(starts, dtype=object)
     out["end"] = np.asarray(ends, dtype=object)
     out["timezone"] = schedule.timezone
@@ -243,6 +229,27 @@ def place(sessions: "pd.DataFrame", members: "pd.DataFrame", steps: "pd.DataFram
         steps[column] = pd.Categorical.from_codes(codes[at], categories=labels)
     steps["due"] = _due_dates(steps, step_sid, placed, day_of, days, start, weeks)
     return Placed(out, steps, start, period(start, weeks)[1])
+
+
+def _time_texts(placed: np.ndarray, day_of: np.ndarray, start_min: np.ndarray, minutes: np.ndarray,
+                days: list[dt.date]) -> tuple[list[str], list[str]]:
+    """Each session's start and end as "YYYY-MM-DD HH:MM" ("" when not placed), made once per distinct
+    (day, start, length): a few hundred, not one strftime per session."""
+    texts: dict[tuple[int, int, int], tuple[str, str]] = {}
+    starts, ends = [], []
+    for ok, d, m, length in zip(placed.tolist(), day_of.tolist(), start_min.tolist(), minutes.tolist()):
+        if not ok:
+            starts.append("")
+            ends.append("")
+            continue
+        pair = texts.get((d, m, length))
+        if pair is None:
+            begin = dt.datetime.combine(days[d], dt.time()) + dt.timedelta(minutes=m)
+            pair = texts[(d, m, length)] = (begin.strftime("%Y-%m-%d %H:%M"),
+                                            (begin + dt.timedelta(minutes=length)).strftime("%Y-%m-%d %H:%M"))
+        starts.append(pair[0])
+        ends.append(pair[1])
+    return starts, ends
 
 
 def _join(a: str, b: str) -> str:
