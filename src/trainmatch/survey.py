@@ -597,6 +597,22 @@ def _hide_addresses(rejects: pd.DataFrame, id_header: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------- import
 
 
+def _cell_rows(cells: pd.DataFrame, raw: RawSurvey, ids: "pd.Series | np.ndarray") -> pd.DataFrame:
+    """Reported cells (pos, column, value, reason) as rejects.csv's rows: the data row, the file's line and the
+    row's person id added."""
+    pos = cells["pos"].to_numpy(dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "row": pos + 1,
+            "line": raw.lines[pos] if len(pos) else np.zeros(0, np.int64),
+            "person_id": _take(ids, pos),
+            "column": cells["column"].to_numpy(dtype=object),
+            "value": cells["value"].astype(str).to_numpy(dtype=object),
+            "reason": cells["reason"].astype(str).to_numpy(dtype=object),
+        }
+    )
+
+
 def import_survey(
     raw: RawSurvey,
     programme: Programme,
@@ -776,30 +792,11 @@ def import_survey(
     bad_pos = bad_cells["pos"].to_numpy(dtype=np.int64)
     rejected = np.zeros(n, dtype=bool)
     rejected[bad_pos] = True
-    rejects = pd.DataFrame(
-        {
-            "row": bad_pos + 1,
-            "line": raw.lines[bad_pos] if len(bad_cells) else np.zeros(0, np.int64),
-            "person_id": _take(ids, bad_pos),
-            "column": bad_cells["column"].to_numpy(dtype=object),
-            "value": bad_cells["value"].astype(str).to_numpy(dtype=object),
-            "reason": bad_cells["reason"].astype(str).to_numpy(dtype=object),
-        }
-    )
+    rejects = _cell_rows(bad_cells, raw, ids)
     rejects = _hide_personal(rejects, bad_pos, raw, width, position, personal_at, matched[cols.id], overflow, room)
     rejects = rejects.sort_values("row", kind="stable", ignore_index=True)
     accepted = people.loc[~rejected].reset_index(drop=True) if rejected.any() else people
-    wpos = warn["pos"].to_numpy(dtype=np.int64)
-    warnings = pd.DataFrame(
-        {
-            "row": wpos + 1,
-            "line": raw.lines[wpos] if len(wpos) else np.zeros(0, np.int64),
-            "person_id": _take(ids, wpos),
-            "column": warn["column"].to_numpy(dtype=object),
-            "value": warn["value"].astype(str).to_numpy(dtype=object),
-            "reason": warn["reason"].astype(str).to_numpy(dtype=object),
-        }
-    )
+    warnings = _cell_rows(warn, raw, ids)
     if consume:
         give_back_memory()  # the last columns' text, and what validation made on the way
     _reconcile(original, conv.header_rows, n, len(accepted), int(rejected.sum()))
