@@ -7,6 +7,7 @@
   free for categoricals), never a Python string per row;
 * :func:`text_column` and :func:`person_id_column`: text columns built from codes;
 * :func:`text_array` and :func:`map_text`: a column as Arrow text, and mapped through a dict per distinct value;
+* :func:`index_in`: positions of Arrow values in another Arrow array;
 * :func:`level_matrix`: a family of level columns as one people × domains matrix;
 * :func:`parse_timestamps`: submission times in any of the survey tools' formats.
 """
@@ -204,13 +205,18 @@ def positions(values: "pd.Series | pd.Categorical", index: pd.Index) -> np.ndarr
     if cat.categories is index or (len(cat.categories) == len(index) and cat.categories.equals(index)):
         return codes
     if len(cat.categories) > 10_000:  # many (person ids): matched in Arrow, no Python string per id
-        import pyarrow.compute as pc
-
-        where = pc.index_in(text_array(cat.categories), value_set=text_array(index)).fill_null(-1)
-        where = where.to_numpy(zero_copy_only=False).astype(np.int64)
+        where = index_in(text_array(cat.categories), text_array(index))
     else:
         where = index.get_indexer(np.asarray(cat.categories, dtype=object).astype(str))
     return np.where(codes >= 0, where[np.maximum(codes, 0)], -1) if len(codes) else codes
+
+
+def index_in(values, among) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The position of each value of the Arrow array ``values`` in the Arrow array ``among`` (int64, -1 where
+    absent); ``among`` is hashed, so pass the smaller side there when the caller can choose."""
+    import pyarrow.compute as pc
+
+    return pc.index_in(values, value_set=among).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def text_array(values: "pd.Series | pd.Index"):  # type: ignore[no-untyped-def]

@@ -319,16 +319,11 @@ def _user_rows(pid_codes: np.ndarray, person_ids: "Any", users: dict[str, str]) 
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from .columns import index_in
+
     seen, order = pd.factorize(pid_codes)
     ids = pc.take(person_ids, order)  # person_ids: Arrow text, the steps' distinct ids
-    return seen, ids, _index_in(ids, pa.array(list(users), type=pa.string()))
-
-
-def _index_in(values: "Any", among: "Any") -> np.ndarray:
-    """The position of each Arrow value in ``among``, -1 where absent."""
-    import pyarrow.compute as pc
-
-    return pc.index_in(values, value_set=among).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return seen, ids, index_in(ids, pa.array(list(users), type=pa.string()))
 
 
 def _users_csv(seen: np.ndarray, ids: "Any", at: np.ndarray, users: dict[str, str], mcode: np.ndarray, course_of: list[str],
@@ -343,13 +338,13 @@ def _users_csv(seen: np.ndarray, ids: "Any", at: np.ndarray, users: dict[str, st
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .columns import codes
+    from .columns import codes, index_in, text_array
 
     known = at >= 0
     names = _csv_field(pc.take(pa.array(list(users.values()), type=pa.string()), at[known]))
     own = pa.array(np.full(int(known.sum()), "", dtype=object), type=pa.string())
     if people is not None and "group" in people.columns:
-        own_at = _index_in(ids.filter(pa.array(known)), pc.cast(pa.array(people["person_id"].astype(str).array), pa.string()))
+        own_at = index_in(ids.filter(pa.array(known)), text_array(people["person_id"]))
         own_codes, own_groups = codes(people["group"])
         labels = _csv_field(pa.array([*own_groups, ""], type=pa.string()))  # quoted once per group
         group_of = np.append(own_codes, -1)[own_at]  # -1: not in people.csv, or no group

@@ -138,15 +138,17 @@ class Pseudonyms:
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        from .columns import index_in
+
         encoded = pc.dictionary_encode(arr)
         uniques = encoded.dictionary
         if len(uniques) * 4 < len(self.ids):  # few values (a groups table, no rows): hash them, not every id seen
-            found = pc.index_in(self.ids, value_set=uniques)
-            seen = np.flatnonzero(found.is_valid().to_numpy(zero_copy_only=False))
+            found = index_in(self.ids, uniques)
+            seen = np.flatnonzero(found >= 0)
             where = np.full(len(uniques), -1, dtype=np.int64)
-            where[found.filter(found.is_valid()).to_numpy(zero_copy_only=False)] = seen
+            where[found[seen]] = seen
         else:
-            where = pc.index_in(uniques, value_set=self.ids).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            where = index_in(uniques, self.ids)
         new = where < 0
         if new.any():  # the ids not seen before get their HMAC and go after the known ones
             stripped = [t.strip() for t in uniques.filter(pa.array(new)).to_pylist()]
